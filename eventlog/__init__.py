@@ -1,0 +1,76 @@
+"""eventlog: agent conversation sessions stored as an append-only event log.
+
+Open a store with `connect(url)`: ``memory://``, ``sqlite:///relative.db``,
+``sqlite:////absolute.db`` (the embedded default) or ``postgresql://...``.
+"""
+
+from __future__ import annotations
+
+from .connect import connect
+from .errors import (
+    CommitOutcomeUnknownError,
+    ConcurrencyError,
+    ConflictError,
+    CorruptionError,
+    EventlogError,
+    HistoryPurgedError,
+    IdConflictError,
+    InvalidConfigError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidLeafError,
+    InvalidPayloadError,
+    PayloadTooLargeError,
+    SchemaVersionError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from .model import (
+    UNSET,
+    Entry,
+    Page,
+    RawJSON,
+    SaveResult,
+    SessionData,
+    SessionDelta,
+    SessionInfo,
+    UnsetType,
+)
+from .store import Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UNSET",
+    "CommitOutcomeUnknownError",
+    "ConcurrencyError",
+    "ConflictError",
+    "CorruptionError",
+    "Entry",
+    "EventlogError",
+    "HistoryPurgedError",
+    "IdConflictError",
+    "InvalidConfigError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidLeafError",
+    "InvalidPayloadError",
+    "Page",
+    "PayloadTooLargeError",
+    "RawJSON",
+    "SaveResult",
+    "SchemaVersionError",
+    "SessionData",
+    "SessionDelta",
+    "SessionExistsError",
+    "SessionInfo",
+    "SessionNotFoundError",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "UnsetType",
+    "__version__",
+    "connect",
+]

@@ -1,0 +1,178 @@
+"""The eventlog error hierarchy.
+
+Every error raised through the public API is an `EventlogError`. Errors carry
+structured fields (`session_id`, `entry_id`, `where`) and pickle with them; their
+messages never include payload or metadata text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CommitOutcomeUnknownError",
+    "ConcurrencyError",
+    "ConflictError",
+    "CorruptionError",
+    "EventlogError",
+    "HistoryPurgedError",
+    "IdConflictError",
+    "InvalidConfigError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidLeafError",
+    "InvalidPayloadError",
+    "PayloadTooLargeError",
+    "SchemaVersionError",
+    "SessionExistsError",
+    "SessionNotFoundError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+_SHOWN_ID_CHARS = 80
+
+
+def show_id(value: object) -> str:
+    """Render an id for a message: repr'd, cut short, never a payload."""
+    if not isinstance(value, str):
+        return f"<{type(value).__name__}>"
+    if len(value) > _SHOWN_ID_CHARS:
+        return repr(value[:_SHOWN_ID_CHARS]) + f"... ({len(value)} chars)"
+    return repr(value)
+
+
+class EventlogError(Exception):
+    """Base of every error eventlog raises.
+
+    Attributes:
+        session_id: the session the failed call was about, if any.
+        entry_id: the entry at fault, if any.
+        where: the location in the input, e.g. ``entries[3].parent_id``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        entry_id: str | None = None,
+        where: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.session_id = session_id
+        self.entry_id = entry_id
+        self.where = where
+
+    def _fields(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "entry_id": self.entry_id, "where": self.where}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self._fields()))
+
+    def __str__(self) -> str:
+        context = []
+        if self.session_id is not None:
+            context.append(f"session {show_id(self.session_id)}")
+        if self.entry_id is not None:
+            context.append(f"entry {show_id(self.entry_id)}")
+        if self.where is not None:
+            context.append(f"in {self.where}")
+        if not context:
+            return self.message
+        return f"{self.message} ({', '.join(context)})"
+
+
+def _rebuild(cls: type[EventlogError], message: str, fields: dict[str, Any]) -> EventlogError:
+    error = cls.__new__(cls)
+    EventlogError.__init__(error, message)
+    for name, value in fields.items():
+        setattr(error, name, value)
+    return error
+
+
+class InvalidInputError(EventlogError, ValueError):
+    """The call's arguments break a rule of the data model; nothing was written."""
+
+
+class InvalidIdError(InvalidInputError):
+    """A session or entry id is not a 1..255 byte UTF-8 string without NUL."""
+
+
+class InvalidPayloadError(InvalidInputError):
+    """A payload or metadata value is not an allowed JSON object."""
+
+
+class PayloadTooLargeError(InvalidPayloadError):
+    """An encoded entry (or metadata) is larger than the configured limit."""
+
+
+class InvalidLeafError(InvalidInputError):
+    """The leaf (or fork point) is not a live entry after the write."""
+
+
+class ConflictError(EventlogError):
+    """The write conflicts with what is stored; nothing was written."""
+
+
+class ConcurrencyError(ConflictError):
+    """`expected_version` did not match the stored version."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        expected_version: int | None = None,
+        actual_version: int | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id)
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+    def _fields(self) -> dict[str, Any]:
+        fields = super()._fields()
+        fields["expected_version"] = self.expected_version
+        fields["actual_version"] = self.actual_version
+        return fields
+
+
+class IdConflictError(ConflictError):
+    """An entry id is already stored (or given twice) with different content."""
+
+
+class SessionExistsError(ConflictError):
+    """The target session of a fork already exists."""
+
+
+class StoreError(EventlogError):
+    """The storage itself failed or is not usable."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached or opened."""
+
+
+class CommitOutcomeUnknownError(StoreError):
+    """The connection dropped during COMMIT; retrying the same write is safe."""
+
+
+class CorruptionError(StoreError):
+    """Stored data breaks an invariant (for example a parent cycle)."""
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is newer than this eventlog, or not eventlog's."""
+
+
+class SessionNotFoundError(EventlogError, LookupError):
+    """The session does not exist."""
+
+
+class HistoryPurgedError(EventlogError, LookupError):
+    """The requested version's history was dropped by `purge`."""
+
+
+class InvalidConfigError(EventlogError, ValueError):
+    """A URL or option given to `connect` is not usable."""

@@ -1,0 +1,177 @@
+"""The in-memory backend: the reference the SQL backends are held to.
+
+Records live in plain Python lists. A write works on a copy of the touched
+session and swaps it in on success, so a failed call leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+import msgspec
+
+from .engine import LogStore, Transaction, VersionRow
+from .errors import StoreUnavailableError
+from .fold import Record, SessionState, WritePlan
+
+__all__ = ["MemoryStore"]
+
+
+class _Session(msgspec.Struct):
+    state: SessionState
+    records: list[Record]
+    versions: dict[int, tuple[str | None, bytes | None, datetime]]
+
+
+class _MemoryTransaction:
+    """A `Transaction` over a dict of sessions; writes go to `changes` until commit."""
+
+    def __init__(self, sessions: dict[str, _Session]) -> None:
+        self._sessions = sessions
+        self.changes: dict[str, _Session | None] = {}
+
+    def _get(self, session_id: str) -> _Session | None:
+        if session_id in self.changes:
+            return self.changes[session_id]
+        return self._sessions.get(session_id)
+
+    def state(self, session_id: str) -> SessionState | None:
+        session = self._get(session_id)
+        return None if session is None else session.state
+
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        session = self._get(session_id)
+        wanted = set(entry_ids)
+        latest: dict[str, Record] = {}
+        for record in [] if session is None else session.records:
+            if record.entry_id in wanted:
+                latest[record.entry_id] = record
+        return latest
+
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        session = self._get(session_id)
+        return [] if session is None else [r for r in session.records if r.live]
+
+    def records_at(self, session_id: str, version: int) -> list[Record]:
+        session = self._get(session_id)
+        return [
+            record
+            for record in ([] if session is None else session.records)
+            if record.added_in_version <= version
+            and (record.removed_in_version is None or record.removed_in_version > version)
+        ]
+
+    def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        session = self._get(session_id)
+        if session is None or version not in session.versions:
+            return None
+        leaf_id, _, created_at = session.versions[version]
+        metadata = next(
+            meta
+            for v, (_, meta, _) in sorted(session.versions.items(), reverse=True)
+            if v <= version and meta is not None
+        )
+        return VersionRow(leaf_id, metadata, created_at)
+
+    def apply(self, plan: WritePlan) -> None:
+        state = plan.state
+        old = self._get(state.session_id)
+        records = [] if old is None else list(old.records)
+        versions = {} if old is None else dict(old.versions)
+        removals = set(plan.removals)
+        records = [
+            msgspec.structs.replace(record, removed_in_version=state.version)
+            if record.seq in removals
+            else record
+            for record in records
+        ]
+        records.extend(plan.appends)
+        versions[state.version] = (
+            state.leaf_id,
+            state.metadata if plan.metadata_changed else None,
+            state.updated_at,
+        )
+        self.changes[state.session_id] = _Session(state, records, versions)
+
+    def delete(self, session_id: str) -> bool:
+        existed = self._get(session_id) is not None
+        self.changes[session_id] = None
+        return existed
+
+    def purge(self, state: SessionState) -> int:
+        session = self._get(state.session_id)
+        assert session is not None
+        kept = [record for record in session.records if record.live]
+        dropped = len(session.records) - len(kept)
+        leaf_id, _, created_at = session.versions[state.version]
+        versions = {v: row for v, row in session.versions.items() if v > state.version}
+        versions[state.version] = (leaf_id, state.metadata, created_at)
+        new_state = msgspec.structs.replace(
+            state,
+            removed_count=0,
+            history_floor=state.version,
+            bytes=sum(len(record.payload) for record in kept),
+        )
+        self.changes[state.session_id] = _Session(new_state, kept, versions)
+        return dropped
+
+    def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        states = [
+            session.state
+            for session_id, session in sorted(self._sessions.items())
+            if (prefix is None or session_id.startswith(prefix))
+            and (after is None or session_id > after)
+            and (updated_before is None or session.state.updated_at < updated_before)
+        ]
+        return states[:limit]
+
+
+class MemoryStore(LogStore):
+    """A store held in process memory; gone when the process ends."""
+
+    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+        super().__init__(
+            **({} if max_entry_bytes is None else {"max_entry_bytes": max_entry_bytes})
+        )
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _write(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            tx = _MemoryTransaction(self._sessions)
+            yield tx
+            for session_id, session in tx.changes.items():
+                if session is None:
+                    self._sessions.pop(session_id, None)
+                else:
+                    self._sessions[session_id] = session
+
+    @contextmanager
+    def _read(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            yield _MemoryTransaction(self._sessions)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+
+    def _close(self) -> None:
+        pass
+
+    def record_count(self) -> int:
+        """Rows a SQL backend would hold for the same data (sessions, records, versions)."""
+        with self._lock:
+            return sum(1 + len(s.records) + len(s.versions) for s in self._sessions.values())

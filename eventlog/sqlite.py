@@ -1,0 +1,479 @@
+"""The SQLite backend: the embedded default.
+
+WAL journal, `synchronous=FULL` unless asked otherwise, `BEGIN IMMEDIATE` for
+writes (one writer at a time, waiting up to the busy timeout) and snapshot
+reads. Connections are pooled, so one store serves many threads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from . import migrate
+from ._log import logger
+from .engine import LogStore, Transaction, VersionRow, iter_chunks
+from .errors import (
+    CorruptionError,
+    EventlogError,
+    InvalidConfigError,
+    SchemaVersionError,
+    StoreError,
+    StoreUnavailableError,
+)
+from .fold import Record, SessionState, WritePlan
+
+__all__ = ["SQLiteStore"]
+
+Synchronous = Literal["full", "normal"]
+_MAX_IDLE_CONNECTIONS: Final = 8
+_IN_CHUNK: Final = 500
+
+_STATE_COLUMNS = (
+    "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
+    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
+)
+_RECORD_COLUMNS = (
+    "seq, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, removed_in_version"
+)
+
+
+def _to_micros(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def _state(row: Sequence[Any]) -> SessionState:
+    return SessionState(
+        session_id=row[0],
+        version=row[1],
+        leaf_id=row[2],
+        metadata=row[3],
+        next_seq=row[4],
+        entry_count=row[5],
+        removed_count=row[6],
+        bytes=row[7],
+        history_floor=row[8],
+        created_at=_from_micros(row[9]),
+        updated_at=_from_micros(row[10]),
+        parent_session_id=row[11],
+        forked_from_entry_id=row[12],
+    )
+
+
+def _record(row: Sequence[Any]) -> Record:
+    return Record(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+
+
+@contextmanager
+def _translated(session_id: str | None = None) -> Iterator[None]:
+    """Turn sqlite3 errors into eventlog errors (messages never carry row values)."""
+    try:
+        yield
+    except EventlogError:
+        raise
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise StoreUnavailableError(
+                "the database stayed locked past the busy timeout", session_id=session_id
+            ) from None
+        if "unable to open" in text or "readonly" in text or "disk" in text:
+            raise StoreUnavailableError(
+                f"cannot use the database file: {text}", session_id=session_id
+            ) from None
+        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
+    except sqlite3.IntegrityError:
+        raise CorruptionError(
+            "a stored invariant was violated (constraint failed)", session_id=session_id
+        ) from None
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            raise CorruptionError(
+                f"the file is not a usable SQLite database: {text}", session_id=session_id
+            ) from None
+        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
+    except sqlite3.Error as exc:
+        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
+
+
+class _SQLiteTransaction:
+    """A `Transaction` on one SQLite connection inside BEGIN ... COMMIT."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def state(self, session_id: str) -> SessionState | None:
+        row = self._conn.execute(
+            f"SELECT {_STATE_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return None if row is None else _state(row)
+
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        latest: dict[str, Record] = {}
+        columns = _RECORD_COLUMNS.format(payload="x''")
+        for chunk in iter_chunks(entry_ids, _IN_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT {columns} FROM entries WHERE session_id = ? AND entry_id IN ({marks}) "
+                "ORDER BY seq",
+                (session_id, *chunk),
+            )
+            for row in rows:
+                latest[row[1]] = _record(row)
+        return latest
+
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        columns = _RECORD_COLUMNS.format(payload="payload" if payloads else "x''")
+        rows = self._conn.execute(
+            f"SELECT {columns} FROM entries "
+            "WHERE session_id = ? AND removed_in_version IS NULL ORDER BY seq",
+            (session_id,),
+        )
+        return [_record(row) for row in rows]
+
+    def records_at(self, session_id: str, version: int) -> list[Record]:
+        columns = _RECORD_COLUMNS.format(payload="payload")
+        rows = self._conn.execute(
+            f"SELECT {columns} FROM entries WHERE session_id = ? AND added_in_version <= ? "
+            "AND (removed_in_version IS NULL OR removed_in_version > ?) ORDER BY seq",
+            (session_id, version, version),
+        )
+        return [_record(row) for row in rows]
+
+    def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        row = self._conn.execute(
+            "SELECT leaf_id, created_at FROM session_versions WHERE session_id = ? AND version = ?",
+            (session_id, version),
+        ).fetchone()
+        if row is None:
+            return None
+        (metadata,) = self._conn.execute(
+            "SELECT metadata FROM session_versions WHERE session_id = ? AND version <= ? "
+            "AND metadata IS NOT NULL ORDER BY version DESC LIMIT 1",
+            (session_id, version),
+        ).fetchone()
+        return VersionRow(row[0], metadata, _from_micros(row[1]))
+
+    def apply(self, plan: WritePlan) -> None:
+        state = plan.state
+        sid = state.session_id
+        if plan.removals:
+            self._conn.executemany(
+                "UPDATE entries SET removed_in_version = ? WHERE session_id = ? AND seq = ?",
+                [(state.version, sid, seq) for seq in plan.removals],
+            )
+        if plan.appends:
+            self._conn.executemany(
+                "INSERT INTO entries (session_id, seq, entry_id, parent_id, kind, ts, payload, "
+                "digest, added_in_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        sid,
+                        r.seq,
+                        r.entry_id,
+                        r.parent_id,
+                        r.kind,
+                        r.timestamp,
+                        r.payload,
+                        r.digest,
+                        r.added_in_version,
+                    )
+                    for r in plan.appends
+                ],
+            )
+        values = (
+            state.version,
+            state.leaf_id,
+            state.metadata,
+            state.next_seq,
+            state.entry_count,
+            state.removed_count,
+            state.bytes,
+            state.history_floor,
+            _to_micros(state.created_at),
+            _to_micros(state.updated_at),
+            state.parent_session_id,
+            state.forked_from_entry_id,
+            sid,
+        )
+        if plan.creates:
+            self._conn.execute(
+                "INSERT INTO sessions (version, leaf_id, metadata, next_seq, entry_count, "
+                "removed_count, bytes, history_floor, created_at, updated_at, "
+                "parent_session_id, forked_from_entry_id, session_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        else:
+            self._conn.execute(
+                "UPDATE sessions SET version = ?, leaf_id = ?, metadata = ?, next_seq = ?, "
+                "entry_count = ?, removed_count = ?, bytes = ?, history_floor = ?, "
+                "created_at = ?, updated_at = ?, parent_session_id = ?, "
+                "forked_from_entry_id = ? WHERE session_id = ?",
+                values,
+            )
+        self._conn.execute(
+            "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                sid,
+                state.version,
+                state.leaf_id,
+                state.metadata if plan.metadata_changed else None,
+                _to_micros(state.updated_at),
+            ),
+        )
+
+    def delete(self, session_id: str) -> bool:
+        self._conn.execute("DELETE FROM entries WHERE session_id = ?", (session_id,))
+        self._conn.execute("DELETE FROM session_versions WHERE session_id = ?", (session_id,))
+        cursor = self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+        return cursor.rowcount > 0
+
+    def purge(self, state: SessionState) -> int:
+        sid = state.session_id
+        dropped = self._conn.execute(
+            "DELETE FROM entries WHERE session_id = ? AND removed_in_version IS NOT NULL",
+            (sid,),
+        ).rowcount
+        self._conn.execute(
+            "DELETE FROM session_versions WHERE session_id = ? AND version < ?",
+            (sid, state.version),
+        )
+        self._conn.execute(
+            "UPDATE session_versions SET metadata = ? WHERE session_id = ? AND version = ?",
+            (state.metadata, sid, state.version),
+        )
+        self._conn.execute(
+            "UPDATE sessions SET removed_count = 0, history_floor = version, bytes = "
+            "(SELECT coalesce(sum(length(payload)), 0) FROM entries WHERE session_id = ?) "
+            "WHERE session_id = ?",
+            (sid, sid),
+        )
+        return dropped
+
+    def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if prefix:
+            clauses.append("session_id >= ?")
+            params.append(prefix)
+            upper = prefix_successor(prefix)
+            if upper is not None:
+                clauses.append("session_id < ?")
+                params.append(upper)
+        if after is not None:
+            clauses.append("session_id > ?")
+            params.append(after)
+        if updated_before is not None:
+            clauses.append("updated_at < ?")
+            params.append(_to_micros(updated_before))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(
+            f"SELECT {_STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT ?",
+            (*params, limit),
+        )
+        return [_state(row) for row in rows]
+
+
+def prefix_successor(prefix: str) -> str | None:
+    """The smallest string above every string that starts with `prefix` (None: no bound).
+
+    Strings compare by code point (UTF-8 byte order), so incrementing the last
+    character that can be incremented gives the bound.
+    """
+    chars = list(prefix)
+    while chars:
+        point = ord(chars.pop()) + 1
+        if 0xD800 <= point <= 0xDFFF:
+            point = 0xE000
+        if point <= 0x10FFFF:
+            return "".join(chars) + chr(point)
+    return None
+
+
+class SQLiteStore(LogStore):
+    """A store in one SQLite file.
+
+    Args:
+        path: the database file; created with the schema if absent.
+        synchronous: ``"full"`` (default: a returned write survives power loss)
+            or ``"normal"`` (faster; survives process crashes, not power loss).
+        busy_timeout: seconds a write waits for another writer before failing.
+        migrate: apply pending schema migrations on open.
+        max_entry_bytes: the largest encoded entry accepted.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "full",
+        busy_timeout: float = 30.0,
+        migrate: bool = True,
+        max_entry_bytes: int | None = None,
+    ) -> None:
+        super().__init__(
+            **({} if max_entry_bytes is None else {"max_entry_bytes": max_entry_bytes})
+        )
+        if synchronous not in ("full", "normal"):
+            raise InvalidConfigError("synchronous must be 'full' or 'normal'")
+        if str(path) in ("", ":memory:"):
+            raise InvalidConfigError("SQLite needs a file path; use memory:// for memory")
+        self.file = Path(path)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout = float(busy_timeout)
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if migrate:
+            self.migrate()
+        else:
+            self._check_schema()
+
+    def _open(self) -> sqlite3.Connection:
+        with _translated():
+            try:
+                conn = sqlite3.connect(
+                    self.file,
+                    timeout=self._busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailableError(
+                    f"cannot open SQLite database {str(self.file)!r}: {exc}"
+                ) from None
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    conn.close()
+                    raise
+            raise
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        keep = False
+        if not conn.in_transaction:
+            with self._lock:
+                if not self._closed and len(self._idle) < _MAX_IDLE_CONNECTIONS:
+                    self._idle.append(conn)
+                    keep = True
+        if not keep:
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Transaction]:
+        with self._connection() as conn, _translated():
+            conn.execute(begin)
+            yield _SQLiteTransaction(conn)
+            conn.execute("COMMIT")
+
+    def _write(self) -> Any:
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def _read(self) -> Any:
+        return self._transaction("BEGIN")
+
+    def _close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _applied_version(self, conn: sqlite3.Connection) -> int:
+        has_table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (migrate.VERSION_TABLE,),
+        ).fetchone()
+        if has_table is None:
+            marks = ",".join("?" * len(migrate.OUR_TABLES))
+            foreign = conn.execute(
+                f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",
+                migrate.OUR_TABLES,
+            ).fetchall()
+            if foreign:
+                names = ", ".join(sorted(row[0] for row in foreign))
+                raise SchemaVersionError(
+                    f"{str(self.file)!r} has tables named like eventlog's ({names}) but no "
+                    f"{migrate.VERSION_TABLE}: it belongs to another application"
+                )
+            return 0
+        (applied,) = conn.execute(
+            f"SELECT coalesce(max(version), 0) FROM {migrate.VERSION_TABLE}"
+        ).fetchone()
+        return int(applied)
+
+    def _check_schema(self) -> None:
+        with self._connection() as conn, _translated():
+            applied = self._applied_version(conn)
+        migrate.check_not_newer("sqlite", applied)
+        if applied < len(migrate.migrations("sqlite")):
+            raise SchemaVersionError(
+                f"the database schema is at version {applied}; run `eventlog migrate`"
+            )
+
+    def migrate(self) -> list[int]:
+        """Apply pending schema migrations; returns the versions applied."""
+        with self._connection() as conn, _translated():
+            conn.execute("BEGIN IMMEDIATE")
+            applied = self._applied_version(conn)
+            todo = migrate.pending("sqlite", applied)
+            if applied == 0 and todo:
+                conn.execute(
+                    f"CREATE TABLE {migrate.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+                )
+            for step in todo:
+                for statement in _split_statements(step.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {migrate.VERSION_TABLE} (version, name, applied_at) "
+                    "VALUES (?, ?, ?)",
+                    (step.version, step.name, _to_micros(datetime.now(UTC))),
+                )
+            conn.execute("COMMIT")
+        if todo:
+            logger.info("migrate", backend="sqlite", applied=[m.version for m in todo])
+        return [m.version for m in todo]
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Split a schema file into statements (our files keep `;` out of literals)."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
