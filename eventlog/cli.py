@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,6 +150,29 @@ def show(url: str, session_id: str, tree: bool) -> None:
         for entry in data.entries:
             marker = "  ◀ leaf" if entry.id == data.leaf_id else ""
             click.echo(f"{entry.id}\t{entry.parent_id or '-'}\t{entry_label(entry)}{marker}")
+
+
+@cli.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    }
+)
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Run the benchmark harness (`python -m benchmarks`; pass --help for its options)."""
+    # The harness lives in the repository, not the package: look in the working directory.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        harness = importlib.import_module("benchmarks.__main__")
+    except ImportError:
+        raise click.ClickException(
+            "the benchmarks/ folder of a source checkout is needed: run this from the "
+            "repository root"
+        ) from None
+    harness.main.main(args=ctx.args, prog_name="eventlog bench")
 
 
 def main() -> None:

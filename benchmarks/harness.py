@@ -1,0 +1,269 @@
+"""Run the scenarios on one backend and collect figures.
+
+Every figure is measured in the same run, on the same database server or
+disk, for eventlog and its baselines, so the report can state ratios.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .contenders import (
+    BlobContender,
+    Contender,
+    EventlogContender,
+    FloorContender,
+    Target,
+)
+from .workload import TurnSource, history
+
+__all__ = ["Settings", "run_backend"]
+
+
+class Settings(msgspec.Struct, frozen=True):
+    """How big and how long a run is."""
+
+    sizes: tuple[int, ...] = (10, 100, 1000, 5000)
+    turns: int = 30
+    loads: int = 7
+    threads: int = 8
+    thread_turns: int = 100
+    big_load: int = 5000
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls(sizes=(10, 100, 1000), turns=8, loads=3, thread_turns=20, big_load=1000)
+
+
+class Progress:
+    """Counts steps and reports them to a callback (a progress bar, or nothing)."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        self._report = report
+
+    def step(self, label: str) -> None:
+        self._report(label)
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median_ms": statistics.median(ordered) * 1000, "p95_ms": p95 * 1000, "n": len(ordered)}
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _timed_turns(
+    contender: Contender,
+    session_id: str,
+    source: TurnSource,
+    turns: int,
+    write: Callable[[str, list[Any]], None],
+) -> list[float]:
+    samples = []
+    generator = source.turns()
+    with _no_gc():
+        for _ in range(turns):
+            entries = next(generator)
+            started = time.perf_counter()
+            write(session_id, entries)
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _per_turn(
+    contenders: dict[str, Contender],
+    settings: Settings,
+    progress: Progress,
+    wal: Callable[[], int] | None,
+) -> dict[str, Any]:
+    """save_delta-style appends per turn at each session length, for every contender."""
+    figures: dict[str, Any] = {}
+    for size in settings.sizes:
+        for name, contender in contenders.items():
+            progress.step(f"{name}: turns at {size} entries")
+            session_id = f"turns-{size}"
+            source = TurnSource()
+            contender.fill(session_id, history(source, size))
+            before = wal() if wal else 0
+            samples = _timed_turns(
+                contender, session_id, source, settings.turns, contender.append_turn
+            )
+            entry = _summary(samples)
+            if wal:
+                entry["wal_bytes_per_turn"] = (wal() - before) / settings.turns
+            figures.setdefault(name, {})[str(size)] = entry
+    return figures
+
+
+def _snapshot_saves(
+    contender: EventlogContender, settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    """`save` of a full snapshot that differs from the stored one by one turn."""
+    figures = {}
+    for size in settings.sizes:
+        progress.step(f"eventlog: save snapshot at {size} entries")
+        session_id = f"snapshot-{size}"
+        source = TurnSource()
+        contender.fill(session_id, history(source, size))
+        samples = _timed_turns(
+            contender, session_id, source, settings.turns, contender.save_snapshot
+        )
+        figures[str(size)] = _summary(samples)
+    return figures
+
+
+def _loads(
+    contenders: dict[str, Contender], settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    """Load of a whole session at each length (the sessions of `_per_turn`)."""
+    figures: dict[str, Any] = {}
+    for size in settings.sizes:
+        for name, contender in contenders.items():
+            progress.step(f"{name}: load at {size} entries")
+            session_id = f"turns-{size}"
+            samples = []
+            with _no_gc():
+                for _ in range(settings.loads):
+                    started = time.perf_counter()
+                    contender.load(session_id)
+                    samples.append(time.perf_counter() - started)
+            figures.setdefault(name, {})[str(size)] = _summary(samples)
+    return figures
+
+
+def _tombstoned_load(
+    contender: EventlogContender, settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    """Load of N live entries, with and without N tombstoned ones beside them."""
+    progress.step("eventlog: load with half the entries tombstoned")
+    live = settings.big_load
+    plain, padded = "plain-load", "tombstoned-load"
+    contender.fill(plain, history(TurnSource("p"), live))
+    contender.fill(padded, history(TurnSource("t"), 2 * live))
+    contender.tombstone_every_other(padded)
+
+    def median_load(session_id: str) -> float:
+        samples = []
+        with _no_gc():
+            for _ in range(settings.loads):
+                started = time.perf_counter()
+                count = contender.load(session_id)
+                samples.append(time.perf_counter() - started)
+        assert abs(count - live) <= 2, count
+        return statistics.median(samples) * 1000
+
+    return {"live": live, "plain_ms": median_load(plain), "tombstoned_ms": median_load(padded)}
+
+
+def _peak_load_memory(contender: Contender, session_id: str) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        contender.load(session_id)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _throughput(contender: Contender, settings: Settings, progress: Progress) -> float:
+    """Turns per second with N threads, each writing its own session."""
+    progress.step(f"{contender.name}: {settings.threads}-thread throughput")
+    clones = [contender.thread_clone() for _ in range(settings.threads)]
+    barrier = threading.Barrier(settings.threads + 1)
+    errors: list[BaseException] = []
+
+    def worker(index: int, clone: Contender) -> None:
+        source = TurnSource(f"w{index}-")
+        turns = [source.agent_turn() for _ in range(settings.thread_turns)]
+        barrier.wait()
+        try:
+            for turn in turns:
+                clone.append_turn(f"thread-{contender.name}-{index}", turn)
+        except BaseException as exc:  # reported after join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(clones)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for clone in clones:
+        if clone is not contender:
+            clone.close()
+    if errors:
+        raise errors[0]
+    return settings.threads * settings.thread_turns / elapsed
+
+
+def run_backend(
+    targets: dict[str, Target],
+    settings: Settings,
+    progress: Progress,
+    *,
+    storage_bytes: Callable[[str], int],
+    wal: Callable[[], int] | None = None,
+) -> dict[str, Any]:
+    """Every scenario on one backend; returns the figures as plain data."""
+    eventlog_contender = EventlogContender(targets["eventlog"])
+    contenders: dict[str, Contender] = {
+        "eventlog": eventlog_contender,
+        "blob": BlobContender(targets["blob"]),
+        "floor": FloorContender(targets["floor"]),
+    }
+    try:
+        figures: dict[str, Any] = {"per_turn": _per_turn(contenders, settings, progress, wal)}
+        # Every contender now holds the same sessions: compare their footprints.
+        entries = sum(len(v) for v in eventlog_contender.sessions.values())
+        figures["storage_bytes_per_entry"] = {
+            name: storage_bytes(name) / entries for name in contenders
+        }
+        figures["load"] = _loads(contenders, settings, progress)
+        figures["snapshot_save"] = _snapshot_saves(eventlog_contender, settings, progress)
+        figures["tombstoned_load"] = _tombstoned_load(eventlog_contender, settings, progress)
+        biggest = f"turns-{max(settings.sizes)}"
+        figures["peak_load_memory_bytes"] = {
+            name: _peak_load_memory(c, biggest) for name, c in contenders.items()
+        }
+        figures["throughput_turns_per_s"] = {
+            name: _throughput(contenders[name], settings, progress)
+            for name in ("eventlog", "floor")
+        }
+        return figures
+    finally:
+        for contender in contenders.values():
+            contender.close()
+
+
+def sqlite_storage(directory: Path) -> Callable[[str], int]:
+    """Bytes of a contender's SQLite file after a WAL checkpoint."""
+    import sqlite3
+
+    def size(name: str) -> int:
+        path = directory / f"{name}.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return path.stat().st_size
+
+    return size
