@@ -125,8 +125,10 @@ class _SQLiteTransaction:
         for chunk in iter_chunks(entry_ids, _IN_CHUNK):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
+                # Ordering by (entry_id, seq) keeps SQLite on the entry-id index; by seq
+                # alone it would scan the whole session through the primary key.
                 f"SELECT {columns} FROM entries WHERE session_id = ? AND entry_id IN ({marks}) "
-                "ORDER BY seq",
+                "ORDER BY entry_id, seq",
                 (session_id, *chunk),
             )
             for row in rows:
