@@ -6,7 +6,7 @@ Open a store with `connect(url)`: ``memory://``, ``sqlite:///relative.db``,
 
 from __future__ import annotations
 
-from .connect import connect
+from .connect import connect, connect_async
 from .errors import (
     CommitOutcomeUnknownError,
     ConcurrencyError,
@@ -38,12 +38,13 @@ from .model import (
     SessionInfo,
     UnsetType,
 )
-from .store import Store
+from .store import AsyncStore, Store
 
 __version__ = "0.1.0"
 
 __all__ = [
     "UNSET",
+    "AsyncStore",
     "CommitOutcomeUnknownError",
     "ConcurrencyError",
     "ConflictError",
@@ -73,4 +74,5 @@ __all__ = [
     "UnsetType",
     "__version__",
     "connect",
+    "connect_async",
 ]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import InvalidConfigError
-from .store import Store
+from .store import AsyncStore, Store
 
-__all__ = ["DEFAULT_URL", "connect", "sqlite_path"]
+__all__ = ["DEFAULT_URL", "connect", "connect_async", "sqlite_path"]
 
 DEFAULT_URL = "sqlite:///eventlog.db"
 
@@ -24,6 +25,27 @@ def sqlite_path(url: str) -> str:
     path = urlsplit(url).path
     # urlsplit keeps the slash after the empty host: "/rel.db" or "//abs.db".
     return path[1:]
+
+
+def _scheme(url: object) -> str:
+    if not isinstance(url, str):
+        raise InvalidConfigError(f"url must be a str, not {type(url).__name__}")
+    return url.split(":", 1)[0].lower() if ":" in url else ""
+
+
+def _sqlite_arguments(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    parts = urlsplit(url)
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in _SQLITE_QUERY_OPTIONS:
+            raise InvalidConfigError(f"unknown SQLite URL option {key!r}")
+        try:
+            options.setdefault(key, _SQLITE_QUERY_OPTIONS[key](value))
+        except ValueError:
+            raise InvalidConfigError(f"bad value for SQLite option {key!r}") from None
+    return sqlite_path(url.split("?", 1)[0]), options
+
+
+_UNKNOWN_SCHEME = "unknown URL scheme; use memory://, sqlite:///file.db or postgresql://..."
 
 
 def connect(url: str, **options: Any) -> Store:
@@ -42,9 +64,7 @@ def connect(url: str, **options: Any) -> Store:
         StoreUnavailableError: the database cannot be reached or opened.
         SchemaVersionError: the database schema is newer, or not eventlog's.
     """
-    if not isinstance(url, str):
-        raise InvalidConfigError(f"url must be a str, not {type(url).__name__}")
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    scheme = _scheme(url)
     try:
         if scheme == "memory":
             from .memory import MemoryStore
@@ -53,21 +73,43 @@ def connect(url: str, **options: Any) -> Store:
         if scheme == "sqlite":
             from .sqlite import SQLiteStore
 
-            parts = urlsplit(url)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True):
-                if key not in _SQLITE_QUERY_OPTIONS:
-                    raise InvalidConfigError(f"unknown SQLite URL option {key!r}")
-                try:
-                    options.setdefault(key, _SQLITE_QUERY_OPTIONS[key](value))
-                except ValueError:
-                    raise InvalidConfigError(f"bad value for SQLite option {key!r}") from None
-            return SQLiteStore(sqlite_path(url.split("?", 1)[0]), **options)
+            path, options = _sqlite_arguments(url, options)
+            return SQLiteStore(path, **options)
         if scheme in ("postgresql", "postgres"):
             from .postgres import PostgresStore
 
             return PostgresStore(url, **options)
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
-    raise InvalidConfigError(
-        "unknown URL scheme; use memory://, sqlite:///file.db or postgresql://..."
-    )
+    raise InvalidConfigError(_UNKNOWN_SCHEME)
+
+
+async def connect_async(url: str, **options: Any) -> AsyncStore:
+    """Open an async store: ``store = await connect_async(url)``.
+
+    Takes the same URLs and options as `connect`. Opening (and migrating) the
+    embedded SQLite file runs off the event loop.
+
+    Raises:
+        InvalidConfigError: the URL or an option is not usable.
+        StoreUnavailableError: the database cannot be reached or opened.
+        SchemaVersionError: the database schema is newer, or not eventlog's.
+    """
+    scheme = _scheme(url)
+    try:
+        if scheme == "memory":
+            from .memory import AsyncMemoryStore
+
+            return AsyncMemoryStore(**options)
+        if scheme == "sqlite":
+            from .sqlite import AsyncSQLiteStore
+
+            path, options = _sqlite_arguments(url, options)
+            return await asyncio.to_thread(AsyncSQLiteStore, path, **options)
+        if scheme in ("postgresql", "postgres"):
+            from .postgres import AsyncPostgresStore
+
+            return await AsyncPostgresStore.open(url, **options)
+    except TypeError as exc:
+        raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
+    raise InvalidConfigError(_UNKNOWN_SCHEME)

@@ -10,14 +10,19 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 
+from .async_engine import AsyncStoreBase
 from .engine import LogStore, Transaction, VersionRow
 from .errors import StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
+from .operations import Operation
 
-__all__ = ["MemoryStore"]
+__all__ = ["AsyncMemoryStore", "MemoryStore"]
+
+T = TypeVar("T")
 
 
 class _Session(msgspec.Struct):
@@ -175,3 +180,21 @@ class MemoryStore(LogStore):
         """Rows a SQL backend would hold for the same data (sessions, records, versions)."""
         with self._lock:
             return sum(1 + len(s.records) + len(s.versions) for s in self._sessions.values())
+
+
+class AsyncMemoryStore(AsyncStoreBase):
+    """The async twin of `MemoryStore`: operations run inline, as nothing waits on IO."""
+
+    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+        self.sync = MemoryStore(max_entry_bytes=max_entry_bytes)
+        self.max_entry_bytes = self.sync.max_entry_bytes
+
+    async def _run(self, operation: Operation[T]) -> T:
+        return self.sync._run(operation)
+
+    async def close(self) -> None:
+        self.sync.close()
+
+    def record_count(self) -> int:
+        """Rows a SQL backend would hold for the same data (sessions, records, versions)."""
+        return self.sync.record_count()

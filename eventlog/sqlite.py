@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 
 from . import migrate
 from ._log import logger
+from .async_engine import ThreadedAsyncStore
 from .engine import LogStore, Transaction, VersionRow, iter_chunks
 from .errors import (
     CorruptionError,
@@ -28,7 +29,7 @@ from .errors import (
 )
 from .fold import Record, SessionState, WritePlan
 
-__all__ = ["SQLiteStore"]
+__all__ = ["AsyncSQLiteStore", "SQLiteStore"]
 
 Synchronous = Literal["full", "normal"]
 _MAX_IDLE_CONNECTIONS: Final = 8
@@ -479,3 +480,14 @@ def _split_statements(sql: str) -> list[str]:
     """Split a schema file into statements (our files keep `;` out of literals)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+class AsyncSQLiteStore(ThreadedAsyncStore):
+    """The async twin of `SQLiteStore`: one writer thread, a few reader threads.
+
+    Takes the same arguments as `SQLiteStore`; open it with `connect_async`,
+    which runs the blocking open (and migration) off the event loop.
+    """
+
+    def __init__(self, path: str | Path, **options: Any) -> None:
+        super().__init__(SQLiteStore(path, **options))

@@ -8,7 +8,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 
-__all__ = ["Store"]
+__all__ = ["AsyncStore", "Store"]
 
 
 @runtime_checkable
@@ -123,6 +123,71 @@ class Store(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """The async twin of `Store`: the same methods, as coroutines. Safe to share between tasks."""
+
+    async def save_delta(
+        self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """See `Store.save_delta`."""
+        ...
+
+    async def save(
+        self, session_id: str, data: SessionData, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """See `Store.save`."""
+        ...
+
+    async def load(
+        self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
+    ) -> SessionData | None:
+        """See `Store.load`."""
+        ...
+
+    async def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+        """See `Store.path`."""
+        ...
+
+    async def delete(self, session_id: str, /) -> bool:
+        """See `Store.delete`."""
+        ...
+
+    async def list_sessions(
+        self,
+        *,
+        prefix: str | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """See `Store.list_sessions`."""
+        ...
+
+    async def fork(
+        self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
+    ) -> SessionInfo:
+        """See `Store.fork`."""
+        ...
+
+    async def purge(self, session_id: str, /) -> int:
+        """See `Store.purge`."""
+        ...
+
+    async def close(self) -> None:
+        """See `Store.close`."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,

@@ -1,0 +1,356 @@
+"""The operations of DESIGN.md section 2, free of IO (psycopg's generators pattern).
+
+Each function validates its arguments at once (so bad input never opens a
+transaction) and returns an `Operation`: whether it needs a read or a write
+transaction, and a generator that yields `Call`s (a storage method of
+`Transaction` and its arguments), is sent each call's result, and returns the
+operation's result. The sync and async stores are thin drivers that run the
+calls on their transaction; every decision is here or in `fold`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Generator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+import msgspec
+
+from . import fold
+from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
+from .errors import (
+    HistoryPurgedError,
+    InvalidInputError,
+    SessionExistsError,
+    SessionNotFoundError,
+)
+from .fold import Record, SessionState, WritePlan
+from .model import Entry, Page, SaveResult, SessionData, SessionInfo
+
+__all__ = [
+    "Call",
+    "Operation",
+    "Transaction",
+    "VersionRow",
+    "delete",
+    "fork",
+    "list_sessions",
+    "load",
+    "path",
+    "purge",
+    "save",
+    "save_delta",
+]
+
+T = TypeVar("T")
+
+
+class VersionRow(msgspec.Struct, frozen=True):
+    """A session as of one version: its leaf, metadata and when it was written."""
+
+    leaf_id: str | None
+    metadata: bytes
+    created_at: datetime
+
+
+class Transaction(Protocol):
+    """Storage reads and writes of one backend transaction; no decisions.
+
+    An async backend offers the same methods as coroutines.
+    """
+
+    def state(self, session_id: str) -> SessionState | None:
+        """The session's index row; in a write transaction, the row is locked."""
+        ...
+
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        """The newest record of each id that has one (live or not); payloads may be empty."""
+        ...
+
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        """The live records in `seq` order; with `payloads=False` payloads may be empty."""
+        ...
+
+    def records_at(self, session_id: str, version: int) -> list[Record]:
+        """The records live right after `version`, in `seq` order."""
+        ...
+
+    def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        """Leaf, metadata and write time as of `version`."""
+        ...
+
+    def apply(self, plan: WritePlan) -> None:
+        """Write a changed plan (see `WritePlan` for the order)."""
+        ...
+
+    def delete(self, session_id: str) -> bool:
+        """Remove every row of the session."""
+        ...
+
+    def purge(self, state: SessionState) -> int:
+        """Drop non-live records and history before `state.version`; return records dropped."""
+        ...
+
+    def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        """Index rows in session-id order, after the id `after`."""
+        ...
+
+
+class Call(msgspec.Struct, frozen=True):
+    """One storage call an operation needs: `Transaction.<method>(*args, **kwargs)`."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+
+
+Steps = Generator[Call, Any, T]
+
+
+class Operation(msgspec.Struct, Generic[T], frozen=True):
+    """A validated operation: its transaction mode, its steps, and what to log."""
+
+    name: str
+    session_id: str
+    mode: Literal["read", "write"]
+    steps: Steps[T]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_expected(session_id: str, expected_version: object) -> None:
+    if expected_version is not None and (
+        isinstance(expected_version, bool)
+        or not isinstance(expected_version, int)
+        or expected_version < 0
+    ):
+        raise InvalidInputError(
+            "expected_version must be None or an int >= 0",
+            session_id=session_id,
+            where="expected_version",
+        )
+
+
+def _require(session_id: str, state: SessionState | None) -> SessionState:
+    if state is None:
+        raise SessionNotFoundError("no such session", session_id=session_id)
+    return state
+
+
+# -- writes -------------------------------------------------------------------
+
+
+def save_delta(
+    session_id: object, delta: object, *, expected_version: object, max_entry_bytes: int
+) -> Operation[SaveResult]:
+    """Append a delta's entries and tombstone its removed ids (see `Store.save_delta`)."""
+    sid = check_session_id(session_id)
+    _check_expected(sid, expected_version)
+    prepared = prepare_delta(sid, delta, max_entry_bytes=max_entry_bytes)
+    expected = expected_version if isinstance(expected_version, int) else None
+
+    def steps() -> Steps[SaveResult]:
+        state = yield Call("state", (sid,))
+        latest = yield Call("latest_records", (sid, fold.delta_lookup_ids(prepared, state)))
+        plan = fold.plan_delta(sid, prepared, state, latest, expected_version=expected, now=_now())
+        if plan.changed:
+            yield Call("apply", (plan,))
+        return plan.result
+
+    return Operation("save_delta", sid, "write", steps())
+
+
+def save(
+    session_id: object, data: object, *, expected_version: object, max_entry_bytes: int
+) -> Operation[SaveResult]:
+    """Reconcile with an authoritative snapshot (see `Store.save`)."""
+    sid = check_session_id(session_id)
+    _check_expected(sid, expected_version)
+    prepared = prepare_snapshot(sid, data, max_entry_bytes=max_entry_bytes)
+    expected = expected_version if isinstance(expected_version, int) else None
+
+    def steps() -> Steps[SaveResult]:
+        state = yield Call("state", (sid,))
+        live = [] if state is None else (yield Call("live_records", (sid,), {"payloads": False}))
+        plan = fold.plan_reconcile(
+            sid, prepared, state, live, expected_version=expected, now=_now()
+        )
+        if plan.changed:
+            yield Call("apply", (plan,))
+        return plan.result
+
+    return Operation("save", sid, "write", steps())
+
+
+def delete(session_id: object) -> Operation[bool]:
+    """Remove a session and every record of it."""
+    sid = check_session_id(session_id)
+
+    def steps() -> Steps[bool]:
+        deleted: bool = yield Call("delete", (sid,))
+        return deleted
+
+    return Operation("delete", sid, "write", steps())
+
+
+def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation[SessionInfo]:
+    """Copy a session (or one branch of it) into a new session."""
+    source = check_session_id(source_id, where="source_id")
+    target = check_session_id(new_id, where="new_id")
+    at_entry = None
+    if at_entry_id is not None:
+        at_entry = check_entry_id(at_entry_id, session_id=source, where="at_entry_id")
+
+    def steps() -> Steps[SessionInfo]:
+        state = _require(source, (yield Call("state", (source,))))
+        if (yield Call("state", (target,))) is not None:
+            raise SessionExistsError("the fork's session id is taken", session_id=target)
+        live = yield Call("live_records", (source,), {"payloads": True})
+        plan = fold.plan_fork(state, live, target, at_entry_id=at_entry, now=_now())
+        yield Call("apply", (plan,))
+        return fold.session_info(plan.state)
+
+    return Operation("fork", target, "write", steps())
+
+
+def purge(session_id: object) -> Operation[int]:
+    """Drop tombstoned and superseded records of a session."""
+    sid = check_session_id(session_id)
+
+    def steps() -> Steps[int]:
+        state = _require(sid, (yield Call("state", (sid,))))
+        dropped: int = yield Call("purge", (state,))
+        return dropped
+
+    return Operation("purge", sid, "write", steps())
+
+
+# -- reads --------------------------------------------------------------------
+
+
+def _check_at_version(session_id: str, state: SessionState, at_version: object) -> int:
+    if (
+        isinstance(at_version, bool)
+        or not isinstance(at_version, int)
+        or not 1 <= at_version <= state.version
+    ):
+        raise InvalidInputError(
+            f"at_version must be a version the session had (1..{state.version})",
+            session_id=session_id,
+            where="at_version",
+        )
+    if at_version < state.history_floor:
+        raise HistoryPurgedError(
+            "that version's history was purged", session_id=session_id, where="at_version"
+        )
+    return at_version
+
+
+def load(session_id: object, *, at_version: object, raw: bool) -> Operation[SessionData | None]:
+    """Fold the log back into the session (optionally as of a version)."""
+    sid = check_session_id(session_id)
+    if at_version is not None and (isinstance(at_version, bool) or not isinstance(at_version, int)):
+        raise InvalidInputError(
+            "at_version must be None or an int", session_id=sid, where="at_version"
+        )
+
+    def steps() -> Steps[SessionData | None]:
+        state: SessionState | None = yield Call("state", (sid,))
+        if state is None:
+            return None
+        if at_version is None or at_version == state.version:
+            records = yield Call("live_records", (sid,), {"payloads": True})
+            row = VersionRow(state.leaf_id, state.metadata, state.updated_at)
+            version = state.version
+        else:
+            version = _check_at_version(sid, state, at_version)
+            records = yield Call("records_at", (sid, version))
+            found = yield Call("version_row", (sid, version))
+            if found is None:
+                raise HistoryPurgedError(
+                    "that version's history was purged", session_id=sid, where="at_version"
+                )
+            row = found
+        return fold.fold_session(
+            state,
+            records,
+            leaf_id=row.leaf_id,
+            metadata=row.metadata,
+            version=version,
+            updated_at=row.created_at,
+            raw=raw,
+        )
+
+    return Operation("load", sid, "read", steps())
+
+
+def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
+    """The branch from its root to a leaf."""
+    sid = check_session_id(session_id)
+    leaf = None if leaf_id is None else check_entry_id(leaf_id, session_id=sid, where="leaf_id")
+
+    def steps() -> Steps[list[Entry]]:
+        state = _require(sid, (yield Call("state", (sid,))))
+        records = yield Call("live_records", (sid,), {"payloads": True})
+        return fold.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
+
+    return Operation("path", sid, "read", steps())
+
+
+def _encode_cursor(session_id: str) -> str:
+    return base64.urlsafe_b64encode(session_id.encode("utf-8")).decode("ascii")
+
+
+def _decode_cursor(cursor: object) -> str:
+    try:
+        if not isinstance(cursor, str):
+            raise ValueError
+        return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError):
+        raise InvalidInputError(
+            "cursor is not one list_sessions returned", where="cursor"
+        ) from None
+
+
+def list_sessions(
+    *, prefix: object, updated_before: object, limit: object, cursor: object
+) -> Operation[Page]:
+    """One page of sessions in session-id order."""
+    if prefix is not None and not isinstance(prefix, str):
+        raise InvalidInputError("prefix must be a str", where="prefix")
+    if updated_before is not None and (
+        not isinstance(updated_before, datetime) or updated_before.tzinfo is None
+    ):
+        raise InvalidInputError(
+            "updated_before must be a timezone-aware datetime", where="updated_before"
+        )
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError("limit must be a positive int", where="limit")
+    after = None if cursor is None else _decode_cursor(cursor)
+
+    def steps() -> Steps[Page]:
+        states: list[SessionState] = yield Call(
+            "list_states",
+            (),
+            {
+                "prefix": prefix,
+                "updated_before": updated_before,
+                "after": after,
+                "limit": limit + 1,
+            },
+        )
+        items = [fold.session_info(state) for state in states[:limit]]
+        next_cursor = _encode_cursor(items[-1].session_id) if len(states) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    return Operation("list_sessions", "", "read", steps())
