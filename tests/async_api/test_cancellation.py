@@ -1,0 +1,60 @@
+"""A task cancelled in the middle of a write leaves the whole delta or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+
+import eventlog
+from eventlog import Entry, SessionDelta
+
+ASYNC_URLS = ["memory://", "sqlite"]
+
+
+def _url(kind: str, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cancel.db'}" if kind == "sqlite" else kind
+
+
+def _delta(index: int) -> SessionDelta:
+    entries = [
+        Entry(f"d{index}-{part}", None, "message", None, {"part": part, "pad": "x" * 2000})
+        for part in range(20)
+    ]
+    return SessionDelta(entries, leaf_id=entries[-1].id)
+
+
+@pytest.mark.parametrize("kind", ASYNC_URLS)
+def test_cancelled_writes_are_whole_or_absent(kind: str, tmp_path: Path) -> None:
+    async def scenario() -> tuple[set[int], dict[int, int]]:
+        rng = random.Random(7)
+        acknowledged: set[int] = set()
+        async with await eventlog.connect_async(_url(kind, tmp_path)) as store:
+            for index in range(60):
+                task = asyncio.ensure_future(store.save_delta("s", _delta(index)))
+                # Cancel at many points: before start, while queued, mid-write.
+                for _ in range(rng.randrange(0, 4)):
+                    await asyncio.sleep(0)
+                if rng.random() < 0.3:
+                    await asyncio.sleep(rng.random() / 1000)
+                task.cancel()
+                try:
+                    await task
+                    acknowledged.add(index)
+                except asyncio.CancelledError:
+                    pass
+            # A final write queues behind every started one, so all have ended.
+            await store.save_delta("s", SessionDelta([Entry("last")], leaf_id="last"))
+            data = await store.load("s")
+        assert data is not None
+        counts: dict[int, int] = {}
+        for entry in data.entries[:-1]:
+            index = int(entry.id[1:].split("-")[0])
+            counts[index] = counts.get(index, 0) + 1
+        return acknowledged, counts
+
+    acknowledged, counts = asyncio.run(scenario())
+    assert all(count == 20 for count in counts.values()), "a delta landed in part"
+    assert acknowledged <= set(counts), "an acknowledged delta is missing"

@@ -1,0 +1,50 @@
+"""Every async class has the same public methods and signatures as its sync twin."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+import eventlog
+
+PAIRS = [
+    ("eventlog.store", "Store", "AsyncStore"),
+    ("eventlog.memory", "MemoryStore", "AsyncMemoryStore"),
+    ("eventlog.sqlite", "SQLiteStore", "AsyncSQLiteStore"),
+    ("eventlog.postgres", "PostgresStore", "AsyncPostgresStore"),
+]
+LIFECYCLE = {"__enter__": "__aenter__", "__exit__": "__aexit__"}
+
+
+def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+    methods = {}
+    for name, member in inspect.getmembers(cls, callable):
+        if name.startswith("_") and name not in (*LIFECYCLE, *LIFECYCLE.values()):
+            continue
+        methods[LIFECYCLE.get(name, name)] = inspect.signature(member)
+    return methods
+
+
+@pytest.mark.parametrize(("module", "sync_name", "async_name"), PAIRS)
+def test_async_twin_has_the_same_methods_and_signatures(
+    module: str, sync_name: str, async_name: str
+) -> None:
+    loaded = importlib.import_module(module)
+    sync_cls, async_cls = getattr(loaded, sync_name), getattr(loaded, async_name)
+    sync_methods, async_methods = _public_methods(sync_cls), _public_methods(async_cls)
+    for name in _public_methods(eventlog.Store):
+        name = LIFECYCLE.get(name, name)
+        assert name in async_methods, f"{async_name} lacks {name}"
+        if name in LIFECYCLE.values():
+            continue
+        assert async_methods[name].parameters == sync_methods[name].parameters, name
+        assert inspect.iscoroutinefunction(getattr(async_cls, name)), name
+    # Sync-only extras are allowed only where a blocking call has no async use.
+    assert set(sync_methods) - set(async_methods) <= {"migrate"}
+
+
+def test_the_protocols_cover_the_same_operations() -> None:
+    sync_names = {LIFECYCLE.get(n, n) for n in _public_methods(eventlog.Store)}
+    assert sync_names == set(_public_methods(eventlog.AsyncStore))
