@@ -29,12 +29,15 @@ from .workload import TurnSource, history
 
 __all__ = ["Settings", "run_backend"]
 
+_WARMUP_TURNS = 5
+_ROUNDS = 5
+
 
 class Settings(msgspec.Struct, frozen=True):
     """How big and how long a run is."""
 
     sizes: tuple[int, ...] = (10, 100, 1000, 5000)
-    turns: int = 30
+    turns: int = 100
     loads: int = 7
     threads: int = 8
     thread_turns: int = 100
@@ -72,17 +75,15 @@ def _no_gc() -> Iterator[None]:
 
 
 def _timed_turns(
-    contender: Contender,
     session_id: str,
-    source: TurnSource,
-    turns: int,
+    turns: Iterator[list[Any]],
+    count: int,
     write: Callable[[str, list[Any]], None],
 ) -> list[float]:
     samples = []
-    generator = source.turns()
     with _no_gc():
-        for _ in range(turns):
-            entries = next(generator)
+        for _ in range(count):
+            entries = next(turns)
             started = time.perf_counter()
             write(session_id, entries)
             samples.append(time.perf_counter() - started)
@@ -95,22 +96,36 @@ def _per_turn(
     progress: Progress,
     wal: Callable[[], int] | None,
 ) -> dict[str, Any]:
-    """save_delta-style appends per turn at each session length, for every contender."""
-    figures: dict[str, Any] = {}
+    """Appends per turn at each session length, for every contender.
+
+    The turns run in rounds over every (size, contender) pair, so a drift of
+    the machine or the database (WAL growth, checkpoints, caches) during the
+    run falls on all of them alike instead of on whichever ran first.
+    """
+    sources: dict[tuple[str, int], Iterator[list[Any]]] = {}
     for size in settings.sizes:
         for name, contender in contenders.items():
-            progress.step(f"{name}: turns at {size} entries")
-            session_id = f"turns-{size}"
+            progress.step(f"{name}: history of {size} entries")
             source = TurnSource()
-            contender.fill(session_id, history(source, size))
+            contender.fill(f"turns-{size}", history(source, size))
+            sources[name, size] = source.turns()
+            for _ in range(_WARMUP_TURNS):
+                contender.append_turn(f"turns-{size}", next(sources[name, size]))
+    samples: dict[tuple[str, int], list[float]] = {key: [] for key in sources}
+    wal_bytes: dict[tuple[str, int], int] = dict.fromkeys(sources, 0)
+    per_round = max(1, settings.turns // _ROUNDS)
+    for _ in range(_ROUNDS):
+        for (name, size), turns in sources.items():
             before = wal() if wal else 0
-            samples = _timed_turns(
-                contender, session_id, source, settings.turns, contender.append_turn
-            )
-            entry = _summary(samples)
-            if wal:
-                entry["wal_bytes_per_turn"] = (wal() - before) / settings.turns
-            figures.setdefault(name, {})[str(size)] = entry
+            samples[name, size] += _timed_turns(
+                f"turns-{size}", turns, per_round, contenders[name].append_turn)
+            wal_bytes[name, size] += (wal() - before) if wal else 0
+    figures: dict[str, Any] = {}
+    for (name, size), timings in samples.items():
+        entry = _summary(timings)
+        if wal:
+            entry["wal_bytes_per_turn"] = wal_bytes[name, size] / len(timings)
+        figures.setdefault(name, {})[str(size)] = entry
     return figures
 
 
@@ -124,9 +139,10 @@ def _snapshot_saves(
         session_id = f"snapshot-{size}"
         source = TurnSource()
         contender.fill(session_id, history(source, size))
-        samples = _timed_turns(
-            contender, session_id, source, settings.turns, contender.save_snapshot
-        )
+        turns = source.turns()
+        for _ in range(_WARMUP_TURNS):
+            contender.save_snapshot(session_id, next(turns))
+        samples = _timed_turns(session_id, turns, settings.turns, contender.save_snapshot)
         figures[str(size)] = _summary(samples)
     return figures
 
