@@ -34,6 +34,7 @@ __all__ = [
     "check_session_id",
     "decode_object",
     "encode_object",
+    "json_decode",
     "prepare_delta",
     "prepare_snapshot",
 ]
@@ -44,6 +45,7 @@ DEFAULT_MAX_ENTRY_BYTES: Final = 16 * 1024 * 1024
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
+json_decode = _decoder.decode
 _header_encoder = msgspec.json.Encoder()
 
 

@@ -13,9 +13,9 @@ from datetime import datetime
 
 import msgspec
 
-from .codec import EncodedEntry, PreparedDelta, PreparedSnapshot, decode_object
+from .codec import EncodedEntry, PreparedDelta, PreparedSnapshot, decode_object, json_decode
 from .errors import ConcurrencyError, CorruptionError, IdConflictError, InvalidLeafError
-from .model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
+from .model import Entry, RawJSON, SaveResult, SessionData, SessionInfo, UnsetType
 
 __all__ = [
     "Record",
@@ -411,8 +411,12 @@ def fold_session(
     raw: bool,
 ) -> SessionData:
     """Fold a session's live records (in `seq` order) back into `SessionData`."""
+    # The hot loop of every load: one decode per record, no per-record branching.
+    decode = RawJSON if raw else json_decode
     return SessionData(
-        entries=[record_to_entry(record, raw=raw) for record in records],
+        entries=[
+            Entry(r.entry_id, r.parent_id, r.kind, r.timestamp, decode(r.payload)) for r in records
+        ],
         leaf_id=leaf_id,
         metadata=decode_object(metadata, raw=raw),
         version=version,

@@ -72,7 +72,7 @@ def _state(row: Sequence[Any]) -> SessionState:
 
 
 def _record(row: Sequence[Any]) -> Record:
-    return Record(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+    return Record(*row)
 
 
 @contextmanager
@@ -143,7 +143,7 @@ class _SQLiteTransaction:
             "WHERE session_id = ? AND removed_in_version IS NULL ORDER BY seq",
             (session_id,),
         )
-        return [_record(row) for row in rows]
+        return [Record(*row) for row in rows]
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         columns = _RECORD_COLUMNS.format(payload="payload")
@@ -152,7 +152,7 @@ class _SQLiteTransaction:
             "AND (removed_in_version IS NULL OR removed_in_version > ?) ORDER BY seq",
             (session_id, version, version),
         )
-        return [_record(row) for row in rows]
+        return [Record(*row) for row in rows]
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
         row = self._conn.execute(
