@@ -113,8 +113,9 @@ def _per_turn(
                 contender.append_turn(f"turns-{size}", next(sources[name, size]))
     samples: dict[tuple[str, int], list[float]] = {key: [] for key in sources}
     wal_bytes: dict[tuple[str, int], int] = dict.fromkeys(sources, 0)
-    per_round = max(1, settings.turns // _ROUNDS)
-    for _ in range(_ROUNDS):
+    rounds = min(_ROUNDS, settings.turns)
+    per_round = settings.turns // rounds
+    for _ in range(rounds):
         for (name, size), turns in sources.items():
             before = wal() if wal else 0
             samples[name, size] += _timed_turns(
