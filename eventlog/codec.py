@@ -77,10 +77,12 @@ class PreparedSnapshot(msgspec.Struct, frozen=True):
     metadata: bytes
 
 
-def entry_digest(parent_id: str | None, kind: str, timestamp: str | None, payload: bytes) -> bytes:
-    """The content identity of an entry: a digest of all its encoded fields."""
-    header = _header_encoder.encode([parent_id, kind, timestamp])
-    return hashlib.blake2b(header + payload, digest_size=16).digest()
+def _utf8_size(text: str) -> int | None:
+    """The UTF-8 length of `text`, or None if it holds a lone surrogate."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
 
 
 def _check_text(
@@ -91,37 +93,29 @@ def _check_text(
     session_id: str | None,
     entry_id: str | None,
     error: type[InvalidInputError],
-) -> str:
+) -> int:
+    """Check a str field (no NUL, valid UTF-8); returns its UTF-8 size."""
+    problem = None
+    size = None
     if not isinstance(value, str):
-        raise error(
-            f"{what} must be a str, not {type(value).__name__}",
-            session_id=session_id,
-            entry_id=entry_id,
-            where=where,
-        )
-    if "\x00" in value:
-        raise error(
-            f"{what} must not contain NUL", session_id=session_id, entry_id=entry_id, where=where
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise error(
-            f"{what} is not valid UTF-8 (lone surrogate)",
-            session_id=session_id,
-            entry_id=entry_id,
-            where=where,
-        ) from None
-    return value
+        problem = f"{what} must be a str, not {type(value).__name__}"
+    elif "\x00" in value:
+        problem = f"{what} must not contain NUL"
+    else:
+        size = _utf8_size(value)
+        if size is None:
+            problem = f"{what} is not valid UTF-8 (lone surrogate)"
+    if problem is not None or size is None:
+        raise error(problem or what, session_id=session_id, entry_id=entry_id, where=where)
+    return size
 
 
 def _check_id(
     value: object, what: str, *, where: str, session_id: str | None, entry_id: str | None = None
 ) -> str:
-    text = _check_text(
+    size = _check_text(
         value, what, where=where, session_id=session_id, entry_id=entry_id, error=InvalidIdError
     )
-    size = len(text.encode("utf-8"))
     if not 1 <= size <= MAX_ID_BYTES:
         raise InvalidIdError(
             f"{what} must be 1..{MAX_ID_BYTES} UTF-8 bytes, not {size}",
@@ -129,7 +123,8 @@ def _check_id(
             entry_id=entry_id,
             where=where,
         )
-    return text
+    assert isinstance(value, str)
+    return value
 
 
 def check_session_id(session_id: object, *, where: str = "session_id") -> str:
@@ -170,13 +165,65 @@ def _deepest_nesting(value: Any) -> int:
     return deepest
 
 
-def _check_depth(encoded: bytes, decoded: Any, *, fail: Any) -> None:
+def _depth_problem(encoded: bytes, decoded: Any) -> str | None:
     # A container opener can only appear as `{`/`[` bytes, so their count bounds
     # the depth from above; walk the value only when that bound is too high.
     if encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH:
-        return
+        return None
     if _deepest_nesting(decoded) > MAX_DEPTH:
-        fail(f"nested deeper than {MAX_DEPTH} levels")
+        return f"nested deeper than {MAX_DEPTH} levels"
+    return None
+
+
+def _decode_checked(encoded: bytes) -> tuple[Any, str | None]:
+    """Decode JSON bytes; on failure return the reason instead of raising.
+
+    Failures are returned, not raised from inside `except`, so the error the
+    caller raises carries no chained exception holding the offending text.
+    """
+    try:
+        return _decoder.decode(encoded), None
+    except RecursionError:
+        return None, f"nested deeper than {MAX_DEPTH} levels"
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return None, _decode_reason(exc)
+    except UnicodeDecodeError:
+        return None, "a string is not valid UTF-8"
+
+
+def _encode_checked(value: dict[Any, Any]) -> tuple[bytes, str | None]:
+    """Encode a dict; on failure return the reason instead of raising (see above)."""
+    try:
+        return _encoder.encode(value), None
+    except RecursionError:
+        return b"", f"nested deeper than {MAX_DEPTH} levels"
+    except UnicodeEncodeError:
+        return b"", "a string is not valid UTF-8 (lone surrogate)"
+    except (TypeError, msgspec.EncodeError, OverflowError) as exc:
+        return b"", _encode_reason(exc)
+
+
+def _object_problem(value: object) -> tuple[bytes, str | None]:
+    """The bytes to store for a JSON object, or why it is not allowed JSON."""
+    if isinstance(value, RawJSON):
+        encoded = bytes(value)
+        decoded, problem = _decode_checked(encoded)
+        if problem is None and not isinstance(decoded, dict):
+            problem = f"a JSON object is required, not {_json_type(decoded)}"
+        return encoded, problem or _depth_problem(encoded, decoded)
+    if not isinstance(value, dict):
+        return b"", f"a JSON object (dict or RawJSON) is required, not {type(value).__name__}"
+    encoded, problem = _encode_checked(value)
+    if problem is not None:
+        return encoded, problem
+    # msgspec writes NaN/Infinity as null and non-string keys as strings; a
+    # decode that does not give back an equal value exposes such silent changes.
+    decoded, problem = _decode_checked(encoded)
+    if problem is None:
+        problem = _depth_problem(encoded, decoded)
+    if problem is None and decoded != value:
+        problem = _describe_mismatch(value)
+    return encoded, problem
 
 
 def encode_object(
@@ -190,48 +237,14 @@ def encode_object(
     Raises:
         InvalidPayloadError: not an object, or not allowed JSON (DESIGN.md section 1).
     """
-
-    def fail(reason: str) -> None:
+    encoded, problem = _object_problem(value)
+    if problem is not None:
         raise InvalidPayloadError(
-            f"{what} is not allowed JSON: {reason}",
+            f"{what} is not allowed JSON: {problem}",
             session_id=session_id,
             entry_id=entry_id,
             where=where,
         )
-
-    if isinstance(value, RawJSON):
-        encoded = bytes(value)
-        try:
-            decoded = _decoder.decode(encoded)
-        except RecursionError:
-            fail(f"nested deeper than {MAX_DEPTH} levels")
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            fail(_decode_reason(exc))
-        if not isinstance(decoded, dict):
-            fail(f"a JSON object is required, not {_json_type(decoded)}")
-        _check_depth(encoded, decoded, fail=fail)
-        return encoded
-    if not isinstance(value, dict):
-        fail(f"a JSON object (dict or RawJSON) is required, not {type(value).__name__}")
-    try:
-        encoded = _encoder.encode(value)
-    except RecursionError:
-        fail(f"nested deeper than {MAX_DEPTH} levels")
-    except UnicodeEncodeError:
-        fail("a string is not valid UTF-8 (lone surrogate)")
-    except (TypeError, msgspec.EncodeError, OverflowError) as exc:
-        fail(_encode_reason(exc))
-    # msgspec writes NaN/Infinity as null and non-string keys as strings; a
-    # decode that does not give back an equal value exposes such silent changes.
-    try:
-        decoded = _decoder.decode(encoded)
-    except RecursionError:
-        fail(f"nested deeper than {MAX_DEPTH} levels")
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        fail(_decode_reason(exc))
-    _check_depth(encoded, decoded, fail=fail)
-    if decoded != value:
-        fail(_describe_mismatch(value))
     return encoded
 
 
@@ -297,7 +310,14 @@ def _encode_entry(
     entry_id = check_entry_id(entry.id, session_id=session_id, where=f"{where}.id")
     parent_id = entry.parent_id
     if parent_id is not None:
-        check_entry_id(parent_id, session_id=session_id, where=f"{where}.parent_id")
+        # The entry at fault is this one, whatever its parent id holds.
+        _check_id(
+            parent_id,
+            "parent id",
+            session_id=session_id,
+            entry_id=entry_id,
+            where=f"{where}.parent_id",
+        )
         if parent_id == entry_id:
             raise InvalidIdError(
                 "an entry cannot be its own parent",
@@ -305,24 +325,16 @@ def _encode_entry(
                 entry_id=entry_id,
                 where=f"{where}.parent_id",
             )
-    kind = _check_text(
-        entry.kind,
-        "kind",
-        where=f"{where}.kind",
-        session_id=session_id,
-        entry_id=entry_id,
-        error=InvalidInputError,
-    )
-    timestamp = entry.timestamp
-    if timestamp is not None:
-        _check_text(
-            timestamp,
-            "timestamp",
-            where=f"{where}.timestamp",
-            session_id=session_id,
-            entry_id=entry_id,
-            error=InvalidInputError,
-        )
+    for field, value in (("kind", entry.kind), ("timestamp", entry.timestamp)):
+        if value is not None or field == "kind":
+            _check_text(
+                value,
+                field,
+                where=f"{where}.{field}",
+                session_id=session_id,
+                entry_id=entry_id,
+                error=InvalidInputError,
+            )
     payload = encode_object(
         entry.payload,
         what="payload",
@@ -330,22 +342,17 @@ def _encode_entry(
         entry_id=entry_id,
         where=f"{where}.payload",
     )
-    size = len(payload) + len(entry_id) + len(parent_id or "") + len(kind) + len(timestamp or "")
+    header = _header_encoder.encode([parent_id, entry.kind, entry.timestamp])
+    size = len(payload) + len(header) + len(entry_id)
     if size > max_entry_bytes:
         raise PayloadTooLargeError(
-            f"encoded entry is {size} bytes, over the limit of {max_entry_bytes}",
+            f"encoded entry is about {size} bytes, over the limit of {max_entry_bytes}",
             session_id=session_id,
             entry_id=entry_id,
             where=f"{where}.payload",
         )
-    return EncodedEntry(
-        entry_id,
-        parent_id,
-        kind,
-        timestamp,
-        payload,
-        entry_digest(parent_id, kind, timestamp, payload),
-    )
+    digest = hashlib.blake2b(header + payload, digest_size=16).digest()
+    return EncodedEntry(entry_id, parent_id, entry.kind, entry.timestamp, payload, digest)
 
 
 def _encode_entries(
