@@ -21,6 +21,7 @@ from typing import Protocol, Self, TypeVar
 from . import operations
 from .codec import DEFAULT_MAX_ENTRY_BYTES
 from .engine import LogStore, check_max_entry_bytes, log_operation
+from .errors import StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .operations import Operation, VersionRow
@@ -152,13 +153,22 @@ class AsyncStoreBase(ABC):
 
 
 class AsyncLogStore(AsyncStoreBase):
-    """An async store over a backend's async transactions."""
+    """An async store over a backend's async transactions (the twin of `LogStore`)."""
 
     def __init__(self, *, max_entry_bytes: int | None = None) -> None:
         self.max_entry_bytes = check_max_entry_bytes(
             DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
         )
         self._closed = False
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Release the backend's resources."""
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._close()
 
     @abstractmethod
     def _write(self) -> AbstractAsyncContextManager[AsyncTransaction]:
@@ -195,16 +205,21 @@ class ThreadedAsyncStore(AsyncStoreBase):
         self.max_entry_bytes = sync.max_entry_bytes
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="eventlog-reader")
+        self._closed = False
 
     async def _run(self, operation: Operation[T]) -> T:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
         pool = self._writer if operation.mode == "write" else self._readers
         loop = asyncio.get_running_loop()
         result: T = await loop.run_in_executor(pool, self.sync._run, operation)
         return result
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._shutdown)
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
 
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)

@@ -78,7 +78,7 @@ def connect(url: str, **options: Any) -> Store:
         if scheme in ("postgresql", "postgres"):
             from .postgres import PostgresStore
 
-            return PostgresStore(url, **options)
+            return PostgresStore.open(url, **options)
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
     raise InvalidConfigError(_UNKNOWN_SCHEME)

@@ -29,6 +29,7 @@ __all__ = [
     "check_max_entry_bytes",
     "iter_chunks",
     "log_operation",
+    "prefix_successor",
 ]
 
 T = TypeVar("T")
@@ -72,8 +73,10 @@ def log_operation(operation: Operation[Any], result: object, started: float) -> 
 class LogStore(ABC):
     """A `Store` built on a backend's transactions."""
 
-    def __init__(self, *, max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES) -> None:
-        self.max_entry_bytes = check_max_entry_bytes(max_entry_bytes)
+    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+        self.max_entry_bytes = check_max_entry_bytes(
+            DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
+        )
         self._closed = False
 
     @abstractmethod
@@ -179,3 +182,19 @@ def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     """Split ids into chunks small enough for one `IN (...)` list."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def prefix_successor(prefix: str) -> str | None:
+    """The smallest string above every string that starts with `prefix` (None: no bound).
+
+    Strings compare by code point (UTF-8 byte order), so incrementing the last
+    character that can be incremented gives the bound.
+    """
+    chars = list(prefix)
+    while chars:
+        point = ord(chars.pop()) + 1
+        if 0xD800 <= point <= 0xDFFF:
+            point = 0xE000
+        if point <= 0x10FFFF:
+            return "".join(chars) + chr(point)
+    return None

@@ -145,9 +145,7 @@ class MemoryStore(LogStore):
     """A store held in process memory; gone when the process ends."""
 
     def __init__(self, *, max_entry_bytes: int | None = None) -> None:
-        super().__init__(
-            **({} if max_entry_bytes is None else {"max_entry_bytes": max_entry_bytes})
-        )
+        super().__init__(max_entry_bytes=max_entry_bytes)
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.RLock()
 

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from . import migrate
 from ._log import logger
 from .async_engine import ThreadedAsyncStore
-from .engine import LogStore, Transaction, VersionRow, iter_chunks
+from .engine import LogStore, Transaction, VersionRow, iter_chunks, prefix_successor
 from .errors import (
     CorruptionError,
     EventlogError,
@@ -297,22 +297,6 @@ class _SQLiteTransaction:
         return [_state(row) for row in rows]
 
 
-def prefix_successor(prefix: str) -> str | None:
-    """The smallest string above every string that starts with `prefix` (None: no bound).
-
-    Strings compare by code point (UTF-8 byte order), so incrementing the last
-    character that can be incremented gives the bound.
-    """
-    chars = list(prefix)
-    while chars:
-        point = ord(chars.pop()) + 1
-        if 0xD800 <= point <= 0xDFFF:
-            point = 0xE000
-        if point <= 0x10FFFF:
-            return "".join(chars) + chr(point)
-    return None
-
-
 class SQLiteStore(LogStore):
     """A store in one SQLite file.
 
@@ -334,9 +318,7 @@ class SQLiteStore(LogStore):
         migrate: bool = True,
         max_entry_bytes: int | None = None,
     ) -> None:
-        super().__init__(
-            **({} if max_entry_bytes is None else {"max_entry_bytes": max_entry_bytes})
-        )
+        super().__init__(max_entry_bytes=max_entry_bytes)
         if synchronous not in ("full", "normal"):
             raise InvalidConfigError("synchronous must be 'full' or 'normal'")
         if str(path) in ("", ":memory:"):

@@ -1,18 +1,64 @@
-"""Backends under test: every contract test runs once per backend through `store`."""
+"""Backends under test: every contract test runs once per backend through `store`.
+
+The async stores join through `SyncFacade`, which runs each call on an event
+loop in a background thread, so the one contract suite covers them unchanged.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import pgserver
 import pytest
 
 import eventlog
-from eventlog.memory import MemoryStore
+from eventlog.memory import AsyncMemoryStore, MemoryStore
 
-BACKENDS = ["memory", "sqlite"]
+SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
+ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
+BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
+POSTGRES_PARTITIONS = 4
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@cache
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop, in a daemon thread, that every `SyncFacade` runs its calls on."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True, name="facade-loop").start()
+    return loop
+
+
+class SyncFacade:
+    """The `Store` API over an `AsyncStore`, each call run on a background event loop."""
+
+    def __init__(self, opener: Callable[[], Coroutine[Any, Any, eventlog.AsyncStore]]) -> None:
+        self.inner: eventlog.AsyncStore = self._call(opener())
+
+    @staticmethod
+    def _call(coroutine: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, _background_loop()).result()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.inner, name)
+        return lambda *args, **kwargs: self._call(method(*args, **kwargs))
+
+    def close(self) -> None:
+        self._call(self.inner.close())
+
+    def __enter__(self) -> SyncFacade:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
@@ -23,13 +69,14 @@ class Backend:
     url: str
     store: eventlog.Store
     count_rows: Callable[[], int]
+    connect: Callable[[str], eventlog.Store]
 
     def reopen(self) -> eventlog.Store:
         """Close the store and open the same database again (memory keeps its state)."""
-        if self.name == "memory":
+        if self.name.startswith("memory"):
             return self.store
         self.store.close()
-        self.store = eventlog.connect(self.url)
+        self.store = self.connect(self.url)
         return self.store
 
 
@@ -44,15 +91,44 @@ def _sqlite_row_count(path: Path) -> Callable[[], int]:
     return count
 
 
+def _connect_async(url: str) -> eventlog.Store:
+    return SyncFacade(lambda: eventlog.connect_async(url))  # type: ignore[return-value]
+
+
+@cache
+def _postgres_schema(partitioned: bool) -> str:
+    """A schema of this run for one Postgres variant, migrated once."""
+    try:
+        pgserver.server_dsn()
+    except pgserver.NoServerError as exc:
+        if IN_CI:
+            raise
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    schema = pgserver.make_schema("partitioned" if partitioned else "plain")
+    url = pgserver.with_search_path(pgserver.server_dsn(), schema)
+    with eventlog.connect(url, partitions=POSTGRES_PARTITIONS if partitioned else None):
+        pass
+    return schema
+
+
 def open_backend(name: str, tmp_path: Path) -> Backend:
-    if name == "memory":
-        store = eventlog.connect("memory://")
-        assert isinstance(store, MemoryStore)
-        return Backend(name, "memory://", store, store.record_count)
-    if name == "sqlite":
+    """Open a fresh, empty store of one backend."""
+    kind = name.removesuffix("-async")
+    connect = _connect_async if name.endswith("-async") else eventlog.connect
+    if kind == "memory":
+        store = connect("memory://")
+        inner = store.inner if isinstance(store, SyncFacade) else store
+        assert isinstance(inner, MemoryStore | AsyncMemoryStore)
+        return Backend(name, "memory://", store, inner.record_count, connect)
+    if kind == "sqlite":
         path = tmp_path / "contract.db"
         url = f"sqlite:///{path}"
-        return Backend(name, url, eventlog.connect(url), _sqlite_row_count(path))
+        return Backend(name, url, connect(url), _sqlite_row_count(path), connect)
+    if kind in ("postgres", "postgres-partitioned"):
+        schema = _postgres_schema(kind == "postgres-partitioned")
+        pgserver.truncate(schema)
+        url = pgserver.with_search_path(pgserver.server_dsn(), schema)
+        return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
     raise AssertionError(name)
 
 
@@ -68,3 +144,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 @pytest.fixture
 def store(backend: Backend) -> eventlog.Store:
     return backend.store
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_schemas() -> Iterator[None]:
+    yield
+    pgserver.drop_schemas()

@@ -1,0 +1,342 @@
+"""What the sync and async Postgres drivers share: SQL, row mapping, error translation.
+
+Nothing here does IO; `_postgres_async.py` (hand-written) and
+`_postgres_sync.py` (generated from it) run these statements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+
+from . import migrate
+from .engine import prefix_successor
+from .errors import (
+    CommitOutcomeUnknownError,
+    ConcurrencyError,
+    CorruptionError,
+    EventlogError,
+    InvalidConfigError,
+    SchemaVersionError,
+    StoreError,
+    StoreUnavailableError,
+)
+from .fold import Record, SessionState, WritePlan
+
+__all__ = [
+    "ADVISORY_MIGRATION_KEY",
+    "STATE_SQL",
+    "check_url",
+    "list_states_sql",
+    "migration_statements",
+    "plan_statements",
+    "record_from_row",
+    "state_from_row",
+    "translated",
+]
+
+ADVISORY_MIGRATION_KEY: Final = 0x6576656E746C6F67  # "eventlog"
+
+_STATE_COLUMNS = (
+    "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
+    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
+)
+_RECORD_COLUMNS = (
+    "seq, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, removed_in_version"
+)
+
+# Reads that only compare digests leave payloads out.
+_NO_PAYLOAD = "''::bytea"
+
+STATE_SQL = f"SELECT {_STATE_COLUMNS} FROM sessions WHERE session_id = %s"
+STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
+# Two creators of one new session serialize on this lock: no row exists to lock yet.
+CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+LATEST_SQL = (
+    f"SELECT {_RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
+    "WHERE session_id = %s AND entry_id = ANY(%s) ORDER BY entry_id, seq"
+)
+LIVE_SQL = (
+    "SELECT {columns} FROM entries WHERE session_id = %s AND removed_in_version IS NULL "
+    "ORDER BY seq"
+)
+LIVE_WITH_PAYLOADS_SQL = LIVE_SQL.format(columns=_RECORD_COLUMNS.format(payload="payload"))
+LIVE_DIGESTS_SQL = LIVE_SQL.format(columns=_RECORD_COLUMNS.format(payload=_NO_PAYLOAD))
+RECORDS_AT_SQL = (
+    f"SELECT {_RECORD_COLUMNS.format(payload='payload')} FROM entries "
+    "WHERE session_id = %s AND added_in_version <= %s "
+    "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY seq"
+)
+VERSION_ROW_SQL = (
+    "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
+    "WHERE m.session_id = v.session_id AND m.version <= v.version AND m.metadata IS NOT NULL "
+    "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
+    "WHERE v.session_id = %s AND v.version = %s"
+)
+DELETE_SQL = (
+    "DELETE FROM entries WHERE session_id = %s",
+    "DELETE FROM session_versions WHERE session_id = %s",
+    "DELETE FROM sessions WHERE session_id = %s",
+)
+PURGE_RECORDS_SQL = "DELETE FROM entries WHERE session_id = %s AND removed_in_version IS NOT NULL"
+PURGE_VERSIONS_SQL = (
+    "DELETE FROM session_versions WHERE session_id = %s AND version < %s",
+    "UPDATE session_versions SET metadata = %s WHERE session_id = %s AND version = %s",
+    "UPDATE sessions SET removed_count = 0, history_floor = version, bytes = "
+    "(SELECT coalesce(sum(octet_length(payload)), 0) FROM entries WHERE session_id = %s) "
+    "WHERE session_id = %s",
+)
+READ_BEGIN_SQL = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+WRITE_BEGIN_SQL = "BEGIN"
+
+
+def state_time(moment: datetime) -> datetime:
+    """A timestamptz as an aware UTC datetime."""
+    return moment.astimezone(UTC)
+
+
+def state_from_row(row: Sequence[Any]) -> SessionState:
+    """A `SessionState` from a row of `STATE_SQL`."""
+    return SessionState(
+        session_id=row[0],
+        version=row[1],
+        leaf_id=row[2],
+        metadata=bytes(row[3]),
+        next_seq=row[4],
+        entry_count=row[5],
+        removed_count=row[6],
+        bytes=row[7],
+        history_floor=row[8],
+        created_at=state_time(row[9]),
+        updated_at=state_time(row[10]),
+        parent_session_id=row[11],
+        forked_from_entry_id=row[12],
+    )
+
+
+def record_from_row(row: Sequence[Any]) -> Record:
+    """A `Record` from a row of the record queries."""
+    return Record(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+
+
+def plan_statements(plan: WritePlan) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The statements (each with its parameter rows) that apply a write plan, in order."""
+    state = plan.state
+    sid = state.session_id
+    statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+    if plan.removals:
+        statements.append(
+            (
+                "UPDATE entries SET removed_in_version = %s "
+                "WHERE session_id = %s AND seq = ANY(%s)",
+                [(state.version, sid, plan.removals)],
+            )
+        )
+    if plan.appends:
+        statements.append(
+            (
+                "INSERT INTO entries (session_id, seq, entry_id, parent_id, kind, ts, payload, "
+                "digest, added_in_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        sid,
+                        r.seq,
+                        r.entry_id,
+                        r.parent_id,
+                        r.kind,
+                        r.timestamp,
+                        r.payload,
+                        r.digest,
+                        r.added_in_version,
+                    )
+                    for r in plan.appends
+                ],
+            )
+        )
+    values = (
+        state.version,
+        state.leaf_id,
+        state.metadata,
+        state.next_seq,
+        state.entry_count,
+        state.removed_count,
+        state.bytes,
+        state.history_floor,
+        state.created_at,
+        state.updated_at,
+        state.parent_session_id,
+        state.forked_from_entry_id,
+        sid,
+    )
+    if plan.creates:
+        statements.append(
+            (
+                "INSERT INTO sessions (version, leaf_id, metadata, next_seq, entry_count, "
+                "removed_count, bytes, history_floor, created_at, updated_at, parent_session_id, "
+                "forked_from_entry_id, session_id) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [values],
+            )
+        )
+    else:
+        statements.append(
+            (
+                "UPDATE sessions SET version = %s, leaf_id = %s, metadata = %s, next_seq = %s, "
+                "entry_count = %s, removed_count = %s, bytes = %s, history_floor = %s, "
+                "created_at = %s, updated_at = %s, parent_session_id = %s, "
+                "forked_from_entry_id = %s WHERE session_id = %s",
+                [values],
+            )
+        )
+    statements.append(
+        (
+            "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    sid,
+                    state.version,
+                    state.leaf_id,
+                    state.metadata if plan.metadata_changed else None,
+                    state.updated_at,
+                )
+            ],
+        )
+    )
+    return statements
+
+
+def list_states_sql(
+    *, prefix: str | None, updated_before: datetime | None, after: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The `list_sessions` query: the only statement not bound to one session."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if prefix:
+        clauses.append("session_id >= %s")
+        params.append(prefix)
+        upper = prefix_successor(prefix)
+        if upper is not None:
+            clauses.append("session_id < %s")
+            params.append(upper)
+    if after is not None:
+        clauses.append("session_id > %s")
+        params.append(after)
+    if updated_before is not None:
+        clauses.append("updated_at < %s")
+        params.append(updated_before)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return (
+        f"SELECT {_STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT %s",
+        [*params, limit],
+    )
+
+
+# -- migrations ---------------------------------------------------------------
+
+VERSION_TABLE_SQL = (
+    f"CREATE TABLE IF NOT EXISTS {migrate.VERSION_TABLE} (version integer PRIMARY KEY, "
+    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+)
+TABLE_EXISTS_SQL = "SELECT to_regclass(%s) IS NOT NULL"
+APPLIED_VERSION_SQL = f"SELECT coalesce(max(version), 0) FROM {migrate.VERSION_TABLE}"
+RECORD_MIGRATION_SQL = f"INSERT INTO {migrate.VERSION_TABLE} (version, name) VALUES (%s, %s)"
+_PARTITIONED = re.compile(r"CREATE TABLE (\w+) \(.*?\) \{partition_by\};", re.S)
+
+
+def migration_statements(sql: str, partitions: int | None) -> list[str]:
+    """A schema file as statements, hash-partitioned by session_id when asked."""
+    tables = _PARTITIONED.findall(sql)
+    clause = "PARTITION BY HASH (session_id)" if partitions else ""
+    body = sql.replace("{partition_by}", clause)
+    lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
+    statements = [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    for table in tables if partitions else ():
+        statements += [
+            f"CREATE TABLE {table}_p{n} PARTITION OF {table} "
+            f"FOR VALUES WITH (MODULUS {partitions}, REMAINDER {n})"
+            for n in range(partitions or 0)
+        ]
+    return statements
+
+
+def foreign_tables_error(found: Sequence[str]) -> SchemaVersionError:
+    names = ", ".join(found)
+    return SchemaVersionError(
+        f"the database has tables named like eventlog's ({names}) but no "
+        f"{migrate.VERSION_TABLE}: it belongs to another application; use another database "
+        "or schema (e.g. options=-csearch_path=eventlog in the URL)"
+    )
+
+
+# -- errors -------------------------------------------------------------------
+
+
+def check_url(url: str) -> dict[str, Any]:
+    """Parse a conninfo URL; a malformed one is an `InvalidConfigError`."""
+    try:
+        return conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "malformed"
+        raise InvalidConfigError(f"the PostgreSQL URL is not valid: {reason}") from None
+
+
+def _server_reason(exc: BaseException) -> str:
+    # The first line of libpq's message names the cause (host, auth, database);
+    # it never holds a password or row values (those are in DETAIL, not used).
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextmanager
+def translated(session_id: str | None = None, *, committing: bool = False) -> Iterator[None]:
+    """Turn psycopg errors into eventlog errors (messages never carry row values).
+
+    Args:
+        committing: the block sends COMMIT; a lost connection there leaves the
+            outcome unknown.
+    """
+    try:
+        yield
+    except EventlogError:
+        raise
+    except psycopg_pool.PoolTimeout:
+        raise StoreUnavailableError(
+            "no database connection became free within the pool timeout", session_id=session_id
+        ) from None
+    except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+        raise ConcurrencyError(
+            "the write conflicted with a concurrent one; retry it", session_id=session_id
+        ) from None
+    except pg_errors.IntegrityError as exc:
+        raise CorruptionError(
+            f"a stored invariant was violated ({type(exc).__name__})", session_id=session_id
+        ) from None
+    except psycopg.OperationalError as exc:
+        if committing:
+            raise CommitOutcomeUnknownError(
+                "the connection was lost while committing; the write may or may not have "
+                "landed, and retrying it is safe",
+                session_id=session_id,
+            ) from None
+        raise StoreUnavailableError(
+            f"the database is unavailable: {_server_reason(exc)}", session_id=session_id
+        ) from None
+    except psycopg.Error as exc:
+        sqlstate = getattr(exc, "sqlstate", None) or "-"
+        raise StoreError(
+            f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {sqlstate})", session_id=session_id
+        ) from None
+
+
+def connect_error(exc: psycopg.Error) -> StoreUnavailableError:
+    """A clear error for a failed first connection: what to fix."""
+    return StoreUnavailableError(f"cannot connect to PostgreSQL: {_server_reason(exc)}")

@@ -1,0 +1,314 @@
+"""The sync PostgreSQL driver, GENERATED from `_postgres_async.py` by
+`python -m eventlog._async_to_sync`: do not edit by hand.
+
+This file is the source of `_postgres_sync.py`, which is generated from it
+(`python -m eventlog._async_to_sync`); a test fails if the two drift. It only
+runs SQL: the statements and row mapping are in `_pg_common`, every decision
+in `fold`/`operations`.
+
+A write is three round trips: BEGIN with the locked index row, the lookup of
+the ids it touches, then every insert and update together with COMMIT in one
+pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import Connection
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool
+
+from . import _pg_common as sql
+from . import migrate
+from ._log import logger
+from .engine import LogStore, Transaction
+from .errors import InvalidConfigError, StoreUnavailableError
+from .fold import Record, SessionState, WritePlan
+from .operations import VersionRow
+
+__all__ = ["PostgresStore"]
+
+_CLEAN_STATES = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+
+class _PostgresTransaction:
+    """A transaction on one connection; `apply` queues writes for the commit pipeline."""
+
+    def __init__(self, conn: Connection[Any], *, locking: bool) -> None:
+        self._conn = conn
+        self._locking = locking
+        self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
+
+    def _rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cursor = self._conn.cursor(binary=True)
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+    def state(self, session_id: str) -> SessionState | None:
+        if not self._locking:
+            rows = self._rows(sql.STATE_SQL, (session_id,))
+            return sql.state_from_row(rows[0]) if rows else None
+        rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
+        if not rows:
+            self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
+            rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
+        return sql.state_from_row(rows[0]) if rows else None
+
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        if not entry_ids:
+            return {}
+        rows = self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
+        return {row[1]: sql.record_from_row(row) for row in rows}
+
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
+        return [sql.record_from_row(row) for row in self._rows(query, (session_id,))]
+
+    def records_at(self, session_id: str, version: int) -> list[Record]:
+        rows = self._rows(sql.RECORDS_AT_SQL, (session_id, version, version))
+        return [sql.record_from_row(row) for row in rows]
+
+    def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        rows = self._rows(sql.VERSION_ROW_SQL, (session_id, version))
+        if not rows:
+            return None
+        leaf_id, created_at, metadata = rows[0]
+        return VersionRow(leaf_id, bytes(metadata), sql.state_time(created_at))
+
+    def apply(self, plan: WritePlan) -> None:
+        self.pending.extend(sql.plan_statements(plan))
+
+    def delete(self, session_id: str) -> bool:
+        deleted = 0
+        for statement in sql.DELETE_SQL:
+            cursor = self._conn.execute(statement, (session_id,))
+            deleted = cursor.rowcount
+        return deleted > 0
+
+    def purge(self, state: SessionState) -> int:
+        sid = state.session_id
+        cursor = self._conn.execute(sql.PURGE_RECORDS_SQL, (sid,))
+        dropped = cursor.rowcount
+        drop_versions, keep_metadata, recount = sql.PURGE_VERSIONS_SQL
+        self._conn.execute(drop_versions, (sid, state.version))
+        self._conn.execute(keep_metadata, (state.metadata, sid, state.version))
+        self._conn.execute(recount, (sid, sid))
+        return dropped
+
+    def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        query, params = sql.list_states_sql(
+            prefix=prefix, updated_before=updated_before, after=after, limit=limit
+        )
+        return [sql.state_from_row(row) for row in self._rows(query, params)]
+
+    def commit(self) -> None:
+        """Send the queued writes and COMMIT in one pipeline: one round trip."""
+        with self._conn.pipeline():
+            cursor = self._conn.cursor()
+            for statement, rows in self.pending:
+                if len(rows) == 1:
+                    cursor.execute(statement, rows[0])
+                else:
+                    cursor.executemany(statement, rows)
+            self._conn.execute("COMMIT")
+
+
+def _end_unfinished(conn: Connection[Any]) -> None:
+    """After a failure, roll back; a connection left mid-query is closed instead."""
+    if conn.closed:
+        return
+    if conn.info.transaction_status in _CLEAN_STATES:
+        try:
+            conn.execute("ROLLBACK")
+            return
+        except psycopg.Error:
+            pass
+    # Mid-query (a cancelled task) or broken: the pool discards a closed connection.
+    conn.close()
+
+
+def _applied_version(conn: Connection[Any]) -> int:
+    cursor = conn.execute(sql.TABLE_EXISTS_SQL, (migrate.VERSION_TABLE,))
+    row = cursor.fetchone()
+    if row is None or not row[0]:
+        found = []
+        for table in migrate.OUR_TABLES:
+            cursor = conn.execute(sql.TABLE_EXISTS_SQL, (table,))
+            exists = cursor.fetchone()
+            if exists is not None and exists[0]:
+                found.append(table)
+        if found:
+            raise sql.foreign_tables_error(found)
+        return 0
+    cursor = conn.execute(sql.APPLIED_VERSION_SQL)
+    version = cursor.fetchone()
+    return 0 if version is None else int(version[0])
+
+
+def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
+    conn.execute("SELECT pg_advisory_lock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+    try:
+        conn.execute("BEGIN")
+        try:
+            applied = _applied_version(conn)
+            todo = migrate.pending("postgres", applied)
+            if todo:
+                conn.execute(sql.VERSION_TABLE_SQL)
+            for step in todo:
+                for statement in sql.migration_statements(step.sql, partitions):
+                    conn.execute(statement)
+                conn.execute(sql.RECORD_MIGRATION_SQL, (step.version, step.name))
+            conn.execute("COMMIT")
+        except BaseException:
+            _end_unfinished(conn)
+            raise
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+    if todo:
+        logger.info("migrate", backend="postgres", applied=[m.version for m in todo])
+    return [m.version for m in todo]
+
+
+class PostgresStore(LogStore):
+    """A store in PostgreSQL, for asyncio. Open it with `PostgresStore.open(url)`.
+
+    Args:
+        url: a libpq URL, ``postgresql://user@host:5432/db``.
+        min_size: connections the pool keeps open.
+        max_size: connections the pool opens at most.
+        timeout: seconds to wait for a connection (from the pool, or a new one).
+        migrate: apply pending schema migrations on open.
+        partitions: with `migrate`, create a new schema hash-partitioned into
+            this many partitions by session_id.
+        max_entry_bytes: the largest encoded entry accepted.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        migrate: bool = True,
+        partitions: int | None = None,
+        max_entry_bytes: int | None = None,
+    ) -> None:
+        super().__init__(max_entry_bytes=max_entry_bytes)
+        sql.check_url(url)
+        if partitions is not None and (
+            isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1
+        ):
+            raise InvalidConfigError("partitions must be a positive int")
+        if not 1 <= min_size <= max_size:
+            raise InvalidConfigError("pool sizes must satisfy 1 <= min_size <= max_size")
+        self.url = url
+        self._timeout = float(timeout)
+        self._migrate_on_open = migrate
+        self._partitions = partitions
+        self._pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=self._timeout,
+            open=False,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(self._timeout))},
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=max(self._timeout, 30.0),
+        )
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> PostgresStore:
+        """Connect, migrate (unless ``migrate=False``) and open the pool.
+
+        Raises:
+            InvalidConfigError: the URL or an option is not usable.
+            StoreUnavailableError: the server cannot be reached, or refuses us.
+            SchemaVersionError: the schema is newer than this eventlog, or not ours.
+        """
+        store = cls(url, **options)
+        try:
+            store._start()
+        except BaseException:
+            store._pool.close()
+            raise
+        return store
+
+    def _direct_connection(self) -> Connection[Any]:
+        try:
+            return Connection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self._timeout))
+            )
+        except psycopg.Error as exc:
+            raise sql.connect_error(exc) from None
+
+    def _start(self) -> None:
+        conn = self._direct_connection()
+        try:
+            with sql.translated():
+                if self._migrate_on_open:
+                    _migrate(conn, self._partitions)
+                else:
+                    migrate.check_not_newer("postgres", _applied_version(conn))
+        finally:
+            conn.close()
+        with sql.translated():
+            self._pool.open(wait=True, timeout=self._timeout)
+
+    def migrate(self) -> list[int]:
+        """Apply pending schema migrations; returns the versions applied."""
+        conn = self._direct_connection()
+        try:
+            with sql.translated():
+                return _migrate(conn, self._partitions)
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[Any]]:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        with sql.translated():
+            conn = self._pool.getconn()
+        try:
+            yield conn
+        except BaseException:
+            _end_unfinished(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
+
+    @contextmanager
+    def _write(self) -> Iterator[Transaction]:
+        with self._connection() as conn:
+            with sql.translated():
+                conn.execute(sql.WRITE_BEGIN_SQL)
+            tx = _PostgresTransaction(conn, locking=True)
+            with sql.translated():
+                yield tx
+            with sql.translated(committing=True):
+                tx.commit()
+
+    @contextmanager
+    def _read(self) -> Iterator[Transaction]:
+        with self._connection() as conn:
+            with sql.translated():
+                conn.execute(sql.READ_BEGIN_SQL)
+                yield _PostgresTransaction(conn, locking=False)
+                conn.execute("COMMIT")
+
+    def _close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,278 @@
+"""Session file formats: read, write, import into and export from a store.
+
+Formats (FORMATS.md describes each from its source):
+
+- ``flue``: Flue ``SessionData`` JSON, both ways (`eventlog.formats.flue`);
+- ``pi``: pi-mono coding-agent session JSONL, both ways (`eventlog.formats.pi`);
+- ``claude-code``: Claude Code session JSONL, both ways (`eventlog.formats.claude_code`);
+- ``codex``: OpenAI Codex CLI rollout JSONL, import only (`eventlog.formats.codex`);
+- ``jsonl``: eventlog's own dump, a lossless backup of a session with its
+  versions and tombstones (`eventlog.formats.dump`).
+
+Imports stream: records are read one at a time into a temporary on-disk spool
+and validated by the store's rules before the first write, then written with
+`save_delta` in batches. A malformed record raises `MalformedLineError` (file
+and line) and nothing of the session is written; with ``skip_bad=True`` it is
+skipped and counted. Exports write a temporary file next to the target and
+rename it, so a failed export leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Final, Literal
+
+from ..codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
+from ..errors import InvalidInputError, SessionNotFoundError
+from ..model import SessionData
+from ..store import Store
+from . import claude_code, codex, dump, flue, pi
+from ._common import (
+    SYNTHETIC_PREFIX,
+    ImportResult,
+    LineReader,
+    MalformedLineError,
+    ParsedSession,
+    atomic_output,
+    line_attempts,
+    max_entry_bytes_of,
+)
+from ._importer import Attempt, collect, run_import
+
+__all__ = [
+    "FORMATS",
+    "SYNTHETIC_PREFIX",
+    "FormatName",
+    "ImportResult",
+    "MalformedLineError",
+    "export_file",
+    "import_file",
+    "read_session",
+    "write_session",
+]
+
+FormatName = Literal["flue", "pi", "claude-code", "codex", "jsonl"]
+FORMATS: Final[tuple[str, ...]] = ("flue", "pi", "claude-code", "codex", "jsonl")
+"""Every format name, in the order the command line lists them."""
+
+DEFAULT_BATCH_SIZE: Final = 500
+
+_Writer = Callable[..., None]
+_WRITERS: Final[dict[str, _Writer]] = {
+    "flue": flue.write,
+    "pi": pi.write,
+    "claude-code": claude_code.write,
+    "jsonl": dump.write_snapshot,
+}
+_LINE_READERS: Final[dict[str, Callable[..., LineReader]]] = {
+    "pi": pi.PiReader,
+    "claude-code": claude_code.ClaudeCodeReader,
+    "codex": codex.CodexReader,
+}
+_HINTS: Final[dict[str, Callable[[bytes | None], str | None]]] = {
+    "pi": pi.session_id_hint,
+    "codex": codex.session_id_hint,
+    "jsonl": dump.session_id_hint,
+}
+
+
+def _check_format(format: object) -> str:
+    if format not in FORMATS:
+        raise InvalidInputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    assert isinstance(format, str)
+    return format
+
+
+def _peek(stream: IO[bytes]) -> tuple[bytes | None, Iterator[bytes]]:
+    """The first non-blank line, and every line again (the peeked one included)."""
+    lines = iter(stream)
+    skipped: list[bytes] = []
+    for line in lines:
+        skipped.append(line)
+        if line.strip():
+            body = line[:-1] if line.endswith(b"\n") else line
+            return body, itertools.chain(skipped, lines)
+    return None, iter(skipped)
+
+
+def _sources(
+    format: str,
+    stream: IO[bytes],
+    *,
+    path: str,
+    session_id: str | None,
+    fallback_id: str,
+    max_entry_bytes: int,
+) -> tuple[str, Iterable[tuple[int, Attempt]], Callable[..., ParsedSession]]:
+    """The session id, the record attempts and the finisher for a non-dump format."""
+    if format == "flue":
+        sid = check_session_id(session_id or fallback_id)
+        reader = flue.FlueReader(sid, max_entry_bytes=max_entry_bytes, path=path)
+        attempts = (
+            (line, functools.partial(reader.feed, element))
+            for line, element in flue.read_elements(stream, path, reader.on_field)
+        )
+        return sid, attempts, reader.finish
+    first, lines = _peek(stream)
+    hint = _HINTS[format](first) if format in _HINTS else None
+    sid = check_session_id(session_id or hint or fallback_id)
+    line_reader = _LINE_READERS[format](sid, max_entry_bytes=max_entry_bytes)
+    return sid, line_attempts(line_reader, lines), line_reader.finish
+
+
+def read_session(
+    format: FormatName | str,
+    stream: IO[bytes],
+    *,
+    session_id: str | None = None,
+    skip_bad: bool = False,
+    raw: bool = False,
+) -> SessionData:
+    """Read a whole session file into memory (for small files; `import_file` streams).
+
+    Args:
+        format: one of `FORMATS`.
+        stream: a binary stream.
+        session_id: the session id synthetic ids derive from (default: the
+            one the file names, else ``"session"``).
+        skip_bad: skip malformed records instead of raising.
+        raw: give payloads and metadata as `RawJSON` bytes (as `Store.load` does).
+
+    Raises:
+        MalformedLineError: a record cannot be read.
+    """
+    name = _check_format(format)
+    path = getattr(stream, "name", "<stream>")
+    path = path if isinstance(path, str) else "<stream>"
+    if name == "jsonl":
+        from ..memory import MemoryStore
+
+        with MemoryStore() as scratch:
+            restored = dump.restore(scratch, stream, path=path, session_id=session_id)
+            data = scratch.load(restored.session_id, raw=raw)
+        assert data is not None
+        return data
+    sid, attempts, finish = _sources(
+        name,
+        stream,
+        path=path,
+        session_id=session_id,
+        fallback_id="session",
+        max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES,
+    )
+    return collect(attempts, finish, path=path, session_id=sid, skip_bad=skip_bad, raw=raw)
+
+
+def write_session(
+    format: FormatName | str,
+    data: SessionData,
+    stream: IO[bytes],
+    *,
+    session_id: str | None = None,
+) -> None:
+    """Write a session in a format (``jsonl`` writes a one-version dump).
+
+    Raises:
+        InvalidInputError: the format cannot be written (``codex``).
+    """
+    name = _check_format(format)
+    writer = _WRITERS.get(name)
+    if writer is None:
+        raise InvalidInputError(f"format {name!r} can be imported, not exported")
+    writer(data, stream, session_id=session_id)
+
+
+def import_file(
+    store: Store,
+    format: FormatName | str,
+    path: str | os.PathLike[str],
+    *,
+    session_id: str | None = None,
+    skip_bad: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ImportResult:
+    """Import a session file into a store, streaming.
+
+    Args:
+        store: the target store.
+        format: one of `FORMATS`.
+        path: the file.
+        session_id: the target session (default: the id the file names, else
+            the file name without its extension).
+        skip_bad: skip malformed records and count them instead of raising
+            (not for ``jsonl`` dumps, which restore all or nothing).
+        batch_size: entries per `save_delta`.
+
+    Returns:
+        What was read, written and skipped.
+
+    Raises:
+        MalformedLineError: a malformed record (nothing of the session written).
+        IdConflictError: the session holds one of the ids with other content.
+        SessionExistsError: a ``jsonl`` dump's target session exists.
+    """
+    name = _check_format(format)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError("batch_size must be a positive int")
+    label = os.fspath(path)
+    with open(path, "rb") as stream:
+        if name == "jsonl":
+            if skip_bad:
+                raise InvalidInputError("skip_bad does not apply to a jsonl dump")
+            restored = dump.restore(store, stream, path=label, session_id=session_id)
+            return ImportResult(
+                session_id=restored.session_id,
+                entries=restored.entry_lines,
+                appended=restored.entry_lines,
+                already_stored=0,
+                tombstoned=0,
+                skipped_bad=0,
+                bad_lines=(),
+                version=restored.version,
+                leaf_id=restored.leaf_id,
+            )
+        sid, attempts, finish = _sources(
+            name,
+            stream,
+            path=label,
+            session_id=session_id,
+            fallback_id=Path(label).stem,
+            max_entry_bytes=max_entry_bytes_of(store),
+        )
+        return run_import(
+            store,
+            attempts,
+            finish,
+            path=label,
+            session_id=sid,
+            skip_bad=skip_bad,
+            batch_size=batch_size,
+        )
+
+
+def export_file(
+    store: Store, format: FormatName | str, session_id: str, path: str | os.PathLike[str]
+) -> None:
+    """Export a session to a file, atomically (a temporary file, then a rename).
+
+    Raises:
+        SessionNotFoundError: no such session.
+        InvalidInputError: the format cannot be written (``codex``).
+    """
+    name = _check_format(format)
+    if name == "jsonl":
+        with atomic_output(path) as stream:
+            dump.dump(store, session_id, stream)
+        return
+    writer = _WRITERS.get(name)
+    if writer is None:
+        raise InvalidInputError(f"format {name!r} can be imported, not exported")
+    data = store.load(session_id, raw=True)
+    if data is None:
+        raise SessionNotFoundError("no such session", session_id=session_id)
+    with atomic_output(path) as stream:
+        writer(data, stream, session_id=session_id)

@@ -1,0 +1,268 @@
+"""Pieces shared by the format modules: errors, results, validation, ordering, atomic files."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Final, Protocol
+
+import msgspec
+
+from ..codec import DEFAULT_MAX_ENTRY_BYTES, prepare_delta
+from ..errors import InvalidInputError
+from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta
+
+__all__ = [
+    "MISSING",
+    "SYNTHETIC_PREFIX",
+    "BadLine",
+    "ImportResult",
+    "LineReader",
+    "MalformedLineError",
+    "ParsedSession",
+    "as_bytes",
+    "as_dict",
+    "atomic_output",
+    "export_order",
+    "iso_ms",
+    "iter_lines",
+    "line_attempts",
+    "synthetic_id",
+    "text_or_none",
+    "validate_entry",
+]
+
+SYNTHETIC_PREFIX: Final = "eventlog-line-"
+"""Ids that eventlog made up for records that had none (or repeated one)."""
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+class MalformedLineError(InvalidInputError):
+    """A line (or element) of an imported file cannot be read; nothing of the session was written.
+
+    Attributes:
+        path: the file (or ``<stream>``).
+        line: the 1-based line number.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        line: int,
+        session_id: str | None = None,
+        entry_id: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, entry_id=entry_id, where=f"{path}:{line}")
+        self.path = path
+        self.line = line
+
+    def _fields(self) -> dict[str, Any]:
+        fields = super()._fields()
+        fields["path"] = self.path
+        fields["line"] = self.line
+        return fields
+
+
+MISSING: Final = object()
+"""Marks a key absent from a JSON object (as opposed to present with null)."""
+
+
+class BadLine(Exception):
+    """Raised by a reader for one unreadable record; the driver skips it or raises."""
+
+    def __init__(self, reason: str, *, entry_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.entry_id = entry_id
+
+
+class ImportResult(msgspec.Struct, frozen=True):
+    """What `import_file` did.
+
+    Attributes:
+        session_id: the session written.
+        entries: entries read from the file (after skipping bad lines).
+        appended: entries written as new records.
+        already_stored: entries the session already held with identical content.
+        tombstoned: stored entries the import removed (Flue snapshots only).
+        skipped_bad: bad lines skipped (only with ``skip_bad=True``).
+        bad_lines: line numbers of the skipped lines (the first 1000).
+        version: the session's version afterwards.
+        leaf_id: the session's leaf afterwards.
+    """
+
+    session_id: str
+    entries: int
+    appended: int
+    already_stored: int
+    tombstoned: int
+    skipped_bad: int
+    bad_lines: tuple[int, ...]
+    version: int
+    leaf_id: str | None
+
+
+class ParsedSession(msgspec.Struct):
+    """What a reader concluded once every record was fed."""
+
+    leaf_id: str | None
+    metadata: JSONObject
+    merge_metadata: bool = True
+    """Merge into the stored metadata (line formats) or replace it whole (Flue)."""
+    authoritative: bool = False
+    """The file is a snapshot: stored entries it lacks are tombstoned (Flue)."""
+
+
+class LineReader(Protocol):
+    """A per-format reader of a line-based file, fed one line at a time."""
+
+    def feed(
+        self, line_no: int, line: bytes, known: Callable[[str], bool]
+    ) -> tuple[Entry, bytes] | None:
+        """Turn one line into an entry and its validated payload bytes (`None`: a header).
+
+        `known(id)` says whether an earlier accepted line already used that id.
+
+        Raises:
+            BadLine: the line cannot be read; the reader's state is unchanged.
+        """
+        ...
+
+    def finish(self, known: Callable[[str], bool]) -> ParsedSession:
+        """The leaf and metadata after the last line.
+
+        Raises:
+            BadLine: the file as a whole is inconsistent (reported at its last line).
+        """
+        ...
+
+
+def line_attempts(
+    reader: LineReader, stream: Iterable[bytes]
+) -> Iterator[tuple[int, Callable[[Callable[[str], bool]], tuple[Entry, bytes] | None]]]:
+    """One attempt per non-blank line of `stream`, fed to `reader`."""
+    for line_no, line in iter_lines(stream):
+        yield line_no, functools.partial(reader.feed, line_no, line)
+
+
+def text_or_none(value: object) -> str | None:
+    """A mapped string field (id, parent, timestamp) as given, or `None` if it is not a string."""
+    return value if isinstance(value, str) else None
+
+
+def synthetic_id(session_id: str, line_no: int) -> str:
+    """A deterministic id for the record at `line_no` of a session's file."""
+    digest = hashlib.blake2b(f"{session_id}\n{line_no}".encode(), digest_size=10).hexdigest()
+    return f"{SYNTHETIC_PREFIX}{line_no}-{digest}"
+
+
+def validate_entry(session_id: str, entry: Entry, *, max_entry_bytes: int) -> bytes:
+    """Check an entry by the store's own rules; return its payload bytes.
+
+    Raises:
+        BadLine: the entry would be refused by `save_delta`.
+    """
+    try:
+        prepared = prepare_delta(
+            session_id, SessionDelta(new_entries=[entry]), max_entry_bytes=max_entry_bytes
+        )
+    except InvalidInputError as exc:
+        where = (exc.where or "").replace("new_entries[0].", "")
+        raise BadLine(f"{exc.message} (at {where})", entry_id=exc.entry_id) from None
+    return prepared.new_entries[0].payload
+
+
+def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based line number, line without its ``\\n``) for every non-blank line."""
+    for number, line in enumerate(stream, start=1):
+        body = line[:-1] if line.endswith(b"\n") else line
+        if body.strip():
+            yield number, body
+
+
+def as_dict(payload: JSONObject | RawJSON) -> JSONObject:
+    """A payload as a dict (decoding `RawJSON`)."""
+    if isinstance(payload, RawJSON):
+        decoded: JSONObject = _decoder.decode(payload)
+        return decoded
+    return payload
+
+
+def as_bytes(payload: JSONObject | RawJSON) -> bytes:
+    """A payload as JSON bytes (the stored bytes for `RawJSON`)."""
+    return bytes(payload) if isinstance(payload, RawJSON) else _encoder.encode(payload)
+
+
+def iso_ms(moment: datetime | None) -> str | None:
+    """A datetime as JavaScript's ``toISOString`` writes it (UTC, milliseconds, ``Z``)."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def export_order(data: SessionData, tip: Callable[[list[Entry]], str | None]) -> list[Entry]:
+    """The entries in log order, unless that would make the target tool resume elsewhere.
+
+    Tools without a stored leaf take the last line as the tip. When `tip` (the
+    tool's rule) applied to the log order does not give `data.leaf_id`, the
+    entries off the active branch are written first (in log order) and the
+    branch last, root to leaf.
+    """
+    entries = list(data.entries)
+    if data.leaf_id is None or tip(entries) == data.leaf_id:
+        return entries
+    by_id = {entry.id: entry for entry in entries}
+    branch: list[Entry] = []
+    seen: set[str] = set()
+    cursor: str | None = data.leaf_id
+    while cursor is not None and cursor in by_id and cursor not in seen:
+        seen.add(cursor)
+        branch.append(by_id[cursor])
+        cursor = by_id[cursor].parent_id
+    branch.reverse()
+    return [entry for entry in entries if entry.id not in seen] + branch
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file that appears at `path` whole, or not at all.
+
+    Written to a temporary file in the same directory, flushed to disk, then
+    moved over `path` with `os.replace`; on any error the temporary file is
+    removed and `path` is left as it was.
+    """
+    target = Path(path)
+    handle, temp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
+    )
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def decode_error_reason(exc: Exception) -> str:
+    """msgspec's message names a position, never the offending text."""
+    return f"not valid JSON ({str(exc).split(' - ')[0]})"
+
+
+def max_entry_bytes_of(store: object) -> int:
+    """The store's entry size limit, or the default one."""
+    limit = getattr(store, "max_entry_bytes", DEFAULT_MAX_ENTRY_BYTES)
+    return limit if isinstance(limit, int) else DEFAULT_MAX_ENTRY_BYTES

@@ -1,0 +1,167 @@
+"""Claude Code session JSONL (``~/.claude/projects/<cwd>/<sessionId>.jsonl``).
+
+Layout (FORMATS.md section 3): one record per line; most carry ``uuid``,
+``parentUuid``, ``type`` (user, assistant, system, progress, attachment, ...)
+and ``timestamp``; metadata lines (``summary``, ``ai-title``, ``custom-title``,
+``last-prompt``, ``file-history-snapshot``, ...) carry no uuid. One assistant
+reply is often split over several lines. Claude Code stores no leaf.
+
+Mapping: every line becomes one entry, in file order, with its exact bytes as
+the payload (`RawJSON`). ``kind`` is ``type`` or ``type/subtype`` (e.g.
+``system/compact_boundary``); ``parent_id`` is ``parentUuid``, or for a
+compaction boundary (``parentUuid: null``) its ``logicalParentUuid`` when that
+entry is in the session, so the session stays one tree. A line without a uuid,
+or repeating an earlier line's uuid, gets a synthetic id
+(`eventlog.formats.SYNTHETIC_PREFIX`, from the session id and line number, so a
+re-import is idempotent) and no parent; export writes such lines back as they
+were, without the synthetic id. The leaf is the last uuid line that is not a
+sidechain.
+
+Export writes every line in log order; if that would make Claude Code resume
+another branch, the active branch is written last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO, Any, Final
+
+import msgspec
+
+from ..model import UNSET, Entry, JSONObject, RawJSON, SessionData
+from ._common import (
+    MISSING,
+    SYNTHETIC_PREFIX,
+    BadLine,
+    ParsedSession,
+    as_bytes,
+    as_dict,
+    decode_error_reason,
+    export_order,
+    synthetic_id,
+    text_or_none,
+    validate_entry,
+)
+
+__all__ = ["ClaudeCodeReader", "write"]
+
+_MAPPED: Final = ("type", "uuid", "parentUuid", "timestamp")
+
+_encoder = msgspec.json.Encoder()
+
+
+class _Head(msgspec.Struct):
+    type: Any = UNSET
+    subtype: Any = UNSET
+    uuid: Any = UNSET
+    parentUuid: Any = UNSET
+    logicalParentUuid: Any = UNSET
+    timestamp: Any = UNSET
+    isSidechain: Any = UNSET
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
+
+
+class ClaudeCodeReader:
+    """Reads a Claude Code session file line by line (see the module docstring)."""
+
+    def __init__(self, session_id: str, *, max_entry_bytes: int) -> None:
+        self._session_id = session_id
+        self._max_entry_bytes = max_entry_bytes
+        self._leaf: str | None = None
+        self._last_uuid: str | None = None
+
+    def feed(
+        self, line_no: int, line: bytes, known: Callable[[str], bool]
+    ) -> tuple[Entry, bytes] | None:
+        """Read one line into an entry."""
+        try:
+            head = _head_decoder.decode(line)
+        except msgspec.ValidationError:
+            raise BadLine("a line must be a JSON object") from None
+        except msgspec.DecodeError as exc:
+            raise BadLine(decode_error_reason(exc)) from None
+        if not isinstance(head.type, str):
+            raise BadLine("a line needs a string 'type'")
+        if head.uuid is not UNSET and not isinstance(head.uuid, str | None):
+            raise BadLine("'uuid' must be a string")
+        if head.parentUuid is not UNSET and not isinstance(head.parentUuid, str | None):
+            raise BadLine("'parentUuid' must be a string or null")
+        kind = f"{head.type}/{head.subtype}" if isinstance(head.subtype, str) else head.type
+        uuid = head.uuid if isinstance(head.uuid, str) and not known(head.uuid) else None
+        if uuid is None:
+            entry_id, parent = synthetic_id(self._session_id, line_no), None
+        else:
+            entry_id, parent = uuid, _parent(head, known)
+        entry = Entry(entry_id, parent, kind, text_or_none(head.timestamp), RawJSON(line))
+        payload = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
+        if uuid is not None:
+            self._last_uuid = uuid
+            if head.isSidechain is not True:
+                self._leaf = uuid
+        return entry, payload
+
+    def finish(self, known: Callable[[str], bool]) -> ParsedSession:
+        """The leaf: the last uuid line off sidechains (else the last uuid line)."""
+        return ParsedSession(leaf_id=self._leaf or self._last_uuid, metadata={})
+
+
+def _parent(head: _Head, known: Callable[[str], bool]) -> str | None:
+    if isinstance(head.parentUuid, str):
+        return head.parentUuid
+    logical = head.logicalParentUuid
+    return logical if isinstance(logical, str) and known(logical) else None
+
+
+def _is_original(entry: Entry, payload: JSONObject) -> bool:
+    """Whether the payload is the line this entry was imported from, unchanged in meaning."""
+    if entry.id.startswith(SYNTHETIC_PREFIX):
+        return True
+    if payload.get("uuid") != entry.id:
+        return False
+    parent = payload.get("parentUuid")
+    if parent is None:
+        logical = payload.get("logicalParentUuid")
+        parent_matches = entry.parent_id is None or entry.parent_id == logical
+    else:
+        parent_matches = parent == entry.parent_id
+    return parent_matches and text_or_none(payload.get("timestamp")) == entry.timestamp
+
+
+def _tip(entries: list[Entry]) -> str | None:
+    """The last uuid line that is not a sidechain: what Claude Code resumes from."""
+    for entry in reversed(entries):
+        if entry.id.startswith(SYNTHETIC_PREFIX):
+            continue
+        if as_dict(entry.payload).get("isSidechain") is True:
+            continue
+        return entry.id
+    return None
+
+
+def _line(entry: Entry) -> bytes:
+    payload = as_dict(entry.payload)
+    if _is_original(entry, payload):
+        return as_bytes(entry.payload)
+    line_type, _, subtype = entry.kind.partition("/")
+    line: JSONObject = {"type": line_type}
+    if subtype and payload.get("subtype", MISSING) is MISSING:
+        line["subtype"] = subtype
+    line["uuid"] = entry.id
+    line["parentUuid"] = entry.parent_id
+    if entry.timestamp is not None:
+        line["timestamp"] = entry.timestamp
+    line.update((key, value) for key, value in payload.items() if key not in _MAPPED)
+    return _encoder.encode(line)
+
+
+def write(data: SessionData, stream: IO[bytes], *, session_id: str | None = None) -> None:
+    """Write a session as Claude Code JSONL, the active branch last.
+
+    Imported lines are written back byte for byte; entries created elsewhere
+    get ``type``, ``uuid``, ``parentUuid`` and ``timestamp`` from the entry and
+    the rest from the payload.
+    """
+    for entry in export_order(data, _tip):
+        stream.write(_line(entry) + b"\n")

