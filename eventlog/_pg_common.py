@@ -50,7 +50,8 @@ _STATE_COLUMNS = (
     "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
 )
 _RECORD_COLUMNS = (
-    "seq, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, removed_in_version"
+    "seq, pos, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, "
+    "removed_in_version"
 )
 
 # Reads that only compare digests leave payloads out.
@@ -66,14 +67,14 @@ LATEST_SQL = (
 )
 LIVE_SQL = (
     "SELECT {columns} FROM entries WHERE session_id = %s AND removed_in_version IS NULL "
-    "ORDER BY seq"
+    "ORDER BY pos"
 )
 LIVE_WITH_PAYLOADS_SQL = LIVE_SQL.format(columns=_RECORD_COLUMNS.format(payload="payload"))
 LIVE_DIGESTS_SQL = LIVE_SQL.format(columns=_RECORD_COLUMNS.format(payload=_NO_PAYLOAD))
 RECORDS_AT_SQL = (
     f"SELECT {_RECORD_COLUMNS.format(payload='payload')} FROM entries "
     "WHERE session_id = %s AND added_in_version <= %s "
-    "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY seq"
+    "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
 )
 VERSION_ROW_SQL = (
     "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
@@ -81,7 +82,11 @@ VERSION_ROW_SQL = (
     "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
     "WHERE v.session_id = %s AND v.version = %s"
 )
+# The lock waits for a write in flight; the deletes after it (read committed:
+# a fresh snapshot each) then see and remove what that write added. The last
+# statement's row count says whether the session existed.
 DELETE_SQL = (
+    "SELECT 1 FROM sessions WHERE session_id = %s FOR UPDATE",
     "DELETE FROM entries WHERE session_id = %s",
     "DELETE FROM session_versions WHERE session_id = %s",
     "DELETE FROM sessions WHERE session_id = %s",
@@ -124,7 +129,7 @@ def state_from_row(row: Sequence[Any]) -> SessionState:
 
 def record_from_row(row: Sequence[Any]) -> Record:
     """A `Record` from a row of the record queries."""
-    return Record(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+    return Record(*row)
 
 
 def plan_statements(plan: WritePlan) -> list[tuple[str, list[tuple[Any, ...]]]]:
@@ -143,12 +148,14 @@ def plan_statements(plan: WritePlan) -> list[tuple[str, list[tuple[Any, ...]]]]:
     if plan.appends:
         statements.append(
             (
-                "INSERT INTO entries (session_id, seq, entry_id, parent_id, kind, ts, payload, "
-                "digest, added_in_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, "
+                "payload, digest, added_in_version) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         sid,
                         r.seq,
+                        r.pos,
                         r.entry_id,
                         r.parent_id,
                         r.kind,

@@ -62,7 +62,7 @@ class _AsyncPostgresTransaction:
         if not entry_ids:
             return {}
         rows = await self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
-        return {row[1]: sql.record_from_row(row) for row in rows}
+        return {row[2]: sql.record_from_row(row) for row in rows}
 
     async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL

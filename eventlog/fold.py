@@ -36,10 +36,15 @@ class Record(msgspec.Struct, frozen=True):
     """One row of the append-only log.
 
     A record is only ever inserted, or stamped once with `removed_in_version`.
-    Reads that only compare content may leave `payload` empty.
+    `seq` is the record's place in the log; `pos` is its entry's place in the
+    session: a new record's own seq, or, for a record that supersedes a changed
+    entry, the pos of the record it replaces, so the entry keeps its place.
+    Live records are read in `pos` order. Reads that only compare content may
+    leave `payload` empty.
     """
 
     seq: int
+    pos: int
     entry_id: str
     parent_id: str | None
     kind: str
@@ -125,9 +130,10 @@ def _target_leaf(delta: PreparedDelta, state: SessionState | None) -> str | None
     return delta.leaf_id
 
 
-def _new_record(entry: EncodedEntry, seq: int, version: int) -> Record:
+def _new_record(entry: EncodedEntry, seq: int, version: int, pos: int | None = None) -> Record:
     return Record(
         seq,
+        seq if pos is None else pos,
         entry.id,
         entry.parent_id,
         entry.kind,
@@ -275,14 +281,15 @@ def plan_reconcile(
 ) -> WritePlan:
     """Decide what a `save` writes so that the live log equals the snapshot.
 
-    The live log is read in `seq` order, and new records go at its end. So the
-    longest prefix of the snapshot that is stored live, unchanged and already
-    in order stays where it is; every later snapshot entry is appended (an entry
-    stored live there is moved, or superseded if its content changed), and
-    live entries absent from the snapshot are tombstoned.
+    The live log is read in `pos` order, and new records go at its end. So the
+    longest prefix of the snapshot whose entries are stored live and already in
+    order stays where it is (a changed one among them is superseded in place:
+    a new record at the same `pos`); every later snapshot entry is appended (an
+    entry stored live there is moved, or superseded if its content changed),
+    and live entries absent from the snapshot are tombstoned.
 
     Args:
-        live: the session's live records in `seq` order (payloads not needed).
+        live: the session's live records in `pos` order (payloads not needed).
 
     Raises:
         ConcurrencyError: `expected_version` does not match.
@@ -293,24 +300,30 @@ def plan_reconcile(
     live_by_id = {record.entry_id: record for record in live}
 
     kept = 0
-    last_seq = -1
+    last_pos = -1
     for entry in snapshot.entries:
         stored = live_by_id.get(entry.id)
-        if stored is None or stored.digest != entry.digest or stored.seq < last_seq:
+        if stored is None or stored.pos < last_pos:
             break
-        last_seq = stored.seq
+        last_pos = stored.pos
         kept += 1
 
     appends: list[Record] = []
     removals: list[int] = []
     moved: list[str] = []
     superseded: list[str] = []
-    for entry in snapshot.entries[kept:]:
+    skipped: list[str] = []
+    for index, entry in enumerate(snapshot.entries):
         stored = live_by_id.get(entry.id)
+        in_place = index < kept
         if stored is not None:
+            if in_place and stored.digest == entry.digest:
+                skipped.append(entry.id)
+                continue
             removals.append(stored.seq)
             (moved if stored.digest == entry.digest else superseded).append(entry.id)
-        appends.append(_new_record(entry, next_seq + len(appends), version))
+        pos = stored.pos if in_place and stored is not None else None
+        appends.append(_new_record(entry, next_seq + len(appends), version, pos))
     in_snapshot = {entry.id for entry in snapshot.entries}
     tombstoned = [record.entry_id for record in live if record.entry_id not in in_snapshot]
     removals.extend(live_by_id[entry_id].seq for entry_id in tombstoned)
@@ -336,7 +349,7 @@ def plan_reconcile(
     result = SaveResult(
         version=new_state.version,
         appended=tuple(record.entry_id for record in appends),
-        skipped=tuple(entry.id for entry in snapshot.entries[:kept]),
+        skipped=tuple(skipped),
         tombstoned=tuple(tombstoned),
         superseded=tuple(superseded),
         moved=tuple(moved),
@@ -368,7 +381,7 @@ def plan_fork(
         copied = [record for record in live if record.entry_id in on_path]
         leaf_id = at_entry_id
     appends = [
-        msgspec.structs.replace(record, seq=seq, added_in_version=1)
+        msgspec.structs.replace(record, seq=seq, pos=seq, added_in_version=1)
         for seq, record in enumerate(copied)
     ]
     state = msgspec.structs.replace(
@@ -410,7 +423,7 @@ def fold_session(
     updated_at: datetime,
     raw: bool,
 ) -> SessionData:
-    """Fold a session's live records (in `seq` order) back into `SessionData`."""
+    """Fold a session's live records (in `pos` order) back into `SessionData`."""
     # The hot loop of every load: one decode per record, no per-record branching.
     decode = RawJSON if raw else json_decode
     return SessionData(

@@ -25,6 +25,10 @@ __all__ = ["AsyncMemoryStore", "MemoryStore"]
 T = TypeVar("T")
 
 
+def _by_pos(record: Record) -> int:
+    return record.pos
+
+
 class _Session(msgspec.Struct):
     state: SessionState
     records: list[Record]
@@ -58,16 +62,19 @@ class _MemoryTransaction:
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         session = self._get(session_id)
-        return [] if session is None else [r for r in session.records if r.live]
+        live = [] if session is None else [r for r in session.records if r.live]
+        return sorted(live, key=_by_pos)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         session = self._get(session_id)
-        return [
+        records = [] if session is None else session.records
+        at_version = [
             record
-            for record in ([] if session is None else session.records)
+            for record in records
             if record.added_in_version <= version
             and (record.removed_in_version is None or record.removed_in_version > version)
         ]
+        return sorted(at_version, key=_by_pos)
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
         session = self._get(session_id)

@@ -40,7 +40,8 @@ _STATE_COLUMNS = (
     "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
 )
 _RECORD_COLUMNS = (
-    "seq, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, removed_in_version"
+    "seq, pos, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, "
+    "removed_in_version"
 )
 
 
@@ -133,14 +134,14 @@ class _SQLiteTransaction:
                 (session_id, *chunk),
             )
             for row in rows:
-                latest[row[1]] = _record(row)
+                latest[row[2]] = _record(row)
         return latest
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         columns = _RECORD_COLUMNS.format(payload="payload" if payloads else "x''")
         rows = self._conn.execute(
             f"SELECT {columns} FROM entries "
-            "WHERE session_id = ? AND removed_in_version IS NULL ORDER BY seq",
+            "WHERE session_id = ? AND removed_in_version IS NULL ORDER BY pos",
             (session_id,),
         )
         return [Record(*row) for row in rows]
@@ -149,7 +150,7 @@ class _SQLiteTransaction:
         columns = _RECORD_COLUMNS.format(payload="payload")
         rows = self._conn.execute(
             f"SELECT {columns} FROM entries WHERE session_id = ? AND added_in_version <= ? "
-            "AND (removed_in_version IS NULL OR removed_in_version > ?) ORDER BY seq",
+            "AND (removed_in_version IS NULL OR removed_in_version > ?) ORDER BY pos",
             (session_id, version, version),
         )
         return [Record(*row) for row in rows]
@@ -178,12 +179,13 @@ class _SQLiteTransaction:
             )
         if plan.appends:
             self._conn.executemany(
-                "INSERT INTO entries (session_id, seq, entry_id, parent_id, kind, ts, payload, "
-                "digest, added_in_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, "
+                "payload, digest, added_in_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         sid,
                         r.seq,
+                        r.pos,
                         r.entry_id,
                         r.parent_id,
                         r.kind,

@@ -17,10 +17,13 @@ CREATE TABLE sessions (
     forked_from_entry_id TEXT
 );
 
--- Rows are only inserted, or stamped once with removed_in_version.
+-- Rows are only inserted, or stamped once with removed_in_version. seq is a row's
+-- place in the log; pos its entry's place in the session (a row that supersedes
+-- a changed entry takes the pos of the row it replaces).
 CREATE TABLE entries (
     session_id         TEXT    NOT NULL,
     seq                INTEGER NOT NULL,
+    pos                INTEGER NOT NULL,
     entry_id           TEXT    NOT NULL,
     parent_id          TEXT,
     kind               TEXT    NOT NULL,
@@ -36,7 +39,7 @@ CREATE TABLE entries (
 CREATE UNIQUE INDEX entries_live_entry_id ON entries (session_id, entry_id)
     WHERE removed_in_version IS NULL;
 -- load reads only live rows, so tombstones do not slow it down.
-CREATE INDEX entries_live_seq ON entries (session_id, seq)
+CREATE INDEX entries_live_pos ON entries (session_id, pos)
     WHERE removed_in_version IS NULL;
 -- save_delta finds the newest record of an id, live or not.
 CREATE INDEX entries_entry_id ON entries (session_id, entry_id, seq);

@@ -1,0 +1,48 @@
+"""Fixtures of the Postgres-only tests: a server, a fresh schema per test, an admin connection.
+
+The server comes from `pgserver` (EVENTLOG_TEST_DSN, the local server, or an
+embedded one). Under `CI=true` a missing server fails these tests; elsewhere
+it skips them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pgserver
+import psycopg
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_schema_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> str:
+    try:
+        return pgserver.server_dsn()
+    except pgserver.NoServerError as exc:
+        if IN_CI:
+            raise
+        pytest.skip(f"no PostgreSQL server: {exc}")
+
+
+@pytest.fixture
+def schema(server_dsn: str) -> str:
+    """An empty schema of its own for one test (dropped at the end of the run)."""
+    return pgserver.make_schema(f"pg{next(_schema_numbers)}")
+
+
+@pytest.fixture
+def url(server_dsn: str, schema: str) -> str:
+    """A URL whose search path is the test's own schema."""
+    return pgserver.with_search_path(server_dsn, schema)
+
+
+@pytest.fixture
+def admin(server_dsn: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A connection of the test itself (autocommit), for catalog reads and interference."""
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,128 @@
+"""The schema as the catalog sees it: every key and index leads with session_id.
+
+That is what lets the tables be hash-partitioned or distributed (Citus) by
+session_id without changing a query (DESIGN.md section 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from eventlog import migrate as schema_files
+from eventlog import postgres
+
+OUR_TABLES = set(schema_files.OUR_TABLES)
+
+_INDEXES = """
+SELECT coalesce(parent.relname, c.relname), i.relname, a.attname,
+       ix.indisunique, ix.indisprimary, pg_get_expr(ix.indpred, ix.indrelid)
+FROM pg_index ix
+JOIN pg_class i ON i.oid = ix.indexrelid
+JOIN pg_class c ON c.oid = ix.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_inherits inh ON inh.inhrelid = c.oid
+LEFT JOIN pg_class parent ON parent.oid = inh.inhparent
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ix.indkey[0]
+WHERE n.nspname = %s AND c.relname <> 'eventlog_schema_version'
+"""
+
+_KEYS = """
+SELECT c.relname, con.conname, con.contype, a.attname
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = con.conkey[1]
+WHERE n.nspname = %s AND con.contype IN ('p', 'u', 'x')
+  AND c.relname <> 'eventlog_schema_version'
+"""
+
+_PARTITIONED = """
+SELECT c.relname, p.partstrat, a.attname,
+       (SELECT count(*) FROM pg_inherits WHERE inhparent = c.oid)
+FROM pg_partitioned_table p
+JOIN pg_class c ON c.oid = p.partrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = p.partattrs[0]
+WHERE n.nspname = %s
+"""
+
+
+def _rows(admin: psycopg.Connection[Any], query: str, schema: str) -> list[tuple[Any, ...]]:
+    return admin.execute(query, (schema,)).fetchall()
+
+
+@pytest.mark.parametrize("partitions", [None, 4], ids=["plain", "partitioned"])
+def test_every_key_and_index_leads_with_session_id(
+    url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
+) -> None:
+    assert postgres.migrate(url, partitions=partitions) == [1]
+    indexes = _rows(admin, _INDEXES, schema)
+    keys = _rows(admin, _KEYS, schema)
+
+    assert {row[0] for row in indexes} == OUR_TABLES
+    assert {row[0] for row in keys if partitions is None} <= OUR_TABLES
+    offenders = [row[:3] for row in indexes if row[2] != "session_id"]
+    offenders += [(*row[:2], row[3]) for row in keys if row[3] != "session_id"]
+    assert offenders == []
+    # Each table has its primary key (on partitions too: one per partition).
+    primaries = {row[0] for row in indexes if row[4]}
+    assert primaries == OUR_TABLES
+
+
+@pytest.mark.parametrize("partitions", [None, 4], ids=["plain", "partitioned"])
+def test_the_indexes_the_queries_rely_on(
+    url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
+) -> None:
+    postgres.migrate(url, partitions=partitions)
+    defs = {
+        row[0]: row[1]
+        for row in admin.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s "
+            "AND tablename = 'entries'",
+            (schema,),
+        )
+    }
+    live_id = defs["entries_live_entry_id"]
+    assert "UNIQUE" in live_id
+    assert "(session_id, entry_id)" in live_id
+    assert "WHERE (removed_in_version IS NULL)" in live_id
+    # load reads live rows in log order through a partial index on live rows only.
+    live_order = [
+        text
+        for text in defs.values()
+        if "UNIQUE" not in text and text.endswith("WHERE (removed_in_version IS NULL)")
+    ]
+    assert len(live_order) == 1
+    assert " (session_id, " in live_order[0]
+    assert "(session_id, entry_id, seq)" in defs["entries_entry_id"]
+
+
+def test_ids_sort_by_code_point_and_blobs_are_bytea(
+    url: str, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    postgres.migrate(url)
+    columns = admin.execute(
+        "SELECT table_name, column_name, data_type, collation_name "
+        "FROM information_schema.columns WHERE table_schema = %s",
+        (schema,),
+    ).fetchall()
+    types = {(table, column): (kind, collation) for table, column, kind, collation in columns}
+    for table in OUR_TABLES:
+        assert types[(table, "session_id")] == ("text", "C")
+    for column in ("entry_id", "parent_id"):
+        assert types[("entries", column)] == ("text", "C")
+    for key in (("entries", "payload"), ("entries", "digest"), ("sessions", "metadata")):
+        assert types[key][0] == "bytea"
+    assert types[("sessions", "updated_at")][0] == "timestamp with time zone"
+    assert not [key for key, (kind, _) in types.items() if kind in ("json", "jsonb")]
+
+
+def test_partitioned_schema_hashes_every_table_by_session_id(
+    url: str, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    postgres.migrate(url, partitions=4)
+    found = {row[0]: row[1:] for row in _rows(admin, _PARTITIONED, schema)}
+    assert found == {table: ("h", "session_id", 4) for table in OUR_TABLES}

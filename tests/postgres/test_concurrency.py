@@ -1,0 +1,150 @@
+"""Concurrent writers on Postgres: one session's writes serialize, other sessions don't wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+import eventlog
+from eventlog import Entry, SessionDelta
+
+THREADS = 8
+WRITES = 50
+# A hang guard, not a speed test.
+NO_HANG_SECONDS = 60
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[eventlog.Store]:
+    with eventlog.connect(url, min_size=2, max_size=THREADS + 2) as opened:
+        yield opened
+
+
+def _run_threads(count: int, work: Any) -> list[BaseException]:
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run(worker: int) -> None:
+        start.wait()
+        try:
+            work(worker)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(NO_HANG_SECONDS)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def test_concurrent_deltas_on_one_session_all_land_with_gap_free_seq(
+    store: eventlog.Store, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    def work(worker: int) -> None:
+        for n in range(WRITES):
+            entry = Entry(id=f"w{worker}-{n}", payload={"worker": worker, "n": n})
+            store.save_delta("shared", SessionDelta(new_entries=[entry]))
+
+    assert _run_threads(THREADS, work) == []
+    loaded = store.load("shared")
+    assert loaded is not None
+    ids = [entry.id for entry in loaded.entries]
+    assert sorted(ids) == sorted(f"w{w}-{n}" for w in range(THREADS) for n in range(WRITES))
+    assert loaded.version == THREADS * WRITES
+    for worker in range(THREADS):  # each writer's own entries keep its order
+        mine = [i for i in ids if i.startswith(f"w{worker}-")]
+        assert mine == [f"w{worker}-{n}" for n in range(WRITES)]
+    seqs = [
+        row[0]
+        for row in admin.execute(
+            f"SELECT seq FROM {schema}.entries WHERE session_id = 'shared' ORDER BY seq"
+        )
+    ]
+    assert seqs == list(range(THREADS * WRITES))
+
+
+def test_concurrent_creators_of_one_session_all_succeed(
+    store: eventlog.Store, admin: psycopg.Connection[Any], schema: str
+) -> None:
+    for round_number in range(5):
+        sid = f"new-{round_number}"
+
+        def work(worker: int, sid: str = sid) -> None:
+            store.save_delta(sid, SessionDelta(new_entries=[Entry(id=f"e{worker}")]))
+
+        assert _run_threads(THREADS, work) == []
+        loaded = store.load(sid)
+        assert loaded is not None
+        assert sorted(entry.id for entry in loaded.entries) == [f"e{n}" for n in range(THREADS)]
+        assert loaded.version == THREADS
+
+
+def test_a_locked_session_does_not_block_another(
+    store: eventlog.Store, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    store.save_delta("busy", SessionDelta(new_entries=[Entry(id="a")]))
+    blocker = psycopg.connect(admin.info.dsn)
+    try:
+        blocker.execute(f"SELECT 1 FROM {schema}.sessions WHERE session_id = 'busy' FOR UPDATE")
+        done = threading.Event()
+
+        def write() -> None:
+            store.save_delta("free", SessionDelta(new_entries=[Entry(id="b")]))
+            store.save_delta("brand-new", SessionDelta(new_entries=[Entry(id="c")]))
+            assert store.load("busy") is not None  # reads never wait for a writer
+            done.set()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        assert done.wait(NO_HANG_SECONDS)
+        thread.join()
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def test_delete_racing_a_write_leaves_no_orphan_rows(
+    store: eventlog.Store, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    """A delete that waits for an in-flight write must also remove what that write added.
+
+    The in-flight write is played by a raw transaction doing what the store's
+    save_delta does: lock the index row, insert, bump the row, commit.
+    """
+    store.save_delta("doomed", SessionDelta(new_entries=[Entry(id="a")]))
+    writer = psycopg.connect(admin.info.dsn)
+    writer.execute(f"SELECT 1 FROM {schema}.sessions WHERE session_id = 'doomed' FOR UPDATE")
+    writer.execute(
+        f"INSERT INTO {schema}.entries SELECT (jsonb_populate_record(e, "
+        "jsonb_build_object('seq', 1, 'entry_id', 'b'))).* "
+        f"FROM {schema}.entries e WHERE session_id = 'doomed'"
+    )
+    writer.execute(
+        f"UPDATE {schema}.sessions SET next_seq = 2, version = 2 WHERE session_id = 'doomed'"
+    )
+    deleted: list[bool] = []
+    deleter = threading.Thread(target=lambda: deleted.append(store.delete("doomed")))
+    deleter.start()
+    time.sleep(0.3)  # let the delete reach the locked row
+    writer.commit()
+    writer.close()
+    deleter.join(NO_HANG_SECONDS)
+    assert deleted == [True]
+    leftover = admin.execute(
+        f"SELECT (SELECT count(*) FROM {schema}.entries WHERE session_id = 'doomed') + "
+        f"(SELECT count(*) FROM {schema}.session_versions WHERE session_id = 'doomed')"
+    ).fetchone()
+    assert leftover == (0,)
+    assert store.load("doomed") is None
+    store.save_delta("doomed", SessionDelta(new_entries=[Entry(id="fresh")]))
+    reborn = store.load("doomed")
+    assert reborn is not None
+    assert [entry.id for entry in reborn.entries] == ["fresh"]

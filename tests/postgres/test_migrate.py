@@ -1,0 +1,142 @@
+"""Migrations on Postgres: one schema however many migrate at once, and refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+
+import eventlog
+from eventlog import SchemaVersionError, postgres
+from eventlog import migrate as schema_files
+
+_KNOWN = len(schema_files.migrations("postgres"))
+
+
+def _tables(admin: psycopg.Connection[Any], schema: str) -> set[str]:
+    rows = admin.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _recorded(admin: psycopg.Connection[Any], schema: str) -> list[int]:
+    rows = admin.execute(
+        f"SELECT version FROM {schema}.{schema_files.VERSION_TABLE} ORDER BY version"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_threads_migrating_at_once_end_with_one_schema(
+    url: str, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    results: list[object] = []
+    start = threading.Barrier(6)
+
+    def run() -> None:
+        start.wait()
+        try:
+            results.append(postgres.migrate(url))
+        except Exception as error:  # collected, then asserted below
+            results.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    applied = [result for result in results if isinstance(result, list)]
+    assert len(applied) == len(results), results
+    assert sorted(applied, key=len) == [[]] * 5 + [list(range(1, _KNOWN + 1))]
+    assert _recorded(admin, schema) == list(range(1, _KNOWN + 1))
+
+
+def test_processes_migrating_at_once_end_with_one_schema(
+    url: str, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    code = "import sys; from eventlog import postgres; print(postgres.migrate(sys.argv[1]))"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        outputs.append(out.strip())
+    assert sorted(outputs, key=len) == ["[]"] * 3 + [str(list(range(1, _KNOWN + 1)))]
+    assert _recorded(admin, schema) == list(range(1, _KNOWN + 1))
+    assert set(schema_files.OUR_TABLES) <= _tables(admin, schema)
+
+
+def test_migrate_is_idempotent_and_connect_migrates(
+    url: str, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    with eventlog.connect(url) as store:
+        store.save_delta("s", eventlog.SessionDelta(new_entries=[eventlog.Entry(id="a")]))
+    assert postgres.migrate(url) == []
+    with eventlog.connect(url, migrate=False) as store:
+        loaded = store.load("s")
+        assert loaded is not None
+        assert [entry.id for entry in loaded.entries] == ["a"]
+    assert _recorded(admin, schema) == list(range(1, _KNOWN + 1))
+
+
+@pytest.mark.parametrize("migrate_on_open", [True, False])
+def test_a_newer_schema_is_refused(
+    url: str, schema: str, admin: psycopg.Connection[Any], migrate_on_open: bool
+) -> None:
+    postgres.migrate(url)
+    admin.execute(
+        f"INSERT INTO {schema}.{schema_files.VERSION_TABLE} (version, name) VALUES (%s, %s)",
+        (_KNOWN + 1, "from_the_future"),
+    )
+    with pytest.raises(SchemaVersionError) as caught:
+        eventlog.connect(url, migrate=migrate_on_open)
+    assert "upgrade eventlog" in str(caught.value)
+    with pytest.raises(SchemaVersionError):
+        postgres.migrate(url)
+
+
+@pytest.mark.parametrize("table", schema_files.OUR_TABLES)
+def test_a_foreign_table_is_refused_and_nothing_is_created(
+    url: str, schema: str, admin: psycopg.Connection[Any], table: str
+) -> None:
+    admin.execute(f"CREATE TABLE {schema}.{table} (id integer PRIMARY KEY, note text)")
+    admin.execute(f"INSERT INTO {schema}.{table} VALUES (1, 'theirs')")
+    with pytest.raises(SchemaVersionError) as caught:
+        eventlog.connect(url)
+    assert table in str(caught.value)
+    assert schema_files.VERSION_TABLE in str(caught.value)
+    with pytest.raises(SchemaVersionError):
+        postgres.migrate(url, partitions=4)
+    assert _tables(admin, schema) == {table}
+    assert admin.execute(f"SELECT note FROM {schema}.{table}").fetchall() == [("theirs",)]
+
+
+def test_a_failed_migration_leaves_nothing_behind(
+    url: str, schema: str, admin: psycopg.Connection[Any]
+) -> None:
+    # A relation named like an index of the first file makes that file fail
+    # midway; the transaction takes back every statement before it.
+    admin.execute(f"CREATE SEQUENCE {schema}.entries_entry_id")
+    with pytest.raises(eventlog.StoreError):
+        postgres.migrate(url)
+    assert _tables(admin, schema) == set()
+    admin.execute(f"DROP SEQUENCE {schema}.entries_entry_id")
+    assert postgres.migrate(url) == list(range(1, _KNOWN + 1))
+
+
+def test_partitions_must_be_a_positive_int(url: str) -> None:
+    for bad in (0, -1, True, "4"):
+        with pytest.raises(eventlog.InvalidConfigError):
+            postgres.migrate(url, partitions=bad)  # type: ignore[arg-type]
