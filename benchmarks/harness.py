@@ -119,7 +119,8 @@ def _per_turn(
         for (name, size), turns in sources.items():
             before = wal() if wal else 0
             samples[name, size] += _timed_turns(
-                f"turns-{size}", turns, per_round, contenders[name].append_turn)
+                f"turns-{size}", turns, per_round, contenders[name].append_turn
+            )
             wal_bytes[name, size] += (wal() - before) if wal else 0
     figures: dict[str, Any] = {}
     for (name, size), timings in samples.items():

@@ -112,6 +112,10 @@ class _AsyncPostgresTransaction:
         )
         return [sql.state_from_row(row) for row in await self._rows(query, params)]
 
+    async def end_read(self) -> None:
+        """End a read transaction."""
+        await self._conn.execute("COMMIT")
+
     async def commit(self) -> None:
         """Send the queued writes and COMMIT in one pipeline: one round trip."""
         async with self._conn.pipeline():
@@ -217,6 +221,7 @@ class AsyncPostgresStore(AsyncLogStore):
         self.url = url
         self._timeout = float(timeout)
         self._migrate_on_open = migrate
+        self._max_size = max_size
         self._partitions = partitions
         self._pool = AsyncConnectionPool(
             url,
@@ -225,7 +230,6 @@ class AsyncPostgresStore(AsyncLogStore):
             timeout=self._timeout,
             open=False,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(self._timeout))},
-            check=AsyncConnectionPool.check_connection,
             reconnect_timeout=max(self._timeout, 30.0),
         )
 
@@ -276,14 +280,42 @@ class AsyncPostgresStore(AsyncLogStore):
         finally:
             await conn.close()
 
+    async def _begun(self, begin: str) -> AsyncConnection[Any]:
+        """A pooled connection inside a new transaction.
+
+        BEGIN is the first thing sent on a checked-out connection, so it also
+        serves as the liveness check: a connection the server dropped (a
+        restart, an idle timeout) fails there with nothing done, and is
+        replaced by a fresh one. That saves a ping round trip per call.
+        """
+        for attempt in range(self._max_size + 1):
+            with sql.translated():
+                conn = await self._pool.getconn()
+            try:
+                await conn.execute(begin)
+                return conn
+            except psycopg.OperationalError:
+                await _end_unfinished(conn)
+                await self._pool.putconn(conn)
+                if attempt == self._max_size:
+                    raise
+            except BaseException:
+                await _end_unfinished(conn)
+                await self._pool.putconn(conn)
+                raise
+        raise AssertionError("unreachable")
+
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _transaction(
+        self, begin: str, *, locking: bool
+    ) -> AsyncIterator[_AsyncPostgresTransaction]:
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         with sql.translated():
-            conn = await self._pool.getconn()
+            conn = await self._begun(begin)
         try:
-            yield conn
+            with sql.translated():
+                yield _AsyncPostgresTransaction(conn, locking=locking)
         except BaseException:
             await _end_unfinished(conn)
             raise
@@ -292,22 +324,17 @@ class AsyncPostgresStore(AsyncLogStore):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncTransaction]:
-        async with self._connection() as conn:
-            with sql.translated():
-                await conn.execute(sql.WRITE_BEGIN_SQL)
-            tx = _AsyncPostgresTransaction(conn, locking=True)
-            with sql.translated():
-                yield tx
+        async with self._transaction(sql.WRITE_BEGIN_SQL, locking=True) as tx:
+            yield tx
             with sql.translated(committing=True):
                 await tx.commit()
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncTransaction]:
-        async with self._connection() as conn:
+        async with self._transaction(sql.READ_BEGIN_SQL, locking=False) as tx:
+            yield tx
             with sql.translated():
-                await conn.execute(sql.READ_BEGIN_SQL)
-                yield _AsyncPostgresTransaction(conn, locking=False)
-                await conn.execute("COMMIT")
+                await tx.end_read()
 
     async def _close(self) -> None:
         await self._pool.close()

@@ -113,6 +113,10 @@ class _PostgresTransaction:
         )
         return [sql.state_from_row(row) for row in self._rows(query, params)]
 
+    def end_read(self) -> None:
+        """End a read transaction."""
+        self._conn.execute("COMMIT")
+
     def commit(self) -> None:
         """Send the queued writes and COMMIT in one pipeline: one round trip."""
         with self._conn.pipeline():
@@ -218,6 +222,7 @@ class PostgresStore(LogStore):
         self.url = url
         self._timeout = float(timeout)
         self._migrate_on_open = migrate
+        self._max_size = max_size
         self._partitions = partitions
         self._pool = ConnectionPool(
             url,
@@ -226,7 +231,6 @@ class PostgresStore(LogStore):
             timeout=self._timeout,
             open=False,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(self._timeout))},
-            check=ConnectionPool.check_connection,
             reconnect_timeout=max(self._timeout, 30.0),
         )
 
@@ -277,14 +281,42 @@ class PostgresStore(LogStore):
         finally:
             conn.close()
 
+    def _begun(self, begin: str) -> Connection[Any]:
+        """A pooled connection inside a new transaction.
+
+        BEGIN is the first thing sent on a checked-out connection, so it also
+        serves as the liveness check: a connection the server dropped (a
+        restart, an idle timeout) fails there with nothing done, and is
+        replaced by a fresh one. That saves a ping round trip per call.
+        """
+        for attempt in range(self._max_size + 1):
+            with sql.translated():
+                conn = self._pool.getconn()
+            try:
+                conn.execute(begin)
+                return conn
+            except psycopg.OperationalError:
+                _end_unfinished(conn)
+                self._pool.putconn(conn)
+                if attempt == self._max_size:
+                    raise
+            except BaseException:
+                _end_unfinished(conn)
+                self._pool.putconn(conn)
+                raise
+        raise AssertionError("unreachable")
+
     @contextmanager
-    def _connection(self) -> Iterator[Connection[Any]]:
+    def _transaction(
+        self, begin: str, *, locking: bool
+    ) -> Iterator[_PostgresTransaction]:
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         with sql.translated():
-            conn = self._pool.getconn()
+            conn = self._begun(begin)
         try:
-            yield conn
+            with sql.translated():
+                yield _PostgresTransaction(conn, locking=locking)
         except BaseException:
             _end_unfinished(conn)
             raise
@@ -293,22 +325,17 @@ class PostgresStore(LogStore):
 
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
-        with self._connection() as conn:
-            with sql.translated():
-                conn.execute(sql.WRITE_BEGIN_SQL)
-            tx = _PostgresTransaction(conn, locking=True)
-            with sql.translated():
-                yield tx
+        with self._transaction(sql.WRITE_BEGIN_SQL, locking=True) as tx:
+            yield tx
             with sql.translated(committing=True):
                 tx.commit()
 
     @contextmanager
     def _read(self) -> Iterator[Transaction]:
-        with self._connection() as conn:
+        with self._transaction(sql.READ_BEGIN_SQL, locking=False) as tx:
+            yield tx
             with sql.translated():
-                conn.execute(sql.READ_BEGIN_SQL)
-                yield _PostgresTransaction(conn, locking=False)
-                conn.execute("COMMIT")
+                tx.end_read()
 
     def _close(self) -> None:
         self._pool.close()
