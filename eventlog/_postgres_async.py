@@ -299,6 +299,7 @@ class AsyncPostgresStore(AsyncLogStore):
                 await self._pool.putconn(conn)
                 if attempt == self._max_size:
                     raise
+                logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
             except BaseException:
                 await _end_unfinished(conn)
                 await self._pool.putconn(conn)

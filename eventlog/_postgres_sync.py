@@ -300,6 +300,7 @@ class PostgresStore(LogStore):
                 self._pool.putconn(conn)
                 if attempt == self._max_size:
                     raise
+                logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
             except BaseException:
                 _end_unfinished(conn)
                 self._pool.putconn(conn)

@@ -1,0 +1,93 @@
+"""The async Postgres store under load: pool limits, dropped connections, many tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import psycopg
+import pytest
+from structlog.testing import capture_logs
+
+import eventlog
+from eventlog import Entry, SessionDelta
+from eventlog.postgres import AsyncPostgresStore
+
+
+def test_an_exhausted_pool_raises_after_the_timeout_instead_of_hanging(url: str) -> None:
+    async def scenario() -> float:
+        store = await AsyncPostgresStore.open(url, min_size=1, max_size=1, timeout=0.5)
+        held = await store._pool.getconn()  # the only connection, taken by someone else
+        try:
+            started = time.perf_counter()
+            with pytest.raises(eventlog.StoreUnavailableError):
+                await store.load("s")
+            return time.perf_counter() - started
+        finally:
+            await store._pool.putconn(held)
+            await store.close()
+
+    waited = asyncio.run(scenario())
+    assert 0.4 < waited < 5
+
+
+def test_connections_dropped_by_the_server_are_replaced_without_errors(
+    url: str, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    name = f"eventlog-drop-{secrets.token_hex(4)}"
+
+    async def scenario() -> list[dict[str, object]]:
+        own_url = f"{url}&application_name={name}"
+        async with await eventlog.connect_async(own_url, min_size=3, max_size=3) as store:
+            await asyncio.gather(
+                *(store.save_delta(f"s{i}", SessionDelta([Entry("a")])) for i in range(3))
+            )
+            # Every pooled connection dies, as in a server restart or an idle timeout.
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (name,),
+            ).fetchone()
+            assert killed is not None and killed[0] >= 1
+            await asyncio.sleep(0.2)
+            with capture_logs() as logs:
+                loaded = await asyncio.gather(*(store.load(f"s{i}") for i in range(3)))
+            assert all(data is not None and data.entries[0].id == "a" for data in loaded)
+            return logs
+
+    logs = asyncio.run(scenario())
+    assert any(line["event"] == "postgres.stale_connection_replaced" for line in logs)
+    assert all(
+        line["log_level"] == "warning"
+        for line in logs
+        if line["event"] == "postgres.stale_connection_replaced"
+    )
+
+
+def test_two_hundred_tasks_through_ten_connections_lose_nothing(url: str) -> None:
+    async def scenario() -> list[eventlog.SessionInfo]:
+        async with await eventlog.connect_async(url, min_size=2, max_size=10) as store:
+
+            async def agent(index: int) -> None:
+                parent = None
+                for turn in range(20):
+                    entry = Entry(f"t{turn}", parent, "message", None, {"turn": turn})
+                    await store.save_delta(
+                        f"agent-{index:03d}", SessionDelta([entry], leaf_id=entry.id)
+                    )
+                    parent = entry.id
+
+            await asyncio.gather(*(agent(index) for index in range(200)))
+            items: list[eventlog.SessionInfo] = []
+            cursor = None
+            while True:
+                page = await store.list_sessions(prefix="agent-", cursor=cursor)
+                items += page.items
+                if page.next_cursor is None:
+                    return items
+                cursor = page.next_cursor
+
+    items = asyncio.run(scenario())
+    assert len(items) == 200
+    assert {(info.entry_count, info.version) for info in items} == {(20, 20)}
