@@ -90,29 +90,39 @@ def drop_schemas() -> None:
 atexit.register(drop_schemas)
 
 
-@cache
-def _admin() -> psycopg.Connection[tuple[object, ...]]:
-    """One connection for the tests' own queries (counting, emptying), kept open."""
-    conn = psycopg.connect(server_dsn(), autocommit=True)
-    atexit.register(conn.close)
-    return conn
+_admin_conn: list[psycopg.Connection[tuple[object, ...]]] = []
+
+
+def _admin_execute(query: str) -> tuple[object, ...] | None:
+    """Run one query on the tests' own kept-open connection; reconnect if it was dropped
+    (fault tests terminate backends on the shared server)."""
+    for attempt in range(2):
+        if not _admin_conn or _admin_conn[0].closed:
+            _admin_conn[:] = [psycopg.connect(server_dsn(), autocommit=True)]
+        try:
+            cursor = _admin_conn[0].execute(query)
+            return cursor.fetchone() if cursor.description else None
+        except psycopg.OperationalError:
+            _admin_conn[0].close()
+            if attempt:
+                raise
+    return None
+
+
+atexit.register(lambda: [conn.close() for conn in _admin_conn])
 
 
 def truncate(schema: str) -> None:
     """Empty eventlog's tables in a schema (fast isolation between tests)."""
-    _admin().execute(f"TRUNCATE {schema}.sessions, {schema}.entries, {schema}.session_versions")
+    _admin_execute(f"TRUNCATE {schema}.sessions, {schema}.entries, {schema}.session_versions")
 
 
 def row_count(schema: str) -> int:
     """Rows in eventlog's tables of a schema."""
-    row = (
-        _admin()
-        .execute(
-            f"SELECT (SELECT count(*) FROM {schema}.sessions) + "
-            f"(SELECT count(*) FROM {schema}.entries) + "
-            f"(SELECT count(*) FROM {schema}.session_versions)"
-        )
-        .fetchone()
+    row = _admin_execute(
+        f"SELECT (SELECT count(*) FROM {schema}.sessions) + "
+        f"(SELECT count(*) FROM {schema}.entries) + "
+        f"(SELECT count(*) FROM {schema}.session_versions)"
     )
     assert row is not None
-    return int(row[0])
+    return int(str(row[0]))
