@@ -63,7 +63,7 @@ def _postgres_targets(
 
 
 def _steps(settings: Settings) -> int:
-    return 7 * len(settings.sizes) + 3
+    return 7 * len(settings.sizes) + 4
 
 
 @click.command()

@@ -6,6 +6,7 @@ disk, for eventlog and its baselines, so the report can state ratios.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import statistics
 import threading
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
+import eventlog
+from eventlog import SessionDelta
 
 from .contenders import (
     BlobContender,
@@ -235,6 +239,31 @@ def _throughput(contender: Contender, settings: Settings, progress: Progress) ->
     return settings.threads * settings.thread_turns / elapsed
 
 
+def _async_throughput(target: Target, settings: Settings, progress: Progress) -> float:
+    """Turns per second with N asyncio tasks, each writing its own session, on one store."""
+    progress.step("eventlog: async throughput")
+
+    async def run() -> float:
+        store = await eventlog.connect_async(target.eventlog_url())
+        try:
+            sources = [TurnSource(f"a{index}-") for index in range(settings.threads)]
+            turns = [[s.agent_turn() for _ in range(settings.thread_turns)] for s in sources]
+
+            async def task(index: int) -> None:
+                for turn in turns[index]:
+                    await store.save_delta(
+                        f"async-{index}", SessionDelta(turn, leaf_id=turn[-1].id)
+                    )
+
+            started = time.perf_counter()
+            await asyncio.gather(*(task(index) for index in range(settings.threads)))
+            return settings.threads * settings.thread_turns / (time.perf_counter() - started)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def run_backend(
     targets: dict[str, Target],
     settings: Settings,
@@ -268,6 +297,9 @@ def run_backend(
             name: _throughput(contenders[name], settings, progress)
             for name in ("eventlog", "floor")
         }
+        figures["throughput_turns_per_s"]["eventlog_async"] = _async_throughput(
+            targets["eventlog"], settings, progress
+        )
         return figures
     finally:
         for contender in contenders.values():

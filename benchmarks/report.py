@@ -137,9 +137,13 @@ def table(backend: str, figures: dict[str, Any]) -> str:
         "storage bytes per entry: "
         + ", ".join(f"{n} {v:.0f}" for n, v in figures["storage_bytes_per_entry"].items())
     )
+    throughput = figures["throughput_turns_per_s"]
     lines.append(
-        "throughput, turns/s with 8 threads on own sessions: "
-        + ", ".join(f"{n} {v:.0f}" for n, v in figures["throughput_turns_per_s"].items())
+        "throughput, turns/s, 8 writers on own sessions: "
+        f"eventlog {throughput['eventlog']:.0f} (threads), "
+        f"eventlog {throughput['eventlog_async']:.0f} (asyncio tasks, one store), "
+        f"floor {throughput['floor']:.0f} (threads); async / threaded sync = "
+        f"{throughput['eventlog_async'] / throughput['eventlog']:.2f}x"
     )
     lines.append("targets:")
     lines.extend(f"  {check.line()}" for check in checks(figures))

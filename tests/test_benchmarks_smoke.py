@@ -24,4 +24,5 @@ def test_harness_produces_every_figure_on_sqlite(tmp_path: Path) -> None:
     assert all(value > 0 for value in figures["storage_bytes_per_entry"].values())
     assert len(checks(figures)) == 7  # no WAL figure on SQLite
     assert "targets:" in table("sqlite", figures)
-    assert len(steps) == 7 * len(settings.sizes) + 3
+    assert len(steps) == 7 * len(settings.sizes) + 4
+    assert figures["throughput_turns_per_s"]["eventlog_async"] > 0
