@@ -12,11 +12,13 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README.read_text("utf-8"), flags=re.S)
 
 
-def test_readme_example_runs() -> None:
-    (example,) = _blocks("python")
-    namespace: dict[str, object] = {}
-    exec(compile(example, str(README), "exec"), namespace)
-    assert "session" in namespace
+def test_readme_examples_run() -> None:
+    examples = _blocks("python")
+    assert len(examples) == 2  # sync and async
+    for example in examples:
+        namespace: dict[str, object] = {}
+        exec(compile(example, str(README), "exec"), namespace)
+        assert "store" in example and namespace
 
 
 def test_readme_first_lines_are_install_and_test_commands() -> None:
