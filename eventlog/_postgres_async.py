@@ -49,20 +49,36 @@ class _AsyncPostgresTransaction:
         return await cursor.fetchall()
 
     async def state(self, session_id: str) -> SessionState | None:
-        if not self._locking:
-            rows = await self._rows(sql.STATE_SQL, (session_id,))
-            return sql.state_from_row(rows[0]) if rows else None
-        rows = await self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
-        if not rows:
-            await self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
-            rows = await self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
-        return sql.state_from_row(rows[0]) if rows else None
+        state, _ = await self.state_and_latest(session_id, ())
+        return state
 
     async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
         rows = await self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
         return {row[2]: sql.record_from_row(row) for row in rows}
+
+    async def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        state_sql = sql.STATE_FOR_UPDATE_SQL if self._locking else sql.STATE_SQL
+        state_cursor = self._conn.cursor(binary=True)
+        latest_cursor = self._conn.cursor(binary=True)
+        async with self._conn.pipeline():  # both reads in one round trip
+            await state_cursor.execute(state_sql, (session_id,))
+            if entry_ids:
+                await latest_cursor.execute(sql.LATEST_SQL, (session_id, list(entry_ids)))
+        rows = await state_cursor.fetchall()
+        latest_rows = await latest_cursor.fetchall() if entry_ids else []
+        if not rows and self._locking:
+            # No row to lock yet: creators of one session serialize on a lock, and the
+            # ids are looked up again in case another creator got there first.
+            await self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
+            rows = await self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
+            if rows and entry_ids:
+                latest_rows = await self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
+        state = sql.state_from_row(rows[0]) if rows else None
+        return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
 
     async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL

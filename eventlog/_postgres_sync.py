@@ -50,20 +50,36 @@ class _PostgresTransaction:
         return cursor.fetchall()
 
     def state(self, session_id: str) -> SessionState | None:
-        if not self._locking:
-            rows = self._rows(sql.STATE_SQL, (session_id,))
-            return sql.state_from_row(rows[0]) if rows else None
-        rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
-        if not rows:
-            self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
-            rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
-        return sql.state_from_row(rows[0]) if rows else None
+        state, _ = self.state_and_latest(session_id, ())
+        return state
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
         rows = self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
         return {row[2]: sql.record_from_row(row) for row in rows}
+
+    def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        state_sql = sql.STATE_FOR_UPDATE_SQL if self._locking else sql.STATE_SQL
+        state_cursor = self._conn.cursor(binary=True)
+        latest_cursor = self._conn.cursor(binary=True)
+        with self._conn.pipeline():  # both reads in one round trip
+            state_cursor.execute(state_sql, (session_id,))
+            if entry_ids:
+                latest_cursor.execute(sql.LATEST_SQL, (session_id, list(entry_ids)))
+        rows = state_cursor.fetchall()
+        latest_rows = latest_cursor.fetchall() if entry_ids else []
+        if not rows and self._locking:
+            # No row to lock yet: creators of one session serialize on a lock, and the
+            # ids are looked up again in case another creator got there first.
+            self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
+            rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
+            if rows and entry_ids:
+                latest_rows = self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
+        state = sql.state_from_row(rows[0]) if rows else None
+        return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL

@@ -60,6 +60,11 @@ class _MemoryTransaction:
                 latest[record.entry_id] = record
         return latest
 
+    def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        return self.state(session_id), self.latest_records(session_id, entry_ids)
+
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         session = self._get(session_id)
         live = [] if session is None else [r for r in session.records if r.live]

@@ -68,6 +68,12 @@ class Transaction(Protocol):
         """The newest record of each id that has one (live or not); payloads may be empty."""
         ...
 
+    def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        """`state` and `latest_records` together (one round trip where the backend can)."""
+        ...
+
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         """The live records in `seq` order; with `payloads=False` payloads may be empty."""
         ...
@@ -160,8 +166,13 @@ def save_delta(
     expected = expected_version if isinstance(expected_version, int) else None
 
     def steps() -> Steps[SaveResult]:
-        state = yield Call("state", (sid,))
-        latest = yield Call("latest_records", (sid, fold.delta_lookup_ids(prepared, state)))
+        # The ids the delta names are known before the state is read, so both
+        # reads go together; only a kept leaf (leaf_id UNSET) needs a second look.
+        asked = fold.delta_lookup_ids(prepared, None)
+        state, latest = yield Call("state_and_latest", (sid, asked))
+        missing = [i for i in fold.delta_lookup_ids(prepared, state) if i not in asked]
+        if missing:
+            latest = {**latest, **(yield Call("latest_records", (sid, missing)))}
         plan = fold.plan_delta(sid, prepared, state, latest, expected_version=expected, now=_now())
         if plan.changed:
             yield Call("apply", (plan,))

@@ -137,6 +137,11 @@ class _SQLiteTransaction:
                 latest[row[2]] = _record(row)
         return latest
 
+    def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        return self.state(session_id), self.latest_records(session_id, entry_ids)
+
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         columns = _RECORD_COLUMNS.format(payload="payload" if payloads else "x''")
         rows = self._conn.execute(
