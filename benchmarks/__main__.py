@@ -62,6 +62,25 @@ def _postgres_targets(
                 admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+def _record_markdown(results: dict[str, Any], tables: list[str]) -> str:
+    machine = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by the harness itself (`--record`), from one run; every ratio compares",
+        "figures measured in that run on the same database. Targets are from the",
+        "performance issue; `NOT met` lines are open work.",
+        "",
+        f"- command: `{results['command']}`",
+        f"- when: {results['when']}",
+        f"- machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}",
+        "",
+    ]
+    for text in tables:
+        lines += ["```", text, "```", ""]
+    return "\n".join(lines)
+
+
 def _steps(settings: Settings) -> int:
     return 7 * len(settings.sizes) + 4
 
@@ -83,7 +102,13 @@ def _steps(settings: Settings) -> int:
     show_default=True,
     help="Where results.json and latency.png go.",
 )
-def main(quick: bool, dsn: str | None, no_sqlite: bool, out: Path) -> None:
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write this Markdown file: command, machine, tables, targets.",
+)
+def main(quick: bool, dsn: str | None, no_sqlite: bool, out: Path, record: Path | None) -> None:
     """Measure eventlog against the blob rewrite and the raw append floor."""
     settings = Settings.quick() if quick else Settings()
     backends = ([] if no_sqlite else ["sqlite"]) + (["postgres"] if dsn else [])
@@ -123,9 +148,13 @@ def main(quick: bool, dsn: str | None, no_sqlite: bool, out: Path) -> None:
                 results["backends"]["postgres"] = run_backend(
                     targets, settings, progress, storage_bytes=storage, wal=wal
                 )
-    for backend, figures in results["backends"].items():
-        click.echo(table(backend, figures))
+    tables = [table(backend, figures) for backend, figures in results["backends"].items()]
+    for text in tables:
+        click.echo(text)
         click.echo()
+    if record is not None:
+        record.write_text(_record_markdown(results, tables), "utf-8")
+        click.echo(f"recorded: {record}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_bytes(msgspec.json.format(msgspec.json.encode(results)))
     click.echo(f"results: {out / 'results.json'}")
