@@ -29,7 +29,7 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .fold import Record, SessionState, WritePlan
+from .fold import Record, SessionState
 
 __all__ = [
     "ADVISORY_MIGRATION_KEY",
@@ -37,7 +37,6 @@ __all__ = [
     "check_url",
     "list_states_sql",
     "migration_statements",
-    "plan_statements",
     "record_from_row",
     "state_from_row",
     "translated",
@@ -130,95 +129,6 @@ def state_from_row(row: Sequence[Any]) -> SessionState:
 def record_from_row(row: Sequence[Any]) -> Record:
     """A `Record` from a row of the record queries."""
     return Record(*row)
-
-
-def plan_statements(plan: WritePlan) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The statements (each with its parameter rows) that apply a write plan, in order."""
-    state = plan.state
-    sid = state.session_id
-    statements: list[tuple[str, list[tuple[Any, ...]]]] = []
-    if plan.removals:
-        statements.append(
-            (
-                "UPDATE entries SET removed_in_version = %s "
-                "WHERE session_id = %s AND seq = ANY(%s)",
-                [(state.version, sid, plan.removals)],
-            )
-        )
-    if plan.appends:
-        statements.append(
-            (
-                "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, "
-                "payload, digest, added_in_version) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        sid,
-                        r.seq,
-                        r.pos,
-                        r.entry_id,
-                        r.parent_id,
-                        r.kind,
-                        r.timestamp,
-                        r.payload,
-                        r.digest,
-                        r.added_in_version,
-                    )
-                    for r in plan.appends
-                ],
-            )
-        )
-    values = (
-        state.version,
-        state.leaf_id,
-        state.metadata,
-        state.next_seq,
-        state.entry_count,
-        state.removed_count,
-        state.bytes,
-        state.history_floor,
-        state.created_at,
-        state.updated_at,
-        state.parent_session_id,
-        state.forked_from_entry_id,
-        sid,
-    )
-    if plan.creates:
-        statements.append(
-            (
-                "INSERT INTO sessions (version, leaf_id, metadata, next_seq, entry_count, "
-                "removed_count, bytes, history_floor, created_at, updated_at, parent_session_id, "
-                "forked_from_entry_id, session_id) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [values],
-            )
-        )
-    else:
-        statements.append(
-            (
-                "UPDATE sessions SET version = %s, leaf_id = %s, metadata = %s, next_seq = %s, "
-                "entry_count = %s, removed_count = %s, bytes = %s, history_floor = %s, "
-                "created_at = %s, updated_at = %s, parent_session_id = %s, "
-                "forked_from_entry_id = %s WHERE session_id = %s",
-                [values],
-            )
-        )
-    statements.append(
-        (
-            "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            [
-                (
-                    sid,
-                    state.version,
-                    state.leaf_id,
-                    state.metadata if plan.metadata_changed else None,
-                    state.updated_at,
-                )
-            ],
-        )
-    )
-    return statements
 
 
 def list_states_sql(

@@ -29,10 +29,15 @@ from .async_engine import AsyncLogStore, AsyncTransaction
 from .errors import InvalidConfigError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .operations import VersionRow
+from .plan_sql import plan_statements
 
 __all__ = ["AsyncPostgresStore"]
 
 _CLEAN_STATES = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment  # timestamptz takes the aware datetime itself
 
 
 class _AsyncPostgresTransaction:
@@ -96,7 +101,7 @@ class _AsyncPostgresTransaction:
         return VersionRow(leaf_id, bytes(metadata), sql.state_time(created_at))
 
     async def apply(self, plan: WritePlan) -> None:
-        self.pending.extend(sql.plan_statements(plan))
+        self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
 
     async def delete(self, session_id: str) -> bool:
         deleted = 0

@@ -30,10 +30,15 @@ from .engine import LogStore, Transaction
 from .errors import InvalidConfigError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .operations import VersionRow
+from .plan_sql import plan_statements
 
 __all__ = ["PostgresStore"]
 
 _CLEAN_STATES = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment  # timestamptz takes the aware datetime itself
 
 
 class _PostgresTransaction:
@@ -97,7 +102,7 @@ class _PostgresTransaction:
         return VersionRow(leaf_id, bytes(metadata), sql.state_time(created_at))
 
     def apply(self, plan: WritePlan) -> None:
-        self.pending.extend(sql.plan_statements(plan))
+        self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
 
     def delete(self, session_id: str) -> bool:
         deleted = 0

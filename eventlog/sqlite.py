@@ -28,6 +28,7 @@ from .errors import (
     StoreUnavailableError,
 )
 from .fold import Record, SessionState, WritePlan
+from .plan_sql import plan_statements
 
 __all__ = ["AsyncSQLiteStore", "SQLiteStore"]
 
@@ -175,75 +176,11 @@ class _SQLiteTransaction:
         return VersionRow(row[0], metadata, _from_micros(row[1]))
 
     def apply(self, plan: WritePlan) -> None:
-        state = plan.state
-        sid = state.session_id
-        if plan.removals:
-            self._conn.executemany(
-                "UPDATE entries SET removed_in_version = ? WHERE session_id = ? AND seq = ?",
-                [(state.version, sid, seq) for seq in plan.removals],
-            )
-        if plan.appends:
-            self._conn.executemany(
-                "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, "
-                "payload, digest, added_in_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        sid,
-                        r.seq,
-                        r.pos,
-                        r.entry_id,
-                        r.parent_id,
-                        r.kind,
-                        r.timestamp,
-                        r.payload,
-                        r.digest,
-                        r.added_in_version,
-                    )
-                    for r in plan.appends
-                ],
-            )
-        values = (
-            state.version,
-            state.leaf_id,
-            state.metadata,
-            state.next_seq,
-            state.entry_count,
-            state.removed_count,
-            state.bytes,
-            state.history_floor,
-            _to_micros(state.created_at),
-            _to_micros(state.updated_at),
-            state.parent_session_id,
-            state.forked_from_entry_id,
-            sid,
-        )
-        if plan.creates:
-            self._conn.execute(
-                "INSERT INTO sessions (version, leaf_id, metadata, next_seq, entry_count, "
-                "removed_count, bytes, history_floor, created_at, updated_at, "
-                "parent_session_id, forked_from_entry_id, session_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-        else:
-            self._conn.execute(
-                "UPDATE sessions SET version = ?, leaf_id = ?, metadata = ?, next_seq = ?, "
-                "entry_count = ?, removed_count = ?, bytes = ?, history_floor = ?, "
-                "created_at = ?, updated_at = ?, parent_session_id = ?, "
-                "forked_from_entry_id = ? WHERE session_id = ?",
-                values,
-            )
-        self._conn.execute(
-            "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                sid,
-                state.version,
-                state.leaf_id,
-                state.metadata if plan.metadata_changed else None,
-                _to_micros(state.updated_at),
-            ),
-        )
+        for statement, rows in plan_statements(plan, paramstyle="?", time=_to_micros):
+            if len(rows) == 1:
+                self._conn.execute(statement, rows[0])
+            else:
+                self._conn.executemany(statement, rows)
 
     def delete(self, session_id: str) -> bool:
         self._conn.execute("DELETE FROM entries WHERE session_id = ?", (session_id,))
