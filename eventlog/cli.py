@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import wraps
-from typing import Any, TypeVar
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import click
 
 from .connect import DEFAULT_URL, connect
 from .demo import DEMO_SESSION_ID, write_demo_session
 from .errors import EventlogError
-from .model import SessionData
+from .formats import FORMATS, export_file, import_file
+from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from .store import Store
 from .tree import entry_label, render_tree
 
@@ -33,13 +41,16 @@ _url_option = click.option(
 
 
 def _clean_errors(command: F) -> F:
-    """Print an eventlog error as one line and exit 1, never a traceback."""
+    """Print an eventlog (or file system) error as one line and exit 1, never a traceback."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except EventlogError as exc:
+            click.echo(f"eventlog: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
             click.echo(f"eventlog: {type(exc).__name__}: {exc}", err=True)
             sys.exit(1)
 
@@ -63,9 +74,24 @@ def cli() -> None:
 
 @cli.command()
 @_url_option
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="PostgreSQL only: hash-partition a new schema's tables by session id into N parts.",
+)
 @_clean_errors
-def migrate(url: str) -> None:
+def migrate(url: str, partitions: int | None) -> None:
     """Create or upgrade the schema of the store at URL."""
+    if partitions is not None:
+        if not url.lower().startswith(("postgresql:", "postgres:")):
+            raise click.ClickException("--partitions applies to a PostgreSQL URL only")
+        from .postgres import migrate as migrate_postgres
+
+        applied = migrate_postgres(url, partitions=partitions)
+        done = f"applied {', '.join(map(str, applied))}" if applied else "up to date"
+        click.echo(f"schema {done} ({partitions} partitions for a new schema): {url}")
+        return
     with _opened(url, migrate=True):
         click.echo(f"schema up to date: {url}")
 
@@ -173,6 +199,245 @@ def bench(ctx: click.Context) -> None:
             "repository root"
         ) from None
     harness.main.main(args=ctx.args, prog_name="eventlog bench")
+
+
+class _ProgressStore:
+    """A store that reports the entries it writes and reads to a progress callback."""
+
+    def __init__(self, inner: Store, advance: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._advance = advance
+
+    def __getattr__(self, name: str) -> Any:
+        # Backend attributes the formats look at, such as max_entry_bytes.
+        return getattr(self._inner, name)
+
+    def _written(self, result: SaveResult) -> SaveResult:
+        self._advance(len(result.appended) + len(result.skipped))
+        return result
+
+    def save_delta(
+        self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        return self._written(
+            self._inner.save_delta(session_id, delta, expected_version=expected_version)
+        )
+
+    def save(
+        self, session_id: str, data: SessionData, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        return self._written(self._inner.save(session_id, data, expected_version=expected_version))
+
+    def load(
+        self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
+    ) -> SessionData | None:
+        data = self._inner.load(session_id, at_version=at_version, raw=raw)
+        if data is not None:
+            self._advance(len(data.entries))
+        return data
+
+    def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+        return self._inner.path(session_id, leaf_id=leaf_id)
+
+    def delete(self, session_id: str, /) -> bool:
+        return self._inner.delete(session_id)
+
+    def list_sessions(
+        self,
+        *,
+        prefix: str | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        return self._inner.list_sessions(
+            prefix=prefix, updated_before=updated_before, limit=limit, cursor=cursor
+        )
+
+    def fork(
+        self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
+    ) -> SessionInfo:
+        return self._inner.fork(source_id, new_id, at_entry_id=at_entry_id)
+
+    def purge(self, session_id: str, /) -> int:
+        return self._inner.purge(session_id)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _no_length_hint() -> Iterator[None]:
+    """An empty iterable without a length hint (iter(()) has one: 0), for an open-ended bar."""
+    yield from ()
+
+
+@contextmanager
+def _progress(store: Store, label: str) -> Iterator[Store]:
+    """The store, reporting entries written and read on a progress bar on a terminal.
+
+    Piped or redirected, stderr gets nothing (click would still print the label once).
+    """
+    stderr = sys.stderr
+    if not stderr.isatty():
+        yield store
+        return
+    # The total is not known in advance: the bar pulses and counts entries.
+    with click.progressbar(
+        _no_length_hint(), label=label, file=stderr, show_pos=True, show_eta=False
+    ) as bar:
+        yield _ProgressStore(store, bar.update)
+
+
+_format_option = click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(FORMATS),
+    required=True,
+    help="The file format (codex can be imported, not exported).",
+)
+
+
+@cli.command(name="import")
+@_url_option
+@_format_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_id", default=None, help="Target session id.")
+@click.option("--skip-bad", is_flag=True, help="Skip malformed lines and count them.")
+@_clean_errors
+def import_command(
+    url: str, format_name: str, file: Path, session_id: str | None, skip_bad: bool
+) -> None:
+    """Import a session FILE (streamed; a malformed line imports nothing unless --skip-bad)."""
+    with _opened(url) as store, _progress(store, f"importing {file.name}") as tracked:
+        result = import_file(tracked, format_name, file, session_id=session_id, skip_bad=skip_bad)
+    click.echo(
+        f"imported {result.entries} entries into session {result.session_id!r}: "
+        f"{result.appended} new, {result.already_stored} already stored, "
+        f"{result.tombstoned} tombstoned; version {result.version}"
+    )
+    if skip_bad:
+        lines = ", ".join(map(str, result.bad_lines[:10]))
+        more = ", ..." if len(result.bad_lines) > 10 else ""
+        where = f" (lines {lines}{more})" if result.bad_lines else ""
+        click.echo(f"skipped {result.skipped_bad} malformed lines{where}")
+
+
+@cli.command(name="export")
+@_url_option
+@_format_option
+@click.argument("session_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write here (atomically) instead of to stdout.",
+)
+@_clean_errors
+def export_command(url: str, format_name: str, session_id: str, output: Path | None) -> None:
+    """Export a session to a file, or to stdout."""
+    with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
+        # export_file writes whole files only; stdout gets the file once it is complete.
+        target = output if output is not None else Path(folder) / "export"
+        with _progress(store, f"exporting {session_id}") as tracked:
+            export_file(tracked, format_name, session_id, target)
+        if output is None:
+            with target.open("rb") as source:
+                sys.stdout.flush()
+                shutil.copyfileobj(source, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+    if output is not None:
+        click.echo(f"exported session {session_id!r} to {output}", err=True)
+
+
+@cli.command()
+@_url_option
+@click.option("--prefix", default=None, help="Only session ids starting with this.")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(min=0))
+@_clean_errors
+def stats(url: str, prefix: str | None, top: int) -> None:
+    """Totals over every session, and the largest sessions by bytes."""
+    sessions = entries = tombstones = total_bytes = 0
+    largest: list[tuple[int, str, SessionInfo]] = []
+    with _opened(url) as store:
+        cursor: str | None = None
+        while True:
+            page = store.list_sessions(prefix=prefix, limit=1000, cursor=cursor)
+            for info in page.items:
+                sessions += 1
+                entries += info.entry_count
+                tombstones += info.removed_count
+                total_bytes += info.bytes
+                # A bounded heap: memory stays flat however many sessions there are.
+                item = (info.bytes, info.session_id, info)
+                if len(largest) < top:
+                    heapq.heappush(largest, item)
+                elif top and item[:2] > largest[0][:2]:
+                    heapq.heapreplace(largest, item)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    click.echo(f"sessions    {sessions}")
+    click.echo(f"entries     {entries} live")
+    click.echo(f"tombstones  {tombstones}")
+    click.echo(f"bytes       {total_bytes}")
+    if largest:
+        click.echo("largest sessions:")
+        for size, sid, info in sorted(largest, key=lambda item: item[:2], reverse=True):
+            click.echo(
+                f"  {sid}\t{size} B\t{info.entry_count} entries\t{info.removed_count} removed"
+            )
+
+
+@cli.command()
+@_url_option
+@click.argument("session_id", required=False)
+@click.option(
+    "--older-than",
+    default=None,
+    help="Delete whole sessions not updated for this long, e.g. 30d, 12h, 2w.",
+)
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, hidden=True)
+@_clean_errors
+def purge(url: str, session_id: str | None, older_than: str | None, batch_size: int) -> None:
+    """Drop SESSION's tombstoned records, or delete sessions idle for --older-than."""
+    if (session_id is None) == (older_than is None):
+        raise click.UsageError("give either SESSION or --older-than")
+    if older_than is not None:
+        age = parse_duration(older_than)
+        with _opened(url) as store:
+            deleted = delete_idle_sessions(store, age, batch_size=batch_size)
+        click.echo(f"deleted {deleted} sessions not updated for {older_than}")
+        return
+    assert session_id is not None
+    with _opened(url) as store:
+        dropped = store.purge(session_id)
+    click.echo(f"purged {dropped} records from session {session_id!r}")
+
+
+@cli.command()
+@_url_option
+@click.argument("source_id")
+@click.argument("new_id")
+@click.option("--at", "at_entry_id", default=None, help="Copy only the branch up to this entry.")
+@_clean_errors
+def fork(url: str, source_id: str, new_id: str, at_entry_id: str | None) -> None:
+    """Copy session SOURCE into a new session NEW (optionally only up to an entry)."""
+    with _opened(url) as store:
+        info = store.fork(source_id, new_id, at_entry_id=at_entry_id)
+    where = f" at {at_entry_id!r}" if at_entry_id else ""
+    click.echo(f"forked {source_id!r}{where} into {new_id!r}: {info.entry_count} entries")
 
 
 def main() -> None:

@@ -1,0 +1,115 @@
+"""Retention: delete_idle_sessions pages through idle sessions and deletes them one by one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import eventlog
+from eventlog import Entry, InvalidInputError, SessionDelta, Store
+from eventlog.retention import delete_idle_sessions, parse_duration
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'r.db'}"
+    with eventlog.connect(url) as opened:
+        yield opened
+
+
+def _create(store: Store, *session_ids: str) -> None:
+    for sid in session_ids:
+        store.save_delta(sid, SessionDelta(new_entries=[Entry("a", None, "message", None, {})]))
+
+
+def _ids(store: Store) -> list[str]:
+    return [info.session_id for info in store.list_sessions(limit=1000).items]
+
+
+def _moment_after_last_write() -> datetime:
+    moment = datetime.now(UTC)
+    time.sleep(0.01)  # later writes get a strictly later updated_at
+    return moment
+
+
+def test_deletes_sessions_idle_before_the_cutoff_and_keeps_the_rest(store: Store) -> None:
+    _create(store, "b-old", "d-old", "a-old")
+    cutoff = _moment_after_last_write()
+    _create(store, "c-new", "e-new")
+    store.save_delta("d-old", SessionDelta(metadata={"touched": True}))  # written again: kept
+    deleted = delete_idle_sessions(store, timedelta(days=1), now=cutoff + timedelta(days=1))
+    assert deleted == 2
+    assert _ids(store) == ["c-new", "d-old", "e-new"]
+    assert store.load("a-old") is None
+
+
+def test_pages_through_more_sessions_than_one_batch(store: Store) -> None:
+    names = [f"s{number:02d}" for number in range(11)]
+    _create(store, *names)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert delete_idle_sessions(store, timedelta(hours=1), batch_size=3, now=later) == 11
+    assert _ids(store) == []
+
+
+def test_idle_sessions_interleaved_with_active_ones_across_pages(store: Store) -> None:
+    idle = [f"s{number:02d}" for number in range(0, 12, 2)]
+    _create(store, *idle)
+    cutoff = _moment_after_last_write()
+    active = [f"s{number:02d}" for number in range(1, 12, 2)]
+    _create(store, *active)
+    deleted = delete_idle_sessions(
+        store, timedelta(minutes=5), batch_size=2, now=cutoff + timedelta(minutes=5)
+    )
+    assert deleted == len(idle)
+    assert _ids(store) == active
+
+
+def test_nothing_idle_deletes_nothing(store: Store) -> None:
+    _create(store, "a", "b")
+    assert delete_idle_sessions(store, timedelta(days=30)) == 0
+    assert _ids(store) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "where"),
+    [
+        ({"older_than": timedelta()}, "older_than"),
+        ({"older_than": timedelta(days=-1)}, "older_than"),
+        ({"older_than": timedelta(days=1), "batch_size": 0}, "batch_size"),
+        ({"older_than": timedelta(days=1), "batch_size": True}, "batch_size"),
+        ({"older_than": timedelta(days=1), "now": datetime(2030, 1, 1)}, "now"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_deleted(
+    store: Store, kwargs: dict[str, object], where: str
+) -> None:
+    _create(store, "a")
+    with pytest.raises(InvalidInputError, match=where):
+        delete_idle_sessions(store, **kwargs)  # type: ignore[arg-type]
+    assert _ids(store) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30d", timedelta(days=30)),
+        ("12h", timedelta(hours=12)),
+        ("2w", timedelta(weeks=2)),
+        ("90m", timedelta(minutes=90)),
+        ("45s", timedelta(seconds=45)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        (" 7D ", timedelta(days=7)),
+    ],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "30", "d", "30 days", "-1d", "0d", "1.5h", "3y"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(InvalidInputError):
+        parse_duration(text)
