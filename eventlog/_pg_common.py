@@ -197,13 +197,25 @@ def foreign_tables_error(found: Sequence[str]) -> SchemaVersionError:
 # -- errors -------------------------------------------------------------------
 
 
+_NUMERIC_OPTIONS: Final = ("port", "connect_timeout", "keepalives_idle", "keepalives_count")
+
+
 def check_url(url: str) -> dict[str, Any]:
-    """Parse a conninfo URL; a malformed one is an `InvalidConfigError`."""
+    """Parse a conninfo URL; a malformed one, or a non-numeric port or timeout, is an
+    `InvalidConfigError` (libpq would only say so when connecting)."""
     try:
-        return conninfo_to_dict(url)
+        params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else "malformed"
         raise InvalidConfigError(f"the PostgreSQL URL is not valid: {reason}") from None
+    for name in _NUMERIC_OPTIONS:
+        value = params.get(name)
+        # A port may be a comma-separated list, one per host.
+        if value is not None and not all(
+            part.strip().lstrip("-").isdigit() for part in str(value).split(",")
+        ):
+            raise InvalidConfigError(f"the PostgreSQL URL's {name} must be a number")
+    return params
 
 
 def _server_reason(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ from . import _pg_common as sql
 from . import migrate
 from ._log import logger
 from .async_engine import AsyncLogStore, AsyncTransaction
-from .errors import InvalidConfigError, StoreUnavailableError
+from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .operations import VersionRow
 from .plan_sql import plan_statements
@@ -299,7 +299,13 @@ class AsyncPostgresStore(AsyncLogStore):
                 if self._migrate_on_open:
                     await _migrate(conn, self._partitions)
                 else:
-                    migrate.check_not_newer("postgres", await _applied_version(conn))
+                    applied = await _applied_version(conn)
+                    migrate.check_not_newer("postgres", applied)
+                    if applied < len(migrate.migrations("postgres")):
+                        raise SchemaVersionError(
+                            f"the database schema is at version {applied}; "
+                            "run `eventlog migrate --url ...` or connect with migrate=True"
+                        )
         finally:
             await conn.close()
         with sql.translated():

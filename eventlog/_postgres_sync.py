@@ -27,7 +27,7 @@ from . import _pg_common as sql
 from . import migrate
 from ._log import logger
 from .engine import LogStore, Transaction
-from .errors import InvalidConfigError, StoreUnavailableError
+from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .operations import VersionRow
 from .plan_sql import plan_statements
@@ -300,7 +300,13 @@ class PostgresStore(LogStore):
                 if self._migrate_on_open:
                     _migrate(conn, self._partitions)
                 else:
-                    migrate.check_not_newer("postgres", _applied_version(conn))
+                    applied = _applied_version(conn)
+                    migrate.check_not_newer("postgres", applied)
+                    if applied < len(migrate.migrations("postgres")):
+                        raise SchemaVersionError(
+                            f"the database schema is at version {applied}; "
+                            "run `eventlog migrate --url ...` or connect with migrate=True"
+                        )
         finally:
             conn.close()
         with sql.translated():

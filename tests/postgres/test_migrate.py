@@ -140,3 +140,8 @@ def test_partitions_must_be_a_positive_int(url: str) -> None:
     for bad in (0, -1, True, "4"):
         with pytest.raises(eventlog.InvalidConfigError):
             postgres.migrate(url, partitions=bad)  # type: ignore[arg-type]
+
+
+def test_opening_without_migrating_an_empty_schema_says_to_migrate(url: str) -> None:
+    with pytest.raises(eventlog.SchemaVersionError, match="migrate"):
+        eventlog.connect(url, migrate=False)
