@@ -300,9 +300,54 @@ def decode_object(encoded: bytes, *, raw: bool) -> JSONObject | RawJSON:
     return decoded
 
 
+def _plain_text(value: object) -> bool:
+    """A str with no NUL and no lone surrogate (the common, ASCII case is checked cheaply)."""
+    return (
+        type(value) is str
+        and "\x00" not in value
+        and (value.isascii() or _utf8_size(value) is not None)
+    )
+
+
+def _plain_id(value: object) -> bool:
+    if not _plain_text(value):
+        return False
+    assert isinstance(value, str)
+    size = len(value) if value.isascii() else len(value.encode("utf-8"))
+    return 1 <= size <= MAX_ID_BYTES
+
+
 def _encode_entry(
+    entry: object, *, session_id: str, field: str, index: int, max_entry_bytes: int
+) -> EncodedEntry:
+    # Fast path for a well-formed entry: a save of a long snapshot checks every
+    # entry, so no message or location string is built unless something is wrong.
+    if (
+        type(entry) is Entry
+        and _plain_id(entry.id)
+        and (
+            entry.parent_id is None or (_plain_id(entry.parent_id) and entry.parent_id != entry.id)
+        )
+        and _plain_text(entry.kind)
+        and (entry.timestamp is None or _plain_text(entry.timestamp))
+    ):
+        payload, problem = _object_problem(entry.payload)
+        if problem is None:
+            header = _header_encoder.encode([entry.parent_id, entry.kind, entry.timestamp])
+            if len(payload) + len(header) + len(entry.id) <= max_entry_bytes:
+                digest = hashlib.blake2b(header + payload, digest_size=16).digest()
+                return EncodedEntry(
+                    entry.id, entry.parent_id, entry.kind, entry.timestamp, payload, digest
+                )
+    return _encode_entry_checked(
+        entry, session_id=session_id, where=f"{field}[{index}]", max_entry_bytes=max_entry_bytes
+    )
+
+
+def _encode_entry_checked(
     entry: object, *, session_id: str, where: str, max_entry_bytes: int
 ) -> EncodedEntry:
+    """The careful path: every check in order, raising the error that names where."""
     if not isinstance(entry, Entry):
         raise InvalidInputError(
             f"an Entry is required, not {type(entry).__name__}", session_id=session_id, where=where
@@ -365,7 +410,7 @@ def _encode_entries(
     unique: dict[str, EncodedEntry] = {}
     for index, entry in enumerate(entries):
         encoded = _encode_entry(
-            entry, session_id=session_id, where=f"{field}[{index}]", max_entry_bytes=max_entry_bytes
+            entry, session_id=session_id, field=field, index=index, max_entry_bytes=max_entry_bytes
         )
         earlier = unique.get(encoded.id)
         if earlier is None:
