@@ -164,18 +164,6 @@ def _end_unfinished(conn: Connection[Any]) -> None:
     conn.close()
 
 
-def _configure_connection(conn: Connection[Any]) -> None:
-    """Plan every statement with its actual parameters.
-
-    A generic plan cached while a table was empty or not yet analyzed (a new
-    database, the first turns of a backend) can stay a scan of the whole
-    session for the connection's life: save_delta then grows with history.
-    Custom plans cost a few microseconds of planning and keep every query on
-    its index; statements are still parsed once (prepared).
-    """
-    conn.execute("SET plan_cache_mode = force_custom_plan")
-
-
 def _applied_version(conn: Connection[Any]) -> int:
     cursor = conn.execute(sql.TABLE_EXISTS_SQL, (migrate.VERSION_TABLE,))
     row = cursor.fetchone()
@@ -265,7 +253,25 @@ class PostgresStore(LogStore):
             open=False,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(self._timeout))},
             reconnect_timeout=max(self._timeout, 30.0),
-            configure=_configure_connection,
+            configure=self._configure_connection,
+        )
+
+    def _configure_connection(self, conn: Connection[Any]) -> None:
+        """Settings of every pooled connection, in one round trip.
+
+        - plan_cache_mode: plan every statement with its actual parameters. A
+          generic plan cached while a table was empty or not yet analyzed (a new
+          database, a backend's first turns) can stay a scan of the whole
+          session for the connection's life, so save_delta would grow with
+          history. Statements are still parsed once (prepared).
+        - synchronous_commit: a returned write must survive a crash (DESIGN.md),
+          so a server, role or URL default of `off` is raised to `on`; stronger
+          settings (remote_write, remote_apply) are kept.
+        """
+        conn.execute(
+            "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), "
+            "set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
+            "WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, false)"
         )
 
     @classmethod

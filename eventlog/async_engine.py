@@ -21,7 +21,7 @@ from typing import Protocol, Self, TypeVar
 from . import operations
 from .codec import DEFAULT_MAX_ENTRY_BYTES
 from .engine import LogStore, check_max_entry_bytes, log_operation
-from .errors import StoreUnavailableError
+from .errors import EventlogError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .operations import Operation, VersionRow
@@ -185,14 +185,20 @@ class AsyncLogStore(AsyncStoreBase):
     async def _run(self, operation: Operation[T]) -> T:
         started = time.perf_counter()
         steps = operation.steps
-        async with self._write() if operation.mode == "write" else self._read() as tx:
-            try:
-                call = next(steps)
-                while True:
-                    method = getattr(tx, call.method)
-                    call = steps.send(await method(*call.args, **call.kwargs))
-            except StopIteration as done:
-                result: T = done.value
+        try:
+            async with self._write() if operation.mode == "write" else self._read() as tx:
+                try:
+                    call = next(steps)
+                    while True:
+                        method = getattr(tx, call.method)
+                        call = steps.send(await method(*call.args, **call.kwargs))
+                except StopIteration as done:
+                    result: T = done.value
+        except EventlogError as error:
+            # A translated driver error keeps no driver exception as its context:
+            # a Postgres DETAIL may hold row values.
+            error.__context__ = None
+            raise
         log_operation(operation, result, started)
         return result
 

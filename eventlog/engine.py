@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar
 from . import operations
 from ._log import logger
 from .codec import DEFAULT_MAX_ENTRY_BYTES
-from .errors import InvalidConfigError
+from .errors import EventlogError, InvalidConfigError
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .operations import Operation, Transaction, VersionRow
 
@@ -94,13 +94,19 @@ class LogStore(ABC):
     def _run(self, operation: Operation[T]) -> T:
         started = time.perf_counter()
         steps = operation.steps
-        with self._write() if operation.mode == "write" else self._read() as tx:
-            try:
-                call = next(steps)
-                while True:
-                    call = steps.send(getattr(tx, call.method)(*call.args, **call.kwargs))
-            except StopIteration as done:
-                result: T = done.value
+        try:
+            with self._write() if operation.mode == "write" else self._read() as tx:
+                try:
+                    call = next(steps)
+                    while True:
+                        call = steps.send(getattr(tx, call.method)(*call.args, **call.kwargs))
+                except StopIteration as done:
+                    result: T = done.value
+        except EventlogError as error:
+            # A translated driver error keeps no driver exception as its context:
+            # a Postgres DETAIL may hold row values.
+            error.__context__ = None
+            raise
         log_operation(operation, result, started)
         return result
 

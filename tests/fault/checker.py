@@ -64,6 +64,24 @@ def sqlite_rows(path: Path) -> RawRows:
     return rows
 
 
+def postgres_rows(dsn: str, schema: str) -> RawRows:
+    """Raw records of a Postgres store in `schema`, read with a connection of the test's own."""
+    import psycopg
+
+    def rows(session_id: str) -> list[tuple[int, str, bool]]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return [
+                (int(seq), str(entry_id), removed is None)
+                for seq, entry_id, removed in conn.execute(
+                    f"SELECT seq, entry_id, removed_in_version FROM {schema}.entries "
+                    "WHERE session_id = %s ORDER BY seq",
+                    (session_id,),
+                )
+            ]
+
+    return rows
+
+
 def memory_rows(store: eventlog.Store) -> RawRows:
     """Raw records of a memory store (its reference lists)."""
     from eventlog.memory import MemoryStore

@@ -15,6 +15,8 @@ import pytest
 import eventlog
 from eventlog import Entry, SessionDelta
 
+from .figures import measured
+
 pytestmark = pytest.mark.fault
 
 WRITER = Path(__file__).with_name("sqlite_writer.py")
@@ -50,14 +52,20 @@ def test_twenty_sigkills_lose_no_acknowledged_delta(tmp_path: Path) -> None:
     rng = random.Random(20)
     acknowledged: list[int] = []
     next_index = 0
-    for _ in range(20):
-        acknowledged += _kill_while_writing(path, next_index, rng)
-        # Deltas after the last acknowledged one may or may not have landed.
-        next_index = max(acknowledged) + 1000
-    present = _present(path)
-    missing = [index for index in acknowledged if index not in present]
+    with measured("7. 20 SIGKILLs of a writing process", "sqlite") as figures:
+        for _ in range(20):
+            acknowledged += _kill_while_writing(path, next_index, rng)
+            figures.faults += 1
+            # Deltas after the last acknowledged one may or may not have landed.
+            next_index = max(acknowledged) + 1000
+        present = _present(path)
+        missing = [index for index in acknowledged if index not in present]
+        partial = [index for index, count in present.items() if count != 5]
+        figures.operations = len(acknowledged)
+        figures.lost = len(missing)
+        figures.notes = f"{len(present)} deltas present, {len(partial)} in part"
     assert not missing, f"acknowledged but lost: {missing[:10]}"
-    assert all(count == 5 for count in present.values()), "a delta landed in part"
+    assert not partial, "a delta landed in part"
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     with eventlog.connect(f"sqlite:///{path}") as store:
@@ -69,8 +77,11 @@ def test_twenty_sigkills_lose_no_acknowledged_delta(tmp_path: Path) -> None:
 def test_the_check_catches_a_lost_delta(tmp_path: Path) -> None:
     """Broken on purpose: delete an acknowledged delta's rows; the check must see it."""
     path = tmp_path / "killed.db"
-    acknowledged = _kill_while_writing(path, 0, random.Random(1))
-    with sqlite3.connect(path) as conn:
-        conn.execute("DELETE FROM entries WHERE entry_id LIKE ?", (f"d{acknowledged[0]}-%",))
-    present = _present(path)
+    with measured("7. broken: an acknowledged delta deleted", "sqlite", broken_variant=True) as f:
+        acknowledged = _kill_while_writing(path, 0, random.Random(1))
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM entries WHERE entry_id LIKE ?", (f"d{acknowledged[0]}-%",))
+        present = _present(path)
+        f.operations, f.faults = len(acknowledged), 1
+        f.lost = sum(index not in present for index in acknowledged)
     assert [index for index in acknowledged if index not in present] == [acknowledged[0]]

@@ -1,0 +1,423 @@
+"""Scenario 8: a catalog of bad input, run on every backend.
+
+Each case must raise its typed eventlog error, and write nothing: a full raw
+load of every session, the session list and the raw row count are the same
+before and after. Hostile strings (SQL fragments) in places where they are
+valid must be stored as plain text and match nothing but themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+from conftest import Backend
+
+import eventlog
+from eventlog import (
+    ConcurrencyError,
+    Entry,
+    EventlogError,
+    IdConflictError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidLeafError,
+    InvalidPayloadError,
+    PayloadTooLargeError,
+    RawJSON,
+    SessionData,
+    SessionDelta,
+    SessionExistsError,
+    SessionNotFoundError,
+)
+
+from .figures import measured
+
+pytestmark = pytest.mark.fault
+
+DROP = "'); DROP TABLE entries; --"
+HOSTILE = [DROP, "' OR '1'='1", "%", "_", "\\", "$1", 'x"; DELETE FROM sessions; --']
+LIMIT = 16 * 1024 * 1024  # the default max_entry_bytes
+
+
+def _wrong(value: object) -> Any:
+    """A value of the wrong type, passed as it is (the type checker would refuse it)."""
+    return value
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"d": value}
+    return value
+
+
+def _nested_lists(depth: int) -> dict[str, Any]:
+    value: list[Any] = []
+    for _ in range(depth - 2):
+        value = [value]
+    return {"l": value}
+
+
+def _delta(*entries: Entry, **fields: Any) -> SessionDelta:
+    return SessionDelta(list(entries), **fields)
+
+
+def _entry(entry_id: Any = "n1", **fields: Any) -> Entry:
+    return Entry(entry_id, **fields)
+
+
+def _with_payload(payload: Any) -> Callable[[eventlog.Store], object]:
+    return lambda s: s.save_delta("seed", _delta(_entry(payload=payload)))
+
+
+def _with_metadata(metadata: Any) -> Callable[[eventlog.Store], object]:
+    return lambda s: s.save_delta("seed", _delta(metadata=metadata))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    call: Callable[[eventlog.Store], object]
+    error: type[EventlogError]
+
+
+CASES: list[Case] = [
+    # -- entry ids
+    Case("entry id empty", lambda s: s.save_delta("seed", _delta(_entry(""))), InvalidIdError),
+    Case(
+        "entry id 256 bytes",
+        lambda s: s.save_delta("seed", _delta(_entry("a" * 256))),
+        InvalidIdError,
+    ),
+    Case(
+        "entry id 256 bytes in 128 chars",
+        lambda s: s.save_delta("seed", _delta(_entry("é" * 128))),
+        InvalidIdError,
+    ),
+    Case(
+        "entry id with NUL",
+        lambda s: s.save_delta("seed", _delta(_entry("a\x00b"))),
+        InvalidIdError,
+    ),
+    Case(
+        "entry id lone surrogate",
+        lambda s: s.save_delta("seed", _delta(_entry("\ud800"))),
+        InvalidIdError,
+    ),
+    Case("entry id int", lambda s: s.save_delta("seed", _delta(_entry(5))), InvalidIdError),
+    Case("entry id None", lambda s: s.save_delta("seed", _delta(_entry(None))), InvalidIdError),
+    Case("entry id bytes", lambda s: s.save_delta("seed", _delta(_entry(b"n1"))), InvalidIdError),
+    Case(
+        "entry id SQL, too long",
+        lambda s: s.save_delta("seed", _delta(_entry(DROP * 10))),
+        InvalidIdError,
+    ),
+    Case(
+        "parent id empty",
+        lambda s: s.save_delta("seed", _delta(_entry(parent_id=""))),
+        InvalidIdError,
+    ),
+    Case(
+        "parent id with NUL",
+        lambda s: s.save_delta("seed", _delta(_entry(parent_id="a\x00"))),
+        InvalidIdError,
+    ),
+    Case(
+        "parent id int", lambda s: s.save_delta("seed", _delta(_entry(parent_id=1))), InvalidIdError
+    ),
+    Case("kind int", lambda s: s.save_delta("seed", _delta(_entry(kind=1))), InvalidInputError),
+    Case("kind None", lambda s: s.save_delta("seed", _delta(_entry(kind=None))), InvalidInputError),
+    Case(
+        "timestamp datetime",
+        lambda s: s.save_delta("seed", _delta(_entry(timestamp=datetime(2024, 1, 1)))),
+        InvalidInputError,
+    ),
+    Case(
+        "timestamp with NUL",
+        lambda s: s.save_delta("seed", _delta(_entry(timestamp="2024\x00"))),
+        InvalidInputError,
+    ),
+    # -- payloads
+    Case("payload NaN", _with_payload({"x": math.nan}), InvalidPayloadError),
+    Case("payload Infinity", _with_payload({"x": math.inf}), InvalidPayloadError),
+    Case("payload -Infinity in a list", _with_payload({"x": [1, -math.inf]}), InvalidPayloadError),
+    Case("payload lone surrogate value", _with_payload({"x": "\udfff"}), InvalidPayloadError),
+    Case("payload lone surrogate key", _with_payload({"\ud800": 1}), InvalidPayloadError),
+    Case("payload int key", _with_payload({1: "a"}), InvalidPayloadError),
+    Case("payload None key, nested", _with_payload({"x": {None: 1}}), InvalidPayloadError),
+    Case("payload tuple key", _with_payload({(1, 2): 1}), InvalidPayloadError),
+    Case("payload depth 10,000", _with_payload(_nested(10_000)), InvalidPayloadError),
+    Case("payload depth 257", _with_payload(_nested(257)), InvalidPayloadError),
+    Case("payload lists depth 300", _with_payload(_nested_lists(300)), InvalidPayloadError),
+    Case("payload over the size limit", _with_payload({"x": "a" * LIMIT}), PayloadTooLargeError),
+    Case("payload list", _with_payload([1, 2]), InvalidPayloadError),
+    Case("payload str", _with_payload("text"), InvalidPayloadError),
+    Case("payload int", _with_payload(3), InvalidPayloadError),
+    Case("payload None", _with_payload(None), InvalidPayloadError),
+    Case("payload set value", _with_payload({"x": {1, 2}}), InvalidPayloadError),
+    Case("payload bytes value", _with_payload({"x": b"\x00"}), InvalidPayloadError),
+    Case("payload object value", _with_payload({"x": object()}), InvalidPayloadError),
+    Case("raw payload array", _with_payload(RawJSON(b"[1]")), InvalidPayloadError),
+    Case("raw payload not JSON", _with_payload(RawJSON(b"{nope")), InvalidPayloadError),
+    Case("raw payload NaN", _with_payload(RawJSON(b'{"x": NaN}')), InvalidPayloadError),
+    Case("raw payload two objects", _with_payload(RawJSON(b'{"a":1}{"b":2}')), InvalidPayloadError),
+    Case(
+        "raw payload escaped lone surrogate",
+        _with_payload(RawJSON(b'{"a":"\\ud800"}')),
+        InvalidPayloadError,
+    ),
+    Case("raw payload invalid UTF-8", _with_payload(RawJSON(b'{"a":"\xff"}')), InvalidPayloadError),
+    Case("raw payload empty", _with_payload(RawJSON(b"")), InvalidPayloadError),
+    Case("raw payload SQL", _with_payload(RawJSON(DROP.encode())), InvalidPayloadError),
+    # -- metadata
+    Case("metadata list", _with_metadata([1]), InvalidPayloadError),
+    Case("metadata str", _with_metadata(DROP), InvalidPayloadError),
+    Case("metadata NaN", _with_metadata({"x": math.nan}), InvalidPayloadError),
+    Case("metadata int key", _with_metadata({1: 1}), InvalidPayloadError),
+    Case("metadata depth 10,000", _with_metadata(_nested(10_000)), InvalidPayloadError),
+    Case("metadata over the size limit", _with_metadata({"x": "a" * LIMIT}), PayloadTooLargeError),
+    # -- leaf
+    Case("leaf unknown", lambda s: s.save_delta("seed", _delta(leaf_id="nope")), InvalidLeafError),
+    Case(
+        "leaf SQL, unknown", lambda s: s.save_delta("seed", _delta(leaf_id=DROP)), InvalidLeafError
+    ),
+    Case("leaf tombstoned", lambda s: s.save_delta("seed", _delta(leaf_id="c")), InvalidLeafError),
+    Case(
+        "leaf removed in the same delta",
+        lambda s: s.save_delta("seed", _delta(removed_entry_ids=["b"], leaf_id="b")),
+        InvalidLeafError,
+    ),
+    Case("leaf empty", lambda s: s.save_delta("seed", _delta(leaf_id="")), InvalidInputError),
+    Case("leaf int", lambda s: s.save_delta("seed", _delta(leaf_id=7)), InvalidInputError),
+    Case(
+        "snapshot leaf not in entries",
+        lambda s: s.save("seed", SessionData([Entry("a")], leaf_id="b")),
+        InvalidLeafError,
+    ),
+    Case(
+        "new session leaf unknown",
+        lambda s: s.save_delta("fresh", _delta(_entry(), leaf_id="x")),
+        InvalidLeafError,
+    ),
+    # -- ids inside a delta or snapshot
+    Case(
+        "same id twice, changed content",
+        lambda s: s.save_delta("seed", _delta(_entry(payload={"v": 1}), _entry(payload={"v": 2}))),
+        IdConflictError,
+    ),
+    Case(
+        "stored id, changed content",
+        lambda s: s.save_delta("seed", _delta(Entry("a", payload={"other": 1}))),
+        IdConflictError,
+    ),
+    Case(
+        "tombstoned id, changed content",
+        lambda s: s.save_delta("seed", _delta(Entry("c", "b", payload={"other": 1}))),
+        IdConflictError,
+    ),
+    Case(
+        "snapshot same id twice, changed",
+        lambda s: s.save("seed", SessionData([Entry("a"), Entry("a", kind="other")])),
+        IdConflictError,
+    ),
+    Case(
+        "id both new and removed",
+        lambda s: s.save_delta("seed", _delta(_entry(), removed_entry_ids=["n1"])),
+        InvalidInputError,
+    ),
+    Case(
+        "removed ids int",
+        lambda s: s.save_delta("seed", _delta(removed_entry_ids=[1])),
+        InvalidInputError,
+    ),
+    Case(
+        "removed ids a str",
+        lambda s: s.save_delta("seed", _delta(removed_entry_ids="ab")),
+        InvalidInputError,
+    ),
+    # -- wrong types of the containers
+    Case("delta None", lambda s: s.save_delta("seed", _wrong(None)), InvalidInputError),
+    Case(
+        "delta dict", lambda s: s.save_delta("seed", _wrong({"new_entries": []})), InvalidInputError
+    ),
+    Case(
+        "new entries a dict",
+        lambda s: s.save_delta("seed", SessionDelta(_wrong({"a": Entry("a")}))),
+        InvalidInputError,
+    ),
+    Case(
+        "new entries hold a dict",
+        lambda s: s.save_delta("seed", SessionDelta(_wrong([{"id": "x"}]))),
+        InvalidInputError,
+    ),
+    Case(
+        "snapshot a delta",
+        lambda s: s.save("seed", _wrong(SessionDelta([Entry("x")]))),
+        InvalidInputError,
+    ),
+    Case(
+        "snapshot entries hold a str",
+        lambda s: s.save("seed", SessionData(_wrong(["a"]))),
+        InvalidInputError,
+    ),
+    # -- session ids
+    Case("session id empty", lambda s: s.save_delta("", _delta(_entry())), InvalidIdError),
+    Case(
+        "session id 256 bytes", lambda s: s.save_delta("s" * 256, _delta(_entry())), InvalidIdError
+    ),
+    Case(
+        "session id SQL, too long",
+        lambda s: s.save_delta(DROP * 10, _delta(_entry())),
+        InvalidIdError,
+    ),
+    Case(
+        "session id with NUL", lambda s: s.save_delta("se\x00ed", _delta(_entry())), InvalidIdError
+    ),
+    Case("session id None", lambda s: s.save_delta(_wrong(None), _delta(_entry())), InvalidIdError),
+    Case("session id int", lambda s: s.save_delta(_wrong(1), _delta(_entry())), InvalidIdError),
+    Case(
+        "session id SQL on save",
+        lambda s: s.save("x" * 200 + DROP * 3, SessionData([])),
+        InvalidIdError,
+    ),
+    # -- versions and other arguments
+    Case(
+        "expected version stale",
+        lambda s: s.save_delta("seed", _delta(_entry()), expected_version=1),
+        ConcurrencyError,
+    ),
+    Case(
+        "expected version 0, session exists",
+        lambda s: s.save_delta("seed", _delta(_entry()), expected_version=0),
+        ConcurrencyError,
+    ),
+    Case(
+        "expected version -1",
+        lambda s: s.save_delta("seed", _delta(_entry()), expected_version=-1),
+        InvalidInputError,
+    ),
+    Case(
+        "expected version str",
+        lambda s: s.save_delta("seed", _delta(_entry()), expected_version=_wrong("3")),
+        InvalidInputError,
+    ),
+    Case(
+        "expected version bool",
+        lambda s: s.save_delta("seed", _delta(_entry()), expected_version=True),
+        InvalidInputError,
+    ),
+    Case(
+        "expected version float",
+        lambda s: s.save("seed", SessionData([]), expected_version=_wrong(3.0)),
+        InvalidInputError,
+    ),
+    Case(
+        "load at version str", lambda s: s.load("seed", at_version=_wrong("1")), InvalidInputError
+    ),
+    Case("load at version -1", lambda s: s.load("seed", at_version=-1), InvalidInputError),
+    Case("list limit 0", lambda s: s.list_sessions(limit=0), InvalidInputError),
+    Case("list limit str", lambda s: s.list_sessions(limit=_wrong("10")), InvalidInputError),
+    Case("list cursor forged", lambda s: s.list_sessions(cursor=DROP), InvalidInputError),
+    Case("list prefix int", lambda s: s.list_sessions(prefix=_wrong(1)), InvalidInputError),
+    # -- sessions that are not there, or already are
+    Case("path of a missing SQL-named session", lambda s: s.path(DROP), SessionNotFoundError),
+    Case("purge a missing session", lambda s: s.purge(DROP), SessionNotFoundError),
+    Case("fork a missing session", lambda s: s.fork(DROP, "copy"), SessionNotFoundError),
+    Case("fork onto an existing session", lambda s: s.fork("seed", "other"), SessionExistsError),
+    Case(
+        "fork at an unknown entry",
+        lambda s: s.fork("seed", "copy", at_entry_id=DROP),
+        InvalidLeafError,
+    ),
+    Case(
+        "fork at a tombstoned entry",
+        lambda s: s.fork("seed", "copy", at_entry_id="c"),
+        InvalidLeafError,
+    ),
+    Case("fork onto an invalid id", lambda s: s.fork("seed", ""), InvalidIdError),
+    Case("path to an unknown leaf", lambda s: s.path("seed", leaf_id=DROP), InvalidLeafError),
+    Case(
+        "load a version never written", lambda s: s.load("seed", at_version=99), InvalidInputError
+    ),
+]
+
+
+def _seed(store: eventlog.Store) -> None:
+    store.save_delta("seed", _delta(Entry("a"), Entry("b", "a"), Entry("c", "b"), leaf_id="c"))
+    store.save_delta("seed", _delta(removed_entry_ids=["c"], leaf_id="b", metadata={"m": 1}))
+    store.save_delta("other", _delta(Entry("o", payload={"q": DROP})))
+
+
+def _state(backend: Backend) -> tuple[object, ...]:
+    store = backend.store
+    loads = tuple(store.load(sid, raw=True) for sid in ("seed", "other", "fresh", "copy", DROP))
+    return loads, store.list_sessions(limit=1000), backend.count_rows()
+
+
+def _outcome(case: Case, store: eventlog.Store) -> str | None:
+    """None if the case raised its error; otherwise what happened instead."""
+    try:
+        case.call(store)
+    except case.error:
+        return None
+    except Exception as error:  # a wrong type: an eventlog error of another kind, or a raw one
+        return f"raised {type(error).__module__}.{type(error).__name__}: {str(error)[:120]}"
+    return "raised nothing"
+
+
+def test_bad_input_catalog_gets_typed_errors_and_writes_nothing(backend: Backend) -> None:
+    assert len(CASES) >= 50
+    assert len({case.name for case in CASES}) == len(CASES)
+    _seed(backend.store)
+    before = _state(backend)
+    wrong: dict[str, str] = {}
+    changed: list[str] = []
+    with measured("8. bad-input catalog", backend.name) as figures:
+        for case in CASES:
+            outcome = _outcome(case, backend.store)
+            if outcome is not None:
+                wrong[case.name] = outcome
+            if _state(backend) != before:
+                changed.append(case.name)
+                before = _state(backend)
+        figures.operations = figures.faults = len(CASES)
+        figures.lost = len(changed)  # a case that changed stored state
+        figures.notes = f"{len(CASES) - len(wrong)}/{len(CASES)} typed errors as expected"
+    assert not wrong, wrong
+    assert not changed, changed
+
+
+def test_hostile_strings_where_valid_are_plain_text(backend: Backend) -> None:
+    store = backend.store
+    _seed(store)
+    for text in HOSTILE:
+        store.save_delta(
+            text,
+            _delta(Entry(text, None, text, text, {text: text}), leaf_id=text, metadata={text: 1}),
+        )
+    for text in HOSTILE:
+        loaded = store.load(text)
+        assert loaded is not None and [e.id for e in loaded.entries] == [text]
+        assert loaded.entries[0] == Entry(text, None, text, text, {text: text})
+        assert loaded.leaf_id == text and loaded.metadata == {text: 1}
+        # A prefix is matched literally: % and _ are not wildcards.
+        listed = [info.session_id for info in store.list_sessions(prefix=text).items]
+        assert listed == [text], (text, listed)
+    seeded = store.load("seed")
+    assert seeded is not None and [e.id for e in seeded.entries] == ["a", "b"]
+
+
+def test_the_catalog_check_catches_a_write(backend: Backend) -> None:
+    """Broken on purpose: a case that writes must show up as a changed state."""
+    _seed(backend.store)
+    before = _state(backend)
+    with measured("8. broken: a case that writes", backend.name, broken_variant=True) as figures:
+        backend.store.save_delta("seed", _delta(Entry("sneaked", "b")))
+        figures.operations = figures.faults = 1
+        figures.lost = int(_state(backend) != before)
+    assert figures.lost == 1
