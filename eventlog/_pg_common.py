@@ -17,8 +17,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from . import migrate
-from .engine import prefix_successor
+from . import migrate, plan_sql
 from .errors import (
     CommitOutcomeUnknownError,
     ConcurrencyError,
@@ -30,12 +29,12 @@ from .errors import (
     StoreUnavailableError,
 )
 from .fold import Record, SessionState
+from .plan_sql import RECORD_COLUMNS, STATE_COLUMNS
 
 __all__ = [
     "ADVISORY_MIGRATION_KEY",
     "STATE_SQL",
     "check_url",
-    "list_states_sql",
     "migration_statements",
     "record_from_row",
     "state_from_row",
@@ -44,34 +43,26 @@ __all__ = [
 
 ADVISORY_MIGRATION_KEY: Final = 0x6576656E746C6F67  # "eventlog"
 
-_STATE_COLUMNS = (
-    "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
-    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
-)
-_RECORD_COLUMNS = (
-    "seq, pos, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, "
-    "removed_in_version"
-)
 
 # Reads that only compare digests leave payloads out.
 _NO_PAYLOAD = "''::bytea"
 
-STATE_SQL = f"SELECT {_STATE_COLUMNS} FROM sessions WHERE session_id = %s"
+STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
 # Two creators of one new session serialize on this lock: no row exists to lock yet.
 CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 LATEST_SQL = (
-    f"SELECT {_RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
+    f"SELECT {RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
     "WHERE session_id = %s AND entry_id = ANY(%s) ORDER BY entry_id, seq"
 )
 LIVE_SQL = (
     "SELECT {columns} FROM entries WHERE session_id = %s AND removed_in_version IS NULL "
     "ORDER BY pos"
 )
-LIVE_WITH_PAYLOADS_SQL = LIVE_SQL.format(columns=_RECORD_COLUMNS.format(payload="payload"))
-LIVE_DIGESTS_SQL = LIVE_SQL.format(columns=_RECORD_COLUMNS.format(payload=_NO_PAYLOAD))
+LIVE_WITH_PAYLOADS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload="payload"))
+LIVE_DIGESTS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=_NO_PAYLOAD))
 RECORDS_AT_SQL = (
-    f"SELECT {_RECORD_COLUMNS.format(payload='payload')} FROM entries "
+    f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
     "WHERE session_id = %s AND added_in_version <= %s "
     "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
 )
@@ -109,52 +100,12 @@ def state_time(moment: datetime) -> datetime:
 
 def state_from_row(row: Sequence[Any]) -> SessionState:
     """A `SessionState` from a row of `STATE_SQL`."""
-    return SessionState(
-        session_id=row[0],
-        version=row[1],
-        leaf_id=row[2],
-        metadata=bytes(row[3]),
-        next_seq=row[4],
-        entry_count=row[5],
-        removed_count=row[6],
-        bytes=row[7],
-        history_floor=row[8],
-        created_at=state_time(row[9]),
-        updated_at=state_time(row[10]),
-        parent_session_id=row[11],
-        forked_from_entry_id=row[12],
-    )
+    return plan_sql.state_from_row(row, time=state_time)
 
 
 def record_from_row(row: Sequence[Any]) -> Record:
     """A `Record` from a row of the record queries."""
     return Record(*row)
-
-
-def list_states_sql(
-    *, prefix: str | None, updated_before: datetime | None, after: str | None, limit: int
-) -> tuple[str, list[Any]]:
-    """The `list_sessions` query: the only statement not bound to one session."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if prefix:
-        clauses.append("session_id >= %s")
-        params.append(prefix)
-        upper = prefix_successor(prefix)
-        if upper is not None:
-            clauses.append("session_id < %s")
-            params.append(upper)
-    if after is not None:
-        clauses.append("session_id > %s")
-        params.append(after)
-    if updated_before is not None:
-        clauses.append("updated_at < %s")
-        params.append(updated_before)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return (
-        f"SELECT {_STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT %s",
-        [*params, limit],
-    )
 
 
 # -- migrations ---------------------------------------------------------------

@@ -29,7 +29,7 @@ from .async_engine import AsyncLogStore, AsyncTransaction
 from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .operations import VersionRow
-from .plan_sql import plan_statements
+from .plan_sql import list_states_sql, plan_statements
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -128,8 +128,13 @@ class _AsyncPostgresTransaction:
         after: str | None,
         limit: int,
     ) -> list[SessionState]:
-        query, params = sql.list_states_sql(
-            prefix=prefix, updated_before=updated_before, after=after, limit=limit
+        query, params = list_states_sql(
+            prefix=prefix,
+            updated_before=updated_before,
+            after=after,
+            limit=limit,
+            paramstyle="%s",
+            time=_as_is,
         )
         return [sql.state_from_row(row) for row in await self._rows(query, params)]
 

@@ -1,19 +1,89 @@
-"""The SQL that applies a `WritePlan`, shared by the SQLite and Postgres drivers.
+"""The SQL the SQLite and Postgres drivers share: column lists, row mapping,
+`list_sessions` and the statements that apply a `WritePlan`.
 
-Pure: it builds statements and parameter rows; the drivers run them.
+Pure: it builds statements and parameter rows; the drivers run them. The
+drivers differ only in placeholder (``?`` or ``%s``) and how a time is stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from .fold import WritePlan
+from .engine import prefix_successor
+from .fold import SessionState, WritePlan
 
-__all__ = ["Statement", "plan_statements"]
+__all__ = [
+    "RECORD_COLUMNS",
+    "STATE_COLUMNS",
+    "Statement",
+    "list_states_sql",
+    "plan_statements",
+    "state_from_row",
+]
 
 Statement: TypeAlias = tuple[str, list[tuple[Any, ...]]]
+
+STATE_COLUMNS = (
+    "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
+    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
+)
+# In `Record` field order; {payload} is the payload column, or an empty literal
+# for reads that only compare digests.
+RECORD_COLUMNS = (
+    "seq, pos, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, "
+    "removed_in_version"
+)
+
+
+def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> SessionState:
+    """A `SessionState` from a row of `STATE_COLUMNS`; `time` reads a stored time."""
+    return SessionState(
+        session_id=row[0],
+        version=row[1],
+        leaf_id=row[2],
+        metadata=bytes(row[3]),
+        next_seq=row[4],
+        entry_count=row[5],
+        removed_count=row[6],
+        bytes=row[7],
+        history_floor=row[8],
+        created_at=time(row[9]),
+        updated_at=time(row[10]),
+        parent_session_id=row[11],
+        forked_from_entry_id=row[12],
+    )
+
+
+def list_states_sql(
+    *,
+    prefix: str | None,
+    updated_before: datetime | None,
+    after: str | None,
+    limit: int,
+    paramstyle: str,
+    time: Callable[[datetime], Any],
+) -> tuple[str, list[Any]]:
+    """The `list_sessions` query: the only statement not bound to one session."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if prefix:
+        clauses.append("session_id >= %s")
+        params.append(prefix)
+        upper = prefix_successor(prefix)
+        if upper is not None:
+            clauses.append("session_id < %s")
+            params.append(upper)
+    if after is not None:
+        clauses.append("session_id > %s")
+        params.append(after)
+    if updated_before is not None:
+        clauses.append("updated_at < %s")
+        params.append(time(updated_before))
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    query = f"SELECT {STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT %s"
+    return query.replace("%s", paramstyle), [*params, limit]
 
 
 def plan_statements(

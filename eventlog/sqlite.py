@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from . import migrate
 from ._log import logger
 from .async_engine import ThreadedAsyncStore
-from .engine import LogStore, Transaction, VersionRow, iter_chunks, prefix_successor
+from .engine import LogStore, Transaction, VersionRow, iter_chunks
 from .errors import (
     CorruptionError,
     EventlogError,
@@ -28,22 +28,19 @@ from .errors import (
     StoreUnavailableError,
 )
 from .fold import Record, SessionState, WritePlan
-from .plan_sql import plan_statements
+from .plan_sql import (
+    RECORD_COLUMNS,
+    STATE_COLUMNS,
+    list_states_sql,
+    plan_statements,
+    state_from_row,
+)
 
 __all__ = ["AsyncSQLiteStore", "SQLiteStore"]
 
 Synchronous = Literal["full", "normal"]
 _MAX_IDLE_CONNECTIONS: Final = 8
 _IN_CHUNK: Final = 500
-
-_STATE_COLUMNS = (
-    "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
-    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
-)
-_RECORD_COLUMNS = (
-    "seq, pos, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, "
-    "removed_in_version"
-)
 
 
 def _to_micros(moment: datetime) -> int:
@@ -56,21 +53,7 @@ def _from_micros(micros: int) -> datetime:
 
 
 def _state(row: Sequence[Any]) -> SessionState:
-    return SessionState(
-        session_id=row[0],
-        version=row[1],
-        leaf_id=row[2],
-        metadata=row[3],
-        next_seq=row[4],
-        entry_count=row[5],
-        removed_count=row[6],
-        bytes=row[7],
-        history_floor=row[8],
-        created_at=_from_micros(row[9]),
-        updated_at=_from_micros(row[10]),
-        parent_session_id=row[11],
-        forked_from_entry_id=row[12],
-    )
+    return state_from_row(row, time=_from_micros)
 
 
 def _record(row: Sequence[Any]) -> Record:
@@ -118,13 +101,13 @@ class _SQLiteTransaction:
 
     def state(self, session_id: str) -> SessionState | None:
         row = self._conn.execute(
-            f"SELECT {_STATE_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+            f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
         ).fetchone()
         return None if row is None else _state(row)
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         latest: dict[str, Record] = {}
-        columns = _RECORD_COLUMNS.format(payload="x''")
+        columns = RECORD_COLUMNS.format(payload="x''")
         for chunk in iter_chunks(entry_ids, _IN_CHUNK):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
@@ -144,7 +127,7 @@ class _SQLiteTransaction:
         return self.state(session_id), self.latest_records(session_id, entry_ids)
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
-        columns = _RECORD_COLUMNS.format(payload="payload" if payloads else "x''")
+        columns = RECORD_COLUMNS.format(payload="payload" if payloads else "x''")
         rows = self._conn.execute(
             f"SELECT {columns} FROM entries "
             "WHERE session_id = ? AND removed_in_version IS NULL ORDER BY pos",
@@ -153,7 +136,7 @@ class _SQLiteTransaction:
         return [Record(*row) for row in rows]
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
-        columns = _RECORD_COLUMNS.format(payload="payload")
+        columns = RECORD_COLUMNS.format(payload="payload")
         rows = self._conn.execute(
             f"SELECT {columns} FROM entries WHERE session_id = ? AND added_in_version <= ? "
             "AND (removed_in_version IS NULL OR removed_in_version > ?) ORDER BY pos",
@@ -218,26 +201,15 @@ class _SQLiteTransaction:
         after: str | None,
         limit: int,
     ) -> list[SessionState]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if prefix:
-            clauses.append("session_id >= ?")
-            params.append(prefix)
-            upper = prefix_successor(prefix)
-            if upper is not None:
-                clauses.append("session_id < ?")
-                params.append(upper)
-        if after is not None:
-            clauses.append("session_id > ?")
-            params.append(after)
-        if updated_before is not None:
-            clauses.append("updated_at < ?")
-            params.append(_to_micros(updated_before))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn.execute(
-            f"SELECT {_STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT ?",
-            (*params, limit),
+        query, params = list_states_sql(
+            prefix=prefix,
+            updated_before=updated_before,
+            after=after,
+            limit=limit,
+            paramstyle="?",
+            time=_to_micros,
         )
+        rows = self._conn.execute(query, params)
         return [_state(row) for row in rows]
 
 
