@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final, Protocol, TypeVar
 
 import msgspec
 
@@ -29,6 +29,7 @@ __all__ = [
     "as_bytes",
     "as_dict",
     "atomic_output",
+    "decode_line",
     "export_order",
     "iso_ms",
     "iter_lines",
@@ -42,6 +43,7 @@ SYNTHETIC_PREFIX: Final = "eventlog-line-"
 """Ids that eventlog made up for records that had none (or repeated one)."""
 
 _decoder = msgspec.json.Decoder()
+_Line = TypeVar("_Line")
 _encoder = msgspec.json.Encoder()
 
 
@@ -260,6 +262,16 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
 def decode_error_reason(exc: Exception) -> str:
     """msgspec's message names a position, never the offending text."""
     return f"not valid JSON ({str(exc).split(' - ')[0]})"
+
+
+def decode_line(decoder: msgspec.json.Decoder[_Line], line: bytes) -> _Line:
+    """Decode one JSONL line with a typed decoder; any failure is a `BadLine`."""
+    try:
+        return decoder.decode(line)
+    except msgspec.ValidationError:
+        raise BadLine("a line must be a JSON object") from None
+    except msgspec.DecodeError as exc:
+        raise BadLine(decode_error_reason(exc)) from None
 
 
 def max_entry_bytes_of(store: object) -> int:

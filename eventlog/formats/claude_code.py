@@ -36,7 +36,7 @@ from ._common import (
     ParsedSession,
     as_bytes,
     as_dict,
-    decode_error_reason,
+    decode_line,
     export_order,
     synthetic_id,
     text_or_none,
@@ -76,12 +76,7 @@ class ClaudeCodeReader:
         self, line_no: int, line: bytes, known: Callable[[str], bool]
     ) -> tuple[Entry, bytes] | None:
         """Read one line into an entry."""
-        try:
-            head = _head_decoder.decode(line)
-        except msgspec.ValidationError:
-            raise BadLine("a line must be a JSON object") from None
-        except msgspec.DecodeError as exc:
-            raise BadLine(decode_error_reason(exc)) from None
+        head = decode_line(_head_decoder, line)
         if not isinstance(head.type, str):
             raise BadLine("a line needs a string 'type'")
         if head.uuid is not UNSET and not isinstance(head.uuid, str | None):

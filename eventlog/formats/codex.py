@@ -23,7 +23,7 @@ from typing import Any, Final
 import msgspec
 
 from ..model import UNSET, Entry, JSONObject, RawJSON
-from ._common import BadLine, ParsedSession, decode_error_reason, synthetic_id, text_or_none
+from ._common import BadLine, ParsedSession, decode_line, synthetic_id, text_or_none
 from ._common import validate_entry as _validate
 
 __all__ = ["META_KEY", "CodexReader", "session_id_hint"]
@@ -82,12 +82,7 @@ class CodexReader:
         self, line_no: int, line: bytes, known: Callable[[str], bool]
     ) -> tuple[Entry, bytes] | None:
         """Read one rollout line into an entry chained to the previous one."""
-        try:
-            head = _line_decoder.decode(line)
-        except msgspec.ValidationError:
-            raise BadLine("a line must be a JSON object") from None
-        except msgspec.DecodeError as exc:
-            raise BadLine(decode_error_reason(exc)) from None
+        head = decode_line(_line_decoder, line)
         if not isinstance(head.type, str):
             raise BadLine("a line needs a string 'type'")
         kind = head.type

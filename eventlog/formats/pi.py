@@ -29,7 +29,7 @@ from ._common import (
     ParsedSession,
     as_bytes,
     as_dict,
-    decode_error_reason,
+    decode_line,
     export_order,
     iso_ms,
     text_or_none,
@@ -54,15 +54,6 @@ class _Head(msgspec.Struct):
 
 _head_decoder = msgspec.json.Decoder(_Head)
 _dict_decoder = msgspec.json.Decoder(dict[str, Any])
-
-
-def _decode_head(line: bytes) -> _Head:
-    try:
-        return _head_decoder.decode(line)
-    except msgspec.ValidationError:
-        raise BadLine("a line must be a JSON object") from None
-    except msgspec.DecodeError as exc:
-        raise BadLine(decode_error_reason(exc)) from None
 
 
 def session_id_hint(first_line: bytes | None) -> str | None:
@@ -91,7 +82,7 @@ class PiReader:
     ) -> tuple[Entry, bytes] | None:
         """Read one line: the header, or an entry."""
         first, self._first = self._first, False
-        head = _decode_head(line)
+        head = decode_line(_head_decoder, line)
         if first:
             if head.type != "session" or not isinstance(head.id, str):
                 raise BadLine('the first line is not a pi header {"type":"session","id":...}')
