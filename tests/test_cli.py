@@ -347,16 +347,10 @@ def test_migrate_partitions_is_refused_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_migrate_partitions_on_postgres(tmp_path: Path) -> None:
+    import pgserver
     import psycopg
 
-    from tests import pgserver
-
-    try:
-        dsn = pgserver.server_dsn()
-    except pgserver.NoServerError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            raise
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    dsn = pgserver.dsn_or_skip()
     schema = pgserver.make_schema("cli_partitions")
     result = _run("migrate", "--partitions", "3", "--url", pgserver.with_search_path(dsn, schema))
     assert result.exit_code == 0, result.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from pathlib import Path
 
@@ -22,12 +21,7 @@ def _url(kind: str, tmp_path: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'cancel.db'}"
     if kind == "postgres":
-        try:
-            dsn = pgserver.server_dsn()
-        except pgserver.NoServerError as exc:
-            if os.environ.get("CI", "").lower() == "true":
-                raise
-            pytest.skip(str(exc))
+        dsn = pgserver.dsn_or_skip()
         url = pgserver.with_search_path(dsn, pgserver.make_schema("cancel"))
         return f"{url}&application_name={APP_NAME}"
     return kind

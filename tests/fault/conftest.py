@@ -8,23 +8,16 @@ they skip.
 from __future__ import annotations
 
 import itertools
-import os
 
 import pgserver
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 _schema_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def pg_dsn() -> str:
-    try:
-        return pgserver.server_dsn()
-    except pgserver.NoServerError as exc:
-        if IN_CI:
-            raise
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    return pgserver.dsn_or_skip()
 
 
 @pytest.fixture

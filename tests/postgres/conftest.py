@@ -8,25 +8,18 @@ it skips them.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 
 import pgserver
 import psycopg
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 _schema_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def server_dsn() -> str:
-    try:
-        return pgserver.server_dsn()
-    except pgserver.NoServerError as exc:
-        if IN_CI:
-            raise
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    return pgserver.dsn_or_skip()
 
 
 @pytest.fixture
