@@ -1,7 +1,8 @@
 """`python -m benchmarks`: eventlog against the blob rewrite and the raw append floor.
 
 Prints a table per backend, writes a JSON results file and a PNG plot (with the
-`bench` extra's matplotlib). `--quick` runs in well under 30 seconds.
+`bench` extra's matplotlib). `--quick` runs in well under 30 seconds. With the
+`bench-peers` extra, the peers of `peers.py` are measured in the same run.
 """
 
 from __future__ import annotations
@@ -20,22 +21,21 @@ from typing import Any
 import click
 import msgspec
 
-from .contenders import Target, sqlite_targets
+from .contenders import CONTENDERS, Target, sqlite_targets
 from .harness import Progress, Settings, run_backend, sqlite_storage
+from .peers import discover
 from .report import plot, table
-
-NAMES = ("eventlog", "blob", "floor")
 
 
 @contextmanager
 def _postgres_targets(
-    dsn: str,
+    dsn: str, names: tuple[str, ...]
 ) -> Iterator[tuple[dict[str, Target], Callable[[str], int], Callable[[], int]]]:
     """A schema per contender on one server, dropped afterwards."""
     import psycopg
 
     tag = secrets.token_hex(4)
-    schemas = {name: f"bench_{tag}_{name}" for name in NAMES}
+    schemas = {name: f"bench_{tag}_{name}" for name in names}
     with psycopg.connect(dsn, autocommit=True) as admin:
         for schema in schemas.values():
             admin.execute(f"CREATE SCHEMA {schema}")
@@ -56,7 +56,7 @@ def _postgres_targets(
                 assert row is not None
                 return int(row[0])
 
-            yield ({name: Target("postgres", dsn, schemas[name]) for name in NAMES}, storage, wal)
+            yield ({name: Target("postgres", dsn, schemas[name]) for name in names}, storage, wal)
         finally:
             for schema in schemas.values():
                 admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -81,8 +81,9 @@ def _record_markdown(results: dict[str, Any], tables: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _steps(settings: Settings) -> int:
-    return 7 * len(settings.sizes) + 4
+def _steps(settings: Settings, peers: int) -> int:
+    # Each peer adds a history and a load per session size.
+    return (7 + 2 * peers) * len(settings.sizes) + 4
 
 
 @click.command()
@@ -125,9 +126,10 @@ def main(quick: bool, dsn: str | None, no_sqlite: bool, out: Path, record: Path 
         "settings": msgspec.to_builtins(settings),
         "backends": {},
     }
+    names = CONTENDERS + tuple(discover()[0])
     show = sys.stderr.isatty()
     with click.progressbar(
-        length=_steps(settings) * len(backends),
+        length=_steps(settings, len(names) - len(CONTENDERS)) * len(backends),
         label="benchmarking",
         file=sys.stderr if show else open(os.devnull, "w"),
         item_show_func=lambda item: item,
@@ -141,10 +143,13 @@ def main(quick: bool, dsn: str | None, no_sqlite: bool, out: Path, record: Path 
             with tempfile.TemporaryDirectory(prefix="eventlog-bench-") as directory:
                 path = Path(directory)
                 results["backends"]["sqlite"] = run_backend(
-                    sqlite_targets(path), settings, progress, storage_bytes=sqlite_storage(path)
+                    sqlite_targets(path, names),
+                    settings,
+                    progress,
+                    storage_bytes=sqlite_storage(path),
                 )
         if dsn:
-            with _postgres_targets(dsn) as (targets, storage, wal):
+            with _postgres_targets(dsn, names) as (targets, storage, wal):
                 results["backends"]["postgres"] = run_backend(
                     targets, settings, progress, storage_bytes=storage, wal=wal
                 )

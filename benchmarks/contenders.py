@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import eventlog
 from eventlog import Entry, SessionData, SessionDelta
 
 __all__ = [
+    "CONTENDERS",
     "BlobContender",
     "Contender",
     "EventlogContender",
@@ -233,9 +235,9 @@ class FloorContender(Contender):
         self.conn.close()
 
 
-def sqlite_targets(directory: Path) -> dict[str, Target]:
-    """One SQLite file per contender."""
-    return {
-        name: Target("sqlite", str(directory / f"{name}.db"))
-        for name in ("eventlog", "blob", "floor")
-    }
+CONTENDERS = ("eventlog", "blob", "floor")
+
+
+def sqlite_targets(directory: Path, names: Iterable[str] = CONTENDERS) -> dict[str, Target]:
+    """One SQLite file per contender (and per peer named in `names`)."""
+    return {name: Target("sqlite", str(directory / f"{name}.db")) for name in names}

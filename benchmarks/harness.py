@@ -29,6 +29,7 @@ from .contenders import (
     FloorContender,
     Target,
 )
+from .peers import Peer, discover
 from .workload import TurnSource, history
 
 __all__ = ["Settings", "run_backend"]
@@ -272,21 +273,37 @@ def run_backend(
     storage_bytes: Callable[[str], int],
     wal: Callable[[], int] | None = None,
 ) -> dict[str, Any]:
-    """Every scenario on one backend; returns the figures as plain data."""
+    """Every scenario on one backend; returns the figures as plain data.
+
+    Peers (see `peers.py`) that import and have a target take the per-turn and
+    load scenarios beside the contenders; those that do not import are listed.
+    """
+    found, missing = discover()
+    # Keep what lives now (the peers' large imports) out of the full collections
+    # `_no_gc` runs before each measurement, which would otherwise take seconds.
+    gc.collect()
+    gc.freeze()
     eventlog_contender = EventlogContender(targets["eventlog"])
     contenders: dict[str, Contender] = {
         "eventlog": eventlog_contender,
         "blob": BlobContender(targets["blob"]),
         "floor": FloorContender(targets["floor"]),
     }
+    peers: dict[str, Peer] = {}
+    measured: dict[str, Contender] = dict(contenders)
     try:
-        figures: dict[str, Any] = {"per_turn": _per_turn(contenders, settings, progress, wal)}
+        for name, peer_class in found.items():
+            if name in targets:
+                measured[name] = peers[name] = peer_class(targets[name])
+        figures: dict[str, Any] = {"per_turn": _per_turn(measured, settings, progress, wal)}
         # Every contender now holds the same sessions: compare their footprints.
         entries = sum(len(v) for v in eventlog_contender.sessions.values())
         figures["storage_bytes_per_entry"] = {
             name: storage_bytes(name) / entries for name in contenders
         }
-        figures["load"] = _loads(contenders, settings, progress)
+        figures["load"] = _loads(measured, settings, progress)
+        figures["peers"] = {name: peer.describe() for name, peer in peers.items()}
+        figures["peers_not_installed"] = missing
         figures["snapshot_save"] = _snapshot_saves(eventlog_contender, settings, progress)
         figures["tombstoned_load"] = _tombstoned_load(eventlog_contender, settings, progress)
         biggest = f"turns-{max(settings.sizes)}"
@@ -302,8 +319,9 @@ def run_backend(
         )
         return figures
     finally:
-        for contender in contenders.values():
+        for contender in measured.values():
             contender.close()
+        gc.unfreeze()
 
 
 def sqlite_storage(directory: Path) -> Callable[[str], int]:

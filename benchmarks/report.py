@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import cycle
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,17 @@ class Check(msgspec.Struct, frozen=True):
         return f"{self.name}: {self.ratio:.2f}x (target {sign} {self.limit}x) {verdict}"
 
 
+_CONTENDERS = ("eventlog", "floor", "blob")
+
+
 def _median(figures: dict[str, Any], section: str, name: str, size: int) -> float:
     value: float = figures[section][name][str(size)]["median_ms"]
     return value
+
+
+def _peers(figures: dict[str, Any]) -> list[str]:
+    """The peers measured in this run (see `peers.py`), in the order they ran."""
+    return [name for name in figures["per_turn"] if name not in _CONTENDERS]
 
 
 def checks(figures: dict[str, Any]) -> list[Check]:
@@ -100,13 +109,22 @@ def checks(figures: dict[str, Any]) -> list[Check]:
             False,
         ),
     ]
+    found += [
+        Check(
+            f"eventlog per turn / {peer} per turn at {big} entries",
+            _median(figures, "per_turn", "eventlog", big) / _median(figures, "per_turn", peer, big),
+            1.0,
+            True,
+        )
+        for peer in _peers(figures)
+    ]
     return found
 
 
 def table(backend: str, figures: dict[str, Any]) -> str:
     """A plain-text table of one backend's figures and its checks."""
     lines = [f"== {backend} ==", "per-turn append, median / p95 ms (WAL bytes per turn)"]
-    names = ("eventlog", "floor", "blob")
+    names = (*_CONTENDERS, *_peers(figures))
     lines.append(f"{'entries':>8}  " + "  ".join(f"{n:>24}" for n in names))
     for size in figures["per_turn"]["eventlog"]:
         cells = []
@@ -121,6 +139,11 @@ def table(backend: str, figures: dict[str, Any]) -> str:
     for size in figures["load"]["eventlog"]:
         cells = [f"{figures['load'][n][size]['median_ms']:>24.3f}" for n in names]
         lines.append(f"{size:>8}  " + "  ".join(cells))
+    lines.extend(f"peer {name}: {text}" for name, text in figures.get("peers", {}).items())
+    lines.extend(
+        f"peer {name}: not installed (bench-peers extra; {reason})"
+        for name, reason in figures.get("peers_not_installed", {}).items()
+    )
     lines.append("eventlog save of a snapshot differing by one turn, median ms")
     for size, cell in figures["snapshot_save"].items():
         lines.append(f"{size:>8}  {cell['median_ms']:>24.3f}")
@@ -151,7 +174,7 @@ def table(backend: str, figures: dict[str, Any]) -> str:
 
 
 def plot(results: dict[str, Any], path: Path) -> bool:
-    """Latency against session length, eventlog vs blob vs floor; False without matplotlib."""
+    """Latency against session length, eventlog vs the others; False without matplotlib."""
     try:
         import matplotlib
 
@@ -162,8 +185,10 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     backends = list(results["backends"])
     fig, axes = plt.subplots(1, len(backends), figsize=(6 * len(backends), 4), squeeze=False)
     for axis, backend in zip(axes[0], backends, strict=True):
-        per_turn = results["backends"][backend]["per_turn"]
-        for name, style in (("eventlog", "o-"), ("floor", "s--"), ("blob", "^:")):
+        figures = results["backends"][backend]
+        per_turn = figures["per_turn"]
+        names = (*_CONTENDERS, *_peers(figures))
+        for name, style in zip(names, cycle(("o-", "s--", "^:", "x-.", "d-.")), strict=False):
             sizes = [int(size) for size in per_turn[name]]
             axis.plot(
                 sizes, [per_turn[name][str(s)]["median_ms"] for s in sizes], style, label=name
