@@ -55,6 +55,18 @@ LATEST_SQL = (
     f"SELECT {RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
     "WHERE session_id = %s AND entry_id = ANY(%s) ORDER BY entry_id, seq"
 )
+# The index row and the newest records of some ids as one statement (one
+# snapshot): a row per record found, or one row of NULL records; none if the
+# session does not exist.
+STATE_AND_LATEST_SQL = (
+    "SELECT {state}, e.* FROM sessions s LEFT JOIN LATERAL (SELECT {record} FROM entries "
+    "WHERE session_id = %(sid)s AND entry_id = ANY(%(ids)s::text[])) e ON true "
+    "WHERE s.session_id = %(sid)s ORDER BY e.entry_id, e.seq"
+).format(
+    state=", ".join(f"s.{column.strip()}" for column in STATE_COLUMNS.split(",")),
+    record=RECORD_COLUMNS.format(payload=_NO_PAYLOAD),
+)
+STATE_WIDTH = len(STATE_COLUMNS.split(","))
 LIVE_SQL = (
     "SELECT {columns} FROM entries WHERE session_id = %s AND removed_in_version IS NULL "
     "ORDER BY pos"

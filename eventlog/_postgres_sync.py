@@ -6,9 +6,13 @@ This file is the source of `_postgres_sync.py`, which is generated from it
 runs SQL: the statements and row mapping are in `_pg_common`, every decision
 in `fold`/`operations`.
 
-A write is three round trips: BEGIN with the locked index row, the lookup of
-the ids it touches, then every insert and update together with COMMIT in one
-pipeline.
+`save_delta` and `save` are optimistic: their reads run in autocommit mode
+(save_delta's as one statement), and everything the plan writes goes as one
+statement that applies only if the index row is still the one read
+(`_pg_guarded`): two round trips, no BEGIN or COMMIT. A write that loses that
+race plans again; after a few lost races the operation takes the locking path
+every other write uses: BEGIN, the index row locked FOR UPDATE, the reads, then
+the writes together with COMMIT in one pipeline.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import Connection
@@ -26,15 +30,21 @@ from psycopg_pool import ConnectionPool
 from . import _pg_common as sql
 from . import migrate
 from ._log import logger
-from .engine import LogStore, Transaction
+from ._pg_guarded import guard_sql, guarded_write
+from .engine import LogStore, Transaction, drive
 from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
-from .operations import VersionRow
+from .operations import Operation, VersionRow
 from .plan_sql import list_states_sql, plan_statements
 
 __all__ = ["PostgresStore"]
 
+T = TypeVar("T")
+
 _CLEAN_STATES = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+# Optimistic tries of one operation before it takes the locking path, which
+# cannot lose a race: under heavy contention on one session every call lands.
+_OPTIMISTIC_ATTEMPTS = 3
 
 
 def _as_is(moment: datetime) -> datetime:
@@ -155,9 +165,79 @@ class _PostgresTransaction:
             self._conn.execute("COMMIT")
 
 
+class _AsyncOptimisticTransaction(_PostgresTransaction):
+    """Unlocked reads in autocommit mode, and at most one guarded write (`finish`).
+
+    The guard compares the index row with the first state read; every write
+    that could change what the later reads return changes that row, so reads
+    taken from different snapshots never reach the database as a write.
+    """
+
+    def __init__(self, conn: Connection[Any], session_id: str) -> None:
+        super().__init__(conn, locking=False)
+        self._session_id = session_id
+        self._first_state: SessionState | None = None
+        self._reads = 0
+        self._plan: WritePlan | None = None
+
+    def _saw(self, state: SessionState | None) -> None:
+        if self._reads == 0:
+            self._first_state = state
+        self._reads += 1
+
+    def state(self, session_id: str) -> SessionState | None:
+        rows = self._rows(sql.STATE_SQL, (session_id,))
+        state = sql.state_from_row(rows[0]) if rows else None
+        self._saw(state)
+        return state
+
+    def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        cursor = self._conn.cursor(binary=True)
+        cursor.execute(sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
+        rows = cursor.fetchall()
+        state = sql.state_from_row(rows[0]) if rows else None
+        self._saw(state)
+        width = sql.STATE_WIDTH
+        latest = {
+            row[width + 2]: sql.record_from_row(row[width:])
+            for row in rows
+            if row[width] is not None
+        }
+        return state, latest
+
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        self._reads += 1
+        return super().latest_records(session_id, entry_ids)
+
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        self._reads += 1
+        return super().live_records(session_id, payloads=payloads)
+
+    def apply(self, plan: WritePlan) -> None:
+        self._plan = plan
+
+    def finish(self) -> bool:
+        """Write the plan if the session is still as first read; False if it was not.
+
+        Without a plan, reads from more than one statement are checked the same
+        way, so a "nothing to do" is never concluded from mixed snapshots.
+        """
+        if self._plan is not None:
+            query, params = guarded_write(self._plan, self._first_state)
+        elif self._reads > 1:
+            query, params = guard_sql(self._session_id, self._first_state)
+        else:
+            return True
+        cursor = self._conn.execute(query, params)
+        row = cursor.fetchone()
+        return row is not None and row[0] == 1
+
+
 def _end_unfinished(conn: Connection[Any]) -> None:
     """After a failure, roll back; a connection left mid-query is closed instead."""
-    if conn.closed:
+    if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
         return
     if conn.info.transaction_status in _CLEAN_STATES:
         try:
@@ -374,6 +454,52 @@ class PostgresStore(LogStore):
             raise
         finally:
             self._pool.putconn(conn)
+
+    def _execute(self, operation: Operation[T]) -> T:
+        if operation.optimistic:
+            for attempt in range(_OPTIMISTIC_ATTEMPTS):
+                landed, result = self._optimistic(operation)
+                if landed:
+                    return result
+                logger.debug(
+                    "postgres.write_lost_race", session_id=operation.session_id, attempt=attempt + 1
+                )
+        return super()._execute(operation)
+
+    def _optimistic(self, operation: Operation[T]) -> tuple[bool, T]:
+        """One optimistic try: whether its write landed, and the operation's result.
+
+        The reads run before anything is written, so a pooled connection the
+        server dropped fails there harmlessly and is replaced by a fresh one.
+        """
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        for attempt in range(self._max_size + 1):
+            with sql.translated():
+                conn = self._pool.getconn()
+            try:
+                tx = _AsyncOptimisticTransaction(conn, operation.session_id)
+                try:
+                    result = drive(operation.steps(), tx)
+                except psycopg.OperationalError:
+                    _end_unfinished(conn)
+                    if attempt == self._max_size or not conn.closed:
+                        with sql.translated():
+                            raise
+                    logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
+                    continue
+                except psycopg.Error:
+                    with sql.translated():
+                        raise
+                with sql.translated(committing=True):
+                    landed = tx.finish()
+                return landed, result
+            except BaseException:
+                _end_unfinished(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _write(self) -> Iterator[Transaction]:

@@ -24,9 +24,9 @@ from .engine import LogStore, check_max_entry_bytes, log_operation
 from .errors import EventlogError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
-from .operations import Operation, VersionRow
+from .operations import Operation, Steps, VersionRow
 
-__all__ = ["AsyncLogStore", "AsyncStoreBase", "AsyncTransaction", "ThreadedAsyncStore"]
+__all__ = ["AsyncLogStore", "AsyncStoreBase", "AsyncTransaction", "ThreadedAsyncStore", "drive"]
 
 T = TypeVar("T")
 
@@ -184,22 +184,31 @@ class AsyncLogStore(AsyncStoreBase):
 
     async def _run(self, operation: Operation[T]) -> T:
         started = time.perf_counter()
-        steps = operation.steps
         try:
-            async with self._write() if operation.mode == "write" else self._read() as tx:
-                try:
-                    call = next(steps)
-                    while True:
-                        method = getattr(tx, call.method)
-                        call = steps.send(await method(*call.args, **call.kwargs))
-                except StopIteration as done:
-                    result: T = done.value
+            result = await self._execute(operation)
         except EventlogError as error:
             # A translated driver error keeps no driver exception as its context:
             # a Postgres DETAIL may hold row values.
             error.__context__ = None
             raise
         log_operation(operation, result, started)
+        return result
+
+    async def _execute(self, operation: Operation[T]) -> T:
+        """Run the operation's steps in one transaction of its mode."""
+        async with self._write() if operation.mode == "write" else self._read() as tx:
+            return await drive(operation.steps(), tx)
+
+
+async def drive(steps: Steps[T], tx: AsyncTransaction) -> T:
+    """Run an operation's steps on an async transaction; returns what the steps return."""
+    try:
+        call = next(steps)
+        while True:
+            method = getattr(tx, call.method)
+            call = steps.send(await method(*call.args, **call.kwargs))
+    except StopIteration as done:
+        result: T = done.value
         return result
 
 

@@ -20,13 +20,14 @@ from ._log import logger
 from .codec import DEFAULT_MAX_ENTRY_BYTES
 from .errors import EventlogError, InvalidConfigError
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
-from .operations import Operation, Transaction, VersionRow
+from .operations import Operation, Steps, Transaction, VersionRow
 
 __all__ = [
     "LogStore",
     "Transaction",
     "VersionRow",
     "check_max_entry_bytes",
+    "drive",
     "iter_chunks",
     "log_operation",
     "prefix_successor",
@@ -93,15 +94,8 @@ class LogStore(ABC):
 
     def _run(self, operation: Operation[T]) -> T:
         started = time.perf_counter()
-        steps = operation.steps
         try:
-            with self._write() if operation.mode == "write" else self._read() as tx:
-                try:
-                    call = next(steps)
-                    while True:
-                        call = steps.send(getattr(tx, call.method)(*call.args, **call.kwargs))
-                except StopIteration as done:
-                    result: T = done.value
+            result = self._execute(operation)
         except EventlogError as error:
             # A translated driver error keeps no driver exception as its context:
             # a Postgres DETAIL may hold row values.
@@ -109,6 +103,11 @@ class LogStore(ABC):
             raise
         log_operation(operation, result, started)
         return result
+
+    def _execute(self, operation: Operation[T]) -> T:
+        """Run the operation's steps in one transaction of its mode."""
+        with self._write() if operation.mode == "write" else self._read() as tx:
+            return drive(operation.steps(), tx)
 
     def save_delta(
         self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
@@ -182,6 +181,17 @@ class LogStore(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def drive(steps: Steps[T], tx: Transaction) -> T:
+    """Run an operation's steps on a transaction; returns what the steps return."""
+    try:
+        call = next(steps)
+        while True:
+            call = steps.send(getattr(tx, call.method)(*call.args, **call.kwargs))
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
 
 def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -2,16 +2,18 @@
 
 Each function validates its arguments at once (so bad input never opens a
 transaction) and returns an `Operation`: whether it needs a read or a write
-transaction, and a generator that yields `Call`s (a storage method of
-`Transaction` and its arguments), is sent each call's result, and returns the
-operation's result. The sync and async stores are thin drivers that run the
-calls on their transaction; every decision is here or in `fold`.
+transaction, and a function that starts its steps: a generator that yields
+`Call`s (a storage method of `Transaction` and its arguments), is sent each
+call's result, and returns the operation's result. Steps can be started again,
+so a driver may retry an operation whose optimistic write lost a race. The
+sync and async stores are thin drivers that run the calls on their
+transaction; every decision is here or in `fold`.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -31,6 +33,7 @@ from .model import Entry, Page, SaveResult, SessionData, SessionInfo
 __all__ = [
     "Call",
     "Operation",
+    "Steps",
     "Transaction",
     "VersionRow",
     "delete",
@@ -122,12 +125,19 @@ Steps = Generator[Call, Any, T]
 
 
 class Operation(msgspec.Struct, Generic[T], frozen=True):
-    """A validated operation: its transaction mode, its steps, and what to log."""
+    """A validated operation: its transaction mode, its steps, and what to log.
+
+    `optimistic`: the steps read, then write once, and every write they depend
+    on bumps the session's version (or creates it), so a backend may read
+    without locks and make the write conditional on the version it read,
+    starting the steps again if that write lost a race.
+    """
 
     name: str
     session_id: str
     mode: Literal["read", "write"]
-    steps: Steps[T]
+    steps: Callable[[], Steps[T]]
+    optimistic: bool = False
 
 
 def _now() -> datetime:
@@ -178,7 +188,7 @@ def save_delta(
             yield Call("apply", (plan,))
         return plan.result
 
-    return Operation("save_delta", sid, "write", steps())
+    return Operation("save_delta", sid, "write", steps, optimistic=True)
 
 
 def save(
@@ -200,7 +210,7 @@ def save(
             yield Call("apply", (plan,))
         return plan.result
 
-    return Operation("save", sid, "write", steps())
+    return Operation("save", sid, "write", steps, optimistic=True)
 
 
 def delete(session_id: object) -> Operation[bool]:
@@ -211,7 +221,7 @@ def delete(session_id: object) -> Operation[bool]:
         deleted: bool = yield Call("delete", (sid,))
         return deleted
 
-    return Operation("delete", sid, "write", steps())
+    return Operation("delete", sid, "write", steps)
 
 
 def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation[SessionInfo]:
@@ -231,7 +241,7 @@ def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation
         yield Call("apply", (plan,))
         return fold.session_info(plan.state)
 
-    return Operation("fork", target, "write", steps())
+    return Operation("fork", target, "write", steps)
 
 
 def purge(session_id: object) -> Operation[int]:
@@ -243,7 +253,7 @@ def purge(session_id: object) -> Operation[int]:
         dropped: int = yield Call("purge", (state,))
         return dropped
 
-    return Operation("purge", sid, "write", steps())
+    return Operation("purge", sid, "write", steps)
 
 
 # -- reads --------------------------------------------------------------------
@@ -302,7 +312,7 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
             raw=raw,
         )
 
-    return Operation("load", sid, "read", steps())
+    return Operation("load", sid, "read", steps)
 
 
 def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
@@ -315,7 +325,7 @@ def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
         records = yield Call("live_records", (sid,), {"payloads": True})
         return fold.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
 
-    return Operation("path", sid, "read", steps())
+    return Operation("path", sid, "read", steps)
 
 
 def _encode_cursor(session_id: str) -> str:
@@ -364,4 +374,4 @@ def list_sessions(
         next_cursor = _encode_cursor(items[-1].session_id) if len(states) > limit else None
         return Page(items=items, next_cursor=next_cursor)
 
-    return Operation("list_sessions", "", "read", steps())
+    return Operation("list_sessions", "", "read", steps)

@@ -17,7 +17,6 @@ import pytest
 
 import eventlog
 from eventlog import Entry, SaveResult, SessionDelta
-from eventlog.engine import LogStore
 from eventlog.memory import MemoryStore
 
 from .checker import RawRows, check_session, memory_rows, postgres_rows, sqlite_rows
@@ -244,22 +243,11 @@ class _AcknowledgeWithoutCommit(MemoryStore):
 class _NoIdempotency(MemoryStore):
     """Broken on purpose: ids already stored are not looked up, so retries append again."""
 
-    def _run(self, operation):  # type: ignore[no-untyped-def, override]
-        return LogStore._run(_Blind(self), operation)
-
-
-class _Blind:
-    def __init__(self, store: MemoryStore) -> None:
-        self._store = store
-
     @contextmanager
-    def _write(self):  # type: ignore[no-untyped-def]
-        with self._store._write() as tx:
+    def _write(self):  # type: ignore[no-untyped-def, override]
+        with super()._write() as tx:
             tx.latest_records = lambda session_id, ids: {}  # type: ignore[method-assign]
             yield tx
-
-    def _read(self):  # type: ignore[no-untyped-def]
-        return self._store._read()
 
 
 def test_checker_reports_loss_when_writes_are_acknowledged_but_dropped() -> None:

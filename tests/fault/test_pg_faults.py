@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pgserver
 import psycopg
@@ -31,13 +31,16 @@ from eventlog import (
     SessionDelta,
     StoreUnavailableError,
 )
-from eventlog.engine import Transaction
+from eventlog.engine import LogStore, Transaction
 from eventlog.fold import Record, SessionState
+from eventlog.operations import Operation
 from eventlog.postgres import PostgresStore
 
 from .checker import RawRows, check_session, postgres_rows
 from .checker import Verdict as CheckVerdict
 from .figures import Figures, measured
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.fault
 
@@ -99,6 +102,10 @@ class _BlindTransaction:
 
 class _NoIdempotencyPostgresStore(PostgresStore):
     """Broken on purpose (tests only): idempotency by entry id switched off."""
+
+    def _execute(self, operation: Operation[T]) -> T:
+        # Every write on the locking path, where the blind transaction is used.
+        return LogStore._execute(self, operation)
 
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
@@ -403,7 +410,13 @@ def test_broken_caller_without_retry_loses_writes_on_terminations(
             figures,
             kills=100,
             retry=False,
-            enough=lambda errors: errors.get("StoreUnavailableError", 0) >= 3,
+            enough=lambda errors: _failed_writes(errors) >= 10,
         )
-    assert errors.get("StoreUnavailableError", 0) >= 1
+    assert _failed_writes(errors) >= 1
     assert sum(len(v.lost) for v in verdicts) >= 2
+
+
+def _failed_writes(errors: dict[str, int]) -> int:
+    # A backend killed during the reads is replaced and the call goes on; one
+    # killed in the write statement leaves the outcome unknown to the caller.
+    return errors.get("StoreUnavailableError", 0) + errors.get("CommitOutcomeUnknownError", 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -9,9 +10,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from structlog.testing import capture_logs
 
 import eventlog
 from eventlog import Entry, SessionDelta
+from eventlog.postgres import PostgresStore
+
+from .proxy import Proxy, Verdict
 
 THREADS = 8
 WRITES = 50
@@ -148,3 +153,51 @@ def test_delete_racing_a_write_leaves_no_orphan_rows(
     reborn = store.load("doomed")
     assert reborn is not None
     assert [entry.id for entry in reborn.entries] == ["fresh"]
+
+
+def test_a_write_that_keeps_losing_its_race_takes_the_locking_path(
+    server_dsn: str, schema: str, url: str
+) -> None:
+    # A rival write lands between this store's reads and its guarded write, three
+    # times over (the proxy holds the write back until the rival committed).
+    rival = eventlog.connect(url)
+    proxy = Proxy(server_dsn)
+    raced: list[int] = []
+
+    def judge(data: bytes) -> Verdict:
+        if b'"mine"' in data and len(raced) < 3:
+            rival.save_delta("s", SessionDelta([Entry(f"rival-{len(raced)}", payload={})]))
+            raced.append(len(raced))
+        return "forward"
+
+    logger = logging.getLogger("eventlog")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        store = PostgresStore.open(proxy.conninfo(options=f"-csearch_path={schema}"))
+        try:
+            store.save_delta("s", SessionDelta([Entry("first", payload={})]))
+            proxy.judge = judge
+            with capture_logs() as logs:
+                result = store.save_delta(
+                    "s", SessionDelta([Entry("mine", payload={"who": "mine"})])
+                )
+            loaded = store.load("s")
+        finally:
+            store.close()
+    finally:
+        logger.setLevel(level)
+        proxy.close()
+        rival.close()
+    assert raced == [0, 1, 2]
+    lost = [line["attempt"] for line in logs if line["event"] == "postgres.write_lost_race"]
+    assert lost == [1, 2, 3]
+    assert result.appended == ("mine",) and result.version == 5
+    assert loaded is not None
+    assert [entry.id for entry in loaded.entries] == [
+        "first",
+        "rival-0",
+        "rival-1",
+        "rival-2",
+        "mine",
+    ]

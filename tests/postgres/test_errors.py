@@ -167,17 +167,18 @@ def test_killed_idle_connection_then_next_call_is_an_eventlog_error_or_works(
     assert next(entry.id for entry in loaded.entries) == "a"
 
 
-def test_connection_killed_mid_transaction_is_store_unavailable(
-    named_store: eventlog.Store, admin: psycopg.Connection[Any], schema: str
-) -> None:
-    named_store.save_delta("s", delta("a"))
+def _killed_while_waiting_for_a_lock(
+    store: eventlog.Store, admin: psycopg.Connection[Any], schema: str, call: Any
+) -> BaseException:
+    """Run `call` while another connection holds the session's index row locked, and
+    terminate the backend that waits for that lock; return what `call` raised."""
     blocker = psycopg.connect(admin.info.dsn)
     blocker.execute(f"SELECT 1 FROM {schema}.sessions WHERE session_id = 's' FOR UPDATE")
     caught: list[BaseException] = []
 
     def write() -> None:
         try:
-            named_store.save_delta("s", delta("b"))
+            call()
         except BaseException as error:
             caught.append(error)
 
@@ -200,11 +201,38 @@ def test_connection_killed_mid_transaction_is_store_unavailable(
     blocker.close()
     assert len(caught) == 1
     _assert_eventlog_error(caught[0])
-    assert isinstance(caught[0], StoreUnavailableError)
+    return caught[0]
+
+
+def test_connection_killed_mid_transaction_is_store_unavailable(
+    named_store: eventlog.Store, admin: psycopg.Connection[Any], schema: str
+) -> None:
+    # purge takes the locking path: it waits for the lock before writing anything.
+    named_store.save_delta("s", delta("a"))
+    error = _killed_while_waiting_for_a_lock(
+        named_store, admin, schema, lambda: named_store.purge("s")
+    )
+    assert isinstance(error, StoreUnavailableError)
     loaded = named_store.load("s")
     assert loaded is not None
     assert [entry.id for entry in loaded.entries] == ["a"]
     named_store.save_delta("s", delta("b"))
+
+
+def test_connection_killed_in_the_one_write_statement_is_outcome_unknown(
+    named_store: eventlog.Store, admin: psycopg.Connection[Any], schema: str
+) -> None:
+    # save_delta's write is one statement (its own commit): once it was sent, a
+    # lost connection leaves the outcome unknown, and a retry is exactly once.
+    named_store.save_delta("s", delta("a"))
+    error = _killed_while_waiting_for_a_lock(
+        named_store, admin, schema, lambda: named_store.save_delta("s", delta("b"))
+    )
+    assert isinstance(error, CommitOutcomeUnknownError)
+    named_store.save_delta("s", delta("b"))
+    loaded = named_store.load("s")
+    assert loaded is not None
+    assert [entry.id for entry in loaded.entries] == ["a", "b"]
 
 
 def test_pool_exhausted_is_store_unavailable(
@@ -240,8 +268,10 @@ def test_lost_commit_reply_is_commit_outcome_unknown(
         )
         try:
             store.save_delta("s", delta("a"))
+            # The write carries b's payload, and is save_delta's commit: one
+            # statement in autocommit mode.
             proxy.judge = lambda data: (
-                ("forward_then_cut" if landed else "cut") if b"COMMIT" in data else "forward"
+                ("forward_then_cut" if landed else "cut") if b'{"n":"b"}' in data else "forward"
             )
             with pytest.raises(CommitOutcomeUnknownError) as caught:
                 store.save_delta("s", delta("b", "c"))

@@ -1,0 +1,120 @@
+"""The optimistic write on Postgres: a `WritePlan` as ONE statement, guarded.
+
+The hot writes (`save_delta`, `save`) read without locks, plan, and then
+send everything the plan writes as a single statement in autocommit mode: no
+BEGIN, no COMMIT, one round trip. The statement changes the index row only if
+it is still the row that was read (same version, same creation time, same
+purge floor: every write that touches the session changes one of them), and
+each other part of the statement runs only if that change happened. It
+returns how many index rows it changed: 0 means another write got there
+first, nothing was written, and the caller plans again.
+
+Pure: it builds the statement and its parameters; the drivers run it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fold import SessionState, WritePlan
+
+__all__ = ["guard_sql", "guarded_write"]
+
+_STATE_VALUES = (
+    "version",
+    "leaf_id",
+    "metadata",
+    "next_seq",
+    "entry_count",
+    "removed_count",
+    "bytes",
+    "history_floor",
+    "created_at",
+    "updated_at",
+    "parent_session_id",
+    "forked_from_entry_id",
+)
+_INSERT_SESSION = (
+    f"INSERT INTO sessions (session_id, {', '.join(_STATE_VALUES)}) "
+    f"VALUES (%(sid)s, {', '.join(f'%({name})s' for name in _STATE_VALUES)}) "
+    "ON CONFLICT (session_id) DO NOTHING RETURNING 1"
+)
+_GUARD = (
+    "session_id = %(sid)s AND version = %(read_version)s AND created_at = %(read_created_at)s "
+    "AND history_floor = %(read_history_floor)s"
+)
+_UPDATE_SESSION = (
+    f"UPDATE sessions SET {', '.join(f'{name} = %({name})s' for name in _STATE_VALUES)} "
+    f"WHERE {_GUARD} RETURNING 1"
+)
+_STAMP_REMOVALS = (
+    "UPDATE entries SET removed_in_version = %(version)s WHERE session_id = %(sid)s "
+    "AND seq = ANY(%(removals)s::bigint[]) AND EXISTS (SELECT FROM s) RETURNING 1"
+)
+# Rows replaced in this write are stamped first (`r`), so the new live row of a
+# changed entry never meets the old one in the unique index of live ids.
+_INSERT_ENTRIES = (
+    "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, payload, digest, "
+    "added_in_version) SELECT %(sid)s, a.* FROM unnest(%(seqs)s::bigint[], %(poss)s::bigint[], "
+    "%(ids)s::text[], %(parents)s::text[], %(kinds)s::text[], %(timestamps)s::text[], "
+    "%(payloads)b::bytea[], %(digests)b::bytea[], %(added)s::bigint[]) AS a "
+    "WHERE EXISTS (SELECT FROM s){after_removals}"
+)
+_INSERT_VERSION = (
+    "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
+    "SELECT %(sid)s, %(version)s::bigint, %(leaf_id)s::text, %(version_metadata)s::bytea, "
+    "%(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
+)
+
+
+def guarded_write(plan: WritePlan, read: SessionState | None) -> tuple[str, dict[str, Any]]:
+    """The statement that applies `plan` if the session is still `read` (None: absent).
+
+    The statement returns one row: the number of index rows written (1 or 0).
+    """
+    state = plan.state
+    params: dict[str, Any] = {"sid": state.session_id}
+    params.update({name: getattr(state, name) for name in _STATE_VALUES})
+    parts: list[str] = []
+    if read is None:
+        parts.append(f"s AS ({_INSERT_SESSION})")
+    else:
+        parts.append(f"s AS ({_UPDATE_SESSION})")
+        params.update(guard_params(read))
+    if plan.removals:
+        parts.append(f"r AS ({_STAMP_REMOVALS})")
+        params["removals"] = plan.removals
+    if plan.appends:
+        after = " AND (SELECT count(*) FROM r) >= 0" if plan.removals else ""
+        parts.append(f"e AS ({_INSERT_ENTRIES.format(after_removals=after)})")
+        appends = plan.appends
+        params["seqs"] = [r.seq for r in appends]
+        params["poss"] = [r.pos for r in appends]
+        params["ids"] = [r.entry_id for r in appends]
+        params["parents"] = [r.parent_id for r in appends]
+        params["kinds"] = [r.kind for r in appends]
+        params["timestamps"] = [r.timestamp for r in appends]
+        params["payloads"] = [r.payload for r in appends]
+        params["digests"] = [r.digest for r in appends]
+        params["added"] = [r.added_in_version for r in appends]
+    parts.append(f"v AS ({_INSERT_VERSION})")
+    params["version_metadata"] = state.metadata if plan.metadata_changed else None
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
+
+
+def guard_sql(session_id: str, read: SessionState | None) -> tuple[str, dict[str, Any]]:
+    """A read that returns 1 if the session is still `read` (None: still absent), else 0."""
+    if read is None:
+        query = "SELECT (count(*) = 0)::int FROM sessions WHERE session_id = %(sid)s"
+        return query, {"sid": session_id}
+    return f"SELECT count(*) FROM sessions WHERE {_GUARD}", guard_params(read)
+
+
+def guard_params(read: SessionState) -> dict[str, Any]:
+    """The guard's parameters: what must not have changed since `read`."""
+    return {
+        "sid": read.session_id,
+        "read_version": read.version,
+        "read_created_at": read.created_at,
+        "read_history_floor": read.history_floor,
+    }
