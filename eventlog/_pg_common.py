@@ -7,7 +7,7 @@ Nothing here does IO; `_postgres_async.py` (hand-written) and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -51,20 +51,22 @@ STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
 # Two creators of one new session serialize on this lock: no row exists to lock yet.
 CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+# Every record of some ids; the ORDER BY matches entries_entry_id, which keeps
+# the planner on that index whatever its statistics say (other indexes would
+# read every live row of the session).
 LATEST_SQL = (
     f"SELECT {RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
-    "WHERE session_id = %s AND entry_id = ANY(%s) ORDER BY entry_id, seq"
+    "WHERE session_id = %(sid)s AND entry_id = ANY(%(ids)s::text[]) ORDER BY entry_id, seq"
 )
 # The index row and the newest records of some ids as one statement (one
 # snapshot): a row per record found, or one row of NULL records; none if the
 # session does not exist.
 STATE_AND_LATEST_SQL = (
-    "SELECT {state}, e.* FROM sessions s LEFT JOIN LATERAL (SELECT {record} FROM entries "
-    "WHERE session_id = %(sid)s AND entry_id = ANY(%(ids)s::text[])) e ON true "
-    "WHERE s.session_id = %(sid)s ORDER BY e.entry_id, e.seq"
+    "SELECT {state}, e.* FROM sessions s LEFT JOIN LATERAL ({records}) e ON true "
+    "WHERE s.session_id = %(sid)s"
 ).format(
     state=", ".join(f"s.{column.strip()}" for column in STATE_COLUMNS.split(",")),
-    record=RECORD_COLUMNS.format(payload=_NO_PAYLOAD),
+    records=LATEST_SQL,
 )
 STATE_WIDTH = len(STATE_COLUMNS.split(","))
 LIVE_SQL = (
@@ -118,6 +120,16 @@ def state_from_row(row: Sequence[Any]) -> SessionState:
 def record_from_row(row: Sequence[Any]) -> Record:
     """A `Record` from a row of the record queries."""
     return Record(*row)
+
+
+def newest_by_id(records: Iterable[Record]) -> dict[str, Record]:
+    """The record with the highest seq of each entry id."""
+    newest: dict[str, Record] = {}
+    for record in records:
+        found = newest.get(record.entry_id)
+        if found is None or record.seq > found.seq:
+            newest[record.entry_id] = record
+    return newest
 
 
 # -- migrations ---------------------------------------------------------------

@@ -16,7 +16,7 @@ the writes together with COMMIT in one pipeline.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -58,7 +58,9 @@ class _AsyncPostgresTransaction:
         self._locking = locking
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
 
-    async def _rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    async def _rows(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
         cursor = self._conn.cursor(binary=True)
         await cursor.execute(query, params)
         return await cursor.fetchall()
@@ -70,8 +72,8 @@ class _AsyncPostgresTransaction:
     async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
-        rows = await self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
-        return {row[2]: sql.record_from_row(row) for row in rows}
+        rows = await self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
+        return sql.newest_by_id(map(sql.record_from_row, rows))
 
     async def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
@@ -82,7 +84,9 @@ class _AsyncPostgresTransaction:
         async with self._conn.pipeline():  # both reads in one round trip
             await state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
-                await latest_cursor.execute(sql.LATEST_SQL, (session_id, list(entry_ids)))
+                await latest_cursor.execute(
+                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                )
         rows = await state_cursor.fetchall()
         latest_rows = await latest_cursor.fetchall() if entry_ids else []
         if not rows and self._locking:
@@ -91,9 +95,11 @@ class _AsyncPostgresTransaction:
             await self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
             rows = await self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
             if rows and entry_ids:
-                latest_rows = await self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
+                latest_rows = await self._rows(
+                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                )
         state = sql.state_from_row(rows[0]) if rows else None
-        return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
+        return state, sql.newest_by_id(map(sql.record_from_row, latest_rows))
 
     async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
@@ -199,11 +205,9 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         state = sql.state_from_row(rows[0]) if rows else None
         self._saw(state)
         width = sql.STATE_WIDTH
-        latest = {
-            row[width + 2]: sql.record_from_row(row[width:])
-            for row in rows
-            if row[width] is not None
-        }
+        latest = sql.newest_by_id(
+            sql.record_from_row(row[width:]) for row in rows if row[width] is not None
+        )
         return state, latest
 
     async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:

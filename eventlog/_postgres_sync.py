@@ -17,7 +17,7 @@ the writes together with COMMIT in one pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -59,7 +59,9 @@ class _PostgresTransaction:
         self._locking = locking
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
 
-    def _rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _rows(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
         cursor = self._conn.cursor(binary=True)
         cursor.execute(query, params)
         return cursor.fetchall()
@@ -71,8 +73,8 @@ class _PostgresTransaction:
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
-        rows = self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
-        return {row[2]: sql.record_from_row(row) for row in rows}
+        rows = self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
+        return sql.newest_by_id(map(sql.record_from_row, rows))
 
     def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
@@ -83,7 +85,9 @@ class _PostgresTransaction:
         with self._conn.pipeline():  # both reads in one round trip
             state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
-                latest_cursor.execute(sql.LATEST_SQL, (session_id, list(entry_ids)))
+                latest_cursor.execute(
+                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                )
         rows = state_cursor.fetchall()
         latest_rows = latest_cursor.fetchall() if entry_ids else []
         if not rows and self._locking:
@@ -92,9 +96,11 @@ class _PostgresTransaction:
             self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
             rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
             if rows and entry_ids:
-                latest_rows = self._rows(sql.LATEST_SQL, (session_id, list(entry_ids)))
+                latest_rows = self._rows(
+                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                )
         state = sql.state_from_row(rows[0]) if rows else None
-        return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
+        return state, sql.newest_by_id(map(sql.record_from_row, latest_rows))
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
@@ -200,11 +206,9 @@ class _AsyncOptimisticTransaction(_PostgresTransaction):
         state = sql.state_from_row(rows[0]) if rows else None
         self._saw(state)
         width = sql.STATE_WIDTH
-        latest = {
-            row[width + 2]: sql.record_from_row(row[width:])
-            for row in rows
-            if row[width] is not None
-        }
+        latest = sql.newest_by_id(
+            sql.record_from_row(row[width:]) for row in rows if row[width] is not None
+        )
         return state, latest
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:

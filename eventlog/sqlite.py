@@ -36,7 +36,7 @@ from .plan_sql import (
     state_from_row,
 )
 
-__all__ = ["AsyncSQLiteStore", "SQLiteStore"]
+__all__ = ["AsyncSQLiteStore", "SQLiteStore", "records_of_ids_sql"]
 
 Synchronous = Literal["full", "normal"]
 _MAX_IDLE_CONNECTIONS: Final = 8
@@ -93,6 +93,17 @@ def _translated(session_id: str | None = None) -> Iterator[None]:
         raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
 
 
+def records_of_ids_sql(columns: str, count: int) -> str:
+    """Every record of `count` ids of one session (parameters: session id and the
+    ids, twice): live rows and replaced rows each through their own partial index,
+    so the lookup never reads the rest of the session."""
+    ids = f"session_id = ? AND entry_id IN ({','.join('?' * count)})"
+    return (
+        f"SELECT {columns} FROM entries WHERE {ids} AND removed_in_version IS NULL "
+        f"UNION ALL SELECT {columns} FROM entries WHERE {ids} AND removed_in_version IS NOT NULL"
+    )
+
+
 class _SQLiteTransaction:
     """A `Transaction` on one SQLite connection inside BEGIN ... COMMIT."""
 
@@ -109,16 +120,14 @@ class _SQLiteTransaction:
         latest: dict[str, Record] = {}
         columns = RECORD_COLUMNS.format(payload="x''")
         for chunk in iter_chunks(entry_ids, _IN_CHUNK):
-            marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                # Ordering by (entry_id, seq) keeps SQLite on the entry-id index; by seq
-                # alone it would scan the whole session through the primary key.
-                f"SELECT {columns} FROM entries WHERE session_id = ? AND entry_id IN ({marks}) "
-                "ORDER BY entry_id, seq",
-                (session_id, *chunk),
+                records_of_ids_sql(columns, len(chunk)), (session_id, *chunk, session_id, *chunk)
             )
             for row in rows:
-                latest[row[2]] = _record(row)
+                record = _record(row)
+                found = latest.get(record.entry_id)
+                if found is None or record.seq > found.seq:
+                    latest[record.entry_id] = record
         return latest
 
     def state_and_latest(

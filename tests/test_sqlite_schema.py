@@ -1,0 +1,69 @@
+"""The SQLite schema: an older database upgrades in place, and the id lookup
+that every save_delta makes stays on indexes that hold only the ids asked for."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import eventlog
+from eventlog import Entry, SchemaVersionError, SessionDelta, migrate
+from eventlog.sqlite import SQLiteStore, records_of_ids_sql
+
+
+def _written_at_version_1(path: Path, delta: SessionDelta) -> None:
+    """A file holding one session as schema version 1 stored it.
+
+    Version 2 changed only an index, so a file written now and given version
+    1's index back is what version 1 wrote.
+    """
+    with SQLiteStore(path) as store:
+        store.save_delta("s", delta)
+        store.save_delta("s", SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX entries_removed_entry_id")
+        conn.execute("CREATE INDEX entries_entry_id ON entries (session_id, entry_id, seq)")
+        conn.execute(f"DELETE FROM {migrate.VERSION_TABLE} WHERE version > 1")
+
+
+def test_a_version_1_database_upgrades_and_keeps_its_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    delta = SessionDelta([Entry("a", payload={"n": 1}), Entry("b", "a", payload={"n": 2})])
+    _written_at_version_1(path, delta)
+    with pytest.raises(SchemaVersionError):
+        SQLiteStore(path, migrate=False)
+    with SQLiteStore(path) as store:
+        with sqlite3.connect(path) as conn:
+            applied = [
+                row[0] for row in conn.execute(f"SELECT version FROM {migrate.VERSION_TABLE}")
+            ]
+            indexes = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+            }
+        assert applied == [m.version for m in migrate.migrations("sqlite")]
+        assert "entries_removed_entry_id" in indexes and "entries_entry_id" not in indexes
+        # A retried old delta finds b's tombstone through the replaced-rows index.
+        result = store.save_delta("s", delta)
+        assert result.skipped == ("a", "b") and result.appended == ()
+        loaded = store.load("s")
+        assert loaded is not None and [entry.id for entry in loaded.entries] == ["a"]
+
+
+def test_the_id_lookup_reads_only_the_ids_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "plan.db"
+    eventlog.connect(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        plan = [
+            row[3]
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN " + records_of_ids_sql("seq", 2), ("s", "a", "b", "s", "a", "b")
+            )
+        ]
+    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+    assert searches == [
+        "SEARCH entries USING INDEX entries_live_entry_id (session_id=? AND entry_id=?)",
+        "SEARCH entries USING INDEX entries_removed_entry_id (session_id=? AND entry_id=?)",
+    ]
