@@ -32,9 +32,10 @@ from ._log import logger
 from ._pg_guarded import guard_sql, guarded_write
 from .async_engine import AsyncLogStore, AsyncTransaction, drive
 from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
-from .fold import Record, SessionState, WritePlan
+from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .model import Entry
 from .operations import Operation, VersionRow
-from .plan_sql import list_states_sql, plan_statements
+from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -104,6 +105,9 @@ class _AsyncPostgresTransaction:
     async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
         return [sql.record_from_row(row) for row in await self._rows(query, (session_id,))]
+
+    async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        return entries_from_rows(await self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
 
     async def records_at(self, session_id: str, version: int) -> list[Record]:
         rows = await self._rows(sql.RECORDS_AT_SQL, (session_id, version, version))

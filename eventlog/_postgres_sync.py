@@ -33,9 +33,10 @@ from ._log import logger
 from ._pg_guarded import guard_sql, guarded_write
 from .engine import LogStore, Transaction, drive
 from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
-from .fold import Record, SessionState, WritePlan
+from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .model import Entry
 from .operations import Operation, VersionRow
-from .plan_sql import list_states_sql, plan_statements
+from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements
 
 __all__ = ["PostgresStore"]
 
@@ -105,6 +106,9 @@ class _PostgresTransaction:
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
         return [sql.record_from_row(row) for row in self._rows(query, (session_id,))]
+
+    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        return entries_from_rows(self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         rows = self._rows(sql.RECORDS_AT_SQL, (session_id, version, version))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -23,10 +24,12 @@ __all__ = [
     "WritePlan",
     "check_expected_version",
     "delta_lookup_ids",
+    "entries_from_rows",
     "fold_session",
     "plan_delta",
     "plan_fork",
     "plan_reconcile",
+    "session_data",
     "session_info",
     "walk_path",
 ]
@@ -424,12 +427,38 @@ def fold_session(
     raw: bool,
 ) -> SessionData:
     """Fold a session's live records (in `pos` order) back into `SessionData`."""
-    # The hot loop of every load: one decode per record, no per-record branching.
+    rows = ((r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in records)
+    return session_data(
+        state,
+        entries_from_rows(rows, raw=raw),
+        leaf_id=leaf_id,
+        metadata=metadata,
+        version=version,
+        updated_at=updated_at,
+        raw=raw,
+    )
+
+
+def entries_from_rows(rows: Iterable[Sequence[Any]], *, raw: bool) -> list[Entry]:
+    """Entries from ``(entry_id, parent_id, kind, timestamp, payload bytes)`` rows."""
+    # The hot loop of every load: one decode per row, no per-row branching.
     decode = RawJSON if raw else json_decode
+    return [Entry(i, parent, kind, ts, decode(payload)) for i, parent, kind, ts, payload in rows]
+
+
+def session_data(
+    state: SessionState,
+    entries: list[Entry],
+    *,
+    leaf_id: str | None,
+    metadata: bytes,
+    version: int,
+    updated_at: datetime,
+    raw: bool,
+) -> SessionData:
+    """The `SessionData` of a session's live entries (in `pos` order)."""
     return SessionData(
-        entries=[
-            Entry(r.entry_id, r.parent_id, r.kind, r.timestamp, decode(r.payload)) for r in records
-        ],
+        entries=entries,
         leaf_id=leaf_id,
         metadata=decode_object(metadata, raw=raw),
         version=version,

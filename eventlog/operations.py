@@ -81,6 +81,10 @@ class Transaction(Protocol):
         """The live records in `seq` order; with `payloads=False` payloads may be empty."""
         ...
 
+    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`)."""
+        ...
+
     def records_at(self, session_id: str, version: int) -> list[Record]:
         """The records live right after `version`, in `seq` order."""
         ...
@@ -290,9 +294,17 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         if state is None:
             return None
         if at_version is None or at_version == state.version:
-            records = yield Call("live_records", (sid,), {"payloads": True})
-            row = VersionRow(state.leaf_id, state.metadata, state.updated_at)
-            version = state.version
+            # The common load reads only what an Entry holds, straight into entries.
+            entries = yield Call("live_entries", (sid,), {"raw": raw})
+            return fold.session_data(
+                state,
+                entries,
+                leaf_id=state.leaf_id,
+                metadata=state.metadata,
+                version=state.version,
+                updated_at=state.updated_at,
+                raw=raw,
+            )
         else:
             version = _check_at_version(sid, state, at_version)
             records = yield Call("records_at", (sid, version))

@@ -15,6 +15,7 @@ from .engine import prefix_successor
 from .fold import SessionState, WritePlan
 
 __all__ = [
+    "LIVE_ENTRIES_SQL",
     "RECORD_COLUMNS",
     "STATE_COLUMNS",
     "Statement",
@@ -34,6 +35,13 @@ STATE_COLUMNS = (
 RECORD_COLUMNS = (
     "seq, pos, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, "
     "removed_in_version"
+)
+
+
+# The live entries of one session in `pos` order, as `fold.entries_from_rows` reads them.
+LIVE_ENTRIES_SQL = (
+    "SELECT entry_id, parent_id, kind, ts, payload FROM entries "
+    "WHERE session_id = %s AND removed_in_version IS NULL ORDER BY pos"
 )
 
 

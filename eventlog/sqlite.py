@@ -27,8 +27,10 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .fold import Record, SessionState, WritePlan
+from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .model import Entry
 from .plan_sql import (
+    LIVE_ENTRIES_SQL,
     RECORD_COLUMNS,
     STATE_COLUMNS,
     list_states_sql,
@@ -143,6 +145,10 @@ class _SQLiteTransaction:
             (session_id,),
         )
         return [Record(*row) for row in rows]
+
+    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        rows = self._conn.execute(LIVE_ENTRIES_SQL.replace("%s", "?"), (session_id,))
+        return entries_from_rows(rows, raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         columns = RECORD_COLUMNS.format(payload="payload")
