@@ -2,8 +2,9 @@
 
 Backends read a session's state and the few records a call concerns, ask this
 module what to write (`plan_delta`, `plan_reconcile`, `plan_fork`) and apply
-the resulting `WritePlan` in one transaction; on load they hand the live
-records to `fold_session`. Nothing here touches storage.
+the resulting `WritePlan` in one transaction; on load they turn the live
+rows into entries (`entries_from_rows`) and `fold_session` makes the
+`SessionData`. Nothing here touches storage.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ __all__ = [
     "WritePlan",
     "check_expected_version",
     "delta_lookup_ids",
+    "entries_from_records",
     "entries_from_rows",
     "fold_session",
     "plan_delta",
     "plan_fork",
     "plan_reconcile",
-    "session_data",
     "session_info",
     "walk_path",
 ]
@@ -416,29 +417,6 @@ def record_to_entry(record: Record, *, raw: bool) -> Entry:
     )
 
 
-def fold_session(
-    state: SessionState,
-    records: Iterable[Record],
-    *,
-    leaf_id: str | None,
-    metadata: bytes,
-    version: int,
-    updated_at: datetime,
-    raw: bool,
-) -> SessionData:
-    """Fold a session's live records (in `pos` order) back into `SessionData`."""
-    rows = ((r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in records)
-    return session_data(
-        state,
-        entries_from_rows(rows, raw=raw),
-        leaf_id=leaf_id,
-        metadata=metadata,
-        version=version,
-        updated_at=updated_at,
-        raw=raw,
-    )
-
-
 def entries_from_rows(rows: Iterable[Sequence[Any]], *, raw: bool) -> list[Entry]:
     """Entries from ``(entry_id, parent_id, kind, timestamp, payload bytes)`` rows."""
     # The hot loop of every load: one decode per row, no per-row branching.
@@ -446,7 +424,13 @@ def entries_from_rows(rows: Iterable[Sequence[Any]], *, raw: bool) -> list[Entry
     return [Entry(i, parent, kind, ts, decode(payload)) for i, parent, kind, ts, payload in rows]
 
 
-def session_data(
+def entries_from_records(records: Iterable[Record], *, raw: bool) -> list[Entry]:
+    """The entries that live records (in `pos` order) stand for."""
+    rows = ((r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in records)
+    return entries_from_rows(rows, raw=raw)
+
+
+def fold_session(
     state: SessionState,
     entries: list[Entry],
     *,
@@ -456,7 +440,8 @@ def session_data(
     updated_at: datetime,
     raw: bool,
 ) -> SessionData:
-    """The `SessionData` of a session's live entries (in `pos` order)."""
+    """A session's live entries (in `pos` order) and its version's leaf and metadata,
+    as the `SessionData` a load returns."""
     return SessionData(
         entries=entries,
         leaf_id=leaf_id,

@@ -17,7 +17,7 @@ import msgspec
 from .async_engine import AsyncStoreBase
 from .engine import LogStore, Transaction, VersionRow
 from .errors import StoreUnavailableError
-from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .fold import Record, SessionState, WritePlan, entries_from_records
 from .model import Entry
 from .operations import Operation
 
@@ -72,10 +72,7 @@ class _MemoryTransaction:
         return sorted(live, key=_by_pos)
 
     def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        records = self.live_records(session_id, payloads=True)
-        return entries_from_rows(
-            ((r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in records), raw=raw
-        )
+        return entries_from_records(self.live_records(session_id, payloads=True), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         session = self._get(session_id)

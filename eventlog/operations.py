@@ -296,7 +296,7 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         if at_version is None or at_version == state.version:
             # The common load reads only what an Entry holds, straight into entries.
             entries = yield Call("live_entries", (sid,), {"raw": raw})
-            return fold.session_data(
+            return fold.fold_session(
                 state,
                 entries,
                 leaf_id=state.leaf_id,
@@ -316,7 +316,7 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
             row = found
         return fold.fold_session(
             state,
-            records,
+            fold.entries_from_records(records, raw=raw),
             leaf_id=row.leaf_id,
             metadata=row.metadata,
             version=version,

@@ -29,7 +29,14 @@ from eventlog import (
 )
 from eventlog.codec import DEFAULT_MAX_ENTRY_BYTES, prepare_snapshot
 from eventlog.errors import CorruptionError
-from eventlog.fold import Record, SessionState, fold_session, plan_reconcile, walk_path
+from eventlog.fold import (
+    Record,
+    SessionState,
+    entries_from_records,
+    fold_session,
+    plan_reconcile,
+    walk_path,
+)
 
 from .strategies import (
     ID_POOL,
@@ -431,7 +438,7 @@ def test_plan_reconcile_then_fold_gives_each_snapshot(snapshots: list[SessionDat
         assert len({r.pos for r in live}) == len(live)
         folded = fold_session(
             state,
-            live,
+            entries_from_records(live, raw=False),
             leaf_id=state.leaf_id,
             metadata=state.metadata,
             version=state.version,
