@@ -103,6 +103,21 @@ PURGE_VERSIONS_SQL = (
     "(SELECT coalesce(sum(octet_length(payload)), 0) FROM entries WHERE session_id = %s) "
     "WHERE session_id = %s",
 )
+# Settings of every pooled connection. plan_cache_mode: plan every statement
+# with its actual parameters. A generic plan made while a table was empty (a
+# new database, a backend's first turns) looks ids up by filtering the whole
+# session (an `= ANY` array as an index condition costs more on an empty
+# table) and can stay cached for the connection's life, so save_delta would
+# grow with history. Statements are still parsed once (prepared).
+CONNECTION_SETTINGS: Final = {"plan_cache_mode": "force_custom_plan"}
+CONFIGURE_SQL: Final = (
+    "SELECT "
+    + ", ".join(
+        f"set_config('{name}', '{value}', false)" for name, value in CONNECTION_SETTINGS.items()
+    )
+    + ", set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
+    "WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, false)"
+)
 READ_BEGIN_SQL = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 WRITE_BEGIN_SQL = "BEGIN"
 

@@ -351,20 +351,13 @@ class AsyncPostgresStore(AsyncLogStore):
     async def _configure_connection(self, conn: AsyncConnection[Any]) -> None:
         """Settings of every pooled connection, in one round trip.
 
-        - plan_cache_mode: plan every statement with its actual parameters. A
-          generic plan cached while a table was empty or not yet analyzed (a new
-          database, a backend's first turns) can stay a scan of the whole
-          session for the connection's life, so save_delta would grow with
-          history. Statements are still parsed once (prepared).
+        - CONNECTION_SETTINGS (see `_pg_common`): every statement planned with
+          its actual parameters, so no plan made on empty tables is kept.
         - synchronous_commit: a returned write must survive a crash (DESIGN.md),
           so a server, role or URL default of `off` is raised to `on`; stronger
           settings (remote_write, remote_apply) are kept.
         """
-        await conn.execute(
-            "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), "
-            "set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
-            "WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, false)"
-        )
+        await conn.execute(sql.CONFIGURE_SQL)
 
     @classmethod
     async def open(cls, url: str, **options: Any) -> AsyncPostgresStore:
