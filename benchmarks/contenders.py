@@ -56,10 +56,9 @@ class Target(msgspec.Struct, frozen=True):
             return conn
         import psycopg
 
-        conn = psycopg.connect(
+        return psycopg.connect(
             self.location, autocommit=True, options=f"-csearch_path={self.schema}"
         )
-        return conn
 
 
 class Contender(ABC):
