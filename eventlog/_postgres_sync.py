@@ -234,11 +234,30 @@ class _AsyncOptimisticTransaction(_PostgresTransaction):
         """
         if self._plan is not None:
             query, params = guarded_write(self._plan, self._first_state)
+            if self._plan.removals:
+                return self._custom_planned(query, params)
         elif self._reads > 1:
             query, params = guard_sql(self._session_id, self._first_state)
         else:
             return True
         cursor = self._conn.execute(query, params)
+        row = cursor.fetchone()
+        return row is not None and row[0] == 1
+
+    def _custom_planned(self, query: str, params: Mapping[str, Any]) -> bool:
+        """Run a guarded write planned for its own values, in one round trip.
+
+        Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
+        only in a plan that knows the array; the pool's generic plans would
+        filter the session's rows. So this write runs in a transaction of its
+        own that asks for a custom plan.
+        """
+        cursor = self._conn.cursor()
+        with self._conn.pipeline():
+            self._conn.execute("BEGIN")
+            self._conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            cursor.execute(query, params)
+            self._conn.execute("COMMIT")
         row = cursor.fetchone()
         return row is not None and row[0] == 1
 
@@ -352,8 +371,8 @@ class PostgresStore(LogStore):
     def _configure_connection(self, conn: Connection[Any]) -> None:
         """Settings of every pooled connection, in one round trip.
 
-        - CONNECTION_SETTINGS (see `_pg_common`): every statement planned with
-          its actual parameters, so no plan made on empty tables is kept.
+        - CONNECTION_SETTINGS (see `_pg_common`): plans of prepared statements
+          are kept, and are index lookups even when made on empty tables.
         - synchronous_commit: a returned write must survive a crash (DESIGN.md),
           so a server, role or URL default of `off` is raised to `on`; stronger
           settings (remote_write, remote_apply) are kept.
