@@ -7,7 +7,7 @@ Nothing here does IO; `_postgres_async.py` (hand-written) and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -141,16 +141,6 @@ def state_from_row(row: Sequence[Any]) -> SessionState:
 def record_from_row(row: Sequence[Any]) -> Record:
     """A `Record` from a row of the record queries."""
     return Record(*row)
-
-
-def newest_by_id(records: Iterable[Record]) -> dict[str, Record]:
-    """The record with the highest seq of each entry id."""
-    newest: dict[str, Record] = {}
-    for record in records:
-        found = newest.get(record.entry_id)
-        if found is None or record.seq > found.seq:
-            newest[record.entry_id] = record
-    return newest
 
 
 # -- migrations ---------------------------------------------------------------

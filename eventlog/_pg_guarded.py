@@ -17,26 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from .fold import SessionState, WritePlan
+from .plan_sql import SESSION_FIELDS, session_values
 
 __all__ = ["guard_sql", "guarded_write"]
 
-_STATE_VALUES = (
-    "version",
-    "leaf_id",
-    "metadata",
-    "next_seq",
-    "entry_count",
-    "removed_count",
-    "bytes",
-    "history_floor",
-    "created_at",
-    "updated_at",
-    "parent_session_id",
-    "forked_from_entry_id",
-)
 _INSERT_SESSION = (
-    f"INSERT INTO sessions (session_id, {', '.join(_STATE_VALUES)}) "
-    f"VALUES (%(sid)s, {', '.join(f'%({name})s' for name in _STATE_VALUES)}) "
+    f"INSERT INTO sessions (session_id, {', '.join(SESSION_FIELDS)}) "
+    f"VALUES (%(sid)s, {', '.join(f'%({name})s' for name in SESSION_FIELDS)}) "
     "ON CONFLICT (session_id) DO NOTHING RETURNING 1"
 )
 _GUARD = (
@@ -44,7 +31,7 @@ _GUARD = (
     "AND history_floor = %(read_history_floor)s"
 )
 _UPDATE_SESSION = (
-    f"UPDATE sessions SET {', '.join(f'{name} = %({name})s' for name in _STATE_VALUES)} "
+    f"UPDATE sessions SET {', '.join(f'{name} = %({name})s' for name in SESSION_FIELDS)} "
     f"WHERE {_GUARD} RETURNING 1"
 )
 _STAMP_REMOVALS = (
@@ -74,7 +61,10 @@ def guarded_write(plan: WritePlan, read: SessionState | None) -> tuple[str, dict
     """
     state = plan.state
     params: dict[str, Any] = {"sid": state.session_id}
-    params.update({name: getattr(state, name) for name in _STATE_VALUES})
+    # timestamptz parameters take the aware datetimes themselves.
+    params.update(
+        zip(SESSION_FIELDS, session_values(state, time=lambda moment: moment), strict=True)
+    )
     parts: list[str] = []
     if read is None:
         parts.append(f"s AS ({_INSERT_SESSION})")

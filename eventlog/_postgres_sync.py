@@ -75,7 +75,7 @@ class _PostgresTransaction:
         if not entry_ids:
             return {}
         rows = self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
-        return sql.newest_by_id(map(sql.record_from_row, rows))
+        return {row[2]: sql.record_from_row(row) for row in rows}
 
     def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
@@ -101,7 +101,7 @@ class _PostgresTransaction:
                     sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
                 )
         state = sql.state_from_row(rows[0]) if rows else None
-        return state, sql.newest_by_id(map(sql.record_from_row, latest_rows))
+        return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
@@ -210,9 +210,11 @@ class _AsyncOptimisticTransaction(_PostgresTransaction):
         state = sql.state_from_row(rows[0]) if rows else None
         self._saw(state)
         width = sql.STATE_WIDTH
-        latest = sql.newest_by_id(
-            sql.record_from_row(row[width:]) for row in rows if row[width] is not None
-        )
+        latest = {
+            row[width + 2]: sql.record_from_row(row[width:])
+            for row in rows
+            if row[width] is not None  # seq: NULL when no record of the ids was found
+        }
         return state, latest
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:

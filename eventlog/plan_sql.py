@@ -7,20 +7,23 @@ drivers differ only in placeholder (``?`` or ``%s``) and how a time is stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
 from .engine import prefix_successor
-from .fold import SessionState, WritePlan
+from .fold import Record, SessionState, WritePlan
 
 __all__ = [
     "LIVE_ENTRIES_SQL",
     "RECORD_COLUMNS",
+    "SESSION_FIELDS",
     "STATE_COLUMNS",
     "Statement",
     "list_states_sql",
+    "newest_by_id",
     "plan_statements",
+    "session_values",
     "state_from_row",
 ]
 
@@ -43,6 +46,51 @@ LIVE_ENTRIES_SQL = (
     "SELECT entry_id, parent_id, kind, ts, payload FROM entries "
     "WHERE session_id = %s AND removed_in_version IS NULL ORDER BY pos"
 )
+
+
+# The index row's columns a write sets, in `session_values` order.
+SESSION_FIELDS = (
+    "version",
+    "leaf_id",
+    "metadata",
+    "next_seq",
+    "entry_count",
+    "removed_count",
+    "bytes",
+    "history_floor",
+    "created_at",
+    "updated_at",
+    "parent_session_id",
+    "forked_from_entry_id",
+)
+
+
+def session_values(state: SessionState, *, time: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """The values of `SESSION_FIELDS` for `state`; `time` stores a datetime."""
+    return (
+        state.version,
+        state.leaf_id,
+        state.metadata,
+        state.next_seq,
+        state.entry_count,
+        state.removed_count,
+        state.bytes,
+        state.history_floor,
+        time(state.created_at),
+        time(state.updated_at),
+        state.parent_session_id,
+        state.forked_from_entry_id,
+    )
+
+
+def newest_by_id(records: Iterable[Record]) -> dict[str, Record]:
+    """The record with the highest seq of each entry id."""
+    newest: dict[str, Record] = {}
+    for record in records:
+        found = newest.get(record.entry_id)
+        if found is None or record.seq > found.seq:
+            newest[record.entry_id] = record
+    return newest
 
 
 def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> SessionState:
@@ -136,38 +184,20 @@ def plan_statements(
                 ],
             )
         )
-    values = (
-        state.version,
-        state.leaf_id,
-        state.metadata,
-        state.next_seq,
-        state.entry_count,
-        state.removed_count,
-        state.bytes,
-        state.history_floor,
-        time(state.created_at),
-        time(state.updated_at),
-        state.parent_session_id,
-        state.forked_from_entry_id,
-        sid,
-    )
+    values = (*session_values(state, time=time), sid)
     if plan.creates:
         statements.append(
             (
-                "INSERT INTO sessions (version, leaf_id, metadata, next_seq, entry_count, "
-                "removed_count, bytes, history_floor, created_at, updated_at, parent_session_id, "
-                "forked_from_entry_id, session_id) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO sessions ({', '.join(SESSION_FIELDS)}, session_id) "
+                f"VALUES ({', '.join(['%s'] * (len(SESSION_FIELDS) + 1))})",
                 [values],
             )
         )
     else:
         statements.append(
             (
-                "UPDATE sessions SET version = %s, leaf_id = %s, metadata = %s, next_seq = %s, "
-                "entry_count = %s, removed_count = %s, bytes = %s, history_floor = %s, "
-                "created_at = %s, updated_at = %s, parent_session_id = %s, "
-                "forked_from_entry_id = %s WHERE session_id = %s",
+                f"UPDATE sessions SET {', '.join(f'{name} = %s' for name in SESSION_FIELDS)} "
+                "WHERE session_id = %s",
                 [values],
             )
         )

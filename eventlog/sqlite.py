@@ -34,6 +34,7 @@ from .plan_sql import (
     RECORD_COLUMNS,
     STATE_COLUMNS,
     list_states_sql,
+    newest_by_id,
     plan_statements,
     state_from_row,
 )
@@ -125,11 +126,7 @@ class _SQLiteTransaction:
             rows = self._conn.execute(
                 records_of_ids_sql(columns, len(chunk)), (session_id, *chunk, session_id, *chunk)
             )
-            for row in rows:
-                record = _record(row)
-                found = latest.get(record.entry_id)
-                if found is None or record.seq > found.seq:
-                    latest[record.entry_id] = record
+            latest.update(newest_by_id(map(_record, rows)))
         return latest
 
     def state_and_latest(
