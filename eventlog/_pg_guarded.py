@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._pg_arrays import ByteaArray, Int8Array, TextArray
 from .fold import SessionState, WritePlan
 from .plan_sql import SESSION_FIELDS, session_values
 
@@ -73,20 +74,20 @@ def guarded_write(plan: WritePlan, read: SessionState | None) -> tuple[str, dict
         params.update(guard_params(read))
     if plan.removals:
         parts.append(f"r AS ({_STAMP_REMOVALS})")
-        params["removals"] = plan.removals
+        params["removals"] = Int8Array(plan.removals)
     if plan.appends:
         after = " AND (SELECT count(*) FROM r) >= 0" if plan.removals else ""
         parts.append(f"e AS ({_INSERT_ENTRIES.format(after_removals=after)})")
         appends = plan.appends
-        params["seqs"] = [r.seq for r in appends]
-        params["poss"] = [r.pos for r in appends]
-        params["ids"] = [r.entry_id for r in appends]
-        params["parents"] = [r.parent_id for r in appends]
-        params["kinds"] = [r.kind for r in appends]
-        params["timestamps"] = [r.timestamp for r in appends]
-        params["payloads"] = [r.payload for r in appends]
-        params["digests"] = [r.digest for r in appends]
-        params["added"] = [r.added_in_version for r in appends]
+        params["seqs"] = Int8Array([r.seq for r in appends])
+        params["poss"] = Int8Array([r.pos for r in appends])
+        params["ids"] = TextArray([r.entry_id for r in appends])
+        params["parents"] = TextArray([r.parent_id for r in appends])
+        params["kinds"] = TextArray([r.kind for r in appends])
+        params["timestamps"] = TextArray([r.timestamp for r in appends])
+        params["payloads"] = ByteaArray([r.payload for r in appends])
+        params["digests"] = ByteaArray([r.digest for r in appends])
+        params["added"] = Int8Array([r.added_in_version for r in appends])
     parts.append(f"v AS ({_INSERT_VERSION})")
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
     return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params

@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 from . import _pg_common as sql
 from . import migrate
 from ._log import logger
+from ._pg_arrays import TextArray, register_array_dumpers
 from ._pg_guarded import guard_sql, guarded_write
 from .async_engine import AsyncLogStore, AsyncTransaction, drive
 from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
@@ -73,7 +74,7 @@ class _AsyncPostgresTransaction:
     async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
-        rows = await self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
+        rows = await self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)})
         return {row[2]: sql.record_from_row(row) for row in rows}
 
     async def state_and_latest(
@@ -86,7 +87,7 @@ class _AsyncPostgresTransaction:
             await state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
                 await latest_cursor.execute(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
         rows = await state_cursor.fetchall()
         latest_rows = await latest_cursor.fetchall() if entry_ids else []
@@ -97,7 +98,7 @@ class _AsyncPostgresTransaction:
             rows = await self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
             if rows and entry_ids:
                 latest_rows = await self._rows(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
         state = sql.state_from_row(rows[0]) if rows else None
         return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
@@ -204,7 +205,9 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
         cursor = self._conn.cursor(binary=True)
-        await cursor.execute(sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
+        await cursor.execute(
+            sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+        )
         rows = await cursor.fetchall()
         state = sql.state_from_row(rows[0]) if rows else None
         self._saw(state)
@@ -377,7 +380,9 @@ class AsyncPostgresStore(AsyncLogStore):
         - synchronous_commit: a returned write must survive a crash (DESIGN.md),
           so a server, role or URL default of `off` is raised to `on`; stronger
           settings (remote_write, remote_apply) are kept.
+        - Typed array parameters (`_pg_arrays`), sent without per-call type discovery.
         """
+        register_array_dumpers(conn)
         await conn.execute(sql.CONFIGURE_SQL)
 
     @classmethod

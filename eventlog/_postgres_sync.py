@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 from . import _pg_common as sql
 from . import migrate
 from ._log import logger
+from ._pg_arrays import TextArray, register_array_dumpers
 from ._pg_guarded import guard_sql, guarded_write
 from .engine import LogStore, Transaction, drive
 from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
@@ -74,7 +75,7 @@ class _PostgresTransaction:
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
-        rows = self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
+        rows = self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)})
         return {row[2]: sql.record_from_row(row) for row in rows}
 
     def state_and_latest(
@@ -87,7 +88,7 @@ class _PostgresTransaction:
             state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
                 latest_cursor.execute(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
         rows = state_cursor.fetchall()
         latest_rows = latest_cursor.fetchall() if entry_ids else []
@@ -98,7 +99,7 @@ class _PostgresTransaction:
             rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
             if rows and entry_ids:
                 latest_rows = self._rows(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)}
+                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
         state = sql.state_from_row(rows[0]) if rows else None
         return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
@@ -205,7 +206,9 @@ class _AsyncOptimisticTransaction(_PostgresTransaction):
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
         cursor = self._conn.cursor(binary=True)
-        cursor.execute(sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": list(entry_ids)})
+        cursor.execute(
+            sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+        )
         rows = cursor.fetchall()
         state = sql.state_from_row(rows[0]) if rows else None
         self._saw(state)
@@ -378,7 +381,9 @@ class PostgresStore(LogStore):
         - synchronous_commit: a returned write must survive a crash (DESIGN.md),
           so a server, role or URL default of `off` is raised to `on`; stronger
           settings (remote_write, remote_apply) are kept.
+        - Typed array parameters (`_pg_arrays`), sent without per-call type discovery.
         """
+        register_array_dumpers(conn)
         conn.execute(sql.CONFIGURE_SQL)
 
     @classmethod
