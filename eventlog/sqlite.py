@@ -256,6 +256,7 @@ class SQLiteStore(LogStore):
         self._busy_timeout = float(busy_timeout)
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writer = threading.Lock()
         if migrate:
             self.migrate()
         else:
@@ -317,8 +318,18 @@ class SQLiteStore(LogStore):
             yield _SQLiteTransaction(conn)
             conn.execute("COMMIT")
 
-    def _write(self) -> Any:
-        return self._transaction("BEGIN IMMEDIATE")
+    @contextmanager
+    def _write(self) -> Iterator[Transaction]:
+        # One writer at a time in this process: a waiting thread wakes as soon
+        # as the lock is free, where SQLite's busy handler would sleep and poll.
+        # Writers in other processes still meet at SQLite's lock (busy_timeout).
+        if not self._writer.acquire(timeout=self._busy_timeout):
+            raise StoreUnavailableError("another writer held the database past the busy timeout")
+        try:
+            with self._transaction("BEGIN IMMEDIATE") as transaction:
+                yield transaction
+        finally:
+            self._writer.release()
 
     def _read(self) -> Any:
         return self._transaction("BEGIN")
