@@ -51,14 +51,21 @@ STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
 # Two creators of one new session serialize on this lock: no row exists to lock yet.
 CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
-# The newest record (live or not) of each of some ids: one equality lookup per
-# id in entries_entry_id, read backwards. An `entry_id = ANY(...)` condition
-# instead becomes a filter over the session's index entries in a plan made
-# while the table was small, and pooled connections keep plans.
+# The newest record (live or not) of each of some ids: per id, its live row
+# (entries_live_entry_id) and its newest replaced or tombstoned row
+# (entries_removed_entry_id, read backwards), the newer of the two. One
+# equality lookup per id: an `entry_id = ANY(...)` condition instead becomes a
+# filter over the session's index entries in a plan made while the table was
+# small, and pooled connections keep plans.
+_LATEST_OF_ID = (
+    f"SELECT {RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
+    "WHERE session_id = %(sid)s AND entry_id = asked.entry_id AND removed_in_version IS {removed}"
+)
 LATEST_SQL = (
     "SELECT e.* FROM unnest(%(ids)s::text[]) AS asked(entry_id) CROSS JOIN LATERAL "
-    f"(SELECT {RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
-    "WHERE session_id = %(sid)s AND entry_id = asked.entry_id ORDER BY seq DESC LIMIT 1) e"
+    f"(({_LATEST_OF_ID.format(removed='NULL')}) UNION ALL "
+    f"({_LATEST_OF_ID.format(removed='NOT NULL')} ORDER BY seq DESC LIMIT 1) "
+    "ORDER BY seq DESC LIMIT 1) e"
 )
 # The index row and the newest records of some ids as one statement (one
 # snapshot): a row per record found, or one row of NULL records; none if the
@@ -71,9 +78,10 @@ STATE_AND_LATEST_SQL = (
     records=LATEST_SQL,
 )
 STATE_WIDTH = len(STATE_COLUMNS.split(","))
+# `pos >= 0` (always true) matches the predicate of entries_live_pos (see schema 0002).
 LIVE_SQL = (
     "SELECT {columns} FROM entries WHERE session_id = %s AND removed_in_version IS NULL "
-    "ORDER BY pos"
+    "AND pos >= 0 ORDER BY pos"
 )
 LIVE_WITH_PAYLOADS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload="payload"))
 LIVE_DIGESTS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=_NO_PAYLOAD))

@@ -42,9 +42,10 @@ RECORD_COLUMNS = (
 
 
 # The live entries of one session in `pos` order, as `fold.entries_from_rows` reads them.
+# `pos >= 0` (always true) matches the predicate of Postgres's entries_live_pos.
 LIVE_ENTRIES_SQL = (
     "SELECT entry_id, parent_id, kind, ts, payload FROM entries "
-    "WHERE session_id = %s AND removed_in_version IS NULL ORDER BY pos"
+    "WHERE session_id = %s AND removed_in_version IS NULL AND pos >= 0 ORDER BY pos"
 )
 
 

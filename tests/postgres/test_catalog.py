@@ -58,7 +58,9 @@ def _rows(admin: psycopg.Connection[Any], query: str, schema: str) -> list[tuple
 def test_every_key_and_index_leads_with_session_id(
     url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
 ) -> None:
-    assert postgres.migrate(url, partitions=partitions) == [1]
+    assert postgres.migrate(url, partitions=partitions) == [
+        m.version for m in schema_files.migrations("postgres")
+    ]
     indexes = _rows(admin, _INDEXES, schema)
     keys = _rows(admin, _KEYS, schema)
 
@@ -90,14 +92,20 @@ def test_the_indexes_the_queries_rely_on(
     assert "(session_id, entry_id)" in live_id
     assert "WHERE (removed_in_version IS NULL)" in live_id
     # load reads live rows in log order through a partial index on live rows only.
-    live_order = [
-        text
-        for text in defs.values()
-        if "UNIQUE" not in text and text.endswith("WHERE (removed_in_version IS NULL)")
-    ]
-    assert len(live_order) == 1
-    assert " (session_id, " in live_order[0]
-    assert "(session_id, entry_id, seq)" in defs["entries_entry_id"]
+    live_order = defs["entries_live_pos"]
+    assert "(session_id, pos)" in live_order
+    assert "WHERE ((removed_in_version IS NULL) AND (pos >= 0))" in live_order
+    # save_delta finds replaced and tombstoned rows of an id, newest first.
+    removed = defs["entries_removed_entry_id"]
+    assert "(session_id, entry_id, seq)" in removed
+    assert "WHERE (removed_in_version IS NOT NULL)" in removed
+    # An append writes the primary key and these two: no full index on the id.
+    assert set(defs) == {
+        "entries_pkey",
+        "entries_live_entry_id",
+        "entries_live_pos",
+        "entries_removed_entry_id",
+    }
 
 
 def test_ids_sort_by_code_point_and_blobs_are_bytea(

@@ -145,3 +145,45 @@ def test_partitions_must_be_a_positive_int(url: str) -> None:
 def test_opening_without_migrating_an_empty_schema_says_to_migrate(url: str) -> None:
     with pytest.raises(eventlog.SchemaVersionError, match="migrate"):
         eventlog.connect(url, migrate=False)
+
+
+@pytest.mark.parametrize("partitions", [None, 4], ids=["plain", "partitioned"])
+def test_a_version_1_schema_upgrades_and_keeps_its_sessions(
+    url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
+) -> None:
+    delta = eventlog.SessionDelta(
+        [eventlog.Entry("a", payload={"n": 1}), eventlog.Entry("b", "a", payload={"n": 2})]
+    )
+    postgres.migrate(url, partitions=partitions)
+    with eventlog.connect(url) as store:
+        store.save_delta("s", delta)
+        store.save_delta("s", eventlog.SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
+    # Version 2 changed only indexes: given version 1's back, this is what version 1 wrote.
+    admin.execute(f"DROP INDEX {schema}.entries_removed_entry_id")
+    admin.execute(f"DROP INDEX {schema}.entries_live_pos")
+    admin.execute(
+        f"CREATE INDEX entries_live_pos ON {schema}.entries (session_id, pos) "
+        "WHERE removed_in_version IS NULL"
+    )
+    admin.execute(f"CREATE INDEX entries_entry_id ON {schema}.entries (session_id, entry_id, seq)")
+    admin.execute(f"DELETE FROM {schema}.{schema_files.VERSION_TABLE} WHERE version > 1")
+
+    with pytest.raises(SchemaVersionError):
+        eventlog.connect(url, migrate=False)
+    assert postgres.migrate(url) == list(range(2, _KNOWN + 1))
+    defs = dict(
+        admin.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s "
+            "AND tablename = 'entries'",
+            (schema,),
+        ).fetchall()
+    )
+    assert "entries_entry_id" not in defs
+    assert "WHERE (removed_in_version IS NOT NULL)" in defs["entries_removed_entry_id"]
+    assert "(pos >= 0)" in defs["entries_live_pos"]
+    with eventlog.connect(url, migrate=False) as store:
+        # A retried old delta finds b's tombstone through the replaced-rows index.
+        result = store.save_delta("s", delta)
+        assert result.skipped == ("a", "b") and result.appended == ()
+        loaded = store.load("s")
+        assert loaded is not None and [entry.id for entry in loaded.entries] == ["a"]

@@ -145,6 +145,21 @@ def assert_index_lookups(explained: str, *, narrow: bool) -> None:
         assert all("entry_id" in cond or "seq" in cond for cond in on_entries), explained
 
 
+# Reads of a session's live rows: through an index of live rows only, so
+# tombstones cost them nothing, whatever the statistics say.
+LIVE_READS = {"live entries", "live digests"}
+
+
+# entries_live_pos, or its copy on a partition (named by Postgres).
+_LIVE_POS = re.compile(r"Scan using (entries_live_pos|entries_p\d+_session_id_pos_idx) on ")
+
+
+def assert_live_rows_only(explained: str) -> None:
+    scans = [line for line in explained.splitlines() if " on entries" in line]
+    assert scans and all(_LIVE_POS.search(line) for line in scans), explained
+    assert "removed_in_version IS NULL" not in explained, explained  # no filter
+
+
 def custom_plan(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> str:
     query, params = STATEMENTS[name]
     conn.execute("SET plan_cache_mode = force_custom_plan")
@@ -177,3 +192,21 @@ def test_the_pool_keeps_plans_and_turns_table_scans_off(
         name: configured.execute(f"SHOW {name}").fetchone() for name in sql.CONNECTION_SETTINGS
     }
     assert settings == {name: (value,) for name, value in sql.CONNECTION_SETTINGS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(LIVE_READS))
+def test_live_reads_on_empty_tables_use_an_index_of_live_rows(
+    empty: psycopg.Connection[tuple[Any, ...]], name: str
+) -> None:
+    assert_live_rows_only(generic_plan(empty, name))
+
+
+@pytest.mark.parametrize("name", sorted(LIVE_READS))
+def test_live_reads_of_a_long_session_use_an_index_of_live_rows(
+    configured: psycopg.Connection[tuple[Any, ...]], name: str
+) -> None:
+    assert_live_rows_only(generic_plan(configured, name))
+    # With statistics of a session whose rows are all live, a scan of all its
+    # rows with a filter would look as cheap: the plan must not change.
+    configured.execute("ANALYZE")
+    assert_live_rows_only(generic_plan(configured, name))
