@@ -33,7 +33,18 @@ _GUARD = (
 )
 _UPDATE_SESSION = (
     f"UPDATE sessions SET {', '.join(f'{name} = %({name})s' for name in SESSION_FIELDS)} "
-    f"WHERE {_GUARD} RETURNING 1"
+    f"WHERE {_GUARD}{{absent}} RETURNING 1"
+)
+# For a write planned without reading the ids: none of them has a record, live
+# (entries_live_entry_id) or replaced or tombstoned (entries_removed_entry_id).
+# One lookup per id, as in LATEST_SQL: plain EXISTS subqueries became hashed
+# subplans over all of the session's index entries.
+_IDS_ABSENT = (
+    " AND NOT EXISTS (SELECT FROM unnest(%(absent)s::text[]) AS asked(entry_id) "
+    "CROSS JOIN LATERAL ((SELECT 1 FROM entries WHERE session_id = %(sid)s "
+    "AND entry_id = asked.entry_id AND removed_in_version IS NULL) UNION ALL "
+    "(SELECT 1 FROM entries WHERE session_id = %(sid)s AND entry_id = asked.entry_id "
+    "AND removed_in_version IS NOT NULL LIMIT 1) LIMIT 1) found)"
 )
 _STAMP_REMOVALS = (
     "UPDATE entries SET removed_in_version = %(version)s WHERE session_id = %(sid)s "
@@ -55,8 +66,13 @@ _INSERT_VERSION = (
 )
 
 
-def guarded_write(plan: WritePlan, read: SessionState | None) -> tuple[str, dict[str, Any]]:
+def guarded_write(
+    plan: WritePlan, read: SessionState | None, *, absent: bool = False
+) -> tuple[str, dict[str, Any]]:
     """The statement that applies `plan` if the session is still `read` (None: absent).
+
+    With `absent`, also only if none of the appended ids has a record: for a
+    plan made without reading them (`Operation.plan_if_new`).
 
     The statement returns one row: the number of index rows written (1 or 0).
     """
@@ -70,8 +86,10 @@ def guarded_write(plan: WritePlan, read: SessionState | None) -> tuple[str, dict
     if read is None:
         parts.append(f"s AS ({_INSERT_SESSION})")
     else:
-        parts.append(f"s AS ({_UPDATE_SESSION})")
+        parts.append(f"s AS ({_UPDATE_SESSION.format(absent=_IDS_ABSENT if absent else '')})")
         params.update(guard_params(read))
+        if absent:
+            params["absent"] = TextArray([record.entry_id for record in plan.appends])
     if plan.removals:
         parts.append(f"r AS ({_STAMP_REMOVALS})")
         params["removals"] = Int8Array(plan.removals)

@@ -16,8 +16,10 @@ the writes together with COMMIT in one pipeline.
 
 from __future__ import annotations
 
+import select
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -46,6 +48,10 @@ _CLEAN_STATES = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 # Optimistic tries of one operation before it takes the locking path, which
 # cannot lose a race: under heavy contention on one session every call lands.
 _OPTIMISTIC_ATTEMPTS = 3
+# Index rows this store last wrote, kept so an append can skip its read (not
+# rows with larger metadata: the map's memory stays small).
+_KNOWN_STATES = 10_000
+_KNOWN_METADATA_BYTES = 4096
 
 
 def _as_is(moment: datetime) -> datetime:
@@ -230,6 +236,11 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
     async def apply(self, plan: WritePlan) -> None:
         self._plan = plan
 
+    @property
+    def state_after(self) -> SessionState | None:
+        """The index row once `finish` landed: the plan's, or the one read."""
+        return self._plan.state if self._plan is not None else self._first_state
+
     async def finish(self) -> bool:
         """Write the plan if the session is still as first read; False if it was not.
 
@@ -323,6 +334,16 @@ async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[i
     return [m.version for m in todo]
 
 
+def _has_unread_input(conn: AsyncConnection[Any]) -> bool:
+    """Whether an idle connection's socket has something to read (no round trip)."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (AttributeError, OSError, ValueError, psycopg.Error):  # no poll(), or closed
+        return True
+
+
 class AsyncPostgresStore(AsyncLogStore):
     """A store in PostgreSQL, for asyncio. Open it with `await AsyncPostgresStore.open(url)`.
 
@@ -361,6 +382,7 @@ class AsyncPostgresStore(AsyncLogStore):
         self._migrate_on_open = migrate
         self._max_size = max_size
         self._partitions = partitions
+        self._known: OrderedDict[str, SessionState] = OrderedDict()
         self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -482,15 +504,62 @@ class AsyncPostgresStore(AsyncLogStore):
             await self._pool.putconn(conn)
 
     async def _execute(self, operation: Operation[T]) -> T:
+        sid = operation.session_id
+        # A write forgets the session's row until it knows the new one (a
+        # forgotten or stale row only costs the read it would have saved).
+        known = self._known.pop(sid, None) if operation.mode == "write" else None
+        if known is not None and operation.plan_if_new is not None:
+            plan = operation.plan_if_new(known)
+            if plan is not None:
+                if await self._append_unread(plan, known):
+                    self._remember(plan.state)
+                    result: T = plan.result  # type: ignore[assignment]  # save_delta's
+                    return result
+                logger.debug("postgres.unread_append_missed", session_id=sid)
         if operation.optimistic:
             for attempt in range(_OPTIMISTIC_ATTEMPTS):
                 landed, result = await self._optimistic(operation)
                 if landed:
                     return result
-                logger.debug(
-                    "postgres.write_lost_race", session_id=operation.session_id, attempt=attempt + 1
-                )
+                logger.debug("postgres.write_lost_race", session_id=sid, attempt=attempt + 1)
         return await super()._execute(operation)
+
+    def _remember(self, state: SessionState | None) -> None:
+        """Keep the index row this store just wrote (or read, with nothing to write)."""
+        if state is None or len(state.metadata) > _KNOWN_METADATA_BYTES:
+            return
+        self._known[state.session_id] = state
+        # Threads of the sync store share this map: each call here is atomic.
+        with suppress(KeyError):
+            while len(self._known) > _KNOWN_STATES:
+                self._known.popitem(last=False)
+
+    async def _append_unread(self, plan: WritePlan, known: SessionState) -> bool:
+        """Send an append planned on a known index row, in one round trip; whether it landed.
+
+        The write applies only if the session is still `known` and none of its
+        ids has a record, which is what the plan assumed; otherwise nothing is
+        written and the caller reads and plans. A pooled connection with unread
+        input (the server's goodbye after a restart or termination, or a
+        notice) is not used for it: the read path replaces a dead one.
+        """
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        with sql.translated():
+            conn = await self._pool.getconn()
+        try:
+            if _has_unread_input(conn):
+                return False
+            query, params = guarded_write(plan, known, absent=True)
+            with sql.translated(committing=True):
+                cursor = await conn.execute(query, params)
+                row = await cursor.fetchone()
+            return row is not None and row[0] == 1
+        except BaseException:
+            await _end_unfinished(conn)
+            raise
+        finally:
+            await self._pool.putconn(conn)
 
     async def _optimistic(self, operation: Operation[T]) -> tuple[bool, T]:
         """One optimistic try: whether its write landed, and the operation's result.
@@ -519,6 +588,8 @@ class AsyncPostgresStore(AsyncLogStore):
                         raise
                 with sql.translated(committing=True):
                     landed = await tx.finish()
+                if landed:
+                    self._remember(tx.state_after)
                 return landed, result
             except BaseException:
                 await _end_unfinished(conn)

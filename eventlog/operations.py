@@ -22,6 +22,7 @@ import msgspec
 from . import fold
 from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
 from .errors import (
+    EventlogError,
     HistoryPurgedError,
     InvalidInputError,
     SessionExistsError,
@@ -135,6 +136,12 @@ class Operation(msgspec.Struct, Generic[T], frozen=True):
     on bumps the session's version (or creates it), so a backend may read
     without locks and make the write conditional on the version it read,
     starting the steps again if that write lost a race.
+
+    `plan_if_new`: for an append, the write the steps would plan if the
+    session were still in a state the backend knows (from its own last write)
+    and none of the appended ids had a record; None where that cannot be
+    said. A backend may send that write without reading, conditional on both,
+    and run the steps if it does not apply.
     """
 
     name: str
@@ -142,6 +149,7 @@ class Operation(msgspec.Struct, Generic[T], frozen=True):
     mode: Literal["read", "write"]
     steps: Callable[[], Steps[T]]
     optimistic: bool = False
+    plan_if_new: Callable[[SessionState], WritePlan | None] | None = None
 
 
 def _now() -> datetime:
@@ -192,7 +200,20 @@ def save_delta(
             yield Call("apply", (plan,))
         return plan.result
 
-    return Operation("save_delta", sid, "write", steps, optimistic=True)
+    def plan_if_new(known: SessionState) -> WritePlan | None:
+        # Removed ids, or a leaf kept or named outside the new entries, need
+        # their stored records; a version that does not match needs the truth.
+        if not prepared.new_entries or prepared.removed_entry_ids:
+            return None
+        if expected is not None and expected != known.version:
+            return None
+        try:
+            plan = fold.plan_delta(sid, prepared, known, {}, expected_version=None, now=_now())
+        except EventlogError:
+            return None
+        return plan if plan.appends else None
+
+    return Operation("save_delta", sid, "write", steps, optimistic=True, plan_if_new=plan_if_new)
 
 
 def save(

@@ -158,14 +158,15 @@ def test_delete_racing_a_write_leaves_no_orphan_rows(
 def test_a_write_that_keeps_losing_its_race_takes_the_locking_path(
     server_dsn: str, schema: str, url: str
 ) -> None:
-    # A rival write lands between this store's reads and its guarded write, three
-    # times over (the proxy holds the write back until the rival committed).
+    # A rival write lands just before each of this store's writes (the proxy
+    # holds the write back until the rival committed): the append sent without
+    # a read (the store wrote the session last), then three guarded writes.
     rival = eventlog.connect(url)
     proxy = Proxy(server_dsn)
     raced: list[int] = []
 
     def judge(data: bytes) -> Verdict:
-        if b'"mine"' in data and len(raced) < 3:
+        if b'"mine"' in data and len(raced) < 4:
             rival.save_delta("s", SessionDelta([Entry(f"rival-{len(raced)}", payload={})]))
             raced.append(len(raced))
         return "forward"
@@ -189,15 +190,72 @@ def test_a_write_that_keeps_losing_its_race_takes_the_locking_path(
         logger.setLevel(level)
         proxy.close()
         rival.close()
-    assert raced == [0, 1, 2]
+    assert raced == [0, 1, 2, 3]
+    events = [line["event"] for line in logs]
+    assert events.count("postgres.unread_append_missed") == 1
     lost = [line["attempt"] for line in logs if line["event"] == "postgres.write_lost_race"]
     assert lost == [1, 2, 3]
-    assert result.appended == ("mine",) and result.version == 5
+    assert result.appended == ("mine",) and result.version == 6
     assert loaded is not None
     assert [entry.id for entry in loaded.entries] == [
         "first",
         "rival-0",
         "rival-1",
         "rival-2",
+        "rival-3",
         "mine",
     ]
+
+
+def test_a_store_that_did_not_write_last_appends_after_what_others_wrote(url: str) -> None:
+    # Each store sends an append without reading when it wrote the session
+    # last; here another store has always written, deleted or purged since, so
+    # each of those writes must find the session changed and read instead.
+    first = eventlog.connect(url)
+    second = eventlog.connect(url)
+    expected: list[str] = []
+    try:
+        for turn in range(30):
+            store = (first, second)[turn % 2]
+            entry_id = f"t{turn}"
+            result = store.save_delta("s", SessionDelta([Entry(entry_id, payload={"n": turn})]))
+            assert result.appended == (entry_id,)
+            expected.append(entry_id)
+            if turn % 10 == 9:
+                removed = expected.pop(0)
+                other = (second, first)[turn % 2]
+                other.save_delta("s", SessionDelta(removed_entry_ids=[removed]))
+                other.purge("s")
+        loaded = first.load("s")
+        assert loaded is not None
+        assert [entry.id for entry in loaded.entries] == expected
+        assert loaded.version == 33  # 30 appends and 3 tombstones (purge keeps the version)
+        # Delete by one store, append by the other that wrote last: a new session.
+        first.save_delta("s", SessionDelta([Entry("last-by-first", payload={})]))
+        assert second.delete("s") is True
+        result = first.save_delta("s", SessionDelta([Entry("reborn", payload={})]))
+        assert result.version == 1 and result.appended == ("reborn",)
+        reborn = second.load("s")
+        assert reborn is not None and [entry.id for entry in reborn.entries] == ["reborn"]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_replayed_append_does_not_bring_back_a_tombstoned_id(url: str) -> None:
+    writer = eventlog.connect(url)
+    reader = eventlog.connect(url)
+    try:
+        delta = SessionDelta([Entry("a", payload={}), Entry("b", "a", payload={})], leaf_id="b")
+        writer.save_delta("s", delta)
+        writer.save_delta("s", SessionDelta(removed_entry_ids=["a"]))
+        # This store wrote last, so the replay goes out without a read: the
+        # server must find a's tombstone (and b live) and write nothing.
+        again = writer.save_delta("s", delta)
+        assert again.appended == () and set(again.skipped) == {"a", "b"}
+        loaded = reader.load("s")
+        assert loaded is not None and [entry.id for entry in loaded.entries] == ["b"]
+        assert loaded.version == 2
+    finally:
+        writer.close()
+        reader.close()

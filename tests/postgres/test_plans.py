@@ -36,6 +36,7 @@ APPENDS = [
     Record(5, 5, "c", "b", "message", None, b"{}", b"d" * 16, 4, None),
 ]
 UPDATE = WritePlan(NEW, False, True, [1], APPENDS, True, SaveResult(4))
+APPEND = WritePlan(NEW, False, True, [], APPENDS, False, SaveResult(4))
 CREATE = WritePlan(NEW, True, True, [], APPENDS, False, SaveResult(1))
 IDS = {"sid": "s", "ids": ["a", "b"]}
 
@@ -50,6 +51,7 @@ STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
     "version row": (sql.VERSION_ROW_SQL, ("s", 2)),
     "guarded update": guarded_write(UPDATE, READ),
     "guarded create": guarded_write(CREATE, None),
+    "guarded append": guarded_write(APPEND, READ, absent=True),
     "guard": guard_sql("s", READ),
     "list": list_states_sql(
         prefix="s", updated_before=NOW, after="r", limit=10, paramstyle="%s", time=lambda t: t
@@ -68,7 +70,14 @@ STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
 CUSTOM_PLANNED = {"guarded update"}
 # Statements that touch a few rows of a session: their index lookups on entries
 # must name the entry ids or seqs, not scan the session's range of an index.
-NARROW = {"latest", "state and latest", "guarded update", "locking write 0", "locking write 1"}
+NARROW = {
+    "latest",
+    "state and latest",
+    "guarded update",
+    "guarded append",
+    "locking write 0",
+    "locking write 1",
+}
 
 
 def numbered(query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[str, list[Any]]:
