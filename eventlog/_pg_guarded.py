@@ -18,7 +18,7 @@ from typing import Any
 
 from ._pg_arrays import ByteaArray, Int8Array, TextArray
 from .fold import SessionState, WritePlan
-from .plan_sql import SESSION_FIELDS, session_values
+from .plan_sql import SESSION_FIELDS, session_set_clause, session_values
 
 __all__ = ["guard_sql", "guarded_write"]
 
@@ -32,7 +32,7 @@ _GUARD = (
     "AND history_floor = %(read_history_floor)s"
 )
 _UPDATE_SESSION = (
-    f"UPDATE sessions SET {', '.join(f'{name} = %({name})s' for name in SESSION_FIELDS)} "
+    f"UPDATE sessions SET {session_set_clause(lambda name: f'%({name})s')} "
     f"WHERE {_GUARD}{{absent}} RETURNING 1"
 )
 # For a write planned without reading the ids: none of them has a record, live
@@ -79,9 +79,11 @@ def guarded_write(
     state = plan.state
     params: dict[str, Any] = {"sid": state.session_id}
     # timestamptz parameters take the aware datetimes themselves.
-    params.update(
-        zip(SESSION_FIELDS, session_values(state, time=lambda moment: moment), strict=True)
+    # Metadata goes only where it is new (see `session_set_clause`).
+    values = session_values(
+        state, time=lambda moment: moment, metadata=read is None or plan.metadata_changed
     )
+    params.update(zip(SESSION_FIELDS, values, strict=True))
     parts: list[str] = []
     if read is None:
         parts.append(f"s AS ({_INSERT_SESSION})")

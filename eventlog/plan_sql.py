@@ -23,6 +23,7 @@ __all__ = [
     "list_states_sql",
     "newest_by_id",
     "plan_statements",
+    "session_set_clause",
     "session_values",
     "state_from_row",
 ]
@@ -66,12 +67,34 @@ SESSION_FIELDS = (
 )
 
 
-def session_values(state: SessionState, *, time: Callable[[datetime], Any]) -> tuple[Any, ...]:
-    """The values of `SESSION_FIELDS` for `state`; `time` stores a datetime."""
+def session_set_clause(placeholder: Callable[[str], str]) -> str:
+    """`SET` of every `SESSION_FIELDS` column, as an UPDATE of the index row writes them.
+
+    A metadata value of NULL keeps the stored metadata: a write that does not
+    change it does not send it, and the server does not write it again (on
+    Postgres a large value stays in TOAST untouched, so a turn's WAL does not
+    grow with the metadata's size).
+    """
+    return ", ".join(
+        f"{name} = coalesce({placeholder(name)}, {name})"
+        if name == "metadata"
+        else f"{name} = {placeholder(name)}"
+        for name in SESSION_FIELDS
+    )
+
+
+def session_values(
+    state: SessionState, *, time: Callable[[datetime], Any], metadata: bool = True
+) -> tuple[Any, ...]:
+    """The values of `SESSION_FIELDS` for `state`; `time` stores a datetime.
+
+    `metadata=False` gives None for the metadata: for an UPDATE that keeps it
+    (see `session_set_clause`).
+    """
     return (
         state.version,
         state.leaf_id,
-        state.metadata,
+        state.metadata if metadata else None,
         state.next_seq,
         state.entry_count,
         state.removed_count,
@@ -185,21 +208,20 @@ def plan_statements(
                 ],
             )
         )
-    values = (*session_values(state, time=time), sid)
     if plan.creates:
         statements.append(
             (
                 f"INSERT INTO sessions ({', '.join(SESSION_FIELDS)}, session_id) "
                 f"VALUES ({', '.join(['%s'] * (len(SESSION_FIELDS) + 1))})",
-                [values],
+                [(*session_values(state, time=time), sid)],
             )
         )
     else:
+        values = session_values(state, time=time, metadata=plan.metadata_changed)
         statements.append(
             (
-                f"UPDATE sessions SET {', '.join(f'{name} = %s' for name in SESSION_FIELDS)} "
-                "WHERE session_id = %s",
-                [values],
+                f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} WHERE session_id = %s",
+                [(*values, sid)],
             )
         )
     statements.append(
