@@ -65,6 +65,46 @@ def test_connections_dropped_by_the_server_are_replaced_without_errors(
     )
 
 
+def test_appends_after_the_server_dropped_every_connection_land_without_errors(
+    url: str, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # The store wrote these sessions last, so their next appends would go out
+    # without a read; on a connection the server dropped, that write must not
+    # be tried (its outcome would be unknown): the read path replaces it.
+    name = f"eventlog-drop-{secrets.token_hex(4)}"
+
+    async def scenario() -> list[dict[str, object]]:
+        own_url = f"{url}&application_name={name}"
+        async with await eventlog.connect_async(own_url, min_size=3, max_size=3) as store:
+            await asyncio.gather(
+                *(store.save_delta(f"s{i}", SessionDelta([Entry("a")])) for i in range(3))
+            )
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (name,),
+            ).fetchone()
+            assert killed is not None and killed[0] >= 1
+            await asyncio.sleep(0.2)
+            with capture_logs() as logs:
+                results = await asyncio.gather(
+                    *(
+                        store.save_delta(f"s{i}", SessionDelta([Entry("b", "a")], leaf_id="b"))
+                        for i in range(3)
+                    )
+                )
+            assert all(result.appended == ("b",) for result in results)
+            loaded = await asyncio.gather(*(store.load(f"s{i}") for i in range(3)))
+            assert all(
+                data is not None and [entry.id for entry in data.entries] == ["a", "b"]
+                for data in loaded
+            )
+            return logs
+
+    logs = asyncio.run(scenario())
+    assert any(line["event"] == "postgres.stale_connection_replaced" for line in logs)
+
+
 def test_two_hundred_tasks_through_ten_connections_lose_nothing(url: str) -> None:
     async def scenario() -> list[eventlog.SessionInfo]:
         async with await eventlog.connect_async(url, min_size=2, max_size=10) as store:
