@@ -1,7 +1,9 @@
 """The in-memory backend: the reference the SQL backends are held to.
 
-Records live in plain Python lists. A write works on a copy of the touched
-session and swaps it in on success, so a failed call leaves nothing behind.
+Records live in plain Python lists, with maps from entry id to the newest
+record and from seq to a record's place, so a write costs O(delta) here too.
+A write's steps only read; what they would write is staged and applied when
+they have all succeeded, so a failed call leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -34,6 +36,41 @@ class _Session(msgspec.Struct):
     state: SessionState
     records: list[Record]
     versions: dict[int, tuple[str | None, bytes | None, datetime]]
+    newest: dict[str, int] = msgspec.field(default_factory=dict)  # entry id -> place
+    places: dict[int, int] = msgspec.field(default_factory=dict)  # seq -> place
+
+    @classmethod
+    def of(
+        cls,
+        state: SessionState,
+        records: list[Record],
+        versions: dict[int, tuple[str | None, bytes | None, datetime]],
+    ) -> _Session:
+        session = cls(state, [], versions)
+        for record in records:
+            session.add(record)
+        return session
+
+    def add(self, record: Record) -> None:
+        self.newest[record.entry_id] = self.places[record.seq] = len(self.records)
+        self.records.append(record)
+
+    def apply(self, plan: WritePlan) -> None:
+        """Write a plan in place: O(its removals and appends)."""
+        state = plan.state
+        for seq in plan.removals:
+            place = self.places[seq]
+            self.records[place] = msgspec.structs.replace(
+                self.records[place], removed_in_version=state.version
+            )
+        for record in plan.appends:
+            self.add(record)
+        self.versions[state.version] = (
+            state.leaf_id,
+            state.metadata if plan.metadata_changed else None,
+            state.updated_at,
+        )
+        self.state = state
 
 
 class _MemoryTransaction:
@@ -41,12 +78,37 @@ class _MemoryTransaction:
 
     def __init__(self, sessions: dict[str, _Session]) -> None:
         self._sessions = sessions
-        self.changes: dict[str, _Session | None] = {}
+        # Staged writes, applied by `commit`: a whole new session (or None:
+        # deleted), or a plan to write in place.
+        self.changes: dict[str, _Session | WritePlan | None] = {}
 
     def _get(self, session_id: str) -> _Session | None:
-        if session_id in self.changes:
-            return self.changes[session_id]
-        return self._sessions.get(session_id)
+        if session_id not in self.changes:
+            return self._sessions.get(session_id)
+        change = self.changes[session_id]
+        if isinstance(change, WritePlan):  # read after a staged plan: a copy with it
+            old = self._sessions.get(session_id)
+            session = _Session.of(
+                change.state,
+                [] if old is None else list(old.records),
+                {} if old is None else dict(old.versions),
+            )
+            session.apply(change)
+            return session
+        return change
+
+    def commit(self) -> None:
+        """Apply the staged writes to the store's sessions."""
+        for session_id, change in self.changes.items():
+            if change is None:
+                self._sessions.pop(session_id, None)
+            elif isinstance(change, WritePlan):
+                session = self._sessions.get(session_id)
+                if session is None:
+                    session = self._sessions[session_id] = _Session(change.state, [], {})
+                session.apply(change)
+            else:
+                self._sessions[session_id] = change
 
     def state(self, session_id: str) -> SessionState | None:
         session = self._get(session_id)
@@ -54,12 +116,13 @@ class _MemoryTransaction:
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         session = self._get(session_id)
-        wanted = set(entry_ids)
-        latest: dict[str, Record] = {}
-        for record in [] if session is None else session.records:
-            if record.entry_id in wanted:
-                latest[record.entry_id] = record
-        return latest
+        if session is None:
+            return {}
+        return {
+            entry_id: session.records[session.newest[entry_id]]
+            for entry_id in entry_ids
+            if entry_id in session.newest
+        }
 
     def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
@@ -98,24 +161,13 @@ class _MemoryTransaction:
         return VersionRow(leaf_id, metadata, created_at)
 
     def apply(self, plan: WritePlan) -> None:
-        state = plan.state
-        old = self._get(state.session_id)
-        records = [] if old is None else list(old.records)
-        versions = {} if old is None else dict(old.versions)
-        removals = set(plan.removals)
-        records = [
-            msgspec.structs.replace(record, removed_in_version=state.version)
-            if record.seq in removals
-            else record
-            for record in records
-        ]
-        records.extend(plan.appends)
-        versions[state.version] = (
-            state.leaf_id,
-            state.metadata if plan.metadata_changed else None,
-            state.updated_at,
-        )
-        self.changes[state.session_id] = _Session(state, records, versions)
+        if plan.state.session_id in self.changes:  # a second write of one session
+            staged = self._get(plan.state.session_id)
+            assert staged is not None
+            staged.apply(plan)
+            self.changes[plan.state.session_id] = staged
+        else:
+            self.changes[plan.state.session_id] = plan
 
     def delete(self, session_id: str) -> bool:
         existed = self._get(session_id) is not None
@@ -136,7 +188,7 @@ class _MemoryTransaction:
             history_floor=state.version,
             bytes=sum(len(record.payload) for record in kept),
         )
-        self.changes[state.session_id] = _Session(new_state, kept, versions)
+        self.changes[state.session_id] = _Session.of(new_state, kept, versions)
         return dropped
 
     def list_states(
@@ -171,11 +223,7 @@ class MemoryStore(LogStore):
             self._check_open()
             tx = _MemoryTransaction(self._sessions)
             yield tx
-            for session_id, session in tx.changes.items():
-                if session is None:
-                    self._sessions.pop(session_id, None)
-                else:
-                    self._sessions[session_id] = session
+            tx.commit()
 
     @contextmanager
     def _read(self) -> Iterator[Transaction]:
