@@ -132,9 +132,9 @@ class AsyncStoreBase(ABC):
             )
         )
 
-    async def delete(self, session_id: str, /) -> bool:
+    async def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
         """See `Store.delete`."""
-        return await self._run(operations.delete(session_id))
+        return await self._run(operations.delete(session_id, expected_version=expected_version))
 
     async def fork(
         self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None

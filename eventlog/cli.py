@@ -239,8 +239,8 @@ class _ProgressStore:
     def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
         return self._inner.path(session_id, leaf_id=leaf_id)
 
-    def delete(self, session_id: str, /) -> bool:
-        return self._inner.delete(session_id)
+    def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
+        return self._inner.delete(session_id, expected_version=expected_version)
 
     def list_sessions(
         self,

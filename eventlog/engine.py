@@ -155,8 +155,8 @@ class LogStore(ABC):
             )
         )
 
-    def delete(self, session_id: str, /) -> bool:
-        return self._run(operations.delete(session_id))
+    def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
+        return self._run(operations.delete(session_id, expected_version=expected_version))
 
     def fork(
         self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None

@@ -238,11 +238,16 @@ def save(
     return Operation("save", sid, "write", steps, optimistic=True)
 
 
-def delete(session_id: object) -> Operation[bool]:
-    """Remove a session and every record of it."""
+def delete(session_id: object, *, expected_version: object = None) -> Operation[bool]:
+    """Remove a session and every record of it (if at `expected_version`, when given)."""
     sid = check_session_id(session_id)
+    _check_expected(sid, expected_version)
+    expected = expected_version if isinstance(expected_version, int) else None
 
     def steps() -> Steps[bool]:
+        if expected is not None:
+            # Read in the write transaction: the row stays as read until the delete.
+            fold.check_expected_version(sid, (yield Call("state", (sid,))), expected)
         deleted: bool = yield Call("delete", (sid,))
         return deleted
 

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from .errors import InvalidInputError
+from .errors import ConcurrencyError, InvalidInputError
 from .store import Store
 
 __all__ = ["DEFAULT_BATCH_SIZE", "delete_idle_sessions", "parse_duration"]
@@ -59,10 +59,8 @@ def delete_idle_sessions(
 
     Candidates are read with `Store.list_sessions(updated_before=...)`,
     `batch_size` at a time, and each is removed with `Store.delete` in its own
-    transaction. A session written to after the cutoff was computed is not
-    listed; one written between its listing and its deletion is still deleted
-    (the store has no conditional delete), so run retention against sessions
-    that are idle for much longer than a write takes.
+    transaction, only if it is still at the version it was listed at: a
+    session written to between its listing and its deletion is kept.
 
     Args:
         store: the store to clean.
@@ -93,8 +91,12 @@ def delete_idle_sessions(
         # does not shift the next page.
         page = store.list_sessions(updated_before=cutoff, limit=batch_size, cursor=cursor)
         for info in page.items:
-            if store.delete(info.session_id):
-                deleted += 1
+            try:
+                if store.delete(info.session_id, expected_version=info.version):
+                    deleted += 1
+            except ConcurrencyError:
+                pass  # written to since it was listed: not idle any more
+
         cursor = page.next_cursor
         if cursor is None:
             return deleted

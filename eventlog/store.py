@@ -78,8 +78,15 @@ class Store(Protocol):
         """
         ...
 
-    def delete(self, session_id: str, /) -> bool:
-        """Remove the session and every record of it. True if it existed."""
+    def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
+        """Remove the session and every record of it. True if it existed.
+
+        With `expected_version`, only if the session is at that version (0: it
+        does not exist), checked in the delete's own transaction.
+
+        Raises:
+            ConcurrencyError: `expected_version` does not match; nothing is deleted.
+        """
         ...
 
     def list_sessions(
@@ -156,7 +163,7 @@ class AsyncStore(Protocol):
         """See `Store.path`."""
         ...
 
-    async def delete(self, session_id: str, /) -> bool:
+    async def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
         """See `Store.delete`."""
         ...
 

@@ -113,3 +113,32 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(InvalidInputError):
         parse_duration(text)
+
+
+class _WrittenAfterListing:
+    """A store whose listed sessions get a write right after each listing, as
+    when an agent resumes a session while retention sweeps."""
+
+    def __init__(self, inner: Store, resumed: str) -> None:
+        self._inner = inner
+        self._resumed = resumed
+
+    def list_sessions(self, **options: object) -> eventlog.Page:
+        page = self._inner.list_sessions(**options)  # type: ignore[arg-type]
+        if any(item.session_id == self._resumed for item in page.items):
+            self._inner.save_delta(self._resumed, SessionDelta([Entry("resumed", "a")]))
+        return page
+
+    def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
+        return self._inner.delete(session_id, expected_version=expected_version)
+
+
+def test_a_session_written_between_listing_and_deletion_is_kept(store: Store) -> None:
+    _create(store, "a-idle", "b-resumed", "c-idle")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    sweeping = _WrittenAfterListing(store, "b-resumed")
+    deleted = delete_idle_sessions(sweeping, timedelta(hours=1), now=later)  # type: ignore[arg-type]
+    assert deleted == 2
+    assert _ids(store) == ["b-resumed"]
+    kept = store.load("b-resumed")
+    assert kept is not None and [entry.id for entry in kept.entries] == ["a", "resumed"]

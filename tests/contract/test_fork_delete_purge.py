@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from eventlog import (
+    ConcurrencyError,
     Entry,
     HistoryPurgedError,
     InvalidIdError,
@@ -179,6 +180,41 @@ def test_deleted_session_can_be_created_afresh(store: Store) -> None:
     assert data.metadata == {}
     with pytest.raises(InvalidInputError):
         store.load(SID, at_version=2)
+
+
+def test_delete_at_the_expected_version_deletes(store: Store) -> None:
+    _source(store)
+    version = info(store, SID).version
+    assert store.delete(SID, expected_version=version) is True
+    assert store.load(SID) is None
+    # 0: the session must not exist, which is now so; nothing to delete.
+    assert store.delete(SID, expected_version=0) is False
+
+
+@pytest.mark.parametrize("offset", [-1, 1])
+def test_delete_at_another_version_raises_and_deletes_nothing(
+    backend: BackendLike, store: Store, offset: int
+) -> None:
+    _source(store)
+    version = info(store, SID).version
+    with unchanged(backend, SID), pytest.raises(ConcurrencyError) as raised:
+        store.delete(SID, expected_version=version + offset)
+    assert raised.value.expected_version == version + offset
+    assert raised.value.actual_version == version
+
+
+def test_delete_of_a_missing_session_at_a_version_raises(store: Store) -> None:
+    with pytest.raises(ConcurrencyError):
+        store.delete(SID, expected_version=1)
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.0, "1"])
+def test_delete_with_a_bad_expected_version_raises(
+    backend: BackendLike, store: Store, bad: object
+) -> None:
+    _source(store)
+    with unchanged(backend, SID), pytest.raises(InvalidInputError):
+        store.delete(SID, expected_version=bad)  # type: ignore[arg-type]
 
 
 def test_delete_leaves_other_sessions_and_forks_alone(store: Store) -> None:
