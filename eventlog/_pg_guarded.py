@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._pg_arrays import ByteaArray, Int8Array, TextArray
+from ._pg_common import LATEST_SQL
 from .fold import SessionState, WritePlan
 from .plan_sql import SESSION_FIELDS, session_set_clause, session_values
 
@@ -35,17 +36,10 @@ _UPDATE_SESSION = (
     f"UPDATE sessions SET {session_set_clause(lambda name: f'%({name})s')} "
     f"WHERE {_GUARD}{{absent}} RETURNING 1"
 )
-# For a write planned without reading the ids: none of them has a record, live
-# (entries_live_entry_id) or replaced or tombstoned (entries_removed_entry_id).
-# One lookup per id, as in LATEST_SQL: plain EXISTS subqueries became hashed
-# subplans over all of the session's index entries.
-_IDS_ABSENT = (
-    " AND NOT EXISTS (SELECT FROM unnest(%(absent)s::text[]) AS asked(entry_id) "
-    "CROSS JOIN LATERAL ((SELECT 1 FROM entries WHERE session_id = %(sid)s "
-    "AND entry_id = asked.entry_id AND removed_in_version IS NULL) UNION ALL "
-    "(SELECT 1 FROM entries WHERE session_id = %(sid)s AND entry_id = asked.entry_id "
-    "AND removed_in_version IS NOT NULL LIMIT 1) LIMIT 1) found)"
-)
+# For a write planned without reading the ids: none of the appended ids
+# (`ids`, as the insert below names them) has a record, live or not. The id
+# lookup is LATEST_SQL's, one index lookup per id.
+_IDS_ABSENT = f" AND NOT EXISTS ({LATEST_SQL})"
 _STAMP_REMOVALS = (
     "UPDATE entries SET removed_in_version = %(version)s WHERE session_id = %(sid)s "
     "AND seq = ANY(%(removals)s::bigint[]) AND EXISTS (SELECT FROM s) RETURNING 1"
@@ -88,10 +82,9 @@ def guarded_write(
     if read is None:
         parts.append(f"s AS ({_INSERT_SESSION})")
     else:
+        assert plan.appends or not absent, "the absence check reads the appended ids"
         parts.append(f"s AS ({_UPDATE_SESSION.format(absent=_IDS_ABSENT if absent else '')})")
         params.update(guard_params(read))
-        if absent:
-            params["absent"] = TextArray([record.entry_id for record in plan.appends])
     if plan.removals:
         parts.append(f"r AS ({_STAMP_REMOVALS})")
         params["removals"] = Int8Array(plan.removals)
