@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
@@ -32,25 +34,33 @@ def test_an_exhausted_pool_raises_after_the_timeout_instead_of_hanging(url: str)
     assert 0.4 < waited < 5
 
 
+@asynccontextmanager
+async def _store_whose_connections_died(
+    url: str, admin: psycopg.Connection[tuple[object, ...]]
+) -> AsyncIterator[eventlog.AsyncStore]:
+    """A store that wrote "a" to sessions s0..s2, then lost every pooled connection,
+    as in a server restart or an idle timeout."""
+    name = f"eventlog-drop-{secrets.token_hex(4)}"
+    own_url = f"{url}&application_name={name}"
+    async with await eventlog.connect_async(own_url, min_size=3, max_size=3) as store:
+        await asyncio.gather(
+            *(store.save_delta(f"s{i}", SessionDelta([Entry("a")])) for i in range(3))
+        )
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (name,),
+        ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        await asyncio.sleep(0.2)
+        yield store
+
+
 def test_connections_dropped_by_the_server_are_replaced_without_errors(
     url: str, admin: psycopg.Connection[tuple[object, ...]]
 ) -> None:
-    name = f"eventlog-drop-{secrets.token_hex(4)}"
-
     async def scenario() -> list[dict[str, object]]:
-        own_url = f"{url}&application_name={name}"
-        async with await eventlog.connect_async(own_url, min_size=3, max_size=3) as store:
-            await asyncio.gather(
-                *(store.save_delta(f"s{i}", SessionDelta([Entry("a")])) for i in range(3))
-            )
-            # Every pooled connection dies, as in a server restart or an idle timeout.
-            killed = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = %s",
-                (name,),
-            ).fetchone()
-            assert killed is not None and killed[0] >= 1
-            await asyncio.sleep(0.2)
+        async with _store_whose_connections_died(url, admin) as store:
             with capture_logs() as logs:
                 loaded = await asyncio.gather(*(store.load(f"s{i}") for i in range(3)))
             assert all(data is not None and data.entries[0].id == "a" for data in loaded)
@@ -71,21 +81,8 @@ def test_appends_after_the_server_dropped_every_connection_land_without_errors(
     # The store wrote these sessions last, so their next appends would go out
     # without a read; on a connection the server dropped, that write must not
     # be tried (its outcome would be unknown): the read path replaces it.
-    name = f"eventlog-drop-{secrets.token_hex(4)}"
-
     async def scenario() -> list[dict[str, object]]:
-        own_url = f"{url}&application_name={name}"
-        async with await eventlog.connect_async(own_url, min_size=3, max_size=3) as store:
-            await asyncio.gather(
-                *(store.save_delta(f"s{i}", SessionDelta([Entry("a")])) for i in range(3))
-            )
-            killed = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = %s",
-                (name,),
-            ).fetchone()
-            assert killed is not None and killed[0] >= 1
-            await asyncio.sleep(0.2)
+        async with _store_whose_connections_died(url, admin) as store:
             with capture_logs() as logs:
                 results = await asyncio.gather(
                     *(
