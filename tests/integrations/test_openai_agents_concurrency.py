@@ -191,6 +191,24 @@ def test_concurrent_pops_each_take_a_different_item(url: str) -> None:
     _on_store(url, body)
 
 
+def test_concurrent_adds_and_pops_lose_nothing(url: str) -> None:
+    async def body(store: AsyncStore) -> None:
+        session = EventlogSession("chat", store)
+        await session.add_items([_user("first")])
+        calls: list[Awaitable[Any]] = []
+        for n in range(60):
+            calls.append(session.add_items([_user(str(n))]))
+            if n % 4 == 3:
+                calls.append(session.pop_item())
+        results = await asyncio.gather(*calls)
+        popped = [item["content"] for item in results if item is not None]  # type: ignore[index]
+        texts = await _chain(store, "chat")
+        assert len(popped) == 15 and not set(popped) & set(texts)
+        assert sorted([*popped, *texts]) == sorted(["first", *[str(n) for n in range(60)]])
+
+    _on_store(url, body)
+
+
 def test_cancelled_adds_land_whole_or_not_at_all_and_the_rest_land(url: str) -> None:
     async def body(store: AsyncStore) -> None:
         session = EventlogSession("chat", store)
