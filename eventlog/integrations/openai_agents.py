@@ -269,7 +269,14 @@ class _Writer:
             )
             await self._learn(result, leaf)
 
-        await self.retrying(attempt)
+        try:
+            await self.retrying(attempt)
+        except InvalidInputError as error:
+            where = error.where
+            if len(batches) == 1 and where is not None and where.startswith("new_entries["):
+                # One call's items are the delta's entries, in order: name the caller's argument.
+                error.where = "items[" + where.removeprefix("new_entries[")
+            raise
 
     async def pop(self) -> TResponseInputItem | None:
         async def attempt() -> TResponseInputItem | None:

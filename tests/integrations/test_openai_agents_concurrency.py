@@ -246,7 +246,8 @@ def test_a_refused_call_among_concurrent_ones_fails_alone(url: str) -> None:
         results = await asyncio.gather(*calls, return_exceptions=True)
         refused = results[7]
         assert isinstance(refused, eventlog.InvalidPayloadError)
-        assert refused.where == "new_entries[1].payload"  # its own position, not the merged one
+        assert "items[1].payload" in str(refused)
+        assert refused.where == "items[1].payload"  # its own position, not the merged one
         assert [result for n, result in enumerate(results) if n != 7] == [None] * 19
         texts = await _chain(store, "chat")
         _check_callers_order(texts, {str(n): [f"{n}-a", f"{n}-b"] for n in range(20) if n != 7})
@@ -312,5 +313,23 @@ def test_add_items_refuses_what_is_not_a_list_of_dicts(url: str, items: Any) -> 
             await session.add_items(items)
         assert "a dict, not a list" not in str(raised.value)
         assert await store.load("chat") == before
+
+    _on_store(url, body)
+
+
+@pytest.mark.parametrize("session_id", ["", "nul\x00id", "x" * 256], ids=["empty", "nul", "long"])
+def test_a_bad_session_id_gives_a_typed_error_and_writes_nothing(url: str, session_id: str) -> None:
+    async def body(store: AsyncStore) -> None:
+        session = EventlogSession(session_id, store)
+        for call in (
+            lambda: session.add_items([_user("a")]),
+            lambda: asyncio.gather(*(session.add_items([_user(str(n))]) for n in range(3))),
+            session.get_items,
+            session.pop_item,
+            session.clear_session,
+        ):
+            with pytest.raises(eventlog.InvalidIdError):
+                await call()
+        assert (await store.list_sessions()).items == []
 
     _on_store(url, body)
