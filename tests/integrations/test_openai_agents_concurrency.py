@@ -285,16 +285,20 @@ class _CountingStore:
         return call
 
 
-def test_add_items_appends_without_loading_the_session(url: str) -> None:
+@pytest.mark.parametrize("session_id", ["chat", "chat_%\\é"])
+def test_add_items_appends_without_loading_the_session(url: str, session_id: str) -> None:
     async def body(store: AsyncStore) -> None:
+        # Sessions whose ids share a prefix with this one, or match it as a LIKE pattern.
+        for other in ("cha", session_id[:-1], f"{session_id}-2", f"{session_id}\x01", "chatX%é"):
+            await EventlogSession(other, store).add_items([_user(other)])
         counting = _CountingStore(store)
-        session = EventlogSession("chat", counting)  # type: ignore[arg-type]
+        session = EventlogSession(session_id, counting)  # type: ignore[arg-type]
         await session.add_items([_user("first")])
         for n in range(5):
             await session.add_items([_user(f"turn {n}")])
         assert counting.calls.count("save_delta") == 6
         assert counting.calls.count("load") <= 1  # at most the first, to learn the leaf
-        assert await _chain(store, "chat") == ["first", *[f"turn {n}" for n in range(5)]]
+        assert await _chain(store, session_id) == ["first", *[f"turn {n}" for n in range(5)]]
 
     _on_store(url, body)
 
