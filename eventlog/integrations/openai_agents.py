@@ -19,17 +19,24 @@ Install with ``pip install eventlog[openai-agents]``::
 
 from __future__ import annotations
 
+import asyncio
+import random
+import threading
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
+from weakref import WeakKeyDictionary
 
 from agents.items import TResponseInputItem
 
 from ..connect import connect_async
 from ..errors import ConcurrencyError, CorruptionError, InvalidInputError
-from ..model import Entry, SessionData, SessionDelta
+from ..model import Entry, SaveResult, SessionData, SessionDelta, SessionInfo
 from ..store import AsyncStore
 
 if TYPE_CHECKING:
@@ -41,8 +48,12 @@ __all__ = ["DEFAULT_KIND", "EventlogSession"]
 DEFAULT_KIND: Final = "item"
 """The entry kind of an item without a string ``type`` (a plain role/content message)."""
 
-_MAX_ATTEMPTS: Final = 50
-"""Optimistic-lock retries per call before a ConcurrencyError is let through."""
+_FIRST_BACK_OFF: Final = 0.001
+_MAX_BACK_OFF: Final = 0.05
+"""Seconds: the ceiling of the jittered exponential back-off after a `ConcurrencyError`."""
+
+_KNOWN_PER_STORE: Final = 1024
+"""How many sessions' last seen leaf a process remembers per store (least recent dropped)."""
 
 _T = TypeVar("_T")
 
@@ -73,13 +84,302 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A session's version and leaf as this process last saw them.
+
+    The timestamps tell this version apart from the same version number of a session
+    that was deleted and written again since.
+    """
+
+    version: int
+    leaf_id: str | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def describes(self, info: SessionInfo) -> bool:
+        return (self.version, self.created_at, self.updated_at) == (
+            info.version,
+            info.created_at,
+            info.updated_at,
+        )
+
+
+_ABSENT: Final = _Known(0, None)
+
+
+@dataclass
+class _Batch:
+    """The items of one `add_items` call, with the ids they keep across retries."""
+
+    ids: list[str]
+    payloads: list[dict[str, Any]]
+    timestamp: str
+
+
+@dataclass
+class _Pending:
+    """One queued write and the future its caller waits on."""
+
+    future: asyncio.Future[Any]
+    batch: _Batch | None = None
+    run: Callable[[], Awaitable[Any]] | None = None
+
+
+@dataclass
+class _Shared:
+    """What the sessions of one store share in this process: leaves seen, write queues."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    known: OrderedDict[str, _Known] = field(default_factory=OrderedDict)
+    writers: dict[tuple[str, asyncio.AbstractEventLoop], _Writer] = field(default_factory=dict)
+
+
+_SHARED: WeakKeyDictionary[AsyncStore, _Shared] = WeakKeyDictionary()
+_SHARED_LOCK: Final = threading.Lock()
+
+
+def _shared(store: AsyncStore) -> _Shared | None:
+    """The process-wide state of a store, or None if the store cannot be a weak key."""
+    with _SHARED_LOCK:
+        try:
+            shared = _SHARED.get(store)
+            if shared is None:
+                shared = _SHARED[store] = _Shared()
+        except TypeError:  # not hashable or not weakly referable: state per session object
+            return None
+        return shared
+
+
+def _succeed(group: list[_Pending], result: object) -> None:
+    for pending in group:
+        if not pending.future.done():  # done: its caller was cancelled and left
+            pending.future.set_result(result)
+
+
+def _fail(group: list[_Pending], error: Exception) -> None:
+    for pending in group:
+        if not pending.future.done():
+            pending.future.set_exception(error)
+
+
+class _Writer:
+    """The writes to one session through one store from one event loop, one at a time.
+
+    Why: every write names its parent (the current leaf) and so is read-then-write,
+    checked with ``expected_version``. Writers of one process queue here instead of
+    racing each other, and the `add_items` calls waiting in the queue are appended in
+    one `save_delta`, in call order. Only writers elsewhere (other stores, processes)
+    can still cause a `ConcurrencyError`; those are retried after a jittered back-off,
+    with no cap on the attempts: each such error means another writer's change landed.
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        session_id: str,
+        shared: _Shared,
+        key: tuple[str, asyncio.AbstractEventLoop],
+    ) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.shared = shared
+        self.key = key
+        self.pending: deque[_Pending] = deque()
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, pending: _Pending) -> Any:
+        self.pending.append(pending)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._drain())
+        # A cancelled caller cancels its future: a write not yet started is dropped; one
+        # under way completes (its items land together or not at all).
+        return await pending.future
+
+    async def _drain(self) -> None:
+        group: list[_Pending] = []
+        try:
+            while self.pending:
+                group = [self.pending.popleft()]
+                if group[0].batch is not None:
+                    while self.pending and self.pending[0].batch is not None:
+                        group.append(self.pending.popleft())
+                group = [pending for pending in group if not pending.future.done()]
+                if group and group[0].batch is not None:
+                    await self._add(group)
+                elif group:
+                    assert group[0].run is not None
+                    await self._settle(group, group[0].run)
+        except BaseException:
+            for pending in [*group, *self.pending]:
+                if not pending.future.done():
+                    pending.future.cancel()
+            raise
+        finally:
+            self.pending.clear()
+            self.task = None
+            with self.shared.lock:
+                if self.shared.writers.get(self.key) is self:
+                    del self.shared.writers[self.key]
+
+    async def _settle(self, group: list[_Pending], run: Callable[[], Awaitable[Any]]) -> None:
+        """Run one write for the group; its result or error goes to each waiting caller."""
+        try:
+            result = await run()
+        except Exception as error:
+            _fail(group, error)
+        else:
+            _succeed(group, result)
+
+    async def _add(self, group: list[_Pending]) -> None:
+        try:
+            await self._append([pending.batch for pending in group if pending.batch is not None])
+        except InvalidInputError as error:
+            if len(group) == 1:
+                _fail(group, error)
+                return
+            # One call's items were refused, so nothing was written: write each call
+            # alone, so that each caller gets its own outcome and its own error positions.
+            for pending in group:
+                if pending.batch is not None and not pending.future.done():
+                    await self._settle([pending], partial(self._append, [pending.batch]))
+        except Exception as error:
+            _fail(group, error)
+        else:
+            _succeed(group, None)
+
+    async def _append(self, batches: list[_Batch]) -> None:
+        """Append the batches after the current leaf, as one chain, in one write."""
+        leaf = batches[-1].ids[-1]
+
+        async def attempt() -> None:
+            known = await self._current()
+            parent = known.leaf_id
+            entries: list[Entry] = []
+            for batch in batches:
+                for entry_id, payload in zip(batch.ids, batch.payloads, strict=True):
+                    entries.append(
+                        Entry(entry_id, parent, _kind(payload), batch.timestamp, payload)
+                    )
+                    parent = entry_id
+            result = await self.store.save_delta(
+                self.session_id,
+                SessionDelta(new_entries=entries, leaf_id=leaf),
+                expected_version=known.version,
+            )
+            await self._learn(result, leaf)
+
+        try:
+            await self.retrying(attempt)
+        except InvalidInputError as error:
+            where = error.where
+            if len(batches) == 1 and where is not None and where.startswith("new_entries["):
+                # One call's items are the delta's entries, in order: name the caller's argument.
+                error.where = "items[" + where.removeprefix("new_entries[")
+            raise
+
+    async def pop(self) -> TResponseInputItem | None:
+        async def attempt() -> TResponseInputItem | None:
+            data = await self.store.load(self.session_id)
+            if data is None:
+                return None
+            branch = _branch(data, self.session_id)
+            if not branch:
+                return None
+            last = branch[-1]
+            leaf = branch[-2].id if len(branch) > 1 else None
+            result = await self.store.save_delta(
+                self.session_id,
+                SessionDelta(removed_entry_ids=[last.id], leaf_id=leaf),
+                expected_version=data.version,
+            )
+            await self._learn(result, leaf)
+            return cast(TResponseInputItem, last.payload)
+
+        return await self.retrying(attempt)
+
+    async def clear(self) -> None:
+        async def attempt() -> None:
+            data = await self.store.load(self.session_id, raw=True)
+            if data is None or not data.entries:
+                return
+            result = await self.store.save_delta(
+                self.session_id,
+                SessionDelta(removed_entry_ids=[entry.id for entry in data.entries], leaf_id=None),
+                expected_version=data.version,
+            )
+            await self._learn(result, None)
+
+        await self.retrying(attempt)
+
+    async def retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        """Run a read-then-write step until no other writer got in between."""
+        ceiling = _FIRST_BACK_OFF
+        while True:
+            try:
+                return await attempt()
+            except ConcurrencyError:
+                self._forget()
+                # Full jitter: writers that collided spread out instead of colliding again.
+                await asyncio.sleep(random.uniform(0, ceiling))
+                ceiling = min(ceiling * 2, _MAX_BACK_OFF)
+
+    async def _info(self) -> SessionInfo | None:
+        """The session's index row alone, without its entries (None if it is absent)."""
+        if not isinstance(self.session_id, str) or not self.session_id or "\0" in self.session_id:
+            return None  # not a session id: `load` names what is wrong with it
+        # An exact id sorts before every longer id it is a prefix of.
+        page = await self.store.list_sessions(prefix=self.session_id, limit=1)
+        if page.items and page.items[0].session_id == self.session_id:
+            return page.items[0]
+        return None
+
+    async def _current(self) -> _Known:
+        """The session's version and leaf, without loading it when this process knows them."""
+        info = await self._info()
+        if info is not None:
+            with self.shared.lock:
+                known = self.shared.known.get(self.session_id)
+            if known is not None and known.describes(info):
+                return known
+        # Also when the index row was not found: `load` is cheap for an absent session,
+        # and certain where a prefix listing might not be.
+        data = await self.store.load(self.session_id, raw=True)
+        if data is None:
+            return _ABSENT
+        known = _Known(data.version, data.leaf_id, data.created_at, data.updated_at)
+        self._remember(known)
+        return known
+
+    async def _learn(self, result: SaveResult, leaf_id: str | None) -> None:
+        """Remember the leaf this process just wrote, with the version it wrote it in."""
+        info = await self._info()
+        if info is not None and info.version == result.version:
+            self._remember(_Known(result.version, leaf_id, info.created_at, info.updated_at))
+        else:
+            self._forget()
+
+    def _remember(self, known: _Known) -> None:
+        with self.shared.lock:
+            self.shared.known[self.session_id] = known
+            self.shared.known.move_to_end(self.session_id)
+            while len(self.shared.known) > _KNOWN_PER_STORE:
+                self.shared.known.popitem(last=False)
+
+    def _forget(self) -> None:
+        with self.shared.lock:
+            self.shared.known.pop(self.session_id, None)
+
+
 class EventlogSession:
     """Conversation history for the OpenAI Agents SDK, kept in an eventlog store.
 
     Implements the SDK's ``agents.memory.Session`` protocol. Safe to share
-    between tasks, and several instances (or processes) may write the same
-    session: every change is written with ``expected_version`` and retried on
-    a `ConcurrencyError`, so concurrent additions all land, one after another.
+    between tasks and event loops, and several instances (or processes) may
+    write the same session: concurrent additions all land, each call's items
+    together, one call after another. Within a process the writes to a session
+    queue up (waiting additions go in one write); writers elsewhere are told
+    apart with ``expected_version`` and retried.
 
     Args:
         session_id: the eventlog session that holds the conversation.
@@ -100,6 +400,7 @@ class EventlogSession:
         self.store = store
         self.session_settings = session_settings
         self._owns_store = False
+        self._own_shared: _Shared | None = None
 
     @classmethod
     async def from_url(
@@ -145,9 +446,15 @@ class EventlogSession:
         """Append items after the newest one; the last becomes the leaf.
 
         Raises:
-            InvalidInputError: an item is not a dict, or not storable JSON
-                (nothing of the call is written).
+            InvalidInputError: `items` is not a list of dicts, or an item is not
+                storable JSON (nothing of the call is written).
         """
+        if not isinstance(items, list | tuple):
+            raise InvalidInputError(
+                f"items must be a list of dicts, not {type(items).__name__}",
+                session_id=self.session_id,
+                where="items",
+            )
         payloads: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             if not isinstance(item, dict):
@@ -159,73 +466,41 @@ class EventlogSession:
             payloads.append(dict(item))
         if not payloads:
             return
-        ids = [f"item-{uuid.uuid4().hex}" for _ in payloads]
-        timestamp = _now()
-
-        async def attempt() -> None:
-            data = await self.store.load(self.session_id, raw=True)
-            parent = data.leaf_id if data is not None else None
-            entries: list[Entry] = []
-            for entry_id, payload in zip(ids, payloads, strict=True):
-                entries.append(Entry(entry_id, parent, _kind(payload), timestamp, payload))
-                parent = entry_id
-            await self.store.save_delta(
-                self.session_id,
-                SessionDelta(new_entries=entries, leaf_id=ids[-1]),
-                expected_version=data.version if data is not None else 0,
-            )
-
-        await self._retrying(attempt)
+        # Ids fixed before the first attempt: a retried write is the same write.
+        batch = _Batch([f"item-{uuid.uuid4().hex}" for _ in payloads], payloads, _now())
+        await self._writer().submit(_Pending(self._future(), batch=batch))
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Tombstone the newest item and return it (`None` if there is none).
 
         Its parent becomes the leaf, so the next `add_items` continues from there.
         """
-
-        async def attempt() -> TResponseInputItem | None:
-            data = await self.store.load(self.session_id)
-            if data is None:
-                return None
-            branch = _branch(data, self.session_id)
-            if not branch:
-                return None
-            last = branch[-1]
-            await self.store.save_delta(
-                self.session_id,
-                SessionDelta(
-                    removed_entry_ids=[last.id],
-                    leaf_id=branch[-2].id if len(branch) > 1 else None,
-                ),
-                expected_version=data.version,
-            )
-            return cast(TResponseInputItem, last.payload)
-
-        return await self._retrying(attempt)
+        writer = self._writer()
+        popped = await writer.submit(_Pending(self._future(), run=writer.pop))
+        return cast(TResponseInputItem | None, popped)
 
     async def clear_session(self) -> None:
         """Tombstone every item; the session stays, empty, with its history until purged."""
+        writer = self._writer()
+        await writer.submit(_Pending(self._future(), run=writer.clear))
 
-        async def attempt() -> None:
-            data = await self.store.load(self.session_id, raw=True)
-            if data is None or not data.entries:
-                return
-            await self.store.save_delta(
-                self.session_id,
-                SessionDelta(removed_entry_ids=[entry.id for entry in data.entries], leaf_id=None),
-                expected_version=data.version,
-            )
+    @staticmethod
+    def _future() -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
 
-        await self._retrying(attempt)
-
-    async def _retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
-        """Run a read-then-write step again while another writer got in between."""
-        for _ in range(_MAX_ATTEMPTS - 1):
-            try:
-                return await attempt()
-            except ConcurrencyError:
-                continue
-        return await attempt()
+    def _writer(self) -> _Writer:
+        """The write queue of this session for this store and the running event loop."""
+        shared = _shared(self.store)
+        if shared is None:
+            if self._own_shared is None:
+                self._own_shared = _Shared()
+            shared = self._own_shared
+        key = (self.session_id, asyncio.get_running_loop())
+        with shared.lock:
+            writer = shared.writers.get(key)
+            if writer is None:
+                writer = shared.writers[key] = _Writer(self.store, self.session_id, shared, key)
+        return writer
 
     async def close(self) -> None:
         """Close the store if this session opened it (`from_url`)."""

@@ -290,7 +290,7 @@ def test_a_non_dict_item_is_refused_and_nothing_is_written(url: str) -> None:
     async def body(session: EventlogSession, store: AsyncStore) -> None:
         with pytest.raises(eventlog.InvalidInputError, match=r"items\[1\]"):
             await session.add_items([_user("ok"), "not a dict"])  # type: ignore[list-item]
-        with pytest.raises(eventlog.InvalidPayloadError):
+        with pytest.raises(eventlog.InvalidPayloadError, match=r"items\[1\]\.payload"):
             await session.add_items([_user("ok"), {"role": "user", "content": float("nan")}])  # type: ignore[list-item]
         assert await store.load("chat") is None
 
