@@ -14,7 +14,7 @@ from typing import IO, Any, Final, Protocol, TypeVar
 
 import msgspec
 
-from ..codec import DEFAULT_MAX_ENTRY_BYTES, prepare_delta
+from ..codec import DEFAULT_MAX_ENTRY_BYTES, MAX_DEPTH, check_entry_id, prepare_delta
 from ..errors import InvalidInputError
 from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta
 
@@ -29,6 +29,7 @@ __all__ = [
     "as_bytes",
     "as_dict",
     "atomic_output",
+    "decode_json",
     "decode_line",
     "export_order",
     "iso_ms",
@@ -37,6 +38,8 @@ __all__ = [
     "synthetic_id",
     "text_or_none",
     "validate_entry",
+    "validate_id",
+    "validate_metadata",
 ]
 
 SYNTHETIC_PREFIX: Final = "eventlog-line-"
@@ -184,6 +187,30 @@ def validate_entry(session_id: str, entry: Entry, *, max_entry_bytes: int) -> by
     return prepared.new_entries[0].payload
 
 
+def validate_id(session_id: str, value: str, *, what: str) -> str:
+    """Check an id read from a file by the store's rules, before anything looks it up.
+
+    Raises:
+        BadLine: not a valid entry id (e.g. a lone surrogate, which no index can hold).
+    """
+    try:
+        return check_entry_id(value, session_id=session_id, where=what)
+    except InvalidInputError as exc:
+        raise BadLine(f"{exc.message} (at {what})", entry_id=exc.entry_id) from None
+
+
+def validate_metadata(session_id: str, metadata: JSONObject, *, max_entry_bytes: int) -> None:
+    """Check metadata read from a file by the store's rules.
+
+    Raises:
+        BadLine: `save_delta` would refuse it.
+    """
+    try:
+        prepare_delta(session_id, SessionDelta(metadata=metadata), max_entry_bytes=max_entry_bytes)
+    except InvalidInputError as exc:
+        raise BadLine(exc.message) from None
+
+
 def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, line without its ``\\n``) for every non-blank line."""
     for number, line in enumerate(stream, start=1):
@@ -264,14 +291,33 @@ def decode_error_reason(exc: Exception) -> str:
     return f"not valid JSON ({str(exc).split(' - ')[0]})"
 
 
+def decode_json(decoder: msgspec.json.Decoder[_Line], data: bytes) -> _Line:
+    """Decode JSON read from a file; every way it can fail is a `BadLine`.
+
+    Every decode of file input in the formats goes through here, so none can
+    leak a decoder's own exception. msgspec recurses per nesting level and
+    raises `RecursionError` on hostile nesting, even while skipping a field.
+    """
+    try:
+        return decoder.decode(data)
+    except RecursionError:
+        reason = f"nested deeper than {MAX_DEPTH} levels"
+    except msgspec.ValidationError as exc:
+        message = str(exc).split(" - ")[0]
+        reason = (
+            "a line must be a JSON object"
+            if message.startswith("Expected `object`")
+            else f"not allowed JSON ({message})"
+        )
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        reason = decode_error_reason(exc)
+    # Raised outside the handlers: no chained exception holds the offending text.
+    raise BadLine(reason)
+
+
 def decode_line(decoder: msgspec.json.Decoder[_Line], line: bytes) -> _Line:
     """Decode one JSONL line with a typed decoder; any failure is a `BadLine`."""
-    try:
-        return decoder.decode(line)
-    except msgspec.ValidationError:
-        raise BadLine("a line must be a JSON object") from None
-    except msgspec.DecodeError as exc:
-        raise BadLine(decode_error_reason(exc)) from None
+    return decode_json(decoder, line)
 
 
 def max_entry_bytes_of(store: object) -> int:

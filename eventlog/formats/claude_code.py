@@ -41,6 +41,7 @@ from ._common import (
     synthetic_id,
     text_or_none,
     validate_entry,
+    validate_id,
 )
 
 __all__ = ["ClaudeCodeReader", "write"]
@@ -84,11 +85,14 @@ class ClaudeCodeReader:
         if head.parentUuid is not UNSET and not isinstance(head.parentUuid, str | None):
             raise BadLine("'parentUuid' must be a string or null")
         kind = f"{head.type}/{head.subtype}" if isinstance(head.subtype, str) else head.type
+        if isinstance(head.uuid, str):
+            # Validated before `known` looks it up: a spool cannot even hold a bad id.
+            validate_id(self._session_id, head.uuid, what="uuid")
         uuid = head.uuid if isinstance(head.uuid, str) and not known(head.uuid) else None
         if uuid is None:
             entry_id, parent = synthetic_id(self._session_id, line_no), None
         else:
-            entry_id, parent = uuid, _parent(head, known)
+            entry_id, parent = uuid, _parent(self._session_id, head, known)
         entry = Entry(entry_id, parent, kind, text_or_none(head.timestamp), RawJSON(line))
         payload = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
         if uuid is not None:
@@ -102,11 +106,17 @@ class ClaudeCodeReader:
         return ParsedSession(leaf_id=self._leaf or self._last_uuid, metadata={})
 
 
-def _parent(head: _Head, known: Callable[[str], bool]) -> str | None:
+def _parent(session_id: str, head: _Head, known: Callable[[str], bool]) -> str | None:
     if isinstance(head.parentUuid, str):
         return head.parentUuid
     logical = head.logicalParentUuid
-    return logical if isinstance(logical, str) and known(logical) else None
+    if not isinstance(logical, str):
+        return None
+    try:
+        validate_id(session_id, logical, what="logicalParentUuid")
+    except BadLine:
+        return None  # no entry can have that id
+    return logical if known(logical) else None
 
 
 def _is_original(entry: Entry, payload: JSONObject) -> bool:

@@ -40,6 +40,8 @@ from ._common import (
     iso_ms,
     text_or_none,
     validate_entry,
+    validate_id,
+    validate_metadata,
 )
 
 __all__ = ["SESSION_KEY", "FlueReader", "read_elements", "write"]
@@ -166,7 +168,12 @@ def read_elements(
                     scanner.expect("]")
                     break
         else:
-            on_field(key, scanner.value())
+            line = scanner.line()
+            value = scanner.value()
+            try:
+                on_field(key, value)
+            except BadLine as bad:
+                raise scanner.fail(f"{bad.reason} (a top-level field)", line) from None
         if scanner.peek() == ",":
             scanner.expect(",")
             continue
@@ -190,7 +197,14 @@ class FlueReader:
         self._metadata: Any = {}
 
     def on_field(self, key: str, value: Any) -> None:
-        """Keep a top-level field (``entries`` only marks its position)."""
+        """Keep a top-level field (``entries`` only marks its position).
+
+        Raises:
+            BadLine: the field is not JSON the store allows (Python's parser takes
+                lone surrogates and turns ``1e400`` into infinity).
+        """
+        if key not in _PLACEHOLDERS[:2]:
+            validate_metadata(self._session_id, {key: value}, max_entry_bytes=self._max_entry_bytes)
         if key == "leafId":
             self._leaf = value
         elif key == "metadata":
@@ -208,14 +222,16 @@ class FlueReader:
             raise BadLine("an entry needs a string 'type'", entry_id=entry_id)
         if not isinstance(parent, str | None):
             raise BadLine("'parentId' must be a string or null", entry_id=entry_id)
-        if known(entry_id):
-            raise BadLine("the id is used by an earlier entry", entry_id=entry_id)
         timestamp = element.get("timestamp")
         if timestamp is not None and not isinstance(timestamp, str):
             raise BadLine("'timestamp' must be a string", entry_id=entry_id)
         payload = {key: value for key, value in element.items() if key not in _MAPPED}
         entry = Entry(entry_id, parent, kind, text_or_none(timestamp), payload)
-        return entry, validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
+        # Validated before `known` looks the id up: a spool cannot even hold a bad id.
+        encoded = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
+        if known(entry_id):
+            raise BadLine("the id is used by an earlier entry", entry_id=entry_id)
+        return entry, encoded
 
     def finish(self, known: Callable[[str], bool]) -> ParsedSession:
         """The leaf and metadata, once the whole document is read."""
@@ -224,9 +240,12 @@ class FlueReader:
         if SESSION_KEY in self._metadata:
             raise BadLine(f"'metadata' uses the reserved key {SESSION_KEY!r}")
         leaf = self._leaf
+        if isinstance(leaf, str):
+            validate_id(self._session_id, leaf, what="leafId")
         if leaf is not None and not (isinstance(leaf, str) and known(leaf)):
             raise BadLine("'leafId' is not one of the entries")
         metadata = {**self._metadata, SESSION_KEY: self._header}
+        validate_metadata(self._session_id, metadata, max_entry_bytes=self._max_entry_bytes)
         return ParsedSession(
             leaf_id=leaf, metadata=metadata, merge_metadata=False, authoritative=True
         )

@@ -29,11 +29,14 @@ from ._common import (
     ParsedSession,
     as_bytes,
     as_dict,
+    decode_json,
     decode_line,
     export_order,
     iso_ms,
     text_or_none,
     validate_entry,
+    validate_id,
+    validate_metadata,
 )
 
 __all__ = ["HEADER_KEY", "PiReader", "session_id_hint", "write"]
@@ -61,8 +64,8 @@ def session_id_hint(first_line: bytes | None) -> str | None:
     if first_line is None:
         return None
     try:
-        head = _head_decoder.decode(first_line)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        head = decode_json(_head_decoder, first_line)
+    except BadLine:
         return None
     return head.id if head.type == "session" and isinstance(head.id, str) and head.id else None
 
@@ -86,7 +89,12 @@ class PiReader:
         if first:
             if head.type != "session" or not isinstance(head.id, str):
                 raise BadLine('the first line is not a pi header {"type":"session","id":...}')
-            self._header = _dict_decoder.decode(line)
+            # The head decoder skipped the other fields unread: read them whole now.
+            header = decode_json(_dict_decoder, line)
+            validate_metadata(
+                self._session_id, {HEADER_KEY: header}, max_entry_bytes=self._max_entry_bytes
+            )
+            self._header = header
             return None
         if not isinstance(head.type, str):
             raise BadLine("an entry needs a string 'type'")
@@ -94,11 +102,15 @@ class PiReader:
             raise BadLine("an entry needs a string 'id' (open v1 files in pi once to migrate)")
         if head.parentId is not UNSET and not isinstance(head.parentId, str | None):
             raise BadLine("'parentId' must be a string or null", entry_id=head.id)
+        # Validated before `known` looks them up: a spool cannot even hold a bad id.
+        validate_id(self._session_id, head.id, what="id")
         if known(head.id):
             raise BadLine("the id is used by an earlier line", entry_id=head.id)
         tip: str | None = head.id
         if head.type == "leaf":
             target = None if head.targetId is UNSET else head.targetId
+            if isinstance(target, str):
+                validate_id(self._session_id, target, what="targetId")
             if target is not None and not (isinstance(target, str) and known(target)):
                 raise BadLine("a leaf entry's targetId is not an earlier entry", entry_id=head.id)
             tip = target
