@@ -32,6 +32,7 @@ __all__ = [
     "decode_json",
     "decode_line",
     "export_order",
+    "fresh_synthetic_id",
     "iso_ms",
     "iter_lines",
     "line_attempts",
@@ -165,10 +166,28 @@ def text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def synthetic_id(session_id: str, line_no: int) -> str:
-    """A deterministic id for the record at `line_no` of a session's file."""
-    digest = hashlib.blake2b(f"{session_id}\n{line_no}".encode(), digest_size=10).hexdigest()
+def synthetic_id(session_id: str, line_no: int, attempt: int = 0) -> str:
+    """A deterministic id for the record at `line_no` of a session's file.
+
+    `attempt` 0 is the id eventlog has always given; later attempts exist only
+    to step past an id that a record of the file already holds.
+    """
+    seed = f"{session_id}\n{line_no}" + (f"\n{attempt}" if attempt else "")
+    digest = hashlib.blake2b(seed.encode(), digest_size=10).hexdigest()
     return f"{SYNTHETIC_PREFIX}{line_no}-{digest}"
+
+
+def fresh_synthetic_id(session_id: str, line_no: int, known: Callable[[str], bool]) -> str:
+    """The first synthetic id for `line_no` that no earlier record of the file holds.
+
+    A file may hold, on an earlier line, the very id a later line would be
+    given (the ids are predictable); stepping on deterministically keeps ids
+    unique within the file and the same on every import of that file.
+    """
+    attempt = 0
+    while known(candidate := synthetic_id(session_id, line_no, attempt)):
+        attempt += 1
+    return candidate
 
 
 def validate_entry(session_id: str, entry: Entry, *, max_entry_bytes: int) -> bytes:

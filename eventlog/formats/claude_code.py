@@ -38,7 +38,7 @@ from ._common import (
     as_dict,
     decode_line,
     export_order,
-    synthetic_id,
+    fresh_synthetic_id,
     text_or_none,
     validate_entry,
     validate_id,
@@ -90,7 +90,7 @@ class ClaudeCodeReader:
             validate_id(self._session_id, head.uuid, what="uuid")
         uuid = head.uuid if isinstance(head.uuid, str) and not known(head.uuid) else None
         if uuid is None:
-            entry_id, parent = synthetic_id(self._session_id, line_no), None
+            entry_id, parent = fresh_synthetic_id(self._session_id, line_no, known), None
         else:
             entry_id, parent = uuid, _parent(self._session_id, head, known)
         entry = Entry(entry_id, parent, kind, text_or_none(head.timestamp), RawJSON(line))

@@ -28,7 +28,7 @@ from ._common import (
     ParsedSession,
     decode_json,
     decode_line,
-    synthetic_id,
+    fresh_synthetic_id,
     text_or_none,
 )
 from ._common import validate_entry as _validate
@@ -99,7 +99,7 @@ class CodexReader:
             if isinstance(payload_type, str):
                 kind = f"{head.type}/{payload_type}"
         entry = Entry(
-            synthetic_id(self._session_id, line_no),
+            fresh_synthetic_id(self._session_id, line_no, known),
             self._previous,
             kind,
             text_or_none(head.timestamp),

@@ -12,6 +12,7 @@ import pytest
 import eventlog
 from eventlog import Store
 from eventlog.formats import MalformedLineError, import_file, read_session
+from eventlog.formats._common import synthetic_id
 from eventlog.memory import MemoryStore
 
 HOSTILE: dict[str, bytes] = {
@@ -149,3 +150,32 @@ def test_hostile_record_is_a_typed_error_or_a_skip_and_writes_nothing_bad(
         assert "bad" not in {entry.id for entry in read.entries}
         with MemoryStore() as check:  # what was read is what the store accepts
             check.save("s", read)
+
+
+def test_forged_synthetic_id_gets_another_id_the_same_on_every_import(tmp_path: Path) -> None:
+    forged = synthetic_id("sess", 2)  # the id line 2 (no uuid) would be given
+    path = tmp_path / "sess.jsonl"
+    path.write_bytes(
+        b'{"type":"user","uuid":"%s"}\n{"type":"summary","summary":"x"}\n' % forged.encode()
+    )
+    with eventlog.connect(f"sqlite:///{tmp_path / 'target.db'}") as store:
+        first = import_file(store, "claude-code", path)
+        data = store.load("sess")
+        assert data is not None
+        ids = [entry.id for entry in data.entries]
+        assert ids[0] == forged
+        assert len(set(ids)) == 2
+        again = import_file(store, "claude-code", path)
+        assert (again.appended, again.already_stored, again.version) == (0, 2, first.version)
+    read = read_session("claude-code", io.BytesIO(path.read_bytes()), session_id="sess")
+    assert [entry.id for entry in read.entries] == ids
+
+
+def test_a_later_uuid_equal_to_an_earlier_synthetic_id_is_a_repeat(tmp_path: Path) -> None:
+    given = synthetic_id("sess", 1)  # line 1 has no uuid, line 2 claims its id
+    text = b'{"type":"summary"}\n{"type":"user","uuid":"%s"}\n' % given.encode()
+    read = read_session("claude-code", io.BytesIO(text), session_id="sess")
+    ids = [entry.id for entry in read.entries]
+    assert ids[0] == given
+    assert len(set(ids)) == 2
+    assert read.leaf_id is None  # the repeated uuid is not a real entry of the tree
