@@ -51,6 +51,8 @@ _MAPPED: Final = ("type", "id", "parentId", "timestamp")
 _PLACEHOLDERS: Final = ("entries", "leafId", "metadata")
 _CHUNK: Final = 1 << 16
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER_RUN = re.compile(r"[-+.eE0-9]*")
+"""The characters a JSON number can hold: a number is their longest run."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -118,6 +120,12 @@ class _Scanner:
         """Decode the next JSON value; grows the buffer until it holds the value whole."""
         self.peek()
         while True:
+            # A number running to the end of the buffer may go on in the next chunk,
+            # and a prefix of it ("12." of "12.5") can parse as a shorter number.
+            run = _NUMBER_RUN.match(self._buffer, self._pos)
+            assert run is not None
+            if run.end() > self._pos and run.end() == len(self._buffer) and self._fill():
+                continue
             try:
                 value, end = _json.raw_decode(self._buffer, self._pos)
             except json.JSONDecodeError:
@@ -126,9 +134,6 @@ class _Scanner:
                 raise self.fail("not valid JSON") from None
             except (ValueError, RecursionError) as exc:
                 raise self.fail(str(exc) if isinstance(exc, ValueError) else "too deep") from None
-            # A number at the end of the buffer may continue in the next chunk.
-            if end == len(self._buffer) and self._fill():
-                continue
             self._pos = end
             return value
 
