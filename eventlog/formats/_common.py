@@ -19,6 +19,8 @@ from ..errors import InvalidInputError
 from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta
 
 __all__ = [
+    "BUILT_MARK",
+    "ESCAPE_PREFIX",
     "MISSING",
     "SYNTHETIC_PREFIX",
     "BadLine",
@@ -29,15 +31,20 @@ __all__ = [
     "as_bytes",
     "as_dict",
     "atomic_output",
+    "built_payload",
     "decode_json",
     "decode_line",
+    "escape_key",
+    "escaped_items",
     "export_order",
     "fresh_synthetic_id",
+    "has_reserved_key",
     "iso_ms",
     "iter_lines",
     "line_attempts",
     "synthetic_id",
     "text_or_none",
+    "unescape_key",
     "validate_entry",
     "validate_id",
     "validate_metadata",
@@ -46,7 +53,15 @@ __all__ = [
 SYNTHETIC_PREFIX: Final = "eventlog-line-"
 """Ids that eventlog made up for records that had none (or repeated one)."""
 
+ESCAPE_PREFIX: Final = "eventlog.payload."
+"""Prefixed to a payload key that a format uses for an entry field (``id``, ``type``...)."""
+
+BUILT_MARK: Final = "eventlog.payload"
+"""In a pi or Claude Code line that eventlog built from an entry: the other keys
+are the entry's fields and its payload (keys escaped), not one record of the tool."""
+
 _decoder = msgspec.json.Decoder()
+_raw_items_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _Line = TypeVar("_Line")
 _encoder = msgspec.json.Encoder()
 
@@ -249,6 +264,68 @@ def as_dict(payload: JSONObject | RawJSON) -> JSONObject:
 def as_bytes(payload: JSONObject | RawJSON) -> bytes:
     """A payload as JSON bytes (the stored bytes for `RawJSON`)."""
     return bytes(payload) if isinstance(payload, RawJSON) else _encoder.encode(payload)
+
+
+def _unprefixed(key: str) -> tuple[int, str]:
+    """How many escape prefixes `key` carries, and the key without them."""
+    depth = 0
+    while key.startswith(ESCAPE_PREFIX):
+        key = key[len(ESCAPE_PREFIX) :]
+        depth += 1
+    return depth, key
+
+
+def escape_key(key: str, fields: frozenset[str]) -> str:
+    """A payload key as written beside a format's own `fields`.
+
+    Keys named like a field, or like an escaped field, get one more prefix, so
+    escaping is undone exactly by `unescape_key` and no other key changes.
+    """
+    return ESCAPE_PREFIX + key if _unprefixed(key)[1] in fields else key
+
+
+def unescape_key(key: str, fields: frozenset[str]) -> str:
+    """The payload key that `escape_key` wrote as `key`."""
+    depth, base = _unprefixed(key)
+    return key[len(ESCAPE_PREFIX) :] if depth and base in fields else key
+
+
+def has_reserved_key(keys: Iterable[str], fields: frozenset[str]) -> bool:
+    """Whether a tool's line holds a key that an import would read as eventlog's own."""
+    for key in keys:
+        depth, base = _unprefixed(key)
+        if key == BUILT_MARK or (depth and base in fields):
+            return True
+    return False
+
+
+def escaped_items(payload: JSONObject | RawJSON, fields: frozenset[str]) -> dict[str, msgspec.Raw]:
+    """A payload's keys, escaped beside `fields`, with their values as the stored bytes."""
+    items = _raw_items_decoder.decode(as_bytes(payload))
+    return {escape_key(key, fields): value for key, value in items.items()}
+
+
+def built_payload(line: bytes, own: frozenset[str], fields: frozenset[str]) -> bytes | None:
+    """The payload of a line eventlog built from an entry (see `BUILT_MARK`), else `None`.
+
+    `own` are the keys the writer put there for the entry's fields; the rest is
+    the payload, its keys unescaped and its values kept byte for byte.
+
+    Raises:
+        BadLine: the line is not JSON (`decode_json`).
+    """
+    if b'"' + BUILT_MARK.encode() + b'":true' not in line:
+        return None  # eventlog writes compact JSON: a tool's line never has it
+    items = decode_json(_raw_items_decoder, line)
+    mark = items.get(BUILT_MARK)
+    if mark is None or bytes(mark) != b"true":
+        return None
+    payload = {
+        unescape_key(key, fields): value
+        for key, value in items.items()
+        if key not in own and key != BUILT_MARK
+    }
+    return _encoder.encode(payload)
 
 
 def iso_ms(moment: datetime | None) -> str | None:

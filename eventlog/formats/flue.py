@@ -7,7 +7,10 @@ createdAt, updatedAt}`` (later versions add ``affinityKey``,
 
 Mapping: each element of ``entries`` becomes an entry (``kind=type``, the
 payload is the element minus ``type``, ``id``, ``parentId`` and
-``timestamp``, key order kept); ``leafId`` is the leaf; Flue's ``metadata``
+``timestamp``, key order kept); a payload key named like one of those four
+is written with the prefix ``eventlog.payload.`` (``"eventlog.payload.id"``),
+and import removes it again, so such keys survive a round trip (a key that
+already starts with the prefix gets one more); ``leafId`` is the leaf; Flue's ``metadata``
 is eventlog's metadata, plus one reserved key ``"flue.session"`` that holds
 every other top-level field, in document order, with ``entries``, ``leafId``
 and ``metadata`` kept as ``null`` placeholders marking their positions. Export
@@ -37,8 +40,10 @@ from ._common import (
     MalformedLineError,
     ParsedSession,
     as_dict,
+    escaped_items,
     iso_ms,
     text_or_none,
+    unescape_key,
     validate_entry,
     validate_id,
     validate_metadata,
@@ -48,6 +53,7 @@ __all__ = ["SESSION_KEY", "FlueReader", "read_elements", "write"]
 
 SESSION_KEY: Final = "flue.session"
 _MAPPED: Final = ("type", "id", "parentId", "timestamp")
+_FIELDS: Final = frozenset(_MAPPED)
 _PLACEHOLDERS: Final = ("entries", "leafId", "metadata")
 _CHUNK: Final = 1 << 16
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -230,7 +236,11 @@ class FlueReader:
         timestamp = element.get("timestamp")
         if timestamp is not None and not isinstance(timestamp, str):
             raise BadLine("'timestamp' must be a string", entry_id=entry_id)
-        payload = {key: value for key, value in element.items() if key not in _MAPPED}
+        payload = {
+            unescape_key(key, _FIELDS): value
+            for key, value in element.items()
+            if key not in _MAPPED
+        }
         entry = Entry(entry_id, parent, kind, text_or_none(timestamp), payload)
         # Validated before `known` looks the id up: a spool cannot even hold a bad id.
         encoded = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
@@ -260,9 +270,7 @@ def _element(entry: Entry) -> bytes:
     element: JSONObject = {"type": entry.kind, "id": entry.id, "parentId": entry.parent_id}
     if entry.timestamp is not None:
         element["timestamp"] = entry.timestamp
-    element.update(
-        (key, value) for key, value in as_dict(entry.payload).items() if key not in _MAPPED
-    )
+    element.update(escaped_items(entry.payload, _FIELDS))
     return _encoder.encode(element)
 
 
