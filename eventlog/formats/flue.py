@@ -7,10 +7,9 @@ createdAt, updatedAt}`` (later versions add ``affinityKey``,
 
 Mapping: each element of ``entries`` becomes an entry (``kind=type``, the
 payload is the element minus ``type``, ``id``, ``parentId`` and
-``timestamp``, key order kept); a payload key named like one of those four
-is written with the prefix ``eventlog.payload.`` (``"eventlog.payload.id"``),
-and import removes it again, so such keys survive a round trip (a key that
-already starts with the prefix gets one more); ``leafId`` is the leaf; Flue's ``metadata``
+``timestamp``, key order kept; a payload key named like one of those four is
+written as ``eventlog.payload.<key>`` and import takes the prefix off again, see
+`eventlog.formats._common.escape_key`); ``leafId`` is the leaf; Flue's ``metadata``
 is eventlog's metadata, plus one reserved key ``"flue.session"`` that holds
 every other top-level field, in document order, with ``entries``, ``leafId``
 and ``metadata`` kept as ``null`` placeholders marking their positions. Export
@@ -214,7 +213,7 @@ class FlueReader:
             BadLine: the field is not JSON the store allows (Python's parser takes
                 lone surrogates and turns ``1e400`` into infinity).
         """
-        if key not in _PLACEHOLDERS[:2]:
+        if key not in ("entries", "leafId"):  # `finish` checks the leaf as an id
             validate_metadata(self._session_id, {key: value}, max_entry_bytes=self._max_entry_bytes)
         if key == "leafId":
             self._leaf = value

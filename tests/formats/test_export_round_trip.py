@@ -10,6 +10,8 @@ import eventlog
 from eventlog import Entry, SessionDelta, Store
 from eventlog.formats import export_file, import_file
 
+from .helpers import FIXTURES, parsed
+
 # Every key a tool format maps to an entry field, and keys that look like escaped ones.
 FORMAT_KEYS = (
     "type",
@@ -79,3 +81,17 @@ def test_export_then_import_gives_back_payloads_with_keys_named_like_format_fiel
         again = tmp_path / "again.file"
         export_file(store, format, "back", again)
         assert again.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.parametrize("via", ["pi", "claude-code"])
+def test_flue_entries_survive_a_trip_through_another_format(
+    sqlite_store: Store, tmp_path: Path, via: str
+) -> None:
+    with sqlite_store as store:
+        import_file(store, "flue", FIXTURES / "flue_v8.json", session_id="s")
+        middle = tmp_path / "middle.file"
+        export_file(store, via, "s", middle)
+        import_file(store, via, middle, session_id="t")
+        out = tmp_path / "out.json"
+        export_file(store, "flue", "t", out)
+        assert parsed(out)["entries"] == parsed(FIXTURES / "flue_v8.json")["entries"]
