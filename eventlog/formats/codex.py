@@ -28,7 +28,7 @@ from ._common import (
     ParsedSession,
     decode_json,
     decode_line,
-    fresh_synthetic_id,
+    synthetic_id,
     text_or_none,
 )
 from ._common import validate_entry as _validate
@@ -99,7 +99,9 @@ class CodexReader:
             if isinstance(payload_type, str):
                 kind = f"{head.type}/{payload_type}"
         entry = Entry(
-            fresh_synthetic_id(self._session_id, line_no, known),
+            # Unlike Claude Code's, no id here comes from the file and the line number
+            # is part of every synthetic id: they cannot collide, so `known` is not asked.
+            synthetic_id(self._session_id, line_no),
             self._previous,
             kind,
             text_or_none(head.timestamp),
