@@ -14,11 +14,13 @@ from typing import IO, Any, Final, Protocol, TypeVar
 
 import msgspec
 
-from ..codec import DEFAULT_MAX_ENTRY_BYTES, prepare_delta
+from ..codec import DEFAULT_MAX_ENTRY_BYTES, MAX_DEPTH, check_entry_id, prepare_delta
 from ..errors import InvalidInputError
 from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta
 
 __all__ = [
+    "BUILT_MARK",
+    "ESCAPE_PREFIX",
     "MISSING",
     "SYNTHETIC_PREFIX",
     "BadLine",
@@ -29,20 +31,37 @@ __all__ = [
     "as_bytes",
     "as_dict",
     "atomic_output",
+    "built_payload",
+    "decode_json",
     "decode_line",
+    "escape_key",
+    "escaped_items",
     "export_order",
+    "fresh_synthetic_id",
+    "has_reserved_key",
     "iso_ms",
     "iter_lines",
     "line_attempts",
     "synthetic_id",
     "text_or_none",
+    "unescape_key",
     "validate_entry",
+    "validate_id",
+    "validate_metadata",
 ]
 
 SYNTHETIC_PREFIX: Final = "eventlog-line-"
 """Ids that eventlog made up for records that had none (or repeated one)."""
 
+ESCAPE_PREFIX: Final = "eventlog.payload."
+"""Prefixed to a payload key that a format uses for an entry field (``id``, ``type``...)."""
+
+BUILT_MARK: Final = "eventlog.payload"
+"""In a pi or Claude Code line that eventlog built from an entry: the other keys
+are the entry's fields and its payload (keys escaped), not one record of the tool."""
+
 _decoder = msgspec.json.Decoder()
+_raw_items_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _Line = TypeVar("_Line")
 _encoder = msgspec.json.Encoder()
 
@@ -162,10 +181,28 @@ def text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def synthetic_id(session_id: str, line_no: int) -> str:
-    """A deterministic id for the record at `line_no` of a session's file."""
-    digest = hashlib.blake2b(f"{session_id}\n{line_no}".encode(), digest_size=10).hexdigest()
+def synthetic_id(session_id: str, line_no: int, attempt: int = 0) -> str:
+    """A deterministic id for the record at `line_no` of a session's file.
+
+    `attempt` 0 is the id eventlog has always given; later attempts exist only
+    to step past an id that a record of the file already holds.
+    """
+    seed = f"{session_id}\n{line_no}" + (f"\n{attempt}" if attempt else "")
+    digest = hashlib.blake2b(seed.encode(), digest_size=10).hexdigest()
     return f"{SYNTHETIC_PREFIX}{line_no}-{digest}"
+
+
+def fresh_synthetic_id(session_id: str, line_no: int, known: Callable[[str], bool]) -> str:
+    """The first synthetic id for `line_no` that no earlier record of the file holds.
+
+    A file may hold, on an earlier line, the very id a later line would be
+    given (the ids are predictable); stepping on deterministically keeps ids
+    unique within the file and the same on every import of that file.
+    """
+    attempt = 0
+    while known(candidate := synthetic_id(session_id, line_no, attempt)):
+        attempt += 1
+    return candidate
 
 
 def validate_entry(session_id: str, entry: Entry, *, max_entry_bytes: int) -> bytes:
@@ -182,6 +219,30 @@ def validate_entry(session_id: str, entry: Entry, *, max_entry_bytes: int) -> by
         where = (exc.where or "").replace("new_entries[0].", "")
         raise BadLine(f"{exc.message} (at {where})", entry_id=exc.entry_id) from None
     return prepared.new_entries[0].payload
+
+
+def validate_id(session_id: str, value: str, *, what: str) -> str:
+    """Check an id read from a file by the store's rules, before anything looks it up.
+
+    Raises:
+        BadLine: not a valid entry id (e.g. a lone surrogate, which no index can hold).
+    """
+    try:
+        return check_entry_id(value, session_id=session_id, where=what)
+    except InvalidInputError as exc:
+        raise BadLine(f"{exc.message} (at {what})", entry_id=exc.entry_id) from None
+
+
+def validate_metadata(session_id: str, metadata: JSONObject, *, max_entry_bytes: int) -> None:
+    """Check metadata read from a file by the store's rules.
+
+    Raises:
+        BadLine: `save_delta` would refuse it.
+    """
+    try:
+        prepare_delta(session_id, SessionDelta(metadata=metadata), max_entry_bytes=max_entry_bytes)
+    except InvalidInputError as exc:
+        raise BadLine(exc.message) from None
 
 
 def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -203,6 +264,68 @@ def as_dict(payload: JSONObject | RawJSON) -> JSONObject:
 def as_bytes(payload: JSONObject | RawJSON) -> bytes:
     """A payload as JSON bytes (the stored bytes for `RawJSON`)."""
     return bytes(payload) if isinstance(payload, RawJSON) else _encoder.encode(payload)
+
+
+def _unprefixed(key: str) -> tuple[int, str]:
+    """How many escape prefixes `key` carries, and the key without them."""
+    depth = 0
+    while key.startswith(ESCAPE_PREFIX):
+        key = key[len(ESCAPE_PREFIX) :]
+        depth += 1
+    return depth, key
+
+
+def escape_key(key: str, fields: frozenset[str]) -> str:
+    """A payload key as written beside a format's own `fields`.
+
+    Keys named like a field, or like an escaped field, get one more prefix, so
+    escaping is undone exactly by `unescape_key` and no other key changes.
+    """
+    return ESCAPE_PREFIX + key if _unprefixed(key)[1] in fields else key
+
+
+def unescape_key(key: str, fields: frozenset[str]) -> str:
+    """The payload key that `escape_key` wrote as `key`."""
+    depth, base = _unprefixed(key)
+    return key[len(ESCAPE_PREFIX) :] if depth and base in fields else key
+
+
+def has_reserved_key(keys: Iterable[str], fields: frozenset[str]) -> bool:
+    """Whether a tool's line holds a key that an import would read as eventlog's own."""
+    for key in keys:
+        depth, base = _unprefixed(key)
+        if key == BUILT_MARK or (depth and base in fields):
+            return True
+    return False
+
+
+def escaped_items(payload: JSONObject | RawJSON, fields: frozenset[str]) -> dict[str, msgspec.Raw]:
+    """A payload's keys, escaped beside `fields`, with their values as the stored bytes."""
+    items = _raw_items_decoder.decode(as_bytes(payload))
+    return {escape_key(key, fields): value for key, value in items.items()}
+
+
+def built_payload(line: bytes, own: frozenset[str], fields: frozenset[str]) -> bytes | None:
+    """The payload of a line eventlog built from an entry (see `BUILT_MARK`), else `None`.
+
+    `own` are the keys the writer put there for the entry's fields; the rest is
+    the payload, its keys unescaped and its values kept byte for byte.
+
+    Raises:
+        BadLine: the line is not JSON (`decode_json`).
+    """
+    if b'"' + BUILT_MARK.encode() + b'":true' not in line:
+        return None  # eventlog writes compact JSON: a tool's line never has it
+    items = decode_json(_raw_items_decoder, line)
+    mark = items.get(BUILT_MARK)
+    if mark is None or bytes(mark) != b"true":
+        return None
+    payload = {
+        unescape_key(key, fields): value
+        for key, value in items.items()
+        if key not in own and key != BUILT_MARK
+    }
+    return _encoder.encode(payload)
 
 
 def iso_ms(moment: datetime | None) -> str | None:
@@ -264,14 +387,33 @@ def decode_error_reason(exc: Exception) -> str:
     return f"not valid JSON ({str(exc).split(' - ')[0]})"
 
 
+def decode_json(decoder: msgspec.json.Decoder[_Line], data: bytes) -> _Line:
+    """Decode JSON read from a file; every way it can fail is a `BadLine`.
+
+    Every decode of file input in the formats goes through here, so none can
+    leak a decoder's own exception. msgspec recurses per nesting level and
+    raises `RecursionError` on hostile nesting, even while skipping a field.
+    """
+    try:
+        return decoder.decode(data)
+    except RecursionError:
+        reason = f"nested deeper than {MAX_DEPTH} levels"
+    except msgspec.ValidationError as exc:
+        message = str(exc).split(" - ")[0]
+        reason = (
+            "a line must be a JSON object"
+            if message.startswith("Expected `object`")
+            else f"not allowed JSON ({message})"
+        )
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        reason = decode_error_reason(exc)
+    # Raised outside the handlers: no chained exception holds the offending text.
+    raise BadLine(reason)
+
+
 def decode_line(decoder: msgspec.json.Decoder[_Line], line: bytes) -> _Line:
     """Decode one JSONL line with a typed decoder; any failure is a `BadLine`."""
-    try:
-        return decoder.decode(line)
-    except msgspec.ValidationError:
-        raise BadLine("a line must be a JSON object") from None
-    except msgspec.DecodeError as exc:
-        raise BadLine(decode_error_reason(exc)) from None
+    return decode_json(decoder, line)
 
 
 def max_entry_bytes_of(store: object) -> int:

@@ -15,7 +15,8 @@ or repeating an earlier line's uuid, gets a synthetic id
 (`eventlog.formats.SYNTHETIC_PREFIX`, from the session id and line number, so a
 re-import is idempotent) and no parent; export writes such lines back as they
 were, without the synthetic id. The leaf is the last uuid line that is not a
-sidechain.
+sidechain. A line eventlog built from an entry (see `write`) imports as that
+entry, its payload exactly as it was.
 
 Export writes every line in log order; if that would make Claude Code resume
 another branch, the active branch is written last.
@@ -30,22 +31,30 @@ import msgspec
 
 from ..model import UNSET, Entry, JSONObject, RawJSON, SessionData
 from ._common import (
-    MISSING,
+    BUILT_MARK,
     SYNTHETIC_PREFIX,
     BadLine,
     ParsedSession,
     as_bytes,
     as_dict,
+    built_payload,
     decode_line,
+    escaped_items,
     export_order,
-    synthetic_id,
+    fresh_synthetic_id,
+    has_reserved_key,
     text_or_none,
     validate_entry,
+    validate_id,
 )
 
 __all__ = ["ClaudeCodeReader", "write"]
 
-_MAPPED: Final = ("type", "uuid", "parentUuid", "timestamp")
+_OWN: Final = frozenset(("type", "subtype", "uuid", "parentUuid", "timestamp"))
+"""The keys a line built from an entry holds for the entry's fields."""
+_FIELDS: Final = _OWN | {"logicalParentUuid", BUILT_MARK}
+"""Payload keys escaped in a built line (see `eventlog.formats._common.escape_key`);
+``logicalParentUuid`` too, as import would read it as the parent."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -84,12 +93,19 @@ class ClaudeCodeReader:
         if head.parentUuid is not UNSET and not isinstance(head.parentUuid, str | None):
             raise BadLine("'parentUuid' must be a string or null")
         kind = f"{head.type}/{head.subtype}" if isinstance(head.subtype, str) else head.type
+        if isinstance(head.uuid, str):
+            # Validated before `known` looks it up: a spool cannot even hold a bad id.
+            validate_id(self._session_id, head.uuid, what="uuid")
         uuid = head.uuid if isinstance(head.uuid, str) and not known(head.uuid) else None
+        built = None
         if uuid is None:
-            entry_id, parent = synthetic_id(self._session_id, line_no), None
+            # The payload of a line kept under a synthetic id is the line, built or not.
+            entry_id, parent = fresh_synthetic_id(self._session_id, line_no, known), None
         else:
-            entry_id, parent = uuid, _parent(head, known)
-        entry = Entry(entry_id, parent, kind, text_or_none(head.timestamp), RawJSON(line))
+            entry_id, parent = uuid, _parent(self._session_id, head, known)
+            built = built_payload(line, _OWN, _FIELDS)
+        payload_bytes = line if built is None else built
+        entry = Entry(entry_id, parent, kind, text_or_none(head.timestamp), RawJSON(payload_bytes))
         payload = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
         if uuid is not None:
             self._last_uuid = uuid
@@ -102,18 +118,33 @@ class ClaudeCodeReader:
         return ParsedSession(leaf_id=self._leaf or self._last_uuid, metadata={})
 
 
-def _parent(head: _Head, known: Callable[[str], bool]) -> str | None:
+def _parent(session_id: str, head: _Head, known: Callable[[str], bool]) -> str | None:
     if isinstance(head.parentUuid, str):
         return head.parentUuid
     logical = head.logicalParentUuid
-    return logical if isinstance(logical, str) and known(logical) else None
+    if not isinstance(logical, str):
+        return None
+    try:
+        validate_id(session_id, logical, what="logicalParentUuid")
+    except BadLine:
+        return None  # no entry can have that id
+    return logical if known(logical) else None
+
+
+def _kind_of(payload: JSONObject) -> object:
+    """The kind import gives a line (``type`` or ``type/subtype``)."""
+    subtype = payload.get("subtype")
+    line_type = payload.get("type")
+    return f"{line_type}/{subtype}" if isinstance(subtype, str) else line_type
 
 
 def _is_original(entry: Entry, payload: JSONObject) -> bool:
     """Whether the payload is the line this entry was imported from, unchanged in meaning."""
     if entry.id.startswith(SYNTHETIC_PREFIX):
         return True
-    if payload.get("uuid") != entry.id:
+    if payload.get("uuid") != entry.id or _kind_of(payload) != entry.kind:
+        return False
+    if has_reserved_key(payload, _FIELDS):
         return False
     parent = payload.get("parentUuid")
     if parent is None:
@@ -139,15 +170,16 @@ def _line(entry: Entry) -> bytes:
     payload = as_dict(entry.payload)
     if _is_original(entry, payload):
         return as_bytes(entry.payload)
-    line_type, _, subtype = entry.kind.partition("/")
+    line_type, slash, subtype = entry.kind.partition("/")
     line: JSONObject = {"type": line_type}
-    if subtype and payload.get("subtype", MISSING) is MISSING:
+    if slash:
         line["subtype"] = subtype
     line["uuid"] = entry.id
     line["parentUuid"] = entry.parent_id
     if entry.timestamp is not None:
         line["timestamp"] = entry.timestamp
-    line.update((key, value) for key, value in payload.items() if key not in _MAPPED)
+    line[BUILT_MARK] = True
+    line.update(escaped_items(entry.payload, _FIELDS))
     return _encoder.encode(line)
 
 
@@ -155,8 +187,9 @@ def write(data: SessionData, stream: IO[bytes], *, session_id: str | None = None
     """Write a session as Claude Code JSONL, the active branch last.
 
     Imported lines are written back byte for byte; entries created elsewhere
-    get ``type``, ``uuid``, ``parentUuid`` and ``timestamp`` from the entry and
-    the rest from the payload.
+    (or changed since) get ``type``, ``subtype``, ``uuid``, ``parentUuid`` and
+    ``timestamp`` from the entry, ``"eventlog.payload": true``, then the payload
+    with its keys escaped (`eventlog.formats._common.escape_key`).
     """
     for entry in export_order(data, _tip):
         stream.write(_line(entry) + b"\n")

@@ -23,7 +23,14 @@ from typing import Any, Final
 import msgspec
 
 from ..model import UNSET, Entry, JSONObject, RawJSON
-from ._common import BadLine, ParsedSession, decode_line, synthetic_id, text_or_none
+from ._common import (
+    BadLine,
+    ParsedSession,
+    decode_json,
+    decode_line,
+    synthetic_id,
+    text_or_none,
+)
 from ._common import validate_entry as _validate
 
 __all__ = ["META_KEY", "CodexReader", "session_id_hint"]
@@ -60,11 +67,11 @@ def session_id_hint(first_line: bytes | None) -> str | None:
     if first_line is None:
         return None
     try:
-        line = _line_decoder.decode(first_line)
+        line = decode_json(_line_decoder, first_line)
         if line.type != "session_meta" or not _is_object(line.payload):
             return None
-        meta_id = _meta_id_decoder.decode(line.payload).id
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        meta_id = decode_json(_meta_id_decoder, line.payload).id
+    except BadLine:
         return None
     return meta_id if isinstance(meta_id, str) and meta_id else None
 
@@ -88,10 +95,12 @@ class CodexReader:
         kind = head.type
         payload_is_object = _is_object(head.payload)
         if payload_is_object:
-            payload_type = _payload_type_decoder.decode(head.payload).type
+            payload_type = decode_json(_payload_type_decoder, head.payload).type
             if isinstance(payload_type, str):
                 kind = f"{head.type}/{payload_type}"
         entry = Entry(
+            # Unlike Claude Code's, no id here comes from the file and the line number
+            # is part of every synthetic id: they cannot collide, so `known` is not asked.
             synthetic_id(self._session_id, line_no),
             self._previous,
             kind,
@@ -100,7 +109,7 @@ class CodexReader:
         )
         payload = _validate(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
         if head.type == "session_meta" and self._meta is None and payload_is_object:
-            self._meta = _dict_decoder.decode(head.payload)
+            self._meta = decode_json(_dict_decoder, head.payload)
         self._previous = entry.id
         return entry, payload
 

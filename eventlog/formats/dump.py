@@ -43,7 +43,7 @@ import msgspec
 from ..errors import ConcurrencyError, HistoryPurgedError, SessionExistsError, SessionNotFoundError
 from ..model import UNSET, Entry, RawJSON, SessionData, SessionDelta, UnsetType
 from ..store import Store
-from ._common import MalformedLineError, as_bytes, iter_lines
+from ._common import BadLine, MalformedLineError, as_bytes, decode_json, iter_lines
 
 __all__ = [
     "DUMP_FORMAT_VERSION",
@@ -200,8 +200,8 @@ def session_id_hint(first_line: bytes | None) -> str | None:
     if first_line is None:
         return None
     try:
-        return _header_decoder.decode(first_line).session_id or None
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        return decode_json(_header_decoder, first_line).session_id or None
+    except BadLine:
         return None
 
 
@@ -229,8 +229,8 @@ def _steps(stream: IO[bytes], path: str) -> Iterator[_Header | _Step]:
 
     number, first = next(lines, (1, b""))
     try:
-        header = _header_decoder.decode(first)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        header = decode_json(_header_decoder, first)
+    except BadLine:
         raise fail("the first line is not a dump header", number) from None
     if header.eventlog_dump != DUMP_FORMAT_VERSION:
         raise fail(f"unknown dump format version {header.eventlog_dump}", number)
@@ -238,8 +238,8 @@ def _steps(stream: IO[bytes], path: str) -> Iterator[_Header | _Step]:
     expected = header.first_version
     for number, line in lines:
         try:
-            version = _version_decoder.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            version = decode_json(_version_decoder, line)
+        except BadLine:
             raise fail("expected a version line", number) from None
         if version.v != expected or version.mode not in ("delta", "snapshot"):
             raise fail(f"expected version {expected}", number)
@@ -247,8 +247,8 @@ def _steps(stream: IO[bytes], path: str) -> Iterator[_Header | _Step]:
         for _ in range(version.entries):
             entry_number, entry_line = next(lines, (number, b""))
             try:
-                item = _entry_decoder.decode(entry_line)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+                item = decode_json(_entry_decoder, entry_line)
+            except BadLine:
                 raise fail("expected an entry line", entry_number) from None
             payload = _bytes_of(item.payload, item.payload_text)
             if isinstance(payload, UnsetType):

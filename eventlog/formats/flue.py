@@ -7,7 +7,9 @@ createdAt, updatedAt}`` (later versions add ``affinityKey``,
 
 Mapping: each element of ``entries`` becomes an entry (``kind=type``, the
 payload is the element minus ``type``, ``id``, ``parentId`` and
-``timestamp``, key order kept); ``leafId`` is the leaf; Flue's ``metadata``
+``timestamp``, key order kept; a payload key named like one of those four is
+written as ``eventlog.payload.<key>`` and import takes the prefix off again, see
+`eventlog.formats._common.escape_key`); ``leafId`` is the leaf; Flue's ``metadata``
 is eventlog's metadata, plus one reserved key ``"flue.session"`` that holds
 every other top-level field, in document order, with ``entries``, ``leafId``
 and ``metadata`` kept as ``null`` placeholders marking their positions. Export
@@ -37,18 +39,25 @@ from ._common import (
     MalformedLineError,
     ParsedSession,
     as_dict,
+    escaped_items,
     iso_ms,
     text_or_none,
+    unescape_key,
     validate_entry,
+    validate_id,
+    validate_metadata,
 )
 
 __all__ = ["SESSION_KEY", "FlueReader", "read_elements", "write"]
 
 SESSION_KEY: Final = "flue.session"
 _MAPPED: Final = ("type", "id", "parentId", "timestamp")
+_FIELDS: Final = frozenset(_MAPPED)
 _PLACEHOLDERS: Final = ("entries", "leafId", "metadata")
 _CHUNK: Final = 1 << 16
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER_RUN = re.compile(r"[-+.eE0-9]*")
+"""The characters a JSON number can hold: a number is their longest run."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -116,6 +125,12 @@ class _Scanner:
         """Decode the next JSON value; grows the buffer until it holds the value whole."""
         self.peek()
         while True:
+            # A number running to the end of the buffer may go on in the next chunk,
+            # and a prefix of it ("12." of "12.5") can parse as a shorter number.
+            run = _NUMBER_RUN.match(self._buffer, self._pos)
+            assert run is not None
+            if run.end() > self._pos and run.end() == len(self._buffer) and self._fill():
+                continue
             try:
                 value, end = _json.raw_decode(self._buffer, self._pos)
             except json.JSONDecodeError:
@@ -124,9 +139,6 @@ class _Scanner:
                 raise self.fail("not valid JSON") from None
             except (ValueError, RecursionError) as exc:
                 raise self.fail(str(exc) if isinstance(exc, ValueError) else "too deep") from None
-            # A number at the end of the buffer may continue in the next chunk.
-            if end == len(self._buffer) and self._fill():
-                continue
             self._pos = end
             return value
 
@@ -166,7 +178,12 @@ def read_elements(
                     scanner.expect("]")
                     break
         else:
-            on_field(key, scanner.value())
+            line = scanner.line()
+            value = scanner.value()
+            try:
+                on_field(key, value)
+            except BadLine as bad:
+                raise scanner.fail(f"{bad.reason} (a top-level field)", line) from None
         if scanner.peek() == ",":
             scanner.expect(",")
             continue
@@ -190,7 +207,14 @@ class FlueReader:
         self._metadata: Any = {}
 
     def on_field(self, key: str, value: Any) -> None:
-        """Keep a top-level field (``entries`` only marks its position)."""
+        """Keep a top-level field (``entries`` only marks its position).
+
+        Raises:
+            BadLine: the field is not JSON the store allows (Python's parser takes
+                lone surrogates and turns ``1e400`` into infinity).
+        """
+        if key not in ("entries", "leafId"):  # `finish` checks the leaf as an id
+            validate_metadata(self._session_id, {key: value}, max_entry_bytes=self._max_entry_bytes)
         if key == "leafId":
             self._leaf = value
         elif key == "metadata":
@@ -208,14 +232,20 @@ class FlueReader:
             raise BadLine("an entry needs a string 'type'", entry_id=entry_id)
         if not isinstance(parent, str | None):
             raise BadLine("'parentId' must be a string or null", entry_id=entry_id)
-        if known(entry_id):
-            raise BadLine("the id is used by an earlier entry", entry_id=entry_id)
         timestamp = element.get("timestamp")
         if timestamp is not None and not isinstance(timestamp, str):
             raise BadLine("'timestamp' must be a string", entry_id=entry_id)
-        payload = {key: value for key, value in element.items() if key not in _MAPPED}
+        payload = {
+            unescape_key(key, _FIELDS): value
+            for key, value in element.items()
+            if key not in _MAPPED
+        }
         entry = Entry(entry_id, parent, kind, text_or_none(timestamp), payload)
-        return entry, validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
+        # Validated before `known` looks the id up: a spool cannot even hold a bad id.
+        encoded = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
+        if known(entry_id):
+            raise BadLine("the id is used by an earlier entry", entry_id=entry_id)
+        return entry, encoded
 
     def finish(self, known: Callable[[str], bool]) -> ParsedSession:
         """The leaf and metadata, once the whole document is read."""
@@ -224,9 +254,12 @@ class FlueReader:
         if SESSION_KEY in self._metadata:
             raise BadLine(f"'metadata' uses the reserved key {SESSION_KEY!r}")
         leaf = self._leaf
+        if isinstance(leaf, str):
+            validate_id(self._session_id, leaf, what="leafId")
         if leaf is not None and not (isinstance(leaf, str) and known(leaf)):
             raise BadLine("'leafId' is not one of the entries")
         metadata = {**self._metadata, SESSION_KEY: self._header}
+        validate_metadata(self._session_id, metadata, max_entry_bytes=self._max_entry_bytes)
         return ParsedSession(
             leaf_id=leaf, metadata=metadata, merge_metadata=False, authoritative=True
         )
@@ -236,9 +269,7 @@ def _element(entry: Entry) -> bytes:
     element: JSONObject = {"type": entry.kind, "id": entry.id, "parentId": entry.parent_id}
     if entry.timestamp is not None:
         element["timestamp"] = entry.timestamp
-    element.update(
-        (key, value) for key, value in as_dict(entry.payload).items() if key not in _MAPPED
-    )
+    element.update(escaped_items(entry.payload, _FIELDS))
     return _encoder.encode(element)
 
 

@@ -12,7 +12,12 @@ byte. The header becomes ``metadata["pi.header"]``. The leaf is the last
 line's id, or a ``leaf`` line's ``targetId``.
 
 Export writes the header, then the entries in log order; if that order would
-make pi resume another branch, the active branch is written last.
+make pi resume another branch, the active branch is written last. An entry
+that was not imported from pi (or was changed since) is written as a line
+built from it: ``type``, ``id``, ``parentId``, ``timestamp``, then
+``"eventlog.payload": true``, then the payload's keys, a key named like one of
+those written ``eventlog.payload.<key>``. Import of such a line takes back the
+entry and its payload exactly.
 """
 
 from __future__ import annotations
@@ -24,22 +29,33 @@ import msgspec
 
 from ..model import UNSET, Entry, JSONObject, RawJSON, SessionData
 from ._common import (
+    BUILT_MARK,
     MISSING,
     BadLine,
     ParsedSession,
     as_bytes,
     as_dict,
+    built_payload,
+    decode_json,
     decode_line,
+    escaped_items,
     export_order,
+    has_reserved_key,
     iso_ms,
     text_or_none,
     validate_entry,
+    validate_id,
+    validate_metadata,
 )
 
 __all__ = ["HEADER_KEY", "PiReader", "session_id_hint", "write"]
 
 HEADER_KEY: Final = "pi.header"
 _MAPPED: Final = ("type", "id", "parentId", "timestamp")
+_OWN: Final = frozenset(_MAPPED)
+"""The keys a line built from an entry holds for the entry's fields."""
+_FIELDS: Final = _OWN | {BUILT_MARK}
+"""Payload keys escaped in a built line (see `eventlog.formats._common.escape_key`)."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -61,8 +77,8 @@ def session_id_hint(first_line: bytes | None) -> str | None:
     if first_line is None:
         return None
     try:
-        head = _head_decoder.decode(first_line)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        head = decode_json(_head_decoder, first_line)
+    except BadLine:
         return None
     return head.id if head.type == "session" and isinstance(head.id, str) and head.id else None
 
@@ -86,7 +102,12 @@ class PiReader:
         if first:
             if head.type != "session" or not isinstance(head.id, str):
                 raise BadLine('the first line is not a pi header {"type":"session","id":...}')
-            self._header = _dict_decoder.decode(line)
+            # The head decoder skipped the other fields unread: read them whole now.
+            header = decode_json(_dict_decoder, line)
+            validate_metadata(
+                self._session_id, {HEADER_KEY: header}, max_entry_bytes=self._max_entry_bytes
+            )
+            self._header = header
             return None
         if not isinstance(head.type, str):
             raise BadLine("an entry needs a string 'type'")
@@ -94,20 +115,25 @@ class PiReader:
             raise BadLine("an entry needs a string 'id' (open v1 files in pi once to migrate)")
         if head.parentId is not UNSET and not isinstance(head.parentId, str | None):
             raise BadLine("'parentId' must be a string or null", entry_id=head.id)
+        # Validated before `known` looks them up: a spool cannot even hold a bad id.
+        validate_id(self._session_id, head.id, what="id")
         if known(head.id):
             raise BadLine("the id is used by an earlier line", entry_id=head.id)
         tip: str | None = head.id
         if head.type == "leaf":
             target = None if head.targetId is UNSET else head.targetId
+            if isinstance(target, str):
+                validate_id(self._session_id, target, what="targetId")
             if target is not None and not (isinstance(target, str) and known(target)):
                 raise BadLine("a leaf entry's targetId is not an earlier entry", entry_id=head.id)
             tip = target
+        built = built_payload(line, _OWN, _FIELDS)
         entry = Entry(
             head.id,
             text_or_none(head.parentId),
             head.type,
             text_or_none(head.timestamp),
-            RawJSON(line),
+            RawJSON(line if built is None else built),
         )
         payload = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
         self._leaf = tip
@@ -131,6 +157,7 @@ def _tip(entries: list[Entry]) -> str | None:
 
 
 def _line(entry: Entry) -> bytes:
+    """The entry's pi line: its imported line as it was, else one built from the entry."""
     payload = as_dict(entry.payload)
     mapped = tuple(payload.get(key, MISSING) for key in _MAPPED)
     parent = mapped[2] if mapped[2] is not MISSING else None
@@ -139,12 +166,14 @@ def _line(entry: Entry) -> bytes:
         and mapped[1] == entry.id
         and parent == entry.parent_id
         and text_or_none(mapped[3]) == entry.timestamp
+        and not has_reserved_key(payload, _FIELDS)
     ):
         return as_bytes(entry.payload)
     line: JSONObject = {"type": entry.kind, "id": entry.id, "parentId": entry.parent_id}
     if entry.timestamp is not None:
         line["timestamp"] = entry.timestamp
-    line.update((key, value) for key, value in payload.items() if key not in _MAPPED)
+    line[BUILT_MARK] = True
+    line.update(escaped_items(entry.payload, _FIELDS))
     return _encoder.encode(line)
 
 

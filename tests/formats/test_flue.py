@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from eventlog import Entry, SessionData, SessionDelta, Store
 from eventlog.formats import (
@@ -211,3 +213,45 @@ def test_moved_leaf_exports(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     export_file(store, "flue", "s", out)
     assert parsed(out)["leafId"] == "d4e5f6a7"
+
+
+_CHUNK = 1 << 16  # the reader's read size
+_NUMBERS = st.one_of(
+    st.integers(min_value=-(10**40), max_value=10**40).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.builds(
+        lambda sign, whole, fraction, marker, exponent: (
+            f"{sign}{whole}{fraction}{marker}{exponent}"
+        ),
+        st.sampled_from(["", "-"]),
+        st.integers(min_value=0, max_value=10**6).map(str),
+        st.sampled_from(["", ".5", ".25", ".0001"]),
+        st.sampled_from(["e", "E", "e-", "e+", "E-"]),
+        st.integers(min_value=0, max_value=300).map(str),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(number=_NUMBERS, data=st.data(), last=st.booleans())
+@example(number="12.5", data=None, last=False)
+@example(number="1e5", data=None, last=False)
+@example(number="1.5e-3", data=None, last=True)
+@example(number="-7.25", data=None, last=True)
+def test_a_number_split_by_the_read_boundary_is_read_whole(
+    number: str, data: st.DataObject | None, last: bool
+) -> None:
+    """A top-level number whose first `cut` characters end the first read chunk.
+
+    `data=None` (the explicit examples) tries every split position.
+    """
+    cuts = range(1, len(number) + 1) if data is None else [data.draw(st.integers(1, len(number)))]
+    # The number is followed by another field, or ends the document.
+    head = '{"entries":[],"pad":"' if last else '{"version":3,"pad":"'
+    key, tail = '","n":', "}" if last else ',"entries":[]}'
+    for cut in cuts:
+        pad = _CHUNK - len(head) - len(key) - cut
+        document = head + "x" * pad + key + number + tail
+        assert document.encode()[_CHUNK - cut : _CHUNK].decode() == number[:cut]
+        read = read_session("flue", io.BytesIO(document.encode()))
+        assert read.metadata["flue.session"]["n"] == json.loads(document)["n"]

@@ -97,10 +97,20 @@ def test_native_entries_are_written_as_pi_lines() -> None:
         "id": "aa",
         "parentId": None,
         "timestamp": "2026-01-01T00:00:00.000Z",
+        "eventlog.payload": True,
         "message": {"role": "user"},
     }
-    assert lines[2] == {"type": "custom", "id": "bb", "parentId": "aa", "customType": "x"}
-    assert read_session("pi", io.BytesIO(out.getvalue())).leaf_id == "bb"
+    assert lines[2] == {
+        "type": "custom",
+        "id": "bb",
+        "parentId": "aa",
+        "eventlog.payload": True,
+        "customType": "x",
+    }
+    again = read_session("pi", io.BytesIO(out.getvalue()))
+    assert again.leaf_id == "bb"
+    # A line built from an entry imports as that entry, its payload as it was.
+    assert again.entries == data.entries
 
 
 def test_reimport_is_idempotent(store: Store) -> None:
