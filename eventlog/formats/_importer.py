@@ -44,7 +44,7 @@ from ._common import (
     max_entry_bytes_of,
 )
 
-__all__ = ["Attempt", "collect", "run_import"]
+__all__ = ["Attempt", "collect", "discard_new_session", "run_import"]
 
 Known = Callable[[str], bool]
 Attempt = Callable[[Known], "tuple[Entry, bytes] | None"]
@@ -359,12 +359,21 @@ def _after_partial_write(
     store: Store, session_id: str, error: BaseException, *, created: bool, version: int
 ) -> None:
     """Undo a new session's partial import if nobody else wrote to it; else say what is left."""
-    if not created:
-        error.add_note(
-            "The import stopped part way; the entries written are the file's own, "
-            "so importing the file again completes it."
-        )
+    if created:
+        discard_new_session(store, session_id, version, error)
         return
+    error.add_note(
+        "The import stopped part way; the entries written are the file's own, "
+        "so importing the file again completes it."
+    )
+
+
+def discard_new_session(store: Store, session_id: str, version: int, error: BaseException) -> None:
+    """Delete a session a failed import created, only if it is still at the import's `version`.
+
+    Another client's write since then keeps the session (and what it wrote);
+    `error`, the import's own, gets a note saying so and is the one raised.
+    """
     try:
         store.delete(session_id, expected_version=version)
     except ConcurrencyError:
