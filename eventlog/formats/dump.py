@@ -140,8 +140,6 @@ def _load_version(store: Store, latest: SessionData, session_id: str, version: i
     """
     try:
         data = store.load(session_id, at_version=version, raw=True)
-    except HistoryPurgedError:
-        raise
     except InvalidInputError:
         data = None  # only a session created again, with fewer versions, lacks this one
     if data is None or data.created_at != latest.created_at:
