@@ -10,10 +10,13 @@ Formats (FORMATS.md describes each from its source):
   versions and tombstones (`eventlog.formats.dump`).
 
 Imports stream: records are read one at a time into a temporary on-disk spool
-and validated by the store's rules before the first write, then written with
-`save_delta` in batches. A malformed record raises `MalformedLineError` (file
-and line) and nothing of the session is written; with ``skip_bad=True`` it is
-skipped and counted. Exports write a temporary file next to the target and
+and validated by the store's rules before the first write, together with the
+final metadata and, for an existing session, every id against the stored ones;
+then they are written with `save_delta` (`eventlog.formats._importer` says
+when in one transaction, when in batches). A malformed record raises
+`MalformedLineError` (file and line) and nothing of the session is written;
+with ``skip_bad=True`` it is skipped and counted. An empty file is a
+`MalformedLineError` in every format. Exports write a temporary file next to the target and
 rename it, so a failed export leaves no file behind.
 """
 
@@ -81,9 +84,9 @@ _HINTS: Final[dict[str, Callable[[bytes | None], str | None]]] = {
 
 
 def _check_format(format: object) -> str:
-    if format not in FORMATS:
+    # Type first: an object that only compares equal to a name is not one.
+    if not isinstance(format, str) or format not in FORMATS:
         raise InvalidInputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
-    assert isinstance(format, str)
     return format
 
 
@@ -118,6 +121,9 @@ def _sources(
         )
         return sid, attempts, reader.finish
     first, lines = _peek(stream)
+    if first is None:
+        # As the Flue and dump readers do: a file without a record is not an empty session.
+        raise MalformedLineError("the file is empty", path=path, line=1, session_id=session_id)
     hint = _HINTS[format](first) if format in _HINTS else None
     sid = check_session_id(session_id or hint or fallback_id)
     line_reader = _LINE_READERS[format](sid, max_entry_bytes=max_entry_bytes)
@@ -154,7 +160,8 @@ def read_session(
         with MemoryStore() as scratch:
             restored = dump.restore(scratch, stream, path=path, session_id=session_id)
             data = scratch.load(restored.session_id, raw=raw)
-        assert data is not None
+        if data is None:
+            raise MalformedLineError("the dump restores no session", path=path, line=1)
         return data
     sid, attempts, finish = _sources(
         name,
@@ -205,15 +212,21 @@ def import_file(
             the file name without its extension).
         skip_bad: skip malformed records and count them instead of raising
             (not for ``jsonl`` dumps, which restore all or nothing).
-        batch_size: entries per `save_delta`.
+        batch_size: entries per `save_delta` where the import is written in
+            batches: into a new session, or into an existing one beyond 64 MiB
+            (up to that, an existing session gets one transaction).
 
     Returns:
         What was read, written and skipped.
 
     Raises:
-        MalformedLineError: a malformed record (nothing of the session written).
+        MalformedLineError: a malformed record or an empty file (nothing written).
+        InvalidPayloadError: the final metadata breaks the store's rules (nothing written).
         IdConflictError: the session holds one of the ids with other content.
+        InvalidLeafError: the file's leaf would not be live (an id the session removed).
         SessionExistsError: a ``jsonl`` dump's target session exists.
+        ConcurrencyError: another client kept writing to the session; what it
+            wrote is kept (a new session is deleted again only if nobody else wrote).
     """
     name = _check_format(format)
     if not isinstance(batch_size, int) or batch_size < 1:

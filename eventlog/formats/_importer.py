@@ -1,30 +1,62 @@
-"""The import driver: parse everything into a disk spool, then write in batches.
+"""The import driver: parse everything into a disk spool, check it, then write.
 
 A file is read record by record into a private temporary SQLite database (the
 spool), so memory stays flat whatever the file size. Only when every record
-has been read and validated is anything written to the store; a malformed
-record therefore raises before the session is touched. The spool also answers
-"was this id seen before?" without keeping the ids in memory.
+has been read and validated, and the final metadata and every id checked
+against the stored session, is anything written to the store; a bad file
+therefore raises before the session is touched. The spool also answers "was
+this id seen before?" without keeping the ids in memory.
+
+How it writes:
+
+- into an existing session, up to `_ONE_WRITE_BYTES` of entries: one
+  `save_delta` (entries, tombstones, leaf and metadata) with the version the
+  checks were made on, so it lands whole or not at all, also against the
+  store's own checks (an id removed earlier with other content, a leaf that
+  would not be live). A concurrent write makes it check and try again;
+- into an existing session, more than that: in batches, after the same checks
+  except the ones only the store can make (removed ids, their leaf). A
+  concurrent writer, or such a removed id, stops it part way; what landed is
+  the file's own entries, so importing the file again completes it;
+- into a new session: in batches (memory stays flat). A failure deletes the
+  session again, unless it changed since the import's last write (another
+  client wrote to it): then it is kept, and the error propagates.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from ..errors import IdConflictError
-from ..model import Entry, RawJSON, SessionData, SessionDelta, UnsetType
+from ..codec import prepare_delta
+from ..errors import ConcurrencyError, EventlogError, IdConflictError
+from ..model import Entry, JSONObject, RawJSON, SaveResult, SessionData, SessionDelta
 from ..store import Store
-from ._common import BadLine, ImportResult, MalformedLineError, ParsedSession, as_bytes, as_dict
+from ._common import (
+    BadLine,
+    ImportResult,
+    MalformedLineError,
+    ParsedSession,
+    as_bytes,
+    as_dict,
+    max_entry_bytes_of,
+)
 
-__all__ = ["Attempt", "collect", "run_import"]
+__all__ = ["Attempt", "collect", "discard_new_session", "run_import"]
 
 Known = Callable[[str], bool]
 Attempt = Callable[[Known], "tuple[Entry, bytes] | None"]
 """Reads one record: returns the entry and its validated payload bytes, or `None`."""
 
 _MAX_BAD_LINES_LISTED: Final = 1000
+_ONE_WRITE_BYTES: Final = 64 * 1024 * 1024
+"""Entries (ids and payloads) an import into an existing session writes in one transaction."""
+_ONE_WRITE_ENTRIES: Final = 100_000
+_PLAN_ATTEMPTS: Final = 5
+"""Checks and writes an import tries while concurrent writers keep changing the session."""
+_NEW_ENTRY_AT: Final = re.compile(r"new_entries\[(\d+)\]")
 
 
 class _Spool:
@@ -41,6 +73,7 @@ class _Spool:
         )
         self._db.execute("BEGIN")
         self.count = 0
+        self.bytes = 0
 
     def known(self, entry_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM spool WHERE id = ?", (entry_id,)).fetchone()
@@ -52,6 +85,7 @@ class _Spool:
             (line, entry.id, entry.parent_id, entry.kind, entry.timestamp, payload),
         )
         self.count += 1
+        self.bytes += len(payload) + len(entry.id)
 
     def batches(self, size: int) -> Iterator[list[tuple[int, Entry]]]:
         cursor = self._db.execute(
@@ -140,6 +174,14 @@ def collect(
     return SessionData(entries=entries, leaf_id=parsed.leaf_id, metadata=metadata)
 
 
+class _Retry(Exception):
+    """A concurrent write moved the session before the import changed anything: check again."""
+
+    def __init__(self, lost: ConcurrencyError) -> None:
+        super().__init__()
+        self.lost = lost
+
+
 def run_import(
     store: Store,
     attempts: Iterable[tuple[int, Attempt]],
@@ -150,10 +192,9 @@ def run_import(
     skip_bad: bool,
     batch_size: int,
 ) -> ImportResult:
-    """Read every record into the spool, then write the session in batches.
+    """Read every record into the spool, check it against the session, then write it.
 
-    A new session that fails half way through the writes is deleted again, so
-    an import either lands whole or leaves nothing.
+    The module docstring says how it writes and what a failure leaves behind.
     """
     spool = _Spool()
     try:
@@ -161,21 +202,68 @@ def run_import(
             attempts, spool.add, spool.known, path=path, session_id=session_id, skip_bad=skip_bad
         )
         parsed = _finish(finish, spool.known, path=path, session_id=session_id)
-        existing = store.load(session_id, raw=True)
-        if existing is not None:
-            _check_conflicts(spool, existing, path=path, session_id=session_id)
-        return _write(
-            store,
-            spool,
-            parsed,
-            existing,
-            session_id=session_id,
-            batch_size=batch_size,
-            skipped=skipped,
-            bad_lines=bad_lines,
-        )
+        attempt = 1
+        while True:
+            try:
+                written, final = _check_and_write(
+                    store, spool, parsed, path=path, session_id=session_id, batch_size=batch_size
+                )
+            except _Retry as retry:
+                if attempt == _PLAN_ATTEMPTS:
+                    raise retry.lost from None
+                attempt += 1
+                continue
+            return ImportResult(
+                session_id=session_id,
+                entries=spool.count,
+                appended=sum(len(result.appended) for result in written),
+                already_stored=sum(len(result.skipped) for result in written),
+                tombstoned=len(final.tombstoned),
+                skipped_bad=skipped,
+                bad_lines=tuple(bad_lines),
+                version=final.version,
+                leaf_id=parsed.leaf_id,
+            )
     finally:
         spool.close()
+
+
+def _check_and_write(
+    store: Store,
+    spool: _Spool,
+    parsed: ParsedSession,
+    *,
+    path: str,
+    session_id: str,
+    batch_size: int,
+) -> tuple[list[SaveResult], SaveResult]:
+    """Decide everything against the stored session, then write: (entry writes, last write)."""
+    existing = store.load(session_id, raw=True)
+    metadata: JSONObject = parsed.metadata
+    removed: list[str] = []
+    if existing is not None:
+        _check_conflicts(spool, existing, path=path, session_id=session_id)
+        if parsed.merge_metadata:
+            metadata = {**as_dict(existing.metadata), **parsed.metadata}
+        if parsed.authoritative:
+            removed = [entry.id for entry in existing.entries if not spool.known(entry.id)]
+    # The metadata is written last: checked now, a bad one cannot stop the import part way.
+    prepare_delta(
+        session_id, SessionDelta(metadata=metadata), max_entry_bytes=max_entry_bytes_of(store)
+    )
+    final = SessionDelta(removed_entry_ids=removed, leaf_id=parsed.leaf_id, metadata=metadata)
+    if existing is None:
+        return _write_in_batches(
+            store, spool, final, session_id=session_id, version=0, batch_size=batch_size
+        )
+    if spool.bytes <= _ONE_WRITE_BYTES and spool.count <= _ONE_WRITE_ENTRIES:
+        result = _write_at_once(
+            store, spool, final, path=path, session_id=session_id, version=existing.version
+        )
+        return [result], result
+    return _write_in_batches(
+        store, spool, final, session_id=session_id, version=existing.version, batch_size=batch_size
+    )
 
 
 def _check_conflicts(spool: _Spool, existing: SessionData, *, path: str, session_id: str) -> None:
@@ -201,20 +289,51 @@ def _check_conflicts(spool: _Spool, existing: SessionData, *, path: str, session
                 )
 
 
-def _write(
+def _write_at_once(
+    store: Store, spool: _Spool, final: SessionDelta, *, path: str, session_id: str, version: int
+) -> SaveResult:
+    """The whole import as one `save_delta` on the version it was checked against."""
+    lines: list[int] = []
+    entries: list[Entry] = []
+    for batch in spool.batches(10_000):
+        for line, entry in batch:
+            lines.append(line)
+            entries.append(entry)
+    delta = SessionDelta(
+        new_entries=entries,
+        removed_entry_ids=final.removed_entry_ids,
+        leaf_id=final.leaf_id,
+        metadata=final.metadata,
+    )
+    try:
+        return store.save_delta(session_id, delta, expected_version=version)
+    except ConcurrencyError as lost:
+        raise _Retry(lost) from None
+    except IdConflictError as conflict:
+        # Only the store sees ids it holds no longer live (removed earlier): name the file's line.
+        found = _NEW_ENTRY_AT.fullmatch(conflict.where or "")
+        if found is None:
+            raise
+        raise IdConflictError(
+            conflict.message,
+            session_id=session_id,
+            entry_id=conflict.entry_id,
+            where=f"{path}:{lines[int(found.group(1))]}",
+        ) from None
+
+
+def _write_in_batches(
     store: Store,
     spool: _Spool,
-    parsed: ParsedSession,
-    existing: SessionData | None,
+    final: SessionDelta,
     *,
     session_id: str,
+    version: int,
     batch_size: int,
-    skipped: int,
-    bad_lines: list[int],
-) -> ImportResult:
-    created = existing is None
-    expected: int | None = 0 if created else None
-    appended = already = 0
+) -> tuple[list[SaveResult], SaveResult]:
+    """Entries in batches of `batch_size`, then `final`, chained on `version` (0: a new session)."""
+    expected = version
+    written: list[SaveResult] = []
     try:
         for batch in spool.batches(batch_size):
             result = store.save_delta(
@@ -222,34 +341,45 @@ def _write(
                 SessionDelta(new_entries=[entry for _, entry in batch]),
                 expected_version=expected,
             )
-            appended += len(result.appended)
-            already += len(result.skipped)
-            if created:
-                expected = result.version
-        metadata: dict[str, object] | UnsetType = parsed.metadata
-        removed: list[str] = []
-        if existing is not None:
-            if parsed.merge_metadata:
-                metadata = {**as_dict(existing.metadata), **parsed.metadata}
-            if parsed.authoritative:
-                removed = [entry.id for entry in existing.entries if not spool.known(entry.id)]
-        final = store.save_delta(
-            session_id,
-            SessionDelta(removed_entry_ids=removed, leaf_id=parsed.leaf_id, metadata=metadata),
-            expected_version=expected,
-        )
-    except BaseException:
-        if created:
-            store.delete(session_id)
+            written.append(result)
+            expected = result.version
+        return written, store.save_delta(session_id, final, expected_version=expected)
+    except ConcurrencyError as lost:
+        if expected == version:
+            raise _Retry(lost) from None
+        _after_partial_write(store, session_id, lost, created=version == 0, version=expected)
         raise
-    return ImportResult(
-        session_id=session_id,
-        entries=spool.count,
-        appended=appended,
-        already_stored=already,
-        tombstoned=len(final.tombstoned),
-        skipped_bad=skipped,
-        bad_lines=tuple(bad_lines),
-        version=final.version,
-        leaf_id=parsed.leaf_id,
+    except BaseException as error:
+        if expected != version:
+            _after_partial_write(store, session_id, error, created=version == 0, version=expected)
+        raise
+
+
+def _after_partial_write(
+    store: Store, session_id: str, error: BaseException, *, created: bool, version: int
+) -> None:
+    """Undo a new session's partial import if nobody else wrote to it; else say what is left."""
+    if created:
+        discard_new_session(store, session_id, version, error)
+        return
+    error.add_note(
+        "The import stopped part way; the entries written are the file's own, "
+        "so importing the file again completes it."
     )
+
+
+def discard_new_session(store: Store, session_id: str, version: int, error: BaseException) -> None:
+    """Delete a session a failed import created, only if it is still at the import's `version`.
+
+    Another client's write since then keeps the session (and what it wrote);
+    `error`, the import's own, gets a note saying so and is the one raised.
+    """
+    try:
+        store.delete(session_id, expected_version=version)
+    except ConcurrencyError:
+        error.add_note(
+            "The half-imported session was kept: it changed after the import's last "
+            "write (another client wrote to it)."
+        )
+    except EventlogError:
+        error.add_note("The half-imported session could not be deleted.")

@@ -26,7 +26,16 @@ restore writes ``k-1`` placeholder versions (metadata only) and purges them
 right after version ``k``, so older versions raise `HistoryPurgedError` as
 they did. ``created_at``/``updated_at`` and the fork parent are set by the
 store and cannot be restored through the `Store` protocol; the header keeps them
-for reference. A failed restore deletes the half-restored session.
+for reference.
+
+A restore reads the whole dump once before it writes anything (the lines are
+copied to a temporary file and read again for the writes): the header must
+agree with the body (``1 <= first_version <= version``, one version line per
+version in order, no line after the last) and every entry and metadata must
+pass the store's rules, so a malformed or inconsistent dump writes nothing. A
+restore that still fails part way (a concurrent writer, the store going away)
+deletes the half-restored session again, at the version it last wrote: if
+another client has written to it since, the session is kept.
 
 Cost: a dump loads every kept version, O(versions x live entries); memory and
 restore hold one version's entries at a time (the whole session for a
@@ -35,15 +44,31 @@ snapshot version).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from typing import IO, Any, Final
 
 import msgspec
 
-from ..errors import ConcurrencyError, HistoryPurgedError, SessionExistsError, SessionNotFoundError
+from ..codec import prepare_delta, prepare_snapshot
+from ..errors import (
+    ConcurrencyError,
+    HistoryPurgedError,
+    InvalidInputError,
+    SessionExistsError,
+    SessionNotFoundError,
+)
 from ..model import UNSET, Entry, RawJSON, SessionData, SessionDelta, UnsetType
 from ..store import Store
-from ._common import BadLine, MalformedLineError, as_bytes, decode_json, iter_lines
+from ._common import (
+    BadLine,
+    MalformedLineError,
+    as_bytes,
+    decode_json,
+    iter_lines,
+    max_entry_bytes_of,
+)
+from ._importer import discard_new_session
 
 __all__ = [
     "DUMP_FORMAT_VERSION",
@@ -112,12 +137,31 @@ def _entry_line(entry: Entry) -> bytes:
     )
 
 
-def _first_kept_version(store: Store, session_id: str, last: int) -> int:
-    low, high = 1, last
+def _load_version(store: Store, latest: SessionData, session_id: str, version: int) -> SessionData:
+    """Version `version` of the session `latest` is the last version of.
+
+    Raises:
+        SessionNotFoundError: the session was deleted (or deleted and created
+            again) since `latest` was loaded.
+        HistoryPurgedError: the version was purged.
+    """
+    try:
+        data = store.load(session_id, at_version=version, raw=True)
+    except InvalidInputError:
+        data = None  # only a session created again, with fewer versions, lacks this one
+    if data is None or data.created_at != latest.created_at:
+        raise SessionNotFoundError(
+            "the session was deleted while it was dumped", session_id=session_id
+        )
+    return data
+
+
+def _first_kept_version(store: Store, latest: SessionData, session_id: str) -> int:
+    low, high = 1, latest.version
     while low < high:
         middle = (low + high) // 2
         try:
-            store.load(session_id, at_version=middle, raw=True)
+            _load_version(store, latest, session_id, middle)
         except HistoryPurgedError:
             low = middle + 1
         else:
@@ -138,12 +182,13 @@ def dump(store: Store, session_id: str, stream: IO[bytes]) -> int:
     """Write a session's dump; returns the number of versions written.
 
     Raises:
-        SessionNotFoundError: no such session.
+        SessionNotFoundError: no such session, or it was deleted while it was dumped.
+        HistoryPurgedError: the session was purged while it was dumped.
     """
     latest = store.load(session_id, raw=True)
     if latest is None:
         raise SessionNotFoundError("no such session", session_id=session_id)
-    first = _first_kept_version(store, session_id, latest.version)
+    first = _first_kept_version(store, latest, session_id)
     header = _Header(
         DUMP_FORMAT_VERSION,
         session_id,
@@ -161,9 +206,8 @@ def dump(store: Store, session_id: str, stream: IO[bytes]) -> int:
         current = (
             latest
             if version == latest.version
-            else store.load(session_id, at_version=version, raw=True)
+            else _load_version(store, latest, session_id, version)
         )
-        assert current is not None
         if previous is not None and _is_delta(previous, current, ever):
             current_ids = {entry.id for entry in current.entries}
             previous_ids = {entry.id for entry in previous.entries}
@@ -220,44 +264,104 @@ def _bytes_of(raw: msgspec.Raw, text: str | None) -> RawJSON | UnsetType:
     return UNSET
 
 
-def _steps(stream: IO[bytes], path: str) -> Iterator[_Header | _Step]:
-    """Parse a dump: the header, then one step per version with its entries."""
+def _parse(stream: Iterable[bytes], path: str) -> tuple[_Header, Iterator[_Step]]:
+    """Parse a dump: the header, and a reader of one step per version with its entries."""
     lines = iter_lines(stream)
-
-    def fail(reason: str, line: int) -> MalformedLineError:
-        return MalformedLineError(f"malformed eventlog dump: {reason}", path=path, line=line)
-
     number, first = next(lines, (1, b""))
     try:
         header = decode_json(_header_decoder, first)
     except BadLine:
-        raise fail("the first line is not a dump header", number) from None
+        raise _malformed("the first line is not a dump header", path, number) from None
     if header.eventlog_dump != DUMP_FORMAT_VERSION:
-        raise fail(f"unknown dump format version {header.eventlog_dump}", number)
-    yield header
+        raise _malformed(f"unknown dump format version {header.eventlog_dump}", path, number)
+    if not 1 <= header.first_version <= header.version:
+        raise _malformed("the header needs 1 <= first_version <= version", path, number)
+    return header, _versions(lines, header, path)
+
+
+def _malformed(reason: str, path: str, line: int) -> MalformedLineError:
+    return MalformedLineError(f"malformed eventlog dump: {reason}", path=path, line=line)
+
+
+def _versions(lines: Iterator[tuple[int, bytes]], header: _Header, path: str) -> Iterator[_Step]:
     expected = header.first_version
+    number = 1
     for number, line in lines:
+        if expected > header.version:
+            raise _malformed(f"a line after the last version ({header.version})", path, number)
         try:
             version = decode_json(_version_decoder, line)
         except BadLine:
-            raise fail("expected a version line", number) from None
+            raise _malformed("expected a version line", path, number) from None
         if version.v != expected or version.mode not in ("delta", "snapshot"):
-            raise fail(f"expected version {expected}", number)
+            raise _malformed(f"expected version {expected}", path, number)
+        if version.entries < 0:
+            raise _malformed("a negative number of entries", path, number)
         entries: list[Entry] = []
         for _ in range(version.entries):
             entry_number, entry_line = next(lines, (number, b""))
             try:
                 item = decode_json(_entry_decoder, entry_line)
             except BadLine:
-                raise fail("expected an entry line", entry_number) from None
+                raise _malformed("expected an entry line", path, entry_number) from None
             payload = _bytes_of(item.payload, item.payload_text)
             if isinstance(payload, UnsetType):
-                raise fail("an entry line has no payload", entry_number)
+                raise _malformed("an entry line has no payload", path, entry_number)
             entries.append(Entry(item.id, item.parent_id, item.kind, item.timestamp, payload))
         yield _Step(version, number, entries, _bytes_of(version.metadata, version.metadata_text))
         expected += 1
     if expected != header.version + 1:
-        raise fail(f"the dump ends before version {header.version}", number)
+        raise _malformed(f"the dump ends before version {header.version}", path, number)
+
+
+def _changes(steps: Iterable[_Step]) -> Iterator[tuple[_Step, SessionDelta | SessionData]]:
+    """Each version of the dump with the write that restores it."""
+    metadata = RawJSON(b"{}")
+    for step in steps:
+        line = step.version
+        if not isinstance(step.metadata, UnsetType):
+            metadata = step.metadata
+        if line.mode == "delta":
+            yield (
+                step,
+                SessionDelta(
+                    new_entries=step.entries,
+                    removed_entry_ids=line.removed,
+                    leaf_id=line.leaf_id,
+                    metadata=step.metadata,
+                ),
+            )
+        else:
+            yield step, SessionData(entries=step.entries, leaf_id=line.leaf_id, metadata=metadata)
+
+
+def _copied(stream: IO[bytes], copy: IO[bytes]) -> Iterator[bytes]:
+    for line in stream:
+        copy.write(line)
+        yield line
+
+
+def _check_steps(steps: Iterator[_Step], *, path: str, target: str, limit: int) -> None:
+    """Read every version of a dump and check the write that restores it, making none.
+
+    Raises:
+        MalformedLineError: a line is malformed, the header disagrees with the
+            body, or a version breaks the store's rules.
+    """
+    for step, change in _changes(steps):
+        try:
+            if isinstance(change, SessionDelta):
+                prepare_delta(target, change, max_entry_bytes=limit)
+            else:
+                prepare_snapshot(target, change, max_entry_bytes=limit)
+        except InvalidInputError as exc:
+            raise MalformedLineError(
+                f"malformed eventlog dump: version {step.version.v}: {exc.message}",
+                path=path,
+                line=step.line,
+                session_id=target,
+                entry_id=exc.entry_id,
+            ) from None
 
 
 class Restored(msgspec.Struct, frozen=True):
@@ -272,37 +376,33 @@ class Restored(msgspec.Struct, frozen=True):
 def restore(
     store: Store, stream: IO[bytes], *, path: str, session_id: str | None = None
 ) -> Restored:
-    """Restore a dump into a new session.
+    """Restore a dump into a new session, after checking all of it (see the module docstring).
 
     Raises:
-        MalformedLineError: the dump is broken (the session is deleted again).
+        MalformedLineError: the dump is broken or inconsistent (nothing written).
         SessionExistsError: the target session already exists.
     """
-    steps = _steps(stream, path)
-    header = next(steps)
-    assert isinstance(header, _Header)
-    target = session_id or header.session_id
+    # A first pass checks the whole dump (copying it) before the second one writes.
+    with tempfile.TemporaryFile() as copy:
+        header, steps = _parse(_copied(stream, copy), path)
+        target = session_id or header.session_id
+        _check_steps(steps, path=path, target=target, limit=max_entry_bytes_of(store))
+        copy.seek(0)
+        header, steps = _parse(copy, path)
+        return _restore_checked(store, header, steps, path=path, target=target)
+
+
+def _restore_checked(
+    store: Store, header: _Header, steps: Iterator[_Step], *, path: str, target: str
+) -> Restored:
     version = entry_lines = 0
     leaf_id: str | None = None
-    metadata = RawJSON(b"{}")
     try:
         for number in range(1, header.first_version):
             placeholder: dict[str, Any] = {_FILLER_KEY: number}
             version = _write(store, target, SessionDelta(metadata=placeholder), version)
-        for step in steps:
-            assert isinstance(step, _Step)
+        for step, change in _changes(steps):
             line = step.version
-            if not isinstance(step.metadata, UnsetType):
-                metadata = step.metadata
-            if line.mode == "delta":
-                change: SessionDelta | SessionData = SessionDelta(
-                    new_entries=step.entries,
-                    removed_entry_ids=line.removed,
-                    leaf_id=line.leaf_id,
-                    metadata=step.metadata,
-                )
-            else:
-                change = SessionData(entries=step.entries, leaf_id=line.leaf_id, metadata=metadata)
             written = _write(store, target, change, version)
             if written != line.v:
                 raise MalformedLineError(
@@ -314,9 +414,9 @@ def restore(
                 store.purge(target)
     except SessionExistsError:
         raise
-    except BaseException:
+    except BaseException as error:
         if version:
-            store.delete(target)
+            discard_new_session(store, target, version, error)
         raise
     return Restored(target, version, entry_lines, leaf_id)
 
