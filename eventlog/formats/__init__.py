@@ -201,6 +201,7 @@ def import_file(
     session_id: str | None = None,
     skip_bad: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    max_purged_versions: int = dump.MAX_PURGED_VERSIONS,
 ) -> ImportResult:
     """Import a session file into a store, streaming.
 
@@ -215,6 +216,9 @@ def import_file(
         batch_size: entries per `save_delta` where the import is written in
             batches: into a new session, or into an existing one beyond 64 MiB
             (up to that, an existing session gets one transaction).
+        max_purged_versions: a ``jsonl`` dump whose history was purged is restored
+            with one placeholder write per purged version; more than this many
+            is refused (`InvalidInputError`) before anything is written.
 
     Returns:
         What was read, written and skipped.
@@ -236,7 +240,13 @@ def import_file(
         if name == "jsonl":
             if skip_bad:
                 raise InvalidInputError("skip_bad does not apply to a jsonl dump")
-            restored = dump.restore(store, stream, path=label, session_id=session_id)
+            restored = dump.restore(
+                store,
+                stream,
+                path=label,
+                session_id=session_id,
+                max_purged_versions=max_purged_versions,
+            )
             return ImportResult(
                 session_id=restored.session_id,
                 entries=restored.entry_lines,

@@ -82,6 +82,12 @@ __all__ = [
 DUMP_FORMAT_VERSION: Final = 1
 _FILLER_KEY: Final = "eventlog.restore_placeholder"
 
+MAX_PURGED_VERSIONS: Final = 100_000
+"""How many purged versions `restore` recreates as placeholders unless told otherwise.
+
+Each costs one write, so without a bound a dump of a few bytes claiming
+``first_version`` 10**8 would keep a store busy for hours."""
+
 
 _NO_RAW: Final = msgspec.Raw(b"")
 """An absent raw field (an embedded JSON value is never empty)."""
@@ -374,18 +380,38 @@ class Restored(msgspec.Struct, frozen=True):
 
 
 def restore(
-    store: Store, stream: IO[bytes], *, path: str, session_id: str | None = None
+    store: Store,
+    stream: IO[bytes],
+    *,
+    path: str,
+    session_id: str | None = None,
+    max_purged_versions: int = MAX_PURGED_VERSIONS,
 ) -> Restored:
     """Restore a dump into a new session, after checking all of it (see the module docstring).
 
+    Args:
+        max_purged_versions: refuse a dump whose first kept version is above this
+            plus one (each purged version is recreated as one placeholder write).
+
     Raises:
         MalformedLineError: the dump is broken or inconsistent (nothing written).
+        InvalidInputError: the dump has more purged versions than ``max_purged_versions``.
         SessionExistsError: the target session already exists.
     """
+    if not isinstance(max_purged_versions, int) or max_purged_versions < 0:
+        raise InvalidInputError("max_purged_versions must be an int >= 0")
     # A first pass checks the whole dump (copying it) before the second one writes.
     with tempfile.TemporaryFile() as copy:
         header, steps = _parse(_copied(stream, copy), path)
         target = session_id or header.session_id
+        if header.first_version - 1 > max_purged_versions:
+            raise InvalidInputError(
+                f"the dump starts at version {header.first_version}: restoring it writes "
+                f"{header.first_version - 1} placeholder versions, more than "
+                f"max_purged_versions ({max_purged_versions})",
+                session_id=target,
+                where=f"{path}:1",
+            )
         _check_steps(steps, path=path, target=target, limit=max_entry_bytes_of(store))
         copy.seek(0)
         header, steps = _parse(copy, path)

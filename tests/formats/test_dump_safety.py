@@ -218,3 +218,42 @@ def test_dump_of_a_session_deleted_meanwhile_raises_not_found(
             DeletedDuringDump(store, at_load, recreate=recreate), "jsonl", "S", folder / "out"
         )
     assert list(folder.iterdir()) == []
+
+
+def _purged_dump(first_version: int) -> bytes:
+    """A well-formed dump whose history before `first_version` was purged."""
+    header = (
+        f'{{"eventlog_dump":1,"session_id":"P","version":{first_version},'
+        f'"first_version":{first_version}}}\n'
+    )
+    version = f'{{"v":{first_version},"mode":"snapshot","leaf_id":"a","removed":[],"entries":1}}\n'
+    entry = '{"id":"a","parent_id":null,"kind":"message","timestamp":null,"payload":{}}\n'
+    return (header + version + entry).encode()
+
+
+def test_dump_claiming_more_purged_versions_than_allowed_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(_purged_dump(10**8))
+    with eventlog.connect("memory://") as store:
+        counted = CountsWrites(store)
+        with pytest.raises(eventlog.InvalidInputError, match="placeholder versions"):
+            import_file(counted, "jsonl", path)  # type: ignore[arg-type]
+        assert counted.writes == 0
+        assert store.load("P") is None
+        with pytest.raises(eventlog.InvalidInputError), path.open("rb") as stream:
+            read_session("jsonl", stream)
+
+
+def test_purged_versions_up_to_the_limit_are_restored(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(_purged_dump(4))
+    with eventlog.connect("memory://") as store:
+        with pytest.raises(eventlog.InvalidInputError):
+            import_file(store, "jsonl", path, max_purged_versions=2)
+        assert store.load("P") is None
+        result = import_file(store, "jsonl", path, max_purged_versions=3)
+        assert result.version == 4
+        with pytest.raises(eventlog.HistoryPurgedError):
+            store.load("P", at_version=3)
+        loaded = store.load("P")
+        assert loaded is not None and [e.id for e in loaded.entries] == ["a"]
