@@ -408,7 +408,13 @@ def stats(url: str, prefix: str | None, top: int) -> None:
     default=None,
     help="Delete whole sessions not updated for this long, e.g. 30d, 12h, 2w.",
 )
-@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, hidden=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    hidden=True,
+)
 @_clean_errors
 def purge(url: str, session_id: str | None, older_than: str | None, batch_size: int) -> None:
     """Drop SESSION's tombstoned records, or delete sessions idle for --older-than."""

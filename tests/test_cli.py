@@ -321,6 +321,26 @@ def test_purge_needs_exactly_one_target_and_a_valid_age(tmp_path: Path, args: li
         assert store.load("s") is not None
 
 
+@pytest.mark.parametrize(
+    ("args", "exit_code", "said"),
+    [
+        (["--older-than", "99999999999999999999d"], 1, "eventlog: InvalidInputError: duration"),
+        (["--older-than", "1000000w"], 0, "deleted 0 sessions not updated for 1000000w"),
+        (["--older-than", "1d", "--batch-size", "99999999999999999999"], 0, "deleted 0 sessions"),
+    ],
+)
+def test_purge_with_a_huge_age_or_batch_is_one_line_and_keeps_every_session(
+    tmp_path: Path, args: list[str], exit_code: int, said: str
+) -> None:
+    url = _url(tmp_path)
+    _write(url, "s", _entry("a"))
+    result = _run("purge", *args, "--url", url)
+    assert result.exit_code == exit_code, result.output
+    assert result.output.startswith(said) and result.output.count("\n") == 1
+    with eventlog.connect(url) as store:
+        assert store.load("s") is not None
+
+
 def test_fork_at_an_entry(tmp_path: Path) -> None:
     url = _url(tmp_path)
     _write(url, "src", _entry("a"), _entry("b", "a"), _entry("c", "b"))
