@@ -25,7 +25,7 @@ from .formats import FORMATS, export_file, import_file
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from .store import Store
-from .tree import entry_label, render_tree
+from .tree import entry_label, printable, render_tree
 
 __all__ = ["main"]
 
@@ -48,13 +48,18 @@ def _clean_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except EventlogError as exc:
-            click.echo(f"eventlog: {type(exc).__name__}: {exc}", err=True)
+            click.echo(printable(f"eventlog: {type(exc).__name__}: {exc}"), err=True)
             sys.exit(1)
         except OSError as exc:
-            click.echo(f"eventlog: {type(exc).__name__}: {exc}", err=True)
+            click.echo(printable(f"eventlog: {type(exc).__name__}: {exc}"), err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _quoted(text: str) -> str:
+    """An id for a message line: quoted, its control characters escaped."""
+    return f"'{printable(text)}'"
 
 
 @contextmanager
@@ -119,7 +124,7 @@ def demo(url: str, session_id: str) -> None:
 
 def _require_session(data: SessionData | None, session_id: str) -> SessionData:
     if data is None:
-        raise click.ClickException(f"no session {session_id!r}")
+        raise click.ClickException(f"no session {_quoted(session_id)}")
     return data
 
 
@@ -129,13 +134,12 @@ def _echo_tree(data: SessionData) -> None:
 
 
 def _echo_stats(store: Store, session_id: str) -> None:
-    info = next(
-        item
-        for item in store.list_sessions(prefix=session_id).items
-        if item.session_id == session_id
-    )
+    listed = store.list_sessions(prefix=session_id).items
+    info = next((item for item in listed if item.session_id == session_id), None)
+    if info is None:  # deleted by another client since it was loaded
+        raise click.ClickException(f"no session {_quoted(session_id)}")
     click.echo(
-        f"\nsession {session_id!r}: entries {info.entry_count} live, tombstones "
+        f"\nsession {_quoted(session_id)}: entries {info.entry_count} live, tombstones "
         f"{info.removed_count}, versions {info.version}, bytes {info.bytes} "
         "(● marks the leaf's branch)"
     )
@@ -153,7 +157,7 @@ def list_command(url: str, prefix: str | None, limit: int, cursor: str | None) -
         page = store.list_sessions(prefix=prefix, limit=limit, cursor=cursor)
     for info in page.items:
         click.echo(
-            f"{info.session_id}\tv{info.version}\t{info.entry_count} entries\t"
+            f"{printable(info.session_id)}\tv{info.version}\t{info.entry_count} entries\t"
             f"{info.removed_count} removed\t{info.bytes} B\t{info.updated_at.isoformat()}"
         )
     if page.next_cursor:
@@ -175,7 +179,8 @@ def show(url: str, session_id: str, tree: bool) -> None:
             return
         for entry in data.entries:
             marker = "  ◀ leaf" if entry.id == data.leaf_id else ""
-            click.echo(f"{entry.id}\t{entry.parent_id or '-'}\t{entry_label(entry)}{marker}")
+            parent = "-" if entry.parent_id is None else printable(entry.parent_id)
+            click.echo(f"{printable(entry.id)}\t{parent}\t{entry_label(entry)}{marker}")
 
 
 @cli.command(
@@ -322,7 +327,7 @@ def import_command(
     with _opened(url) as store, _progress(store, f"importing {file.name}") as tracked:
         result = import_file(tracked, format_name, file, session_id=session_id, skip_bad=skip_bad)
     click.echo(
-        f"imported {result.entries} entries into session {result.session_id!r}: "
+        f"imported {result.entries} entries into session {_quoted(result.session_id)}: "
         f"{result.appended} new, {result.already_stored} already stored, "
         f"{result.tombstoned} tombstoned; version {result.version}"
     )
@@ -358,7 +363,7 @@ def export_command(url: str, format_name: str, session_id: str, output: Path | N
                 shutil.copyfileobj(source, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
     if output is not None:
-        click.echo(f"exported session {session_id!r} to {output}", err=True)
+        click.echo(f"exported session {_quoted(session_id)} to {printable(str(output))}", err=True)
 
 
 @cli.command()
@@ -396,7 +401,8 @@ def stats(url: str, prefix: str | None, top: int) -> None:
         click.echo("largest sessions:")
         for size, sid, info in sorted(largest, key=lambda item: item[:2], reverse=True):
             click.echo(
-                f"  {sid}\t{size} B\t{info.entry_count} entries\t{info.removed_count} removed"
+                f"  {printable(sid)}\t{size} B\t{info.entry_count} entries\t"
+                f"{info.removed_count} removed"
             )
 
 
@@ -424,12 +430,12 @@ def purge(url: str, session_id: str | None, older_than: str | None, batch_size: 
         age = parse_duration(older_than)
         with _opened(url) as store:
             deleted = delete_idle_sessions(store, age, batch_size=batch_size)
-        click.echo(f"deleted {deleted} sessions not updated for {older_than}")
+        click.echo(f"deleted {deleted} sessions not updated for {printable(older_than)}")
         return
     assert session_id is not None
     with _opened(url) as store:
         dropped = store.purge(session_id)
-    click.echo(f"purged {dropped} records from session {session_id!r}")
+    click.echo(f"purged {dropped} records from session {_quoted(session_id)}")
 
 
 @cli.command()
@@ -442,8 +448,10 @@ def fork(url: str, source_id: str, new_id: str, at_entry_id: str | None) -> None
     """Copy session SOURCE into a new session NEW (optionally only up to an entry)."""
     with _opened(url) as store:
         info = store.fork(source_id, new_id, at_entry_id=at_entry_id)
-    where = f" at {at_entry_id!r}" if at_entry_id else ""
-    click.echo(f"forked {source_id!r}{where} into {new_id!r}: {info.entry_count} entries")
+    where = f" at {_quoted(at_entry_id)}" if at_entry_id is not None else ""
+    click.echo(
+        f"forked {_quoted(source_id)}{where} into {_quoted(new_id)}: {info.entry_count} entries"
+    )
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 import sys
@@ -444,3 +445,66 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
     # The total is unknown, so the bar counts entries without a "/total".
     assert b"  12" in shown and b"12/" not in shown
     assert stdout.startswith(b"imported 12 entries")
+
+
+# --- stored text is printed with its control characters escaped ----------------------------
+
+HOSTILE_SESSION = "s1\x1b[31mRED\u202e"
+# What a terminal would act on: C0 (but the tabs and newlines the CLI itself prints), DEL, C1,
+# bidi embeddings, overrides and isolates.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _hostile_session(url: str) -> None:
+    with eventlog.connect(url) as store:
+        store.save_delta(
+            HOSTILE_SESSION,
+            SessionDelta(
+                [
+                    Entry(
+                        "u1",
+                        None,
+                        "message",
+                        None,
+                        {
+                            "message": {
+                                "role": "user\x9b2J",
+                                "content": "hi \x1b]0;pwned\x07\x1b[2J",
+                            }
+                        },
+                    ),
+                    Entry("id\x1b[1A\x1b[2K", "u1", "kind\x1b[5m", None, {"text": "x\u2066y"}),
+                    Entry("c\x1b", "gone\x1b[H", "message", None, {"summary": "\x1b[?1049h"}),
+                ],
+                leaf_id="id\x1b[1A\x1b[2K",
+            ),
+        )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls"],
+        ["show", HOSTILE_SESSION],
+        ["show", HOSTILE_SESSION, "--tree"],
+        ["stats"],
+        ["export", "--format", "pi", HOSTILE_SESSION, "-o", "OUT"],
+        ["fork", HOSTILE_SESSION, "copy\x1b[2J"],
+        ["fork", HOSTILE_SESSION, "copy", "--at", "id\x1b[1A\x1b[2K"],
+        ["purge", HOSTILE_SESSION],
+        ["show", "missing\x1b[2J"],
+        ["purge", "--older-than", "1\x1b[2Jd"],
+        ["import", "--format", "pi", str(PI_FILE), "--session", "in\x1b]0;x\x07"],
+    ],
+)
+def test_control_characters_from_stored_data_are_printed_escaped(
+    tmp_path: Path, args: list[str]
+) -> None:
+    url = _url(tmp_path)
+    _hostile_session(url)
+    args = [str(tmp_path / "out.jsonl") if arg == "OUT" else arg for arg in args]
+    # color=True: as on a terminal, where click strips nothing.
+    result = CliRunner().invoke(cli, [*args, "--url", url], color=True)
+    assert "Traceback" not in result.output
+    assert not _TERMINAL_CONTROLS.search(result.output), result.output
+    assert "\\x1b" in result.output or "\\u202e" in result.output, result.output
