@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import importlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -57,6 +58,25 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# A query parameter or key=value setting that holds a secret: password, sslpassword.
+_PASSWORD_SETTING = re.compile(r"(?i)((?:^|[?&\s])[a-z_]*password=)[^&#\s]*")
+
+
+def shown_url(url: str) -> str:
+    """The store URL for output: any password masked, control characters escaped.
+
+    Works on malformed URLs too (they are shown in error lines): everything
+    between ``user:`` and the last ``@`` is the password, however it is spelt.
+    """
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in rest:
+        userinfo, _, host = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        if colon:
+            rest = f"{user}:***@{host}"
+    return printable(_PASSWORD_SETTING.sub(r"\1***", f"{scheme}{separator}{rest}"))
+
+
 def _quoted(text: str) -> str:
     """An id for a message line: quoted, its control characters escaped."""
     return f"'{printable(text)}'"
@@ -95,10 +115,10 @@ def migrate(url: str, partitions: int | None) -> None:
 
         applied = migrate_postgres(url, partitions=partitions)
         done = f"applied {', '.join(map(str, applied))}" if applied else "up to date"
-        click.echo(f"schema {done} ({partitions} partitions for a new schema): {url}")
+        click.echo(f"schema {done} ({partitions} partitions for a new schema): {shown_url(url)}")
         return
     with _opened(url, migrate=True):
-        click.echo(f"schema up to date: {url}")
+        click.echo(f"schema up to date: {shown_url(url)}")
 
 
 @cli.command()

@@ -508,3 +508,53 @@ def test_control_characters_from_stored_data_are_printed_escaped(
     assert "Traceback" not in result.output
     assert not _TERMINAL_CONTROLS.search(result.output), result.output
     assert "\\x1b" in result.output or "\\u202e" in result.output, result.output
+
+
+# --- no command prints a password ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:S3cretPass@db.example:5432/x", "postgresql://app:***@db.example:5432/x"),
+        ("postgresql://app:S3cret%zzPass@127.0.0.1/x", "postgresql://app:***@127.0.0.1/x"),
+        ("postgresql://app:S3cretPass@[::1/x", "postgresql://app:***@[::1/x"),
+        ("postgresql://app:S3c@ret/Pass@host/x", "postgresql://app:***@host/x"),
+        (
+            "postgres://host/x?user=a&password=S3cretPass&sslmode=off",
+            "postgres://host/x?user=a&password=***&sslmode=off",
+        ),
+        ("postgresql://host/x?sslpassword=S3cretPass", "postgresql://host/x?sslpassword=***"),
+        ("host=db password=S3cretPass dbname=x", "host=db password=*** dbname=x"),
+        ("postgresql://app@host/x", "postgresql://app@host/x"),
+        ("sqlite:///some/file.db", "sqlite:///some/file.db"),
+    ],
+)
+def test_a_shown_url_has_its_password_masked(url: str, shown: str) -> None:
+    from eventlog.cli import shown_url
+
+    assert shown_url(url) == shown
+
+
+def _with_password(dsn: str, password: str) -> str:
+    scheme, rest = dsn.split("://", 1)
+    userinfo, host = rest.split("@", 1) if "@" in rest else ("postgres", rest)
+    return f"{scheme}://{userinfo.split(':')[0]}:{password}@{host}"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("partitions", [[], ["--partitions", "2"]])
+def test_migrate_never_prints_the_password(partitions: list[str]) -> None:
+    import pgserver
+
+    dsn = pgserver.dsn_or_skip()
+    if "@" in dsn and ":" in dsn.split("://", 1)[1].split("@", 1)[0]:
+        pytest.skip("the test server's URL has a password of its own")
+    schema = pgserver.make_schema("cli_password" + "".join(partitions).replace("-", ""))
+    url = pgserver.with_search_path(_with_password(dsn, "S3cretPass"), schema)
+    result = _run("migrate", *partitions, "--url", url)
+    assert "S3cretPass" not in result.output, result.output
+    # The server of the tests trusts local connections; one that checks passwords refuses.
+    assert result.exit_code == 0 or "S3cret" not in result.output
+    if result.exit_code == 0:
+        assert ":***@" in result.output
