@@ -15,13 +15,14 @@ from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import IO, Any, Final, Self, TypeVar
 
 import click
 
+from .codec import check_session_id
 from .connect import DEFAULT_URL, connect
 from .demo import DEMO_SESSION_ID, write_demo_session
-from .errors import EventlogError
+from .errors import EventlogError, InvalidInputError
 from .formats import FORMATS, export_file, import_file
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
@@ -31,6 +32,9 @@ from .tree import entry_label, printable, render_tree
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Each part is a table per eventlog table; more than this is a typo, not a design.
+_MAX_PARTITIONS: Final = 1024
 
 _url_option = click.option(
     "--url",
@@ -77,6 +81,13 @@ def shown_url(url: str) -> str:
     return printable(_PASSWORD_SETTING.sub(r"\1***", f"{scheme}{separator}{rest}"))
 
 
+def _not_empty(value: str | None) -> str | None:
+    """An option's value, refused when given empty (Path('') would mean the directory '.')."""
+    if value == "":
+        raise click.BadParameter("must not be empty")
+    return value
+
+
 def _quoted(text: str) -> str:
     """An id for a message line: quoted, its control characters escaped."""
     return f"'{printable(text)}'"
@@ -91,7 +102,49 @@ def _opened(url: str, **options: Any) -> Iterator[Store]:
         store.close()
 
 
-@click.group()
+class _OneLineError(click.ClickException):
+    """A click error shown as one ``eventlog: ...`` line, like every other error."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"eventlog: {printable(self.format_message())}", err=True)
+
+
+class _OneLineUsageError(_OneLineError):
+    exit_code = click.UsageError.exit_code
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except (_OneLineError, click.exceptions.NoArgsIsHelpError):
+        raise  # already one line; or the help that a bare `eventlog` prints
+    except click.UsageError as exc:
+        hint = f" Try '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
+        raise _OneLineUsageError(exc.format_message() + hint) from None
+    except click.ClickException as exc:
+        raise _OneLineError(exc.format_message()) from None
+
+
+class _CommandLine(click.Group):
+    """The `eventlog` group: usage errors (parsing, a bad value) print one line too."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _one_line_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_CommandLine)
 @click.version_option(package_name="eventlog")
 def cli() -> None:
     """Agent sessions stored as an append-only event log."""
@@ -101,7 +154,7 @@ def cli() -> None:
 @_url_option
 @click.option(
     "--partitions",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=_MAX_PARTITIONS),
     default=None,
     help="PostgreSQL only: hash-partition a new schema's tables by session id into N parts.",
 )
@@ -173,6 +226,9 @@ def _echo_stats(store: Store, session_id: str) -> None:
 @_clean_errors
 def list_command(url: str, prefix: str | None, limit: int, cursor: str | None) -> None:
     """List sessions."""
+    if cursor == "":
+        # base64 of nothing would decode to the start: the listing would silently restart.
+        raise InvalidInputError("cursor is not one list_sessions returned", where="--cursor")
     with _opened(url) as store:
         page = store.list_sessions(prefix=prefix, limit=limit, cursor=cursor)
     for info in page.items:
@@ -344,6 +400,9 @@ def import_command(
     url: str, format_name: str, file: Path, session_id: str | None, skip_bad: bool
 ) -> None:
     """Import a session FILE (streamed; a malformed line imports nothing unless --skip-bad)."""
+    if session_id is not None:
+        # Checked here: the file's own id is used only when --session is not given at all.
+        check_session_id(session_id, where="--session")
     with _opened(url) as store, _progress(store, f"importing {file.name}") as tracked:
         result = import_file(tracked, format_name, file, session_id=session_id, skip_bad=skip_bad)
     click.echo(
@@ -365,16 +424,17 @@ def import_command(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=click.Path(dir_okay=False, writable=True),
     default=None,
+    callback=lambda _ctx, _param, value: _not_empty(value),
     help="Write here (atomically) instead of to stdout.",
 )
 @_clean_errors
-def export_command(url: str, format_name: str, session_id: str, output: Path | None) -> None:
+def export_command(url: str, format_name: str, session_id: str, output: str | None) -> None:
     """Export a session to a file, or to stdout."""
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
-        target = output if output is not None else Path(folder) / "export"
+        target = Path(output) if output is not None else Path(folder) / "export"
         with _progress(store, f"exporting {session_id}") as tracked:
             export_file(tracked, format_name, session_id, target)
         if output is None:
@@ -383,7 +443,7 @@ def export_command(url: str, format_name: str, session_id: str, output: Path | N
                 shutil.copyfileobj(source, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
     if output is not None:
-        click.echo(f"exported session {_quoted(session_id)} to {printable(str(output))}", err=True)
+        click.echo(f"exported session {_quoted(session_id)} to {printable(output)}", err=True)
 
 
 @cli.command()

@@ -558,3 +558,60 @@ def test_migrate_never_prints_the_password(partitions: list[str]) -> None:
     assert result.exit_code == 0 or "S3cret" not in result.output
     if result.exit_code == 0:
         assert ":***@" in result.output
+
+
+# --- empty values and usage errors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["import", "--format", "pi", "PI", "--session", ""], "InvalidIdError"),
+        (["demo", "--session", ""], "InvalidIdError"),
+        (["show", ""], "InvalidIdError"),
+        (["fork", "s", "copy", "--at", ""], "InvalidIdError"),
+        (["ls", "--cursor", ""], "InvalidInputError"),
+        (["export", "--format", "pi", "s", "-o", ""], "--output"),
+        (["purge", "--older-than", ""], "InvalidInputError"),
+    ],
+)
+def test_an_empty_id_cursor_or_path_is_refused_not_ignored(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    url = _url(tmp_path)
+    _write(url, "s", _entry("a"))
+    args = [str(PI_FILE) if arg == "PI" else arg for arg in args]
+    result = _run(*args, "--url", url)
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.startswith("eventlog: ") and result.stderr.count("\n") == 1
+    assert error in result.stderr
+    with eventlog.connect(url) as store:
+        assert [info.session_id for info in store.list_sessions().items] == ["s"]
+        assert store.load("s") is not None and store.load("s").version == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["nope"], "No such command 'nope'"),
+        (["--bogus"], "No such option"),
+        (["show"], "Missing argument 'SESSION_ID'"),
+        (["ls", "--limit", "abc"], "'abc' is not a valid integer"),
+        (["migrate", "--partitions", "0"], "--partitions"),
+        (["migrate", "--partitions", "99999999999999999999"], "--partitions"),
+        (["purge", "--older-than", "1d", "--batch-size", "0"], "--batch-size"),
+        (["purge"], "give either SESSION or --older-than"),
+        (["show", "missing"], "no session 'missing'"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], said: str) -> None:
+    result = _run(*args, "--url", _url(tmp_path)) if args != ["--bogus"] else _run(*args)
+    assert result.exit_code in (1, 2)
+    assert result.stdout == ""
+    assert result.stderr.startswith("eventlog: ") and result.stderr.count("\n") == 1
+    assert said in result.stderr
+
+
+def test_no_arguments_still_shows_the_help() -> None:
+    result = _run()
+    assert "Usage: " in result.output and "Commands:" in result.output
