@@ -1,0 +1,195 @@
+"""Every command, fed the hostile values of the red-team list, ends cleanly.
+
+Each case exits 0 where the input is usable, else non-zero with exactly one
+``eventlog: ...`` line on stderr; never a Python traceback, never a password.
+The argv cases run the real ``python -m eventlog``, so Python's own decoding of
+non-UTF-8 arguments (surrogateescape) is what the commands receive.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from click.testing import CliRunner
+
+import eventlog
+from eventlog.cli import cli
+from eventlog.demo import write_demo_session
+
+SECRET = "S3cretPass"
+Expect = Literal["ok", "error", "either"]
+
+
+def _case_id(args: list[str | bytes]) -> str:
+    shown = " ".join(os.fsdecode(arg) if isinstance(arg, bytes) else arg for arg in args)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _cases(cases: list[tuple[list[str | bytes], Expect]]) -> list[object]:
+    return [pytest.param(args, expect, id=_case_id(args)) for args, expect in cases]
+
+
+def _assert_clean(code: int, stdout: str, stderr: str, expect: Expect) -> None:
+    everything = stdout + stderr
+    assert "Traceback" not in everything, everything
+    assert SECRET[:5] not in everything, everything  # whole, or cut by a %zz
+    if expect == "ok" or (expect == "either" and code == 0):
+        assert code == 0, everything
+        return
+    assert code != 0, everything
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eventlog: "), everything
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with eventlog.connect(url) as store:
+        write_demo_session(store)
+    return url
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    """Hostile input files, by name."""
+    deep = "[" * 5000 + "]" * 5000
+    contents = {
+        "pi-deep": '{"type":"session","id":"p"}\n{"type":"m","id":"a","x":' + deep + "}\n",
+        "pi-deep-header": '{"type":"session","id":"p","x":' + deep + "}\n",
+        "pi-1e400-header": '{"type":"session","id":"h","x":1e400}\n{"type":"m","id":"a"}\n',
+        "cc-deep": '{"type":"user","uuid":"u","x":' + deep + "}\n",
+        "codex-deep": '{"type":"session_meta","payload":{"id":"c","x":' + deep + "}}\n",
+        "jsonl-deep": '{"eventlog_dump":1,"session_id":"d","x":' + deep + "}\n",
+        "flue-deep": '{"version":3,"entries":[{"type":"m","id":"a","x":' + deep + "}]}",
+        "flue-surrogate-id": '{"version":3,"entries":[{"type":"m","id":"\\ud800"}]}',
+        "flue-surrogate-leaf": '{"version":3,"entries":[{"type":"m","id":"a"}],"leafId":"\\udfff"}',
+        "dump-first-version": (
+            '{"eventlog_dump":1,"session_id":"dh","version":100000000,"first_version":100000000}\n'
+        ),
+        "pi-ok": '{"type":"session","id":"x"}\n{"type":"message","id":"a","parentId":null}\n',
+    }
+    paths = {}
+    for name, text in contents.items():
+        paths[name] = folder / f"{name}.in"
+        paths[name].write_text(text)
+    return paths
+
+
+# --- argv that is not UTF-8, through the real interpreter --------------------------------------
+
+FF = b"\xff"
+ARGV_CASES: list[tuple[list[str | bytes], Expect]] = [
+    (["ls", "--cursor", FF], "error"),
+    (["show", FF], "error"),
+    (["show", FF, "--tree"], "error"),
+    (["export", "--format", "pi", FF], "error"),
+    (["export", "--format", "jsonl", FF], "error"),
+    (["export", "--format", "pi", "demo", "-o", b"out-\xff.jsonl"], "ok"),
+    (["import", "--format", "pi", "PI-OK", "--session", FF], "error"),
+    (["import", "--format", "pi", b"in-\xff.jsonl"], "ok"),
+    (["purge", FF], "error"),
+    (["purge", "--older-than", FF], "error"),
+    (["fork", FF, "copy"], "error"),
+    (["fork", "demo", FF], "error"),
+    (["fork", "demo", "copy", "--at", FF], "error"),
+    (["demo", "--session", FF], "error"),
+    (["ls", "--url", b"sqlite:///\xff.db"], "either"),
+]
+
+
+@pytest.mark.parametrize(("args", "expect"), _cases(ARGV_CASES))
+def test_argv_that_is_not_utf8(
+    tmp_path: Path, url: str, args: list[str | bytes], expect: Expect
+) -> None:
+    ok_file = _files(tmp_path)["pi-ok"]
+    (tmp_path / os.fsdecode(b"in-\xff.jsonl")).write_bytes(ok_file.read_bytes())
+    argv = [os.fsencode(str(ok_file)) if arg == "PI-OK" else arg for arg in args]
+    done = subprocess.run(
+        [sys.executable, "-m", "eventlog", *argv],
+        cwd=tmp_path,
+        env={**os.environ, "EVENTLOG_URL": url},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stdout = done.stdout.decode("utf-8", "replace")
+    stderr = done.stderr.decode("utf-8", "replace")
+    _assert_clean(done.returncode, stdout, stderr, expect)
+
+
+# --- the other hostile values, through click's runner --------------------------------------------
+
+HUGE = "99999999999999999999"
+INT64_MAX = "9223372036854775807"
+CASES: list[tuple[list[str], Expect]] = [
+    # lone surrogates, as an API caller's str could hold them
+    (["show", "\ud800"], "error"),
+    (["import", "--format", "pi", "FILE:pi-ok", "--session", "\ud800"], "error"),
+    (["fork", "demo", "x\ud800"], "error"),
+    # numbers no backend stores
+    (["ls", "--limit", "-" + HUGE], "error"),
+    (["stats", "--top", HUGE], "ok"),
+    (["purge", "--older-than", "1d", "--batch-size", HUGE], "ok"),
+    (["purge", "--older-than", "1d", "--batch-size", "-1"], "error"),
+    (["migrate", "--partitions", HUGE], "error"),
+    # durations no datetime holds
+    (["purge", "--older-than", HUGE + "d"], "error"),
+    (["purge", "--older-than", "1000000w"], "ok"),
+    (["purge", "--older-than", "1" * 5000 + "s"], "error"),
+    # URL options out of range
+    (["ls", "--url", "sqlite:///URL.db?busy_timeout=abc"], "error"),
+    # malformed PostgreSQL URLs that hold a password
+    # files: lines nested 5000 deep, bad headers, escaped lone surrogates, huge versions
+    (["import", "--format", "flue", "FILE:flue-deep"], "error"),
+    # a cursor that base64 decoding would half-accept
+]
+
+
+@pytest.mark.parametrize(("args", "expect"), _cases(CASES))  # type: ignore[arg-type]
+def test_hostile_values(tmp_path: Path, url: str, args: list[str], expect: Expect) -> None:
+    files = _files(tmp_path)
+    argv = [
+        str(files[arg[5:]])
+        if arg.startswith("FILE:")
+        else arg.replace("URL.db", str(tmp_path / "u.db"))
+        for arg in args
+    ]
+    if "--url" not in argv:
+        argv += ["--url", url]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    _assert_clean(result.exit_code, result.stdout, result.stderr, expect)
+
+
+# --- the same on PostgreSQL ---------------------------------------------------------------------
+
+PG_CASES: list[tuple[list[str], Expect]] = [
+    (["ls", "--prefix", "\x00"], "either"),
+    (["ls", "--cursor", "AA=="], "either"),
+    (["ls", "--limit", INT64_MAX], "either"),
+    (["purge", "--older-than", "1d", "--batch-size", HUGE], "ok"),
+    (["purge", "--older-than", "1000000w"], "ok"),
+    (["show", "\x00"], "error"),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("args", "expect"), _cases(PG_CASES))  # type: ignore[arg-type]
+def test_hostile_values_on_postgres(args: list[str], expect: Expect) -> None:
+    import pgserver
+
+    dsn = pgserver.dsn_or_skip()
+    pg_url = pgserver.with_search_path(dsn, pgserver.make_schema("cli_hostile"))
+    with eventlog.connect(pg_url) as store:
+        write_demo_session(store)
+    result = CliRunner().invoke(cli, [*args, "--url", pg_url])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    _assert_clean(result.exit_code, result.stdout, result.stderr, expect)
