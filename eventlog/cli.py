@@ -403,7 +403,7 @@ def import_command(
     if session_id is not None:
         # Checked here: the file's own id is used only when --session is not given at all.
         check_session_id(session_id, where="--session")
-    with _opened(url) as store, _progress(store, f"importing {file.name}") as tracked:
+    with _opened(url) as store, _progress(store, f"importing {printable(file.name)}") as tracked:
         result = import_file(tracked, format_name, file, session_id=session_id, skip_bad=skip_bad)
     click.echo(
         f"imported {result.entries} entries into session {_quoted(result.session_id)}: "
@@ -435,7 +435,7 @@ def export_command(url: str, format_name: str, session_id: str, output: str | No
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
         target = Path(output) if output is not None else Path(folder) / "export"
-        with _progress(store, f"exporting {session_id}") as tracked:
+        with _progress(store, f"exporting {printable(session_id)}") as tracked:
             export_file(tracked, format_name, session_id, target)
         if output is None:
             with target.open("rb") as source:

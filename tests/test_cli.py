@@ -447,6 +447,35 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
     assert stdout.startswith(b"imported 12 entries")
 
 
+def test_progress_label_escapes_the_file_name(tmp_path: Path) -> None:
+    hostile = tmp_path / "x\x1b]0;pwned\x07.jsonl"
+    hostile.write_bytes(PI_FILE.read_bytes())
+    controller, terminal = pty.openpty()
+    try:
+        process = _python_m_eventlog(
+            ["import", "--format", "pi", str(hostile)],
+            tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    assert b"importing x\\x1b]0;pwned\\x07.jsonl" in shown
+    assert b"\x1b]0;" not in shown and b"\x07" not in shown
+
+
 # --- stored text is printed with its control characters escaped ----------------------------
 
 HOSTILE_SESSION = "s1\x1b[31mRED\u202e"
