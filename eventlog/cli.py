@@ -69,8 +69,8 @@ _PASSWORD_SETTING = re.compile(r"(?i)((?:^|[?&\s])[a-z_]*password=)[^&#\s]*")
 def shown_url(url: str) -> str:
     """The store URL for output: any password masked, control characters escaped.
 
-    Works on malformed URLs too (they are shown in error lines): everything
-    between ``user:`` and the last ``@`` is the password, however it is spelt.
+    Works on malformed URLs too: everything between ``user:`` and the last ``@``
+    is taken as the password, however it is spelt (an unencoded ``@`` or ``/``).
     """
     scheme, separator, rest = url.partition("://")
     if separator and "@" in rest:
@@ -81,8 +81,8 @@ def shown_url(url: str) -> str:
     return printable(_PASSWORD_SETTING.sub(r"\1***", f"{scheme}{separator}{rest}"))
 
 
-def _not_empty(value: str | None) -> str | None:
-    """An option's value, refused when given empty (Path('') would mean the directory '.')."""
+def _not_empty(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: refuse an option given empty (Path('') would mean the directory '.')."""
     if value == "":
         raise click.BadParameter("must not be empty")
     return value
@@ -426,7 +426,7 @@ def import_command(
     "--output",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    callback=lambda _ctx, _param, value: _not_empty(value),
+    callback=_not_empty,
     help="Write here (atomically) instead of to stdout.",
 )
 @_clean_errors
