@@ -91,6 +91,7 @@ ARGV_CASES: list[tuple[list[str | bytes], Expect]] = [
     (["export", "--format", "pi", "demo", "-o", b"out-\xff.jsonl"], "ok"),
     (["import", "--format", "pi", "PI-OK", "--session", FF], "error"),
     (["import", "--format", "pi", b"in-\xff.jsonl"], "ok"),
+    (["import", "--format", "claude-code", b"in-\xff.jsonl"], "error"),  # the id is the stem
     (["purge", FF], "error"),
     (["purge", "--older-than", FF], "error"),
     (["fork", FF, "copy"], "error"),
