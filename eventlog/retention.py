@@ -40,6 +40,8 @@ def parse_duration(text: str) -> timedelta:
         InvalidInputError: the text is not such a duration, it is zero, or it is
             longer than a `timedelta` holds (about 2.7 million years).
     """
+    if not isinstance(text, str):
+        raise InvalidInputError(f"a duration must be a str, not {type(text).__name__}")
     cleaned = text.strip().lower()
     if not _WHOLE.fullmatch(cleaned):
         raise InvalidInputError(
@@ -99,8 +101,8 @@ def delete_idle_sessions(
         raise InvalidInputError("batch_size must be a positive int")
     if now is None:
         now = datetime.now(UTC)
-    elif now.tzinfo is None:
-        raise InvalidInputError("now must be timezone-aware")
+    elif not isinstance(now, datetime) or now.tzinfo is None:
+        raise InvalidInputError("now must be a timezone-aware datetime")
     try:
         cutoff = now - older_than
     except OverflowError:

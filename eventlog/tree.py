@@ -98,14 +98,15 @@ def render_tree(data: SessionData) -> Iterator[str]:
 
 def _cycle_above(entry: Entry, live: dict[str, Entry]) -> frozenset[str]:
     """The ids of the parent cycle that `entry`'s ancestors run into."""
-    seen: list[str] = []
+    order: dict[str, int] = {}  # id -> steps from `entry`, so a long chain stays O(n)
     current: str | None = entry.id
-    while current is not None and current in live and current not in seen:
-        seen.append(current)
+    while current is not None and current in live and current not in order:
+        order[current] = len(order)
         current = live[current].parent_id
     if current is None or current not in live:
         return frozenset()  # not reachable here: every unreached entry ends in a cycle
-    return frozenset(seen[seen.index(current) :])
+    first = order[current]
+    return frozenset(entry_id for entry_id, step in order.items() if step >= first)
 
 
 def _subtree(

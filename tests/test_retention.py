@@ -82,6 +82,8 @@ def test_nothing_idle_deletes_nothing(store: Store) -> None:
         ({"older_than": timedelta(days=1), "batch_size": 0}, "batch_size"),
         ({"older_than": timedelta(days=1), "batch_size": True}, "batch_size"),
         ({"older_than": timedelta(days=1), "now": datetime(2030, 1, 1)}, "now"),
+        ({"older_than": timedelta(days=1), "now": "2030-01-01T00:00:00Z"}, "now"),
+        ({"older_than": 86400}, "older_than"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_deleted(
@@ -113,6 +115,12 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(InvalidInputError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("value", [None, 30, b"30d"])
+def test_parse_duration_refuses_what_is_not_a_str(value: object) -> None:
+    with pytest.raises(InvalidInputError, match="must be a str"):
+        parse_duration(value)  # type: ignore[arg-type]
 
 
 class _WrittenAfterListing:

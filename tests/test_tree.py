@@ -57,3 +57,10 @@ def test_tree_of_a_leaf_inside_a_cycle_marks_the_leaf() -> None:
     lines = list(render_tree(data))
     assert len(lines) == 3 and "no root reaches them" in lines[0]
     assert sum("◀ leaf" in line for line in lines) == 1
+
+
+def test_tree_of_a_long_cycle_shows_every_entry_once() -> None:
+    count = 20_000
+    entries = [Entry(f"e{n}", f"e{(n - 1) % count}") for n in range(count)]
+    lines = list(render_tree(SessionData(entries, leaf_id="e0")))
+    assert len(lines) == count + 1 and sum("(in a parent cycle)" in line for line in lines) == count
