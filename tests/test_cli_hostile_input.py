@@ -83,6 +83,8 @@ def _files(folder: Path) -> dict[str, Path]:
 
 FF = b"\xff"
 ARGV_CASES: list[tuple[list[str | bytes], Expect]] = [
+    (["ls", "--prefix", FF], "either"),
+    (["stats", "--prefix", FF], "either"),
     (["ls", "--cursor", FF], "error"),
     (["show", FF], "error"),
     (["show", FF, "--tree"], "error"),
@@ -99,6 +101,7 @@ ARGV_CASES: list[tuple[list[str | bytes], Expect]] = [
     (["fork", "demo", "copy", "--at", FF], "error"),
     (["demo", "--session", FF], "error"),
     (["ls", "--url", b"sqlite:///\xff.db"], "either"),
+    (["migrate", "--url", b"postgresql://app:" + SECRET.encode() + b"@\xff/x"], "error"),
 ]
 
 
@@ -128,10 +131,14 @@ HUGE = "99999999999999999999"
 INT64_MAX = "9223372036854775807"
 CASES: list[tuple[list[str], Expect]] = [
     # lone surrogates, as an API caller's str could hold them
+    (["ls", "--prefix", "\ud800"], "either"),
+    (["stats", "--prefix", "\udfff"], "either"),
     (["show", "\ud800"], "error"),
     (["import", "--format", "pi", "FILE:pi-ok", "--session", "\ud800"], "error"),
     (["fork", "demo", "x\ud800"], "error"),
     # numbers no backend stores
+    (["ls", "--limit", INT64_MAX], "either"),
+    (["ls", "--limit", HUGE], "either"),
     (["ls", "--limit", "-" + HUGE], "error"),
     (["stats", "--top", HUGE], "ok"),
     (["purge", "--older-than", "1d", "--batch-size", HUGE], "ok"),
@@ -142,11 +149,31 @@ CASES: list[tuple[list[str], Expect]] = [
     (["purge", "--older-than", "1000000w"], "ok"),
     (["purge", "--older-than", "1" * 5000 + "s"], "error"),
     # URL options out of range
+    (["demo", "--url", "sqlite:///URL.db?busy_timeout=-5"], "error"),
+    (["ls", "--url", "sqlite:///URL.db?busy_timeout=nan"], "error"),
+    (["ls", "--url", "sqlite:///URL.db?busy_timeout=inf"], "error"),
+    (["ls", "--url", "sqlite:///URL.db?busy_timeout=1e300"], "error"),
     (["ls", "--url", "sqlite:///URL.db?busy_timeout=abc"], "error"),
     # malformed PostgreSQL URLs that hold a password
+    (["ls", "--url", f"postgresql://postgres:{SECRET[:6]}%zz{SECRET[6:]}@127.0.0.1/x"], "error"),
+    (["ls", "--url", f"postgresql://postgres:{SECRET}@[::1/x"], "error"),
+    (["migrate", "--url", f"postgresql://postgres:{SECRET}@[::1/x"], "error"),
+    (["stats", "--url", f"postgres://postgres:{SECRET[:6]}%zz{SECRET[6:]}@127.0.0.1/x"], "error"),
     # files: lines nested 5000 deep, bad headers, escaped lone surrogates, huge versions
+    (["import", "--format", "pi", "FILE:pi-deep"], "error"),
+    (["import", "--format", "pi", "--skip-bad", "FILE:pi-deep"], "either"),
+    (["import", "--format", "pi", "--skip-bad", "FILE:pi-deep-header"], "either"),
+    (["import", "--format", "pi", "--skip-bad", "FILE:pi-1e400-header"], "either"),
+    (["import", "--format", "claude-code", "FILE:cc-deep"], "error"),
+    (["import", "--format", "claude-code", "--skip-bad", "FILE:cc-deep"], "either"),
+    (["import", "--format", "codex", "FILE:codex-deep"], "error"),
+    (["import", "--format", "codex", "--skip-bad", "FILE:codex-deep"], "either"),
+    (["import", "--format", "jsonl", "FILE:jsonl-deep"], "error"),
     (["import", "--format", "flue", "FILE:flue-deep"], "error"),
+    (["import", "--format", "flue", "FILE:flue-surrogate-id"], "error"),
+    (["import", "--format", "flue", "FILE:flue-surrogate-leaf"], "error"),
     # a cursor that base64 decoding would half-accept
+    (["ls", "--cursor", "!!!"], "error"),
 ]
 
 
@@ -171,6 +198,8 @@ def test_hostile_values(tmp_path: Path, url: str, args: list[str], expect: Expec
 # --- the same on PostgreSQL ---------------------------------------------------------------------
 
 PG_CASES: list[tuple[list[str], Expect]] = [
+    (["ls", "--prefix", "\udcff"], "either"),
+    (["stats", "--prefix", "\ud800"], "either"),
     (["ls", "--prefix", "\x00"], "either"),
     (["ls", "--cursor", "AA=="], "either"),
     (["ls", "--limit", INT64_MAX], "either"),
@@ -194,3 +223,17 @@ def test_hostile_values_on_postgres(args: list[str], expect: Expect) -> None:
         result.exception
     )
     _assert_clean(result.exit_code, result.stdout, result.stderr, expect)
+
+
+def test_a_dump_header_with_a_huge_first_version_is_refused_quickly(tmp_path: Path) -> None:
+    dump = _files(tmp_path)["dump-first-version"]
+    done = subprocess.run(
+        [sys.executable, "-m", "eventlog", "import", "--format", "jsonl", str(dump)],
+        cwd=tmp_path,
+        env={**os.environ, "EVENTLOG_URL": "memory://"},
+        capture_output=True,
+        text=True,
+        timeout=30,  # it wrote 10^8 placeholder versions first: days
+        check=False,
+    )
+    _assert_clean(done.returncode, done.stdout, done.stderr, "error")
