@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import importlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -14,22 +15,27 @@ from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import IO, Any, Final, Self, TypeVar
 
 import click
 
+from .codec import check_session_id
 from .connect import DEFAULT_URL, connect
 from .demo import DEMO_SESSION_ID, write_demo_session
-from .errors import EventlogError
+from .errors import EventlogError, InvalidInputError
 from .formats import FORMATS, export_file, import_file
+from .formats.dump import MAX_PURGED_VERSIONS
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from .store import Store
-from .tree import entry_label, render_tree
+from .tree import entry_label, printable, render_tree
 
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Each part is a table per eventlog table; more than this is a typo, not a design.
+_MAX_PARTITIONS: Final = 1024
 
 _url_option = click.option(
     "--url",
@@ -48,13 +54,44 @@ def _clean_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except EventlogError as exc:
-            click.echo(f"eventlog: {type(exc).__name__}: {exc}", err=True)
+            click.echo(printable(f"eventlog: {type(exc).__name__}: {exc}"), err=True)
             sys.exit(1)
         except OSError as exc:
-            click.echo(f"eventlog: {type(exc).__name__}: {exc}", err=True)
+            click.echo(printable(f"eventlog: {type(exc).__name__}: {exc}"), err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+# A query parameter or key=value setting that holds a secret: password, sslpassword.
+_PASSWORD_SETTING = re.compile(r"(?i)((?:^|[?&\s])[a-z_]*password=)[^&#\s]*")
+
+
+def shown_url(url: str) -> str:
+    """The store URL for output: any password masked, control characters escaped.
+
+    Works on malformed URLs too: everything between ``user:`` and the last ``@``
+    is taken as the password, however it is spelt (an unencoded ``@`` or ``/``).
+    """
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in rest:
+        userinfo, _, host = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        if colon:
+            rest = f"{user}:***@{host}"
+    return printable(_PASSWORD_SETTING.sub(r"\1***", f"{scheme}{separator}{rest}"))
+
+
+def _not_empty(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: refuse an option given empty (Path('') would mean the directory '.')."""
+    if value == "":
+        raise click.BadParameter("must not be empty")
+    return value
+
+
+def _quoted(text: str) -> str:
+    """An id for a message line: quoted, its control characters escaped."""
+    return f"'{printable(text)}'"
 
 
 @contextmanager
@@ -66,7 +103,49 @@ def _opened(url: str, **options: Any) -> Iterator[Store]:
         store.close()
 
 
-@click.group()
+class _OneLineError(click.ClickException):
+    """A click error shown as one ``eventlog: ...`` line, like every other error."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"eventlog: {printable(self.format_message())}", err=True)
+
+
+class _OneLineUsageError(_OneLineError):
+    exit_code = click.UsageError.exit_code
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except (_OneLineError, click.exceptions.NoArgsIsHelpError):
+        raise  # already one line; or the help that a bare `eventlog` prints
+    except click.UsageError as exc:
+        hint = f" Try '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
+        raise _OneLineUsageError(exc.format_message() + hint) from None
+    except click.ClickException as exc:
+        raise _OneLineError(exc.format_message()) from None
+
+
+class _CommandLine(click.Group):
+    """The `eventlog` group: usage errors (parsing, a bad value) print one line too."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _one_line_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_CommandLine)
 @click.version_option(package_name="eventlog")
 def cli() -> None:
     """Agent sessions stored as an append-only event log."""
@@ -76,7 +155,7 @@ def cli() -> None:
 @_url_option
 @click.option(
     "--partitions",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=_MAX_PARTITIONS),
     default=None,
     help="PostgreSQL only: hash-partition a new schema's tables by session id into N parts.",
 )
@@ -90,10 +169,10 @@ def migrate(url: str, partitions: int | None) -> None:
 
         applied = migrate_postgres(url, partitions=partitions)
         done = f"applied {', '.join(map(str, applied))}" if applied else "up to date"
-        click.echo(f"schema {done} ({partitions} partitions for a new schema): {url}")
+        click.echo(f"schema {done} ({partitions} partitions for a new schema): {shown_url(url)}")
         return
     with _opened(url, migrate=True):
-        click.echo(f"schema up to date: {url}")
+        click.echo(f"schema up to date: {shown_url(url)}")
 
 
 @cli.command()
@@ -119,7 +198,7 @@ def demo(url: str, session_id: str) -> None:
 
 def _require_session(data: SessionData | None, session_id: str) -> SessionData:
     if data is None:
-        raise click.ClickException(f"no session {session_id!r}")
+        raise click.ClickException(f"no session {_quoted(session_id)}")
     return data
 
 
@@ -129,13 +208,12 @@ def _echo_tree(data: SessionData) -> None:
 
 
 def _echo_stats(store: Store, session_id: str) -> None:
-    info = next(
-        item
-        for item in store.list_sessions(prefix=session_id).items
-        if item.session_id == session_id
-    )
+    listed = store.list_sessions(prefix=session_id).items
+    info = next((item for item in listed if item.session_id == session_id), None)
+    if info is None:  # deleted by another client since it was loaded
+        raise click.ClickException(f"no session {_quoted(session_id)}")
     click.echo(
-        f"\nsession {session_id!r}: entries {info.entry_count} live, tombstones "
+        f"\nsession {_quoted(session_id)}: entries {info.entry_count} live, tombstones "
         f"{info.removed_count}, versions {info.version}, bytes {info.bytes} "
         "(● marks the leaf's branch)"
     )
@@ -149,11 +227,14 @@ def _echo_stats(store: Store, session_id: str) -> None:
 @_clean_errors
 def list_command(url: str, prefix: str | None, limit: int, cursor: str | None) -> None:
     """List sessions."""
+    if cursor == "":
+        # base64 of nothing would decode to the start: the listing would silently restart.
+        raise InvalidInputError("cursor is not one list_sessions returned", where="--cursor")
     with _opened(url) as store:
         page = store.list_sessions(prefix=prefix, limit=limit, cursor=cursor)
     for info in page.items:
         click.echo(
-            f"{info.session_id}\tv{info.version}\t{info.entry_count} entries\t"
+            f"{printable(info.session_id)}\tv{info.version}\t{info.entry_count} entries\t"
             f"{info.removed_count} removed\t{info.bytes} B\t{info.updated_at.isoformat()}"
         )
     if page.next_cursor:
@@ -175,7 +256,8 @@ def show(url: str, session_id: str, tree: bool) -> None:
             return
         for entry in data.entries:
             marker = "  ◀ leaf" if entry.id == data.leaf_id else ""
-            click.echo(f"{entry.id}\t{entry.parent_id or '-'}\t{entry_label(entry)}{marker}")
+            parent = "-" if entry.parent_id is None else printable(entry.parent_id)
+            click.echo(f"{printable(entry.id)}\t{parent}\t{entry_label(entry)}{marker}")
 
 
 @cli.command(
@@ -314,15 +396,37 @@ _format_option = click.option(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--session", "session_id", default=None, help="Target session id.")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed lines and count them.")
+@click.option(
+    "--max-purged-versions",
+    type=click.IntRange(min=0),
+    default=MAX_PURGED_VERSIONS,
+    show_default=True,
+    help="jsonl: most purged versions a dump may ask to recreate (one write each).",
+)
 @_clean_errors
 def import_command(
-    url: str, format_name: str, file: Path, session_id: str | None, skip_bad: bool
+    url: str,
+    format_name: str,
+    file: Path,
+    session_id: str | None,
+    skip_bad: bool,
+    max_purged_versions: int,
 ) -> None:
     """Import a session FILE (streamed; a malformed line imports nothing unless --skip-bad)."""
-    with _opened(url) as store, _progress(store, f"importing {file.name}") as tracked:
-        result = import_file(tracked, format_name, file, session_id=session_id, skip_bad=skip_bad)
+    if session_id is not None:
+        # Checked here: the file's own id is used only when --session is not given at all.
+        check_session_id(session_id, where="--session")
+    with _opened(url) as store, _progress(store, f"importing {printable(file.name)}") as tracked:
+        result = import_file(
+            tracked,
+            format_name,
+            file,
+            session_id=session_id,
+            skip_bad=skip_bad,
+            max_purged_versions=max_purged_versions,
+        )
     click.echo(
-        f"imported {result.entries} entries into session {result.session_id!r}: "
+        f"imported {result.entries} entries into session {_quoted(result.session_id)}: "
         f"{result.appended} new, {result.already_stored} already stored, "
         f"{result.tombstoned} tombstoned; version {result.version}"
     )
@@ -340,17 +444,18 @@ def import_command(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=click.Path(dir_okay=False, writable=True),
     default=None,
+    callback=_not_empty,
     help="Write here (atomically) instead of to stdout.",
 )
 @_clean_errors
-def export_command(url: str, format_name: str, session_id: str, output: Path | None) -> None:
+def export_command(url: str, format_name: str, session_id: str, output: str | None) -> None:
     """Export a session to a file, or to stdout."""
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
-        target = output if output is not None else Path(folder) / "export"
-        with _progress(store, f"exporting {session_id}") as tracked:
+        target = Path(output) if output is not None else Path(folder) / "export"
+        with _progress(store, f"exporting {printable(session_id)}") as tracked:
             export_file(tracked, format_name, session_id, target)
         if output is None:
             with target.open("rb") as source:
@@ -358,7 +463,7 @@ def export_command(url: str, format_name: str, session_id: str, output: Path | N
                 shutil.copyfileobj(source, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
     if output is not None:
-        click.echo(f"exported session {session_id!r} to {output}", err=True)
+        click.echo(f"exported session {_quoted(session_id)} to {printable(output)}", err=True)
 
 
 @cli.command()
@@ -396,7 +501,8 @@ def stats(url: str, prefix: str | None, top: int) -> None:
         click.echo("largest sessions:")
         for size, sid, info in sorted(largest, key=lambda item: item[:2], reverse=True):
             click.echo(
-                f"  {sid}\t{size} B\t{info.entry_count} entries\t{info.removed_count} removed"
+                f"  {printable(sid)}\t{size} B\t{info.entry_count} entries\t"
+                f"{info.removed_count} removed"
             )
 
 
@@ -408,7 +514,13 @@ def stats(url: str, prefix: str | None, top: int) -> None:
     default=None,
     help="Delete whole sessions not updated for this long, e.g. 30d, 12h, 2w.",
 )
-@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, hidden=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    hidden=True,
+)
 @_clean_errors
 def purge(url: str, session_id: str | None, older_than: str | None, batch_size: int) -> None:
     """Drop SESSION's tombstoned records, or delete sessions idle for --older-than."""
@@ -418,12 +530,12 @@ def purge(url: str, session_id: str | None, older_than: str | None, batch_size: 
         age = parse_duration(older_than)
         with _opened(url) as store:
             deleted = delete_idle_sessions(store, age, batch_size=batch_size)
-        click.echo(f"deleted {deleted} sessions not updated for {older_than}")
+        click.echo(f"deleted {deleted} sessions not updated for {printable(older_than)}")
         return
     assert session_id is not None
     with _opened(url) as store:
         dropped = store.purge(session_id)
-    click.echo(f"purged {dropped} records from session {session_id!r}")
+    click.echo(f"purged {dropped} records from session {_quoted(session_id)}")
 
 
 @cli.command()
@@ -436,8 +548,10 @@ def fork(url: str, source_id: str, new_id: str, at_entry_id: str | None) -> None
     """Copy session SOURCE into a new session NEW (optionally only up to an entry)."""
     with _opened(url) as store:
         info = store.fork(source_id, new_id, at_entry_id=at_entry_id)
-    where = f" at {at_entry_id!r}" if at_entry_id else ""
-    click.echo(f"forked {source_id!r}{where} into {new_id!r}: {info.entry_count} entries")
+    where = f" at {_quoted(at_entry_id)}" if at_entry_id is not None else ""
+    click.echo(
+        f"forked {_quoted(source_id)}{where} into {_quoted(new_id)}: {info.entry_count} entries"
+    )
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ from .store import Store
 __all__ = ["DEFAULT_BATCH_SIZE", "delete_idle_sessions", "parse_duration"]
 
 DEFAULT_BATCH_SIZE: Final = 500
+# A larger page saves nothing measurable and would hold more of the listing in memory.
+_MAX_BATCH_SIZE: Final = 10_000
 
 _UNITS: Final[dict[str, timedelta]] = {
     "w": timedelta(weeks=1),
@@ -35,17 +37,33 @@ def parse_duration(text: str) -> timedelta:
     Units: ``w`` weeks, ``d`` days, ``h`` hours, ``m`` minutes, ``s`` seconds.
 
     Raises:
-        InvalidInputError: the text is not such a duration, or it is zero.
+        InvalidInputError: the text is not such a duration, it is zero, or it is
+            longer than a `timedelta` holds (about 2.7 million years).
     """
+    if not isinstance(text, str):
+        raise InvalidInputError(f"a duration must be a str, not {type(text).__name__}")
     cleaned = text.strip().lower()
     if not _WHOLE.fullmatch(cleaned):
         raise InvalidInputError(
-            f"bad duration {text!r}; use a number and a unit (w, d, h, m, s), e.g. 30d or 12h"
+            f"bad duration {_shown(text)}; use a number and a unit (w, d, h, m, s), e.g. 30d or 12h"
         )
-    total = sum((int(count) * _UNITS[unit] for count, unit in _PART.findall(cleaned)), timedelta())
+    try:
+        total = sum(
+            (int(count) * _UNITS[unit] for count, unit in _PART.findall(cleaned)), timedelta()
+        )
+    except (OverflowError, ValueError):
+        # ValueError: int() refuses more than 4300 digits.
+        raise InvalidInputError(
+            f"duration {_shown(text)} is too long (at most {timedelta.max.days} days)"
+        ) from None
     if total <= timedelta():
-        raise InvalidInputError(f"duration {text!r} must be longer than zero")
+        raise InvalidInputError(f"duration {_shown(text)} must be longer than zero")
     return total
+
+
+def _shown(text: str) -> str:
+    """The duration for a message, cut short: a 5000-digit number is not worth echoing."""
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
 
 
 def delete_idle_sessions(
@@ -65,11 +83,13 @@ def delete_idle_sessions(
     Args:
         store: the store to clean.
         older_than: how long a session must have gone without a write.
-        batch_size: sessions listed (and then deleted) per page.
+        batch_size: sessions listed (and then deleted) per page; a larger value
+            than 10,000 lists 10,000 at a time.
         now: the reference time (default: the current UTC time); timezone-aware.
 
     Returns:
-        How many sessions were deleted.
+        How many sessions were deleted: 0 when the cutoff (`now - older_than`)
+        falls before the year 1, since no session is that old.
 
     Raises:
         InvalidInputError: `older_than` is not positive, `batch_size` is not a
@@ -81,15 +101,19 @@ def delete_idle_sessions(
         raise InvalidInputError("batch_size must be a positive int")
     if now is None:
         now = datetime.now(UTC)
-    elif now.tzinfo is None:
-        raise InvalidInputError("now must be timezone-aware")
-    cutoff = now - older_than
+    elif not isinstance(now, datetime) or now.tzinfo is None:
+        raise InvalidInputError("now must be a timezone-aware datetime")
+    try:
+        cutoff = now - older_than
+    except OverflowError:
+        return 0
+    page_size = min(batch_size, _MAX_BATCH_SIZE)
     deleted = 0
     cursor: str | None = None
     while True:
         # The cursor is the last session id seen, so deleting what a page listed
         # does not shift the next page.
-        page = store.list_sessions(updated_before=cutoff, limit=batch_size, cursor=cursor)
+        page = store.list_sessions(updated_before=cutoff, limit=page_size, cursor=cursor)
         for info in page.items:
             try:
                 if store.delete(info.session_id, expected_version=info.version):

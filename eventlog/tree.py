@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Final
 
 from .model import Entry, SessionData
 
-__all__ = ["entry_label", "render_tree"]
+__all__ = ["entry_label", "printable", "render_tree"]
 
 _LABEL_CHARS = 60
 _KIND_LABELS = {"compaction": "[compaction]", "branch_summary": "[branch summary]"}
+# C0, DEL and C1 controls, the line and paragraph separators, the bidi embeddings,
+# overrides and isolates, and lone surrogates (argv that was not UTF-8).
+_UNPRINTABLE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_CYCLE_HEADING: Final = "entries in a parent cycle (no root reaches them):"
+
+
+_NAMED: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every control, bidi-control and surrogate character shown as an escape.
+
+    Everything the command line prints that came from stored data or from argv goes
+    through here, so text written by a model or a user cannot drive the terminal.
+    """
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 def entry_label(entry: Entry) -> str:
-    """A one-line label: the kind, and a short text for messages and summaries."""
+    """A one-line label: the kind, and a short text for messages and summaries (escaped)."""
     payload = entry.payload if isinstance(entry.payload, dict) else {}
     text = payload.get("summary") or payload.get("text") or payload.get("content")
     if isinstance(payload.get("message"), dict):
@@ -28,8 +56,8 @@ def entry_label(entry: Entry) -> str:
     if isinstance(text, str) and text:
         flat = " ".join(text.split())
         short = flat if len(flat) <= _LABEL_CHARS else flat[: _LABEL_CHARS - 1] + "…"
-        return f"{label}: {short}"
-    return label
+        return printable(f"{label}: {short}")
+    return printable(label)
 
 
 def render_tree(data: SessionData) -> Iterator[str]:
@@ -37,7 +65,9 @@ def render_tree(data: SessionData) -> Iterator[str]:
 
     A run of only children stays at one indent, as a transcript reads; a fork
     indents its branches. An entry whose parent is not live (history dropped
-    by compaction) starts a root of its own.
+    by compaction) starts a root of its own. Entries no root reaches (their
+    parents form a cycle) follow under a heading of their own, each cycle drawn
+    from its first member in log order, so every live entry is shown once.
     """
     live = {entry.id: entry for entry in data.entries}
     children: dict[str | None, list[Entry]] = {}
@@ -50,18 +80,60 @@ def render_tree(data: SessionData) -> Iterator[str]:
         on_path.add(current)
         current = live[current].parent_id
 
-    # Iterative, so a session of any length renders without deep recursion.
-    stack = [(root, "", "") for root in reversed(children.get(None, []))]
+    shown: set[str] = set()
+    for root in children.get(None, []):
+        yield from _subtree(root, data.leaf_id, live, children, on_path, shown, frozenset())
+    position = {entry.id: index for index, entry in enumerate(data.entries)}
+    heading = False
+    for entry in data.entries:
+        if entry.id in shown:
+            continue
+        if not heading:
+            heading = True
+            yield _CYCLE_HEADING
+        cycle = _cycle_above(entry, live)
+        start = live[min(cycle, key=position.__getitem__)] if cycle else entry
+        yield from _subtree(start, data.leaf_id, live, children, on_path, shown, cycle)
+
+
+def _cycle_above(entry: Entry, live: dict[str, Entry]) -> frozenset[str]:
+    """The ids of the parent cycle that `entry`'s ancestors run into."""
+    order: dict[str, int] = {}  # id -> steps from `entry`, so a long chain stays O(n)
+    current: str | None = entry.id
+    while current is not None and current in live and current not in order:
+        order[current] = len(order)
+        current = live[current].parent_id
+    if current is None or current not in live:
+        return frozenset()  # not reachable here: every unreached entry ends in a cycle
+    first = order[current]
+    return frozenset(entry_id for entry_id, step in order.items() if step >= first)
+
+
+def _subtree(
+    top: Entry,
+    leaf_id: str | None,
+    live: dict[str, Entry],
+    children: dict[str | None, list[Entry]],
+    on_path: set[str],
+    shown: set[str],
+    cycle: frozenset[str],
+) -> Iterator[str]:
+    # Iterative, so a session of any length renders without deep recursion; `shown`
+    # stops a cycle from being walked round again.
+    stack = [(top, "", "")]
     while stack:
         entry, prefix, connector = stack.pop()
+        shown.add(entry.id)
         dot = "●" if entry.id in on_path else "○"
         note = ""
         if entry.parent_id is not None and entry.parent_id not in live:
-            note = f" (parent {entry.parent_id} not live)"
-        if entry.id == data.leaf_id:
+            note = f" (parent {printable(entry.parent_id)} not live)"
+        if entry.id in cycle:
+            note += " (in a parent cycle)"
+        if entry.id == leaf_id:
             note += "  ◀ leaf"
-        yield f"{prefix}{connector}{dot} {entry.id}  {entry_label(entry)}{note}"
-        kids = children.get(entry.id, [])
+        yield f"{prefix}{connector}{dot} {printable(entry.id)}  {entry_label(entry)}{note}"
+        kids = [kid for kid in children.get(entry.id, []) if kid.id not in shown]
         if len(kids) == 1:
             stack.append((kids[0], prefix + _continuation(connector), ""))
             continue

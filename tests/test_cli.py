@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 import sys
@@ -321,6 +322,26 @@ def test_purge_needs_exactly_one_target_and_a_valid_age(tmp_path: Path, args: li
         assert store.load("s") is not None
 
 
+@pytest.mark.parametrize(
+    ("args", "exit_code", "said"),
+    [
+        (["--older-than", "99999999999999999999d"], 1, "eventlog: InvalidInputError: duration"),
+        (["--older-than", "1000000w"], 0, "deleted 0 sessions not updated for 1000000w"),
+        (["--older-than", "1d", "--batch-size", "99999999999999999999"], 0, "deleted 0 sessions"),
+    ],
+)
+def test_purge_with_a_huge_age_or_batch_is_one_line_and_keeps_every_session(
+    tmp_path: Path, args: list[str], exit_code: int, said: str
+) -> None:
+    url = _url(tmp_path)
+    _write(url, "s", _entry("a"))
+    result = _run("purge", *args, "--url", url)
+    assert result.exit_code == exit_code, result.output
+    assert result.output.startswith(said) and result.output.count("\n") == 1
+    with eventlog.connect(url) as store:
+        assert store.load("s") is not None
+
+
 def test_fork_at_an_entry(tmp_path: Path) -> None:
     url = _url(tmp_path)
     _write(url, "src", _entry("a"), _entry("b", "a"), _entry("c", "b"))
@@ -424,3 +445,202 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
     # The total is unknown, so the bar counts entries without a "/total".
     assert b"  12" in shown and b"12/" not in shown
     assert stdout.startswith(b"imported 12 entries")
+
+
+def test_progress_label_escapes_the_file_name(tmp_path: Path) -> None:
+    hostile = tmp_path / "x\x1b]0;pwned\x07.jsonl"
+    hostile.write_bytes(PI_FILE.read_bytes())
+    controller, terminal = pty.openpty()
+    try:
+        process = _python_m_eventlog(
+            ["import", "--format", "pi", str(hostile)],
+            tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    assert b"importing x\\x1b]0;pwned\\x07.jsonl" in shown
+    assert b"\x1b]0;" not in shown and b"\x07" not in shown
+
+
+# --- stored text is printed with its control characters escaped ----------------------------
+
+HOSTILE_SESSION = "s1\x1b[31mRED\u202e"
+# What a terminal would act on: C0 (but the tabs and newlines the CLI itself prints), DEL, C1,
+# bidi embeddings, overrides and isolates.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _hostile_session(url: str) -> None:
+    with eventlog.connect(url) as store:
+        store.save_delta(
+            HOSTILE_SESSION,
+            SessionDelta(
+                [
+                    Entry(
+                        "u1",
+                        None,
+                        "message",
+                        None,
+                        {
+                            "message": {
+                                "role": "user\x9b2J",
+                                "content": "hi \x1b]0;pwned\x07\x1b[2J",
+                            }
+                        },
+                    ),
+                    Entry("id\x1b[1A\x1b[2K", "u1", "kind\x1b[5m", None, {"text": "x\u2066y"}),
+                    Entry("c\x1b", "gone\x1b[H", "message", None, {"summary": "\x1b[?1049h"}),
+                ],
+                leaf_id="id\x1b[1A\x1b[2K",
+            ),
+        )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls"],
+        ["show", HOSTILE_SESSION],
+        ["show", HOSTILE_SESSION, "--tree"],
+        ["stats"],
+        ["export", "--format", "pi", HOSTILE_SESSION, "-o", "OUT"],
+        ["fork", HOSTILE_SESSION, "copy\x1b[2J"],
+        ["fork", HOSTILE_SESSION, "copy", "--at", "id\x1b[1A\x1b[2K"],
+        ["purge", HOSTILE_SESSION],
+        ["show", "missing\x1b[2J"],
+        ["purge", "--older-than", "1\x1b[2Jd"],
+        ["import", "--format", "pi", str(PI_FILE), "--session", "in\x1b]0;x\x07"],
+    ],
+)
+def test_control_characters_from_stored_data_are_printed_escaped(
+    tmp_path: Path, args: list[str]
+) -> None:
+    url = _url(tmp_path)
+    _hostile_session(url)
+    args = [str(tmp_path / "out.jsonl") if arg == "OUT" else arg for arg in args]
+    # color=True: as on a terminal, where click strips nothing.
+    result = CliRunner().invoke(cli, [*args, "--url", url], color=True)
+    assert "Traceback" not in result.output
+    assert not _TERMINAL_CONTROLS.search(result.output), result.output
+    assert "\\x1b" in result.output or "\\u202e" in result.output, result.output
+
+
+# --- no command prints a password ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:S3cretPass@db.example:5432/x", "postgresql://app:***@db.example:5432/x"),
+        ("postgresql://app:S3cret%zzPass@127.0.0.1/x", "postgresql://app:***@127.0.0.1/x"),
+        ("postgresql://app:S3cretPass@[::1/x", "postgresql://app:***@[::1/x"),
+        ("postgresql://app:S3c@ret/Pass@host/x", "postgresql://app:***@host/x"),
+        (
+            "postgres://host/x?user=a&password=S3cretPass&sslmode=off",
+            "postgres://host/x?user=a&password=***&sslmode=off",
+        ),
+        ("postgresql://host/x?sslpassword=S3cretPass", "postgresql://host/x?sslpassword=***"),
+        ("host=db password=S3cretPass dbname=x", "host=db password=*** dbname=x"),
+        ("postgresql://app@host/x", "postgresql://app@host/x"),
+        ("sqlite:///some/file.db", "sqlite:///some/file.db"),
+    ],
+)
+def test_a_shown_url_has_its_password_masked(url: str, shown: str) -> None:
+    from eventlog.cli import shown_url
+
+    assert shown_url(url) == shown
+
+
+def _with_password(dsn: str, password: str) -> str:
+    scheme, rest = dsn.split("://", 1)
+    userinfo, host = rest.split("@", 1) if "@" in rest else ("postgres", rest)
+    return f"{scheme}://{userinfo.split(':')[0]}:{password}@{host}"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("partitions", [[], ["--partitions", "2"]])
+def test_migrate_never_prints_the_password(partitions: list[str]) -> None:
+    import pgserver
+
+    dsn = pgserver.dsn_or_skip()
+    if "@" in dsn and ":" in dsn.split("://", 1)[1].split("@", 1)[0]:
+        pytest.skip("the test server's URL has a password of its own")
+    schema = pgserver.make_schema("cli_password" + "".join(partitions).replace("-", ""))
+    url = pgserver.with_search_path(_with_password(dsn, "S3cretPass"), schema)
+    result = _run("migrate", *partitions, "--url", url)
+    assert "S3cretPass" not in result.output, result.output
+    # The server of the tests trusts local connections; one that checks passwords refuses.
+    assert result.exit_code == 0 or "S3cret" not in result.output
+    if result.exit_code == 0:
+        assert ":***@" in result.output
+
+
+# --- empty values and usage errors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["import", "--format", "pi", "PI", "--session", ""], "InvalidIdError"),
+        (["demo", "--session", ""], "InvalidIdError"),
+        (["show", ""], "InvalidIdError"),
+        (["fork", "s", "copy", "--at", ""], "InvalidIdError"),
+        (["ls", "--cursor", ""], "InvalidInputError"),
+        (["export", "--format", "pi", "s", "-o", ""], "--output"),
+        (["purge", "--older-than", ""], "InvalidInputError"),
+    ],
+)
+def test_an_empty_id_cursor_or_path_is_refused_not_ignored(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    url = _url(tmp_path)
+    _write(url, "s", _entry("a"))
+    args = [str(PI_FILE) if arg == "PI" else arg for arg in args]
+    result = _run(*args, "--url", url)
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.startswith("eventlog: ") and result.stderr.count("\n") == 1
+    assert error in result.stderr
+    with eventlog.connect(url) as store:
+        assert [info.session_id for info in store.list_sessions().items] == ["s"]
+        assert store.load("s") is not None and store.load("s").version == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["nope"], "No such command 'nope'"),
+        (["--bogus"], "No such option"),
+        (["show"], "Missing argument 'SESSION_ID'"),
+        (["ls", "--limit", "abc"], "'abc' is not a valid integer"),
+        (["migrate", "--partitions", "0"], "--partitions"),
+        (["migrate", "--partitions", "99999999999999999999"], "--partitions"),
+        (["purge", "--older-than", "1d", "--batch-size", "0"], "--batch-size"),
+        (["purge"], "give either SESSION or --older-than"),
+        (["show", "missing"], "no session 'missing'"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], said: str) -> None:
+    result = _run(*args, "--url", _url(tmp_path)) if args != ["--bogus"] else _run(*args)
+    assert result.exit_code in (1, 2)
+    assert result.stdout == ""
+    assert result.stderr.startswith("eventlog: ") and result.stderr.count("\n") == 1
+    assert said in result.stderr
+
+
+def test_no_arguments_still_shows_the_help() -> None:
+    result = _run()
+    assert "Usage: " in result.output and "Commands:" in result.output

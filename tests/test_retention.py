@@ -82,6 +82,8 @@ def test_nothing_idle_deletes_nothing(store: Store) -> None:
         ({"older_than": timedelta(days=1), "batch_size": 0}, "batch_size"),
         ({"older_than": timedelta(days=1), "batch_size": True}, "batch_size"),
         ({"older_than": timedelta(days=1), "now": datetime(2030, 1, 1)}, "now"),
+        ({"older_than": timedelta(days=1), "now": "2030-01-01T00:00:00Z"}, "now"),
+        ({"older_than": 86400}, "older_than"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_deleted(
@@ -115,6 +117,12 @@ def test_parse_duration_refuses(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("value", [None, 30, b"30d"])
+def test_parse_duration_refuses_what_is_not_a_str(value: object) -> None:
+    with pytest.raises(InvalidInputError, match="must be a str"):
+        parse_duration(value)  # type: ignore[arg-type]
+
+
 class _WrittenAfterListing:
     """A store whose listed sessions get a write right after each listing, as
     when an agent resumes a session while retention sweeps."""
@@ -142,3 +150,28 @@ def test_a_session_written_between_listing_and_deletion_is_kept(store: Store) ->
     assert _ids(store) == ["b-resumed"]
     kept = store.load("b-resumed")
     assert kept is not None and [entry.id for entry in kept.entries] == ["a", "resumed"]
+
+
+@pytest.mark.parametrize(
+    "text", ["99999999999999999999d", "1" * 5000 + "s", "999999999999w", "1d99999999999999999999h"]
+)
+def test_parse_duration_refuses_a_duration_too_long_to_represent(text: str) -> None:
+    with pytest.raises(InvalidInputError, match="too long"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("older_than", [timedelta(weeks=10**6), timedelta.max])
+def test_a_cutoff_before_year_one_deletes_nothing(store: Store, older_than: timedelta) -> None:
+    _create(store, "a", "b")
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert delete_idle_sessions(store, older_than) == 0
+    assert delete_idle_sessions(store, older_than, now=later) == 0
+    assert _ids(store) == ["a", "b"]
+
+
+def test_a_batch_size_beyond_any_page_still_deletes_every_idle_session(store: Store) -> None:
+    _create(store, "a", "b", "c")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    deleted = delete_idle_sessions(store, timedelta(hours=1), batch_size=10**20, now=later)
+    assert deleted == 3
+    assert _ids(store) == []

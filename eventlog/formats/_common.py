@@ -362,16 +362,33 @@ def export_order(data: SessionData, tip: Callable[[list[Entry]], str | None]) ->
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """A binary file that appears at `path` whole, or not at all.
 
-    Written to a temporary file in the same directory, flushed to disk, then
-    moved over `path` with `os.replace`; on any error the temporary file is
-    removed and `path` is left as it was.
+    A regular file (or a new one) is written to a temporary file in the same
+    directory, flushed to disk, then moved over `path` with `os.replace`; it keeps
+    the mode of the file it replaces, and a new one gets the umask's. A symlink is
+    followed: the file it points to is replaced, the link stays. A target that
+    exists and is not a regular file (a FIFO, a device such as /dev/null, a
+    terminal), or a path naming an open descriptor (/dev/stdout, /dev/fd/N,
+    /proc/self/fd/N), is written into, never replaced: the output is spooled to
+    an anonymous temporary file and appended to it once complete. On any error
+    before that, `path` is left as it was and no temporary file remains.
     """
-    target = Path(path)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
-    )
+    target = _replaced_file(Path(path))
+    if target is None:
+        with tempfile.TemporaryFile() as spool:
+            yield spool
+            spool.seek(0)
+            # O_APPEND: a descriptor's file (`-o /dev/stdout >> log`) keeps what it holds.
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND), "wb") as sink:
+                while chunk := spool.read(1 << 20):
+                    sink.write(chunk)
+        return
+    temp_name = target.with_name(f".{target.name}.{os.urandom(8).hex()}.tmp")
+    # Mode 0o666 lets the umask decide, as for any new file (mkstemp would force 0o600).
+    handle = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
+            with suppress(FileNotFoundError):
+                os.fchmod(stream.fileno(), os.stat(target).st_mode & 0o777)
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
@@ -380,6 +397,26 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         with suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+
+
+_MAX_LINKS: Final = 40  # as the kernel's limit on symlinks followed in one path
+
+
+def _replaced_file(path: Path) -> Path | None:
+    """The regular file (existing or new) that `path` names, or None to write into `path`."""
+    current = Path(os.path.realpath(path.parent)) / path.name
+    for _ in range(_MAX_LINKS):
+        # /proc/<pid>/fd/N (where /dev/stdout and /dev/fd/N lead) names an open
+        # descriptor, whose link text is not a path to replace; nothing under /proc is.
+        if current.parts[1:2] == ("proc",):
+            return None
+        if not current.is_symlink():
+            break
+        link = current.parent / os.readlink(current)
+        current = Path(os.path.realpath(link.parent)) / link.name
+    if current.is_symlink() or (current.exists() and not current.is_file()):
+        return None  # too many links (the open fails with ELOOP), or a FIFO, device, ...
+    return current
 
 
 def decode_error_reason(exc: Exception) -> str:

@@ -404,6 +404,7 @@ def restore(
     with tempfile.TemporaryFile() as copy:
         header, steps = _parse(_copied(stream, copy), path)
         target = session_id or header.session_id
+        _check_steps(steps, path=path, target=target, limit=max_entry_bytes_of(store))
         if header.first_version - 1 > max_purged_versions:
             raise InvalidInputError(
                 f"the dump starts at version {header.first_version}: restoring it writes "
@@ -412,7 +413,6 @@ def restore(
                 session_id=target,
                 where=f"{path}:1",
             )
-        _check_steps(steps, path=path, target=target, limit=max_entry_bytes_of(store))
         copy.seek(0)
         header, steps = _parse(copy, path)
         return _restore_checked(store, header, steps, path=path, target=target)
