@@ -31,6 +31,7 @@ __all__ = [
     "iter_chunks",
     "log_operation",
     "prefix_successor",
+    "settle_error",
 ]
 
 T = TypeVar("T")
@@ -45,6 +46,16 @@ def check_max_entry_bytes(max_entry_bytes: object) -> int:
     ):
         raise InvalidConfigError("max_entry_bytes must be a positive int")
     return max_entry_bytes
+
+
+def settle_error(error: EventlogError, operation: Operation[Any]) -> None:
+    """Make an error leaving `operation` fit to show: no driver context, its session named."""
+    # A translated driver error keeps no driver exception as its context: a
+    # Postgres DETAIL may hold row values.
+    error.__context__ = None
+    # Storage reads (a damaged row found while decoding) know the entry, not the call.
+    if error.session_id is None and operation.session_id:
+        error.session_id = operation.session_id
 
 
 def log_operation(operation: Operation[Any], result: object, started: float) -> None:
@@ -97,9 +108,7 @@ class LogStore(ABC):
         try:
             result = self._execute(operation)
         except EventlogError as error:
-            # A translated driver error keeps no driver exception as its context:
-            # a Postgres DETAIL may hold row values.
-            error.__context__ = None
+            settle_error(error, operation)
             raise
         log_operation(operation, result, started)
         return result
