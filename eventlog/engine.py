@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 from . import operations
 from ._log import logger
@@ -23,10 +23,13 @@ from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionIn
 from .operations import Operation, Steps, Transaction, VersionRow
 
 __all__ = [
+    "MAX_TIMEOUT_SECONDS",
     "LogStore",
     "Transaction",
     "VersionRow",
+    "check_flag",
     "check_max_entry_bytes",
+    "check_seconds",
     "drive",
     "iter_chunks",
     "log_operation",
@@ -56,6 +59,36 @@ def settle_error(error: EventlogError, operation: Operation[Any]) -> None:
     # Storage reads (a damaged row found while decoding) know the entry, not the call.
     if error.session_id is None and operation.session_id:
         error.session_id = operation.session_id
+
+
+# The longest wait an option may ask for: SQLite's busy timeout is an int of
+# milliseconds (a larger value wraps to "do not wait"), libpq's connect_timeout
+# an int of seconds.
+MAX_TIMEOUT_SECONDS: Final = 2_147_483
+
+
+def check_seconds(name: str, value: object, *, zero: bool) -> float:
+    """Validate a timeout option: a finite number of seconds (above 0 unless `zero`).
+
+    Raises:
+        InvalidConfigError: not a real number, NaN, infinite, negative or too large.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidConfigError(f"{name} must be a number of seconds")
+    # Compared before any float(): a huge int would overflow it; NaN fails both sides.
+    if not (0 <= value <= MAX_TIMEOUT_SECONDS) or (value == 0 and not zero):
+        low = "0" if zero else "above 0"
+        raise InvalidConfigError(
+            f"{name} must be a number of seconds from {low} to {MAX_TIMEOUT_SECONDS}"
+        )
+    return float(value)
+
+
+def check_flag(name: str, value: object) -> bool:
+    """Validate a bool option (a string such as ``"no"`` would count as true)."""
+    if not isinstance(value, bool):
+        raise InvalidConfigError(f"{name} must be True or False")
+    return value
 
 
 def log_operation(operation: Operation[Any], result: object, started: float) -> None:
