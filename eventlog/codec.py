@@ -214,6 +214,8 @@ def _encode_checked(value: dict[Any, Any]) -> tuple[bytes, str | None]:
         return b"", "a string is not valid UTF-8 (lone surrogate)"
     except (TypeError, msgspec.EncodeError, OverflowError) as exc:
         return b"", _encode_reason(exc)
+    except Exception as exc:  # a value's own hook failed (e.g. its tzinfo)
+        return b"", f"a {type(exc).__name__} was raised while encoding it"
 
 
 def _object_problem(value: object) -> tuple[bytes, str | None]:

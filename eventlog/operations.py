@@ -314,6 +314,8 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         raise InvalidInputError(
             "at_version must be None or an int", session_id=sid, where="at_version"
         )
+    if not isinstance(raw, bool):
+        raise InvalidInputError("raw must be True or False", session_id=sid, where="raw")
 
     def steps() -> Steps[SessionData | None]:
         state: SessionState | None = yield Call("state", (sid,))
@@ -408,6 +410,16 @@ def _no_id_starts_with(prefix: str) -> bool:
 _MAX_FETCH: Final = 2**62
 
 
+def _aware(moment: object) -> bool:
+    """A datetime with a UTC offset (a tzinfo may be set and still give none, or fail)."""
+    if not isinstance(moment, datetime):
+        return False
+    try:
+        return moment.utcoffset() is not None
+    except Exception:  # the caller's tzinfo failed: not a usable moment
+        return False
+
+
 def list_sessions(
     *, prefix: object, updated_before: object, limit: object, cursor: object
 ) -> Operation[Page]:
@@ -418,9 +430,7 @@ def list_sessions(
     """
     if prefix is not None and not isinstance(prefix, str):
         raise InvalidInputError("prefix must be a str", where="prefix")
-    if updated_before is not None and (
-        not isinstance(updated_before, datetime) or updated_before.tzinfo is None
-    ):
+    if updated_before is not None and not _aware(updated_before):
         raise InvalidInputError(
             "updated_before must be a timezone-aware datetime", where="updated_before"
         )
