@@ -237,6 +237,12 @@ def check_url(url: str) -> dict[str, Any]:
             part.strip().lstrip("-").isdigit() for part in str(value).split(",")
         ):
             raise InvalidConfigError(f"the PostgreSQL URL's {name} must be a number")
+    if "@" in str(params.get("host", "")):
+        # An unencoded @ in the password ends it early: the rest became the host,
+        # and libpq's "could not translate host name" would show that part.
+        raise InvalidConfigError(
+            "the PostgreSQL URL's host holds an @: percent-encode @ in a password as %40"
+        )
     return params
 
 

@@ -185,6 +185,9 @@ MALFORMED_URLS = [
     f"postgresql://postgres@127.0.0.1:5432/x?password={PASSWORD}%zz",
     f"postgres://postgres:{PASSWORD}@127.0.0.1/x?options=%zz",
     f"postgresql://postgres:{PASSWORD}@:5432:x/db",
+    # An unencoded @ ends the password early: the rest would be taken for the host.
+    f"postgresql://postgres:Hun@{PASSWORD}@127.0.0.1/x",
+    f"postgresql://postgres:@{PASSWORD}@127.0.0.1:5432/x",
 ]
 
 
