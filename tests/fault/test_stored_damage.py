@@ -158,3 +158,33 @@ def test_export_of_a_damaged_session_raises_an_eventlog_error(
     damage_payload(backend, "b", DAMAGED_PAYLOADS["truncated"])
     with pytest.raises(CorruptionError):
         export_file(backend.store, format, SID, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("created_at", "yesterday"),
+        ("updated_at", 2**62),
+        ("version", "two"),
+        ("next_seq", 1.5),
+        ("metadata", "not a blob"),
+    ],
+)
+def test_damaged_sqlite_session_row_raises_corruption_error(
+    tmp_path: Path, column: str, value: object
+) -> None:
+    path = tmp_path / "d.db"
+    with eventlog.connect(f"sqlite:///{path}") as store:
+        _seed(store)
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"UPDATE sessions SET {column} = ? WHERE session_id = ?", (value, SID))
+        conn.close()
+        for call in (
+            lambda: store.load(SID),
+            lambda: store.list_sessions(),
+            lambda: store.save_delta(SID, SessionDelta([Entry("z")])),
+            lambda: store.fork(SID, "copy"),
+        ):
+            with pytest.raises(CorruptionError) as caught:
+                call()
+            assert caught.value.session_id == SID
