@@ -54,7 +54,7 @@ _decoder = msgspec.json.Decoder()
 json_decode = _decoder.decode
 # Stored payloads and metadata: a JSON object, or the bytes are damaged.
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
-object_decode = _object_decoder.decode
+_object_decode = _object_decoder.decode
 _skip_decode = msgspec.json.Decoder(msgspec.Raw).decode
 # What decoding bytes that are not a JSON object can raise (TypeError: a SQLite
 # column edited to hold text or NULL instead of a blob).
@@ -307,12 +307,28 @@ def _describe_mismatch(value: object) -> str:
     return "the value does not survive a JSON round trip"
 
 
+def object_decode(encoded: bytes) -> JSONObject:
+    """Stored bytes as the JSON object they hold.
+
+    Raises:
+        ValueError: they are not one (msgspec.DecodeError is a ValueError).
+        TypeError: they are not bytes.
+    """
+    if type(encoded) is not bytes:
+        raise TypeError("not bytes")  # a SQLite blob column edited to hold text
+    decoded: JSONObject = _object_decode(encoded)
+    return decoded
+
+
 def raw_object(encoded: bytes) -> RawJSON:
     """Stored bytes as `RawJSON`, checked to be a JSON object without building it.
 
     Raises:
         ValueError: they are not (msgspec.DecodeError is a ValueError).
+        TypeError: they are not bytes.
     """
+    if not isinstance(encoded, bytes):
+        raise TypeError("not bytes")  # a SQLite blob column edited to hold text or NULL
     # Skipping checks the syntax, escapes included, but not the UTF-8 of strings.
     _skip_decode(encoded)
     if not encoded.isascii():
@@ -348,12 +364,9 @@ def decode_stored(
         CorruptionError: the bytes are not a JSON object.
     """
     try:
-        # A SQLite column edited to hold text or NULL gives a str or None here,
-        # whatever the annotation says: TypeError is among the errors caught.
-        if raw:
-            return raw_object(encoded)
-        decoded: JSONObject = _object_decoder.decode(encoded)
-        return decoded
+        # A SQLite column edited to hold text gives a str here, whatever the
+        # annotation says: TypeError is among the errors caught.
+        return raw_object(encoded) if raw else object_decode(encoded)
     except STORED_DECODE_ERRORS:
         pass
     # Raised outside the handler: no chained exception holds the stored text.

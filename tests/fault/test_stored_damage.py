@@ -188,3 +188,23 @@ def test_damaged_sqlite_session_row_raises_corruption_error(
             with pytest.raises(CorruptionError) as caught:
                 call()
             assert caught.value.session_id == SID
+
+
+@pytest.mark.parametrize("value", ['{"a":"é"}', "é", 5], ids=["JSON text", "text", "int"])
+def test_sqlite_payload_of_another_type_raises_corruption_error(
+    tmp_path: Path, value: object
+) -> None:
+    path = tmp_path / "d.db"
+    with eventlog.connect(f"sqlite:///{path}") as store:
+        _seed(store)
+        with sqlite3.connect(path) as conn:
+            # The column is a BLOB, but SQLite stores any type there.
+            conn.execute(
+                "UPDATE entries SET payload = ? WHERE session_id = ? AND entry_id = 'b'",
+                (value, SID),
+            )
+        conn.close()
+        for name, read in _reads(tmp_path).items():
+            with pytest.raises(CorruptionError) as caught:
+                read(store)
+            assert (caught.value.session_id, caught.value.entry_id) == (SID, "b"), name
