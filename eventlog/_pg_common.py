@@ -194,14 +194,42 @@ def foreign_tables_error(found: Sequence[str]) -> SchemaVersionError:
 _NUMERIC_OPTIONS: Final = ("port", "connect_timeout", "keepalives_idle", "keepalives_count")
 
 
+# Quoted text libpq's parse errors may keep: the URL punctuation it names.
+_SHOWN_QUOTED: Final = frozenset({"=", "]", ":", "/"})
+
+
+def _parse_reason(exc: psycopg.ProgrammingError) -> str:
+    """libpq's reason for rejecting a URL, without any URL text it quotes.
+
+    libpq quotes the offending token or the whole URI (after ``: ``), which may
+    hold the password, and the quoted text may itself hold quotes. So the
+    wording is kept up to the first quoted part that is not one of libpq's own
+    punctuation marks, and nothing after it.
+    """
+    lines = str(exc).strip().splitlines()
+    parts = (lines[0] if lines else "").split('"')
+    kept = [parts[0]]
+    for index in range(1, len(parts)):
+        if index % 2 and (parts[index] not in _SHOWN_QUOTED or kept[-1].endswith(": ")):
+            kept.append('"..."')
+            break
+        kept.append(f'"{parts[index]}"' if index % 2 else parts[index])
+    reason = "".join(kept).removesuffix(': "..."').strip()
+    return reason or "malformed"
+
+
 def check_url(url: str) -> dict[str, Any]:
     """Parse a conninfo URL; a malformed one, or a non-numeric port or timeout, is an
-    `InvalidConfigError` (libpq would only say so when connecting)."""
+    `InvalidConfigError` (libpq would only say so when connecting). No message
+    carries any part of the URL (it may hold a password)."""
+    reason = None
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else "malformed"
-        raise InvalidConfigError(f"the PostgreSQL URL is not valid: {reason}") from None
+        reason = _parse_reason(exc)
+    if reason is not None:
+        # Raised outside the handler: no chained psycopg error holding the URL.
+        raise InvalidConfigError(f"the PostgreSQL URL is not valid: {reason}")
     for name in _NUMERIC_OPTIONS:
         value = params.get(name)
         # A port may be a comma-separated list, one per host.
@@ -209,6 +237,12 @@ def check_url(url: str) -> dict[str, Any]:
             part.strip().lstrip("-").isdigit() for part in str(value).split(",")
         ):
             raise InvalidConfigError(f"the PostgreSQL URL's {name} must be a number")
+    if "@" in str(params.get("host", "")):
+        # An unencoded @ in the password ends it early: the rest became the host,
+        # and libpq's "could not translate host name" would show that part.
+        raise InvalidConfigError(
+            "the PostgreSQL URL's host holds an @: percent-encode @ in a password as %40"
+        )
     return params
 
 

@@ -20,7 +20,7 @@ from typing import Protocol, Self, TypeVar
 
 from . import operations
 from .codec import DEFAULT_MAX_ENTRY_BYTES
-from .engine import LogStore, check_max_entry_bytes, log_operation
+from .engine import LogStore, check_max_entry_bytes, log_operation, settle_error
 from .errors import EventlogError, StoreUnavailableError
 from .fold import Record, SessionState, WritePlan
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
@@ -189,9 +189,7 @@ class AsyncLogStore(AsyncStoreBase):
         try:
             result = await self._execute(operation)
         except EventlogError as error:
-            # A translated driver error keeps no driver exception as its context:
-            # a Postgres DETAIL may hold row values.
-            error.__context__ = None
+            settle_error(error, operation)
             raise
         log_operation(operation, result, started)
         return result

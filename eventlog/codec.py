@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from .errors import (
+    CorruptionError,
     IdConflictError,
     InvalidIdError,
     InvalidInputError,
@@ -27,16 +28,21 @@ __all__ = [
     "DEFAULT_MAX_ENTRY_BYTES",
     "MAX_DEPTH",
     "MAX_ID_BYTES",
+    "STORED_DECODE_ERRORS",
     "EncodedEntry",
     "PreparedDelta",
     "PreparedSnapshot",
     "check_entry_id",
     "check_session_id",
-    "decode_object",
+    "check_stored",
+    "decode_stored",
     "encode_object",
     "json_decode",
+    "object_decode",
     "prepare_delta",
     "prepare_snapshot",
+    "raw_object",
+    "stored_damage",
 ]
 
 MAX_ID_BYTES: Final = 255
@@ -46,6 +52,13 @@ DEFAULT_MAX_ENTRY_BYTES: Final = 16 * 1024 * 1024
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 json_decode = _decoder.decode
+# Stored payloads and metadata: a JSON object, or the bytes are damaged.
+_object_decoder = msgspec.json.Decoder(dict[str, Any])
+_object_decode = _object_decoder.decode
+_skip_decode = msgspec.json.Decoder(msgspec.Raw).decode
+# What decoding bytes that are not a JSON object can raise (TypeError: a SQLite
+# column edited to hold text or NULL instead of a blob).
+STORED_DECODE_ERRORS: Final = (msgspec.DecodeError, RecursionError, TypeError, ValueError)
 _header_encoder = msgspec.json.Encoder()
 
 
@@ -201,6 +214,8 @@ def _encode_checked(value: dict[Any, Any]) -> tuple[bytes, str | None]:
         return b"", "a string is not valid UTF-8 (lone surrogate)"
     except (TypeError, msgspec.EncodeError, OverflowError) as exc:
         return b"", _encode_reason(exc)
+    except Exception as exc:  # a value's own hook failed (e.g. its tzinfo)
+        return b"", f"a {type(exc).__name__} was raised while encoding it"
 
 
 def _object_problem(value: object) -> tuple[bytes, str | None]:
@@ -292,12 +307,81 @@ def _describe_mismatch(value: object) -> str:
     return "the value does not survive a JSON round trip"
 
 
-def decode_object(encoded: bytes, *, raw: bool) -> JSONObject | RawJSON:
-    """Turn stored payload or metadata bytes back into a dict (or `RawJSON`)."""
-    if raw:
-        return RawJSON(encoded)
-    decoded: JSONObject = _decoder.decode(encoded)
+def object_decode(encoded: bytes) -> JSONObject:
+    """Stored bytes as the JSON object they hold.
+
+    Raises:
+        ValueError: they are not one (msgspec.DecodeError is a ValueError).
+        TypeError: they are not bytes.
+    """
+    if type(encoded) is not bytes:
+        raise TypeError("not bytes")  # a SQLite blob column edited to hold text
+    decoded: JSONObject = _object_decode(encoded)
     return decoded
+
+
+def raw_object(encoded: bytes) -> RawJSON:
+    """Stored bytes as `RawJSON`, checked to be a JSON object without building it.
+
+    Raises:
+        ValueError: they are not (msgspec.DecodeError is a ValueError).
+        TypeError: they are not bytes.
+    """
+    if not isinstance(encoded, bytes):
+        raise TypeError("not bytes")  # a SQLite blob column edited to hold text or NULL
+    # Skipping checks the syntax, escapes included, but not the UTF-8 of strings.
+    _skip_decode(encoded)
+    if not encoded.isascii():
+        encoded.decode("utf-8")
+    if encoded[:1] != b"{" and encoded.lstrip()[:1] != b"{":
+        raise ValueError("not an object")
+    return RawJSON(encoded)
+
+
+def stored_damage(
+    what: str, *, session_id: str | None = None, entry_id: str | None = None
+) -> CorruptionError:
+    """The error for stored bytes that are not a JSON object (it never shows them)."""
+    return CorruptionError(
+        f"the stored {what} is not a JSON object (damaged or edited outside eventlog)",
+        session_id=session_id,
+        entry_id=entry_id,
+        where=what,
+    )
+
+
+def decode_stored(
+    encoded: bytes,
+    *,
+    raw: bool,
+    what: str,
+    session_id: str | None = None,
+    entry_id: str | None = None,
+) -> JSONObject | RawJSON:
+    """Stored payload or metadata bytes as a dict, or as `RawJSON` (checked all the same).
+
+    Raises:
+        CorruptionError: the bytes are not a JSON object.
+    """
+    try:
+        # A SQLite column edited to hold text gives a str here, whatever the
+        # annotation says: TypeError is among the errors caught.
+        return raw_object(encoded) if raw else object_decode(encoded)
+    except STORED_DECODE_ERRORS:
+        pass
+    # Raised outside the handler: no chained exception holds the stored text.
+    raise stored_damage(what, session_id=session_id, entry_id=entry_id)
+
+
+def check_stored(
+    encoded: bytes, *, what: str, session_id: str | None = None, entry_id: str | None = None
+) -> None:
+    """Check that stored bytes are a JSON object, as a read would find them.
+
+    Raises:
+        CorruptionError: they are not.
+    """
+    decode_stored(encoded, raw=True, what=what, session_id=session_id, entry_id=entry_id)
 
 
 def _plain_text(value: object) -> bool:

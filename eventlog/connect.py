@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .engine import check_flag, check_max_entry_bytes, check_seconds
 from .errors import InvalidConfigError
 from .store import AsyncStore, Store
 
@@ -33,6 +34,43 @@ def _scheme(url: object) -> str:
     return url.split(":", 1)[0].lower() if ":" in url else ""
 
 
+def _pool_size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidConfigError(f"{name} must be an int >= 1")
+    return value
+
+
+def _check_options(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate the options every backend takes, before anything is opened.
+
+    Unknown names are left to the store class (a TypeError, reported as such).
+    """
+    checked = dict(options)
+    if checked.get("max_entry_bytes") is not None:
+        check_max_entry_bytes(checked["max_entry_bytes"])
+    if "migrate" in checked:
+        check_flag("migrate", checked["migrate"])
+    if scheme == "sqlite":
+        if "busy_timeout" in checked:
+            checked["busy_timeout"] = check_seconds(
+                "busy_timeout", checked["busy_timeout"], zero=True
+            )
+        if "synchronous" in checked and checked["synchronous"] not in ("full", "normal"):
+            raise InvalidConfigError("synchronous must be 'full' or 'normal'")
+    elif scheme in ("postgresql", "postgres"):
+        if "timeout" in checked:
+            checked["timeout"] = check_seconds("timeout", checked["timeout"], zero=False)
+        sizes = [_pool_size(n, checked[n]) for n in ("min_size", "max_size") if n in checked]
+        if "min_size" in checked and "max_size" in checked and sizes[0] > sizes[1]:
+            raise InvalidConfigError("pool sizes must satisfy 1 <= min_size <= max_size")
+        partitions = checked.get("partitions")
+        if partitions is not None and (
+            isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1
+        ):
+            raise InvalidConfigError("partitions must be None or an int >= 1")
+    return checked
+
+
 def _sqlite_arguments(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     parts = urlsplit(url)
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -42,7 +80,7 @@ def _sqlite_arguments(url: str, options: dict[str, Any]) -> tuple[str, dict[str,
             options.setdefault(key, _SQLITE_QUERY_OPTIONS[key](value))
         except ValueError:
             raise InvalidConfigError(f"bad value for SQLite option {key!r}") from None
-    return sqlite_path(url.split("?", 1)[0]), options
+    return sqlite_path(url.split("?", 1)[0]), _check_options("sqlite", options)
 
 
 _UNKNOWN_SCHEME = "unknown URL scheme; use memory://, sqlite:///file.db or postgresql://..."
@@ -69,7 +107,7 @@ def connect(url: str, **options: Any) -> Store:
         if scheme == "memory":
             from .memory import MemoryStore
 
-            return MemoryStore(**options)
+            return MemoryStore(**_check_options(scheme, options))
         if scheme == "sqlite":
             from .sqlite import SQLiteStore
 
@@ -78,7 +116,7 @@ def connect(url: str, **options: Any) -> Store:
         if scheme in ("postgresql", "postgres"):
             from .postgres import PostgresStore
 
-            return PostgresStore.open(url, **options)
+            return PostgresStore.open(url, **_check_options(scheme, options))
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
     raise InvalidConfigError(_UNKNOWN_SCHEME)
@@ -100,7 +138,7 @@ async def connect_async(url: str, **options: Any) -> AsyncStore:
         if scheme == "memory":
             from .memory import AsyncMemoryStore
 
-            return AsyncMemoryStore(**options)
+            return AsyncMemoryStore(**_check_options(scheme, options))
         if scheme == "sqlite":
             from .sqlite import AsyncSQLiteStore
 
@@ -109,7 +147,7 @@ async def connect_async(url: str, **options: Any) -> AsyncStore:
         if scheme in ("postgresql", "postgres"):
             from .postgres import AsyncPostgresStore
 
-            return await AsyncPostgresStore.open(url, **options)
+            return await AsyncPostgresStore.open(url, **_check_options(scheme, options))
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
     raise InvalidConfigError(_UNKNOWN_SCHEME)

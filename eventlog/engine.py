@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 from . import operations
 from ._log import logger
@@ -23,14 +23,18 @@ from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionIn
 from .operations import Operation, Steps, Transaction, VersionRow
 
 __all__ = [
+    "MAX_TIMEOUT_SECONDS",
     "LogStore",
     "Transaction",
     "VersionRow",
+    "check_flag",
     "check_max_entry_bytes",
+    "check_seconds",
     "drive",
     "iter_chunks",
     "log_operation",
     "prefix_successor",
+    "settle_error",
 ]
 
 T = TypeVar("T")
@@ -45,6 +49,46 @@ def check_max_entry_bytes(max_entry_bytes: object) -> int:
     ):
         raise InvalidConfigError("max_entry_bytes must be a positive int")
     return max_entry_bytes
+
+
+def settle_error(error: EventlogError, operation: Operation[Any]) -> None:
+    """Make an error leaving `operation` fit to show: no driver context, its session named."""
+    # A translated driver error keeps no driver exception as its context: a
+    # Postgres DETAIL may hold row values.
+    error.__context__ = None
+    # Storage reads (a damaged row found while decoding) know the entry, not the call.
+    if error.session_id is None and operation.session_id:
+        error.session_id = operation.session_id
+
+
+# The longest wait an option may ask for: SQLite's busy timeout is an int of
+# milliseconds (a larger value wraps to "do not wait"), libpq's connect_timeout
+# an int of seconds.
+MAX_TIMEOUT_SECONDS: Final = 2_147_483
+
+
+def check_seconds(name: str, value: object, *, zero: bool) -> float:
+    """Validate a timeout option: a finite number of seconds (above 0 unless `zero`).
+
+    Raises:
+        InvalidConfigError: not a real number, NaN, infinite, negative or too large.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidConfigError(f"{name} must be a number of seconds")
+    # Compared before any float(): a huge int would overflow it; NaN fails both sides.
+    if not (0 <= value <= MAX_TIMEOUT_SECONDS) or (value == 0 and not zero):
+        low = "0" if zero else "above 0"
+        raise InvalidConfigError(
+            f"{name} must be a number of seconds from {low} to {MAX_TIMEOUT_SECONDS}"
+        )
+    return float(value)
+
+
+def check_flag(name: str, value: object) -> bool:
+    """Validate a bool option (a string such as ``"no"`` would count as true)."""
+    if not isinstance(value, bool):
+        raise InvalidConfigError(f"{name} must be True or False")
+    return value
 
 
 def log_operation(operation: Operation[Any], result: object, started: float) -> None:
@@ -97,9 +141,7 @@ class LogStore(ABC):
         try:
             result = self._execute(operation)
         except EventlogError as error:
-            # A translated driver error keeps no driver exception as its context:
-            # a Postgres DETAIL may hold row values.
-            error.__context__ = None
+            settle_error(error, operation)
             raise
         log_operation(operation, result, started)
         return result

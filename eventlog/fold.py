@@ -15,9 +15,19 @@ from typing import Any
 
 import msgspec
 
-from .codec import EncodedEntry, PreparedDelta, PreparedSnapshot, decode_object, json_decode
+from .codec import (
+    STORED_DECODE_ERRORS,
+    EncodedEntry,
+    PreparedDelta,
+    PreparedSnapshot,
+    check_stored,
+    decode_stored,
+    object_decode,
+    raw_object,
+    stored_damage,
+)
 from .errors import ConcurrencyError, CorruptionError, IdConflictError, InvalidLeafError
-from .model import Entry, RawJSON, SaveResult, SessionData, SessionInfo, UnsetType
+from .model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
 
 __all__ = [
     "Record",
@@ -384,6 +394,13 @@ def plan_fork(
         on_path = {record.entry_id for record in _walk(source.session_id, live, at_entry_id)}
         copied = [record for record in live if record.entry_id in on_path]
         leaf_id = at_entry_id
+    # A fork copies stored bytes without decoding them: check them as a load would,
+    # so damage is reported where it is, not spread into a second session.
+    check_stored(source.metadata, what="metadata", session_id=source.session_id)
+    for record in copied:
+        check_stored(
+            record.payload, what="payload", session_id=source.session_id, entry_id=record.entry_id
+        )
     appends = [
         msgspec.structs.replace(record, seq=seq, pos=seq, added_in_version=1)
         for seq, record in enumerate(copied)
@@ -406,22 +423,47 @@ def plan_fork(
     return WritePlan(state, True, True, [], appends, True, result)
 
 
-def record_to_entry(record: Record, *, raw: bool) -> Entry:
-    """The public `Entry` a record stands for."""
+def record_to_entry(record: Record, *, raw: bool, session_id: str | None = None) -> Entry:
+    """The public `Entry` a record stands for.
+
+    Raises:
+        CorruptionError: its stored payload is not a JSON object.
+    """
     return Entry(
         record.entry_id,
         record.parent_id,
         record.kind,
         record.timestamp,
-        decode_object(record.payload, raw=raw),
+        decode_stored(
+            record.payload, raw=raw, what="payload", session_id=session_id, entry_id=record.entry_id
+        ),
     )
 
 
 def entries_from_rows(rows: Iterable[Sequence[Any]], *, raw: bool) -> list[Entry]:
-    """Entries from ``(entry_id, parent_id, kind, timestamp, payload bytes)`` rows."""
-    # The hot loop of every load: one decode per row, no per-row branching.
-    decode = RawJSON if raw else json_decode
-    return [Entry(i, parent, kind, ts, decode(payload)) for i, parent, kind, ts, payload in rows]
+    """Entries from ``(entry_id, parent_id, kind, timestamp, payload bytes)`` rows.
+
+    Raises:
+        CorruptionError: a stored payload is not a JSON object (naming its entry;
+            the store fills in the session).
+    """
+    # The hot loop of every load: one decode per row, no per-row branching. A raw
+    # load checks the bytes too: it must not hand out damaged ones (a dump would
+    # copy them into a backup).
+    entry_id = None
+    try:
+        if raw:
+            return [
+                Entry((entry_id := i), parent, kind, ts, raw_object(payload))
+                for i, parent, kind, ts, payload in rows
+            ]
+        return [
+            Entry((entry_id := i), parent, kind, ts, object_decode(payload))
+            for i, parent, kind, ts, payload in rows
+        ]
+    except STORED_DECODE_ERRORS:
+        pass
+    raise stored_damage("payload", entry_id=entry_id)
 
 
 def entries_from_records(records: Iterable[Record], *, raw: bool) -> list[Entry]:
@@ -445,7 +487,7 @@ def fold_session(
     return SessionData(
         entries=entries,
         leaf_id=leaf_id,
-        metadata=decode_object(metadata, raw=raw),
+        metadata=decode_stored(metadata, raw=raw, what="metadata", session_id=state.session_id),
         version=version,
         created_at=state.created_at,
         updated_at=updated_at,
@@ -485,7 +527,8 @@ def walk_path(session_id: str, live: Sequence[Record], leaf_id: str | None) -> l
     """
     if leaf_id is None:
         return []
-    return [record_to_entry(record, raw=False) for record in _walk(session_id, live, leaf_id)]
+    branch = _walk(session_id, live, leaf_id)
+    return [record_to_entry(record, raw=False, session_id=session_id) for record in branch]
 
 
 def session_info(state: SessionState) -> SessionInfo:

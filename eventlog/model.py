@@ -37,6 +37,13 @@ class RawJSON(bytes):
     def __repr__(self) -> str:
         return f"RawJSON(<{len(self)} bytes>)"
 
+    # bytes has its own str(), which shows the content: str(), f-strings, "%s" and
+    # log lines must hide the payload as repr does. `bytes(raw)` still gives the bytes.
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return format(repr(self), format_spec)
+
 
 Payload: TypeAlias = "JSONObject | RawJSON"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -314,6 +314,8 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         raise InvalidInputError(
             "at_version must be None or an int", session_id=sid, where="at_version"
         )
+    if not isinstance(raw, bool):
+        raise InvalidInputError("raw must be True or False", session_id=sid, where="raw")
 
     def steps() -> Steps[SessionData | None]:
         state: SessionState | None = yield Call("state", (sid,))
@@ -371,33 +373,76 @@ def _encode_cursor(session_id: str) -> str:
 
 
 def _decode_cursor(cursor: object) -> str:
+    """The session id a cursor of `_encode_cursor` stands for.
+
+    Strict: `urlsafe_b64decode` alone drops characters it does not know, so a
+    garbled cursor would silently restart the listing; only the exact text this
+    module produces, for a valid session id, is accepted.
+    """
+    after = None
+    if isinstance(cursor, str) and cursor.isascii():
+        try:
+            decoded = base64.b64decode(cursor, altchars=b"-_", validate=True)
+            after = decoded.decode("utf-8")
+        except (ValueError, UnicodeError):
+            after = None
+    if after is None or _encode_cursor(after) != cursor or not _possible_session_id(after):
+        raise InvalidInputError("cursor is not one list_sessions returned", where="cursor")
+    return after
+
+
+def _possible_session_id(text: str) -> bool:
+    """Whether `text` may be a stored session id (1..255 UTF-8 bytes, no NUL)."""
     try:
-        if not isinstance(cursor, str):
-            raise ValueError
-        return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
-    except (ValueError, UnicodeError):
-        raise InvalidInputError(
-            "cursor is not one list_sessions returned", where="cursor"
-        ) from None
+        check_session_id(text)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def _no_id_starts_with(prefix: str) -> bool:
+    """Whether no session id can start with `prefix` (NUL, lone surrogate, too long)."""
+    return prefix != "" and not _possible_session_id(prefix)
+
+
+# Rows asked of a backend at most: below SQL's 64-bit integer range (with room for
+# the look-ahead row), above any real session count, so a huge limit means "all".
+_MAX_FETCH: Final = 2**62
+
+
+def _aware(moment: object) -> bool:
+    """A datetime with a UTC offset (a tzinfo may be set and still give none, or fail)."""
+    if not isinstance(moment, datetime):
+        return False
+    try:
+        return moment.utcoffset() is not None
+    except Exception:  # the caller's tzinfo failed: not a usable moment
+        return False
 
 
 def list_sessions(
     *, prefix: object, updated_before: object, limit: object, cursor: object
 ) -> Operation[Page]:
-    """One page of sessions in session-id order."""
+    """One page of sessions in session-id order.
+
+    A prefix no session id can start with (NUL, a lone surrogate, over 255 bytes)
+    matches nothing; a cursor this module did not produce is an `InvalidInputError`.
+    """
     if prefix is not None and not isinstance(prefix, str):
         raise InvalidInputError("prefix must be a str", where="prefix")
-    if updated_before is not None and (
-        not isinstance(updated_before, datetime) or updated_before.tzinfo is None
-    ):
+    if updated_before is not None and not _aware(updated_before):
         raise InvalidInputError(
             "updated_before must be a timezone-aware datetime", where="updated_before"
         )
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError("limit must be a positive int", where="limit")
     after = None if cursor is None else _decode_cursor(cursor)
+    fetch = min(limit, _MAX_FETCH)
+    matches_nothing = prefix is not None and _no_id_starts_with(prefix)
 
     def steps() -> Steps[Page]:
+        if matches_nothing:
+            return Page(items=[], next_cursor=None)
         states: list[SessionState] = yield Call(
             "list_states",
             (),
@@ -405,11 +450,11 @@ def list_sessions(
                 "prefix": prefix,
                 "updated_before": updated_before,
                 "after": after,
-                "limit": limit + 1,
+                "limit": fetch + 1,
             },
         )
-        items = [fold.session_info(state) for state in states[:limit]]
-        next_cursor = _encode_cursor(items[-1].session_id) if len(states) > limit else None
+        items = [fold.session_info(state) for state in states[:fetch]]
+        next_cursor = _encode_cursor(items[-1].session_id) if len(states) > fetch else None
         return Page(items=items, next_cursor=next_cursor)
 
     return Operation("list_sessions", "", "read", steps)

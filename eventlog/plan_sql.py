@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from .engine import prefix_successor
+from .errors import CorruptionError
 from .fold import Record, SessionState, WritePlan
 
 __all__ = [
@@ -118,21 +119,35 @@ def newest_by_id(records: Iterable[Record]) -> dict[str, Record]:
 
 
 def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> SessionState:
-    """A `SessionState` from a row of `STATE_COLUMNS`; `time` reads a stored time."""
-    return SessionState(
-        session_id=row[0],
-        version=row[1],
-        leaf_id=row[2],
-        metadata=bytes(row[3]),
-        next_seq=row[4],
-        entry_count=row[5],
-        removed_count=row[6],
-        bytes=row[7],
-        history_floor=row[8],
-        created_at=time(row[9]),
-        updated_at=time(row[10]),
-        parent_session_id=row[11],
-        forked_from_entry_id=row[12],
+    """A `SessionState` from a row of `STATE_COLUMNS`; `time` reads a stored time.
+
+    Raises:
+        CorruptionError: the row does not hold what the schema says (SQLite keeps
+            any type in any column, so a row edited outside eventlog may not).
+    """
+    try:
+        if not all(type(value) is int for value in row[4:9]) or type(row[1]) is not int:
+            raise TypeError
+        return SessionState(
+            session_id=row[0],
+            version=row[1],
+            leaf_id=row[2],
+            metadata=bytes(row[3]),
+            next_seq=row[4],
+            entry_count=row[5],
+            removed_count=row[6],
+            bytes=row[7],
+            history_floor=row[8],
+            created_at=time(row[9]),
+            updated_at=time(row[10]),
+            parent_session_id=row[11],
+            forked_from_entry_id=row[12],
+        )
+    except (TypeError, ValueError, OverflowError, OSError):
+        pass
+    session_id = row[0] if isinstance(row[0], str) else None
+    raise CorruptionError(
+        "the stored session row is damaged (edited outside eventlog?)", session_id=session_id
     )
 
 

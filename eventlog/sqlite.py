@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from . import migrate
 from ._log import logger
 from .async_engine import ThreadedAsyncStore
-from .engine import LogStore, Transaction, VersionRow, iter_chunks
+from .engine import LogStore, Transaction, VersionRow, check_flag, check_seconds, iter_chunks
 from .errors import (
     CorruptionError,
     EventlogError,
@@ -253,7 +253,8 @@ class SQLiteStore(LogStore):
             raise InvalidConfigError("SQLite needs a file path; use memory:// for memory")
         self.file = Path(path)
         self._synchronous = synchronous.upper()
-        self._busy_timeout = float(busy_timeout)
+        self._busy_timeout = check_seconds("busy_timeout", busy_timeout, zero=True)
+        check_flag("migrate", migrate)
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()

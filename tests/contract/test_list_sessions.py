@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import timedelta
 
 import pytest
 
-from eventlog import Entry, RawJSON, SessionData, SessionInfo, Store
+from eventlog import Entry, InvalidInputError, RawJSON, SessionData, SessionInfo, Store
 
 from .helpers import delta, info, msg
 
@@ -202,3 +203,79 @@ def test_deleted_sessions_are_not_listed(store: Store) -> None:
     _create(store, "a", "b")
     store.delete("a")
     assert _names(store.list_sessions().items) == ["b"]
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["\ud800", "a\udfff", "\x00", "a\x00", "a" * 256, "é" * 128],
+    ids=["lone surrogate", "trailing surrogate", "NUL", "trailing NUL", "256 bytes", "256 é"],
+)
+def test_prefix_no_session_id_can_start_with_lists_nothing(store: Store, prefix: str) -> None:
+    # No session id holds NUL or a lone surrogate, nor more than 255 bytes, so the
+    # truthful answer is an empty page, the same on every backend.
+    _create(store, "a", "a" * 255, "é" * 127)
+    page = store.list_sessions(prefix=prefix)
+    assert page.items == []
+    assert page.next_cursor is None
+
+
+@pytest.mark.parametrize("limit", [2**31, 2**63 - 1, 2**63, 2**64, 10**40])
+def test_huge_limit_lists_everything(store: Store, limit: int) -> None:
+    _create(store, "b", "a", "c")
+    page = store.list_sessions(limit=limit)
+    assert _names(page.items) == ["a", "b", "c"]
+    assert page.next_cursor is None
+    after_a = store.list_sessions(limit=1).next_cursor
+    assert _names(store.list_sessions(limit=limit, cursor=after_a).items) == ["b", "c"]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!!",
+        "YQ==!!!",
+        "Y!Q==",
+        "YQ",
+        "YQ==\n",
+        " YQ==",
+        "YR==",
+        "",
+        _b64(b"\x00"),
+        _b64(b"a\x00b"),
+        _b64(b"\xff"),
+        _b64(b"\xed\xa0\x80"),
+        _b64(b"a" * 256),
+        "é",
+    ],
+    ids=[
+        "punctuation",
+        "trailing garbage",
+        "garbage inside",
+        "no padding",
+        "newline",
+        "leading space",
+        "non-canonical bits",
+        "empty",
+        "NUL",
+        "NUL inside",
+        "not UTF-8",
+        "encoded surrogate",
+        "256 bytes",
+        "not ASCII",
+    ],
+)
+def test_cursor_the_store_did_not_make_is_rejected(store: Store, cursor: str) -> None:
+    _create(store, "a", "b")
+    with pytest.raises(InvalidInputError) as caught:
+        store.list_sessions(cursor=cursor)
+    assert caught.value.where == "cursor"
+
+
+def test_cursor_round_trips_every_session_id(store: Store) -> None:
+    names = ["é", "\U0001f600", "a" * 255, "-_", "?/+", "\x7f"]
+    _create(store, *names)
+    assert _names(_all(store, limit=1)) == sorted(names)

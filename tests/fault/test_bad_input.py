@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
@@ -320,6 +320,13 @@ CASES: list[Case] = [
         "load at version str", lambda s: s.load("seed", at_version=_wrong("1")), InvalidInputError
     ),
     Case("load at version -1", lambda s: s.load("seed", at_version=-1), InvalidInputError),
+    Case("load raw str", lambda s: s.load("seed", raw=_wrong("no")), InvalidInputError),
+    Case("load raw None", lambda s: s.load("seed", raw=_wrong(None)), InvalidInputError),
+    Case(
+        "list updated_before naive",
+        lambda s: s.list_sessions(updated_before=datetime(2024, 1, 1)),
+        InvalidInputError,
+    ),
     Case("list limit 0", lambda s: s.list_sessions(limit=0), InvalidInputError),
     Case("list limit str", lambda s: s.list_sessions(limit=_wrong("10")), InvalidInputError),
     Case("list cursor forged", lambda s: s.list_sessions(cursor=DROP), InvalidInputError),
@@ -421,3 +428,182 @@ def test_the_catalog_check_catches_a_write(backend: Backend) -> None:
         figures.operations = figures.faults = 1
         figures.lost = int(_state(backend) != before)
     assert figures.lost == 1
+
+
+# -- hostile values in every argument of every call -------------------------------
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that is set but gives no offset: the datetime is naive all the same."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+class _BrokenOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        raise RuntimeError("no offset today")
+
+
+_HUGE = "x" * (1 << 20)
+HOSTILE_VALUES: dict[str, object] = {
+    "lone surrogate": "\ud800",
+    "trailing lone surrogate": "ok\udfff",
+    "NUL": "a\x00b",
+    "empty str": "",
+    "huge str": _HUGE,
+    "xff in RawJSON": RawJSON(b'{"a":"\xff"}'),
+    "RawJSON nested 5000": RawJSON(b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    "dict nested 5000": _nested(5000),
+    "1e400": float("1e400"),
+    "NaN": math.nan,
+    "-inf": -math.inf,
+    "2**63": 2**63,
+    "2**63-1": 2**63 - 1,
+    "2**64": 2**64,
+    "-2**63-1": -(2**63) - 1,
+    "-1": -1,
+    "True": True,
+    "False": False,
+    "float": 1.0,
+    "str of int": "1",
+    "bytes": b"seed",
+    "list": ["a"],
+    "tuple": ("a",),
+    "dict": {"a": 1},
+    "object": object(),
+    "naive datetime": datetime(2024, 1, 1),
+    "datetime without offset": datetime(2024, 1, 1, tzinfo=_NoOffset()),
+    "datetime with broken offset": datetime(2024, 1, 1, tzinfo=_BrokenOffset()),
+    "datetime.max": datetime.max.replace(tzinfo=UTC),
+}
+
+_GOOD_ENTRY: dict[str, Any] = {
+    "id": "n1",
+    "parent_id": "a",
+    "kind": "message",
+    "timestamp": "2024",
+    "payload": {},
+}
+
+
+def _keyed(key: object) -> dict[Any, Any]:
+    """A dict with `key` as its key; an unhashable value goes in a key-like place instead."""
+    try:
+        return {key: 1}
+    except Exception:  # unhashable, or its hash failed (a datetime asks its tzinfo)
+        return {"k": {"nested": [key]}}
+
+
+def _entry_with(field: str, value: object) -> Entry:
+    return Entry(**{**_GOOD_ENTRY, field: value})
+
+
+def _delta_with(field: str, value: object) -> SessionDelta:
+    fields: dict[str, Any] = {"new_entries": [Entry("n1", "b")], "leaf_id": "n1"}
+    return SessionDelta(**{**fields, field: value})
+
+
+def _data_with(field: str, value: object) -> SessionData:
+    fields: dict[str, Any] = {"entries": [Entry("a"), Entry("b", "a")], "leaf_id": "b"}
+    return SessionData(**{**fields, field: value})
+
+
+# Each slot: a call with every argument valid except the one `value` goes to.
+SLOTS: dict[str, Callable[[eventlog.Store, Any], object]] = {
+    "save_delta session_id": lambda s, v: s.save_delta(v, _delta(_entry())),
+    "save_delta delta": lambda s, v: s.save_delta("seed", v),
+    "save_delta expected_version": lambda s, v: s.save_delta(
+        "seed", _delta(Entry("n1", "b")), expected_version=v
+    ),
+    "save_delta new_entries": lambda s, v: s.save_delta("seed", _delta_with("new_entries", v)),
+    "save_delta new_entries item": lambda s, v: s.save_delta(
+        "seed", _delta_with("new_entries", [v])
+    ),
+    "save_delta removed_entry_ids": lambda s, v: s.save_delta(
+        "seed", _delta_with("removed_entry_ids", v)
+    ),
+    "save_delta removed id": lambda s, v: s.save_delta(
+        "seed", _delta_with("removed_entry_ids", [v])
+    ),
+    "save_delta leaf_id": lambda s, v: s.save_delta("seed", _delta_with("leaf_id", v)),
+    "save_delta metadata": lambda s, v: s.save_delta("seed", _delta_with("metadata", v)),
+    "save_delta metadata value": lambda s, v: s.save_delta(
+        "seed", _delta_with("metadata", {"k": v})
+    ),
+    **{
+        f"save_delta entry {field}": lambda s, v, field=field: s.save_delta(
+            "seed", _delta(_entry_with(field, v))
+        )
+        for field in _GOOD_ENTRY
+    },
+    "save_delta payload value": lambda s, v: s.save_delta(
+        "seed", _delta(_entry_with("payload", {"k": v}))
+    ),
+    "save_delta payload key": lambda s, v: s.save_delta(
+        "seed", _delta(_entry_with("payload", _keyed(v)))
+    ),
+    "save session_id": lambda s, v: s.save(v, _data_with("leaf_id", "b")),
+    "save data": lambda s, v: s.save("seed", v),
+    "save expected_version": lambda s, v: s.save(
+        "seed", _data_with("leaf_id", "b"), expected_version=v
+    ),
+    "save entries": lambda s, v: s.save("seed", _data_with("entries", v)),
+    "save leaf_id": lambda s, v: s.save("seed", _data_with("leaf_id", v)),
+    "save metadata": lambda s, v: s.save("seed", _data_with("metadata", v)),
+    **{
+        f"save entry {field}": lambda s, v, field=field: s.save(
+            "seed", SessionData([Entry("a"), _entry_with(field, v)], leaf_id="a")
+        )
+        for field in _GOOD_ENTRY
+    },
+    "load session_id": lambda s, v: s.load(v),
+    "load at_version": lambda s, v: s.load("seed", at_version=v),
+    "load raw": lambda s, v: s.load("seed", raw=v),
+    "path session_id": lambda s, v: s.path(v),
+    "path leaf_id": lambda s, v: s.path("seed", leaf_id=v),
+    "delete session_id": lambda s, v: s.delete(v),
+    "delete expected_version": lambda s, v: s.delete("seed", expected_version=v),
+    "list_sessions prefix": lambda s, v: s.list_sessions(prefix=v),
+    "list_sessions updated_before": lambda s, v: s.list_sessions(updated_before=v),
+    "list_sessions limit": lambda s, v: s.list_sessions(limit=v),
+    "list_sessions cursor": lambda s, v: s.list_sessions(cursor=v),
+    "fork source_id": lambda s, v: s.fork(v, "copy"),
+    "fork new_id": lambda s, v: s.fork("seed", v),
+    "fork at_entry_id": lambda s, v: s.fork("seed", "copy", at_entry_id=v),
+    "purge session_id": lambda s, v: s.purge(v),
+}
+
+
+def test_hostile_values_in_every_argument_get_typed_errors_and_write_nothing(
+    backend: Backend,
+) -> None:
+    """Each hostile value in each argument: success, or an EventlogError that wrote nothing."""
+    _seed(backend.store)
+    before = _state(backend)
+    leaked: dict[str, str] = {}
+    changed: list[str] = []
+    calls = 0
+    with measured("8. hostile values in every argument", backend.name) as figures:
+        for slot, call in SLOTS.items():
+            for name, value in HOSTILE_VALUES.items():
+                calls += 1
+                case = f"{slot} = {name}"
+                try:
+                    call(backend.store, value)
+                except EventlogError:
+                    if _state(backend) != before:
+                        changed.append(case)
+                        before = _state(backend)
+                    continue
+                except BaseException as error:
+                    leaked[case] = f"{type(error).__module__}.{type(error).__name__}"
+                    before = _state(backend)
+                    continue
+                before = _state(backend)  # a value that was valid there may write
+        figures.operations = figures.faults = calls
+        figures.lost = len(changed)
+        figures.notes = f"{calls - len(leaked)}/{calls} calls gave a result or an eventlog error"
+    assert calls >= 1000
+    assert not leaked, "\n".join(f"{case}: {error}" for case, error in leaked.items())
+    assert not changed, changed

@@ -343,3 +343,44 @@ def test_the_leak_check_catches_a_leaky_log_line(caplog: pytest.LogCaptureFixtur
         fig.operations, fig.faults = 2, 2
         fig.notes = f"{sum(map(_leaks, lines))} leaks found in {len(lines)} lines"
     assert [_leaks(line) for line in lines] == [True, True]
+
+
+def _text_forms(value: object) -> list[str]:
+    """Every way an application turns a value into text: repr, str, f-string, %-format, log."""
+    record = logging.LogRecord("eventlog", logging.INFO, __file__, 0, "%s", (value,), None)
+    percent = "%s" % (value,)  # noqa: UP031 (the %-operator is the form under test)
+    return [repr(value), str(value), f"{value}", f"{value!s:>10}", percent, record.getMessage()]
+
+
+_SECRET_BYTES = f'{{"secret": "{SENTINEL}"}}'.encode()
+_ENTRY = Entry("e", payload={"secret": SENTINEL})
+_RAW_ENTRY = Entry("e", payload=RawJSON(_SECRET_BYTES))
+MODEL_OBJECTS: list[tuple[str, object]] = (
+    [
+        ("RawJSON", RawJSON(_SECRET_BYTES)),
+        ("Entry", _ENTRY),
+        ("Entry with RawJSON", _RAW_ENTRY),
+        ("SessionData", SessionData([_ENTRY, _RAW_ENTRY], "e", {"secret": SENTINEL})),
+        ("SessionData with RawJSON metadata", SessionData([], None, RawJSON(_SECRET_BYTES))),
+        ("SessionDelta", SessionDelta([_ENTRY], metadata={"secret": SENTINEL})),
+        ("SessionDelta with RawJSON", SessionDelta([_RAW_ENTRY], metadata=RawJSON(_SECRET_BYTES))),
+        ("list of entries", [_ENTRY, _RAW_ENTRY]),
+    ]
+    + [
+        (name, getattr(eventlog, name)("failed", session_id="s", entry_id="e", where="payload"))
+        for name in eventlog.errors.__all__
+        if name != "ConcurrencyError"
+    ]
+    + [("ConcurrencyError", eventlog.ConcurrencyError("stale", session_id="s"))]
+)
+
+
+@pytest.mark.parametrize(("name", "value"), MODEL_OBJECTS, ids=[n for n, _ in MODEL_OBJECTS])
+def test_model_objects_and_errors_hide_payloads_in_every_text_form(
+    name: str, value: object
+) -> None:
+    forms = _text_forms(value)
+    assert not [form for form in forms if _leaks(form)], name
+    if isinstance(value, RawJSON):
+        # Hidden from text, the bytes themselves are still there for whoever asks.
+        assert bytes(value) == _SECRET_BYTES and value == _SECRET_BYTES
