@@ -224,6 +224,11 @@ def check_url(url: str) -> dict[str, Any]:
     carries any part of the URL (it may hold a password)."""
     reason = None
     try:
+        url.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (argv that was not UTF-8): libpq could not be handed it.
+        raise InvalidConfigError("the PostgreSQL URL is not valid UTF-8") from None
+    try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         reason = _parse_reason(exc)

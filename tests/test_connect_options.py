@@ -188,6 +188,8 @@ MALFORMED_URLS = [
     # An unencoded @ ends the password early: the rest would be taken for the host.
     f"postgresql://postgres:Hun@{PASSWORD}@127.0.0.1/x",
     f"postgresql://postgres:@{PASSWORD}@127.0.0.1:5432/x",
+    # argv that is not UTF-8 arrives with lone surrogates (surrogateescape).
+    f"postgresql://postgres:{PASSWORD}@\udcff/x",
 ]
 
 
