@@ -222,12 +222,11 @@ def check_url(url: str) -> dict[str, Any]:
     """Parse a conninfo URL; a malformed one, or a non-numeric port or timeout, is an
     `InvalidConfigError` (libpq would only say so when connecting). No message
     carries any part of the URL (it may hold a password)."""
+    # A lone surrogate (argv that was not UTF-8) cannot be handed to libpq; checked
+    # without a handler, so no chained UnicodeEncodeError carries the URL.
+    if any("\ud800" <= char <= "\udfff" for char in url):
+        raise InvalidConfigError("the PostgreSQL URL is not valid UTF-8")
     reason = None
-    try:
-        url.encode()
-    except UnicodeEncodeError:
-        # A lone surrogate (argv that was not UTF-8): libpq could not be handed it.
-        raise InvalidConfigError("the PostgreSQL URL is not valid UTF-8") from None
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
