@@ -182,7 +182,7 @@ class _PostgresTransaction:
             self._conn.execute("COMMIT")
 
 
-class _AsyncOptimisticTransaction(_PostgresTransaction):
+class _OptimisticTransaction(_PostgresTransaction):
     """Unlocked reads in autocommit mode, and at most one guarded write (`finish`).
 
     The guard compares the index row with the first state read; every write
@@ -574,7 +574,7 @@ class PostgresStore(LogStore):
             with sql.translated():
                 conn = self._pool.getconn()
             try:
-                tx = _AsyncOptimisticTransaction(conn, operation.session_id)
+                tx = _OptimisticTransaction(conn, operation.session_id)
                 try:
                     result = drive(operation.steps(), tx)
                 except psycopg.OperationalError:
