@@ -49,7 +49,11 @@ _NO_PAYLOAD = "''::bytea"
 
 STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
-# Two creators of one new session serialize on this lock: no row exists to lock yet.
+# Locking creators of one new session serialize on this lock (no row exists to
+# lock yet), so only one of them plans the creation. It is not what keeps
+# creators apart: every creator, optimistic or locking, inserts the index row
+# first with ON CONFLICT DO NOTHING (`_pg_guarded`), and one that finds the row
+# made meanwhile writes nothing and runs again.
 CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 # The newest record (live or not) of each of some ids: per id, its live row
 # (entries_live_entry_id) and its newest replaced or tombstoned row
