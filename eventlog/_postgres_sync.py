@@ -46,6 +46,7 @@ from .errors import (
     ConcurrencyError,
     InvalidConfigError,
     SchemaVersionError,
+    StoreError,
     StoreUnavailableError,
 )
 from .fold import Record, SessionState, WritePlan, entries_from_rows
@@ -564,6 +565,15 @@ class PostgresStore(LogStore):
             self._pool.putconn(conn)
 
     def _execute(self, operation: Operation[T]) -> T:
+        try:
+            return self._execute_on_pool(operation)
+        except StoreError as error:
+            # Driver errors are translated where the session is not at hand.
+            if error.session_id is None and operation.session_id:
+                error.session_id = operation.session_id
+            raise
+
+    def _execute_on_pool(self, operation: Operation[T]) -> T:
         sid = operation.session_id
         # A write forgets the session's row until it knows the new one (a
         # forgotten or stale row only costs the read it would have saved).

@@ -11,58 +11,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import psycopg
 import pytest
-from conftest import SyncFacade
 
 import eventlog
-from eventlog import Entry, SessionDelta, _postgres_async, _postgres_sync
+from eventlog import Entry, SessionDelta, _postgres_async
 from eventlog.errors import CorruptionError, SessionExistsError
-from eventlog.postgres import AsyncPostgresStore, PostgresStore
+
+from .drivers import Driver, driver
+
+__all__ = ["driver"]  # the fixture
 
 # Races of a fork and a save_delta onto one new id (each round a fresh id).
 RACE_ROUNDS = 150
 NO_HANG_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class Driver:
-    """One of the two Postgres drivers: how to open its store, which classes to hook."""
-
-    name: str
-    module: ModuleType
-    locking: type[Any]
-    optimistic: type[Any]
-
-    def open(self, url: str, **options: Any) -> Any:
-        if self.module is _postgres_sync:
-            return PostgresStore.open(url, **options)
-        return SyncFacade(lambda: AsyncPostgresStore.open(url, **options))
-
-
-_DRIVERS = {
-    "sync": Driver(
-        "sync",
-        _postgres_sync,
-        _postgres_sync._PostgresTransaction,
-        _postgres_sync._OptimisticTransaction,
-    ),
-    "async": Driver(
-        "async",
-        _postgres_async,
-        _postgres_async._AsyncPostgresTransaction,
-        _postgres_async._AsyncOptimisticTransaction,
-    ),
-}
-
-
-@pytest.fixture(params=sorted(_DRIVERS))
-def driver(request: pytest.FixtureRequest) -> Driver:
-    return _DRIVERS[request.param]
 
 
 def _hook(
