@@ -10,6 +10,7 @@ server's afterwards. Each test runs on the sync store and on the async one.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -183,6 +184,84 @@ def test_fork_onto_an_id_created_during_the_fork_raises_session_exists(
             _plain_calls_all_work(store, "src", 0)
         finally:
             store.close()
+
+
+def _waiting_for_locks(admin: psycopg.Connection[Any], application: str) -> int:
+    row = admin.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE application_name = %s AND wait_event_type = 'Lock'",
+        (application,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + NO_HANG_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "the interleaving never happened"
+        time.sleep(0.01)
+
+
+def test_a_save_delta_that_created_the_id_under_a_fork_lands_and_the_fork_sees_it(
+    driver: Driver,
+    server_dsn: str,
+    schema: str,
+    url: str,
+    admin: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The interleaving of a deadlock between the two creators, forced: the
+    # save_delta has inserted the new index row and waits (on a row a third
+    # connection holds where the first entry goes) while the fork sends its
+    # commit pipeline; then the third connection lets go.
+    application = f"creation-{driver.name}-{schema}"
+    named = f"{url}&application_name={application}"
+    blocker = psycopg.connect(server_dsn)
+    writes: list[threading.Thread] = []
+    written: list[str] = []
+
+    def save_delta_in_another_client() -> None:
+        try:
+            with eventlog.connect(named) as other:
+                other.save_delta("x", SessionDelta([Entry("w1")], leaf_id="w1"))
+            written.append("ok")
+        except BaseException as error:
+            written.append(repr(error))
+
+    def start_writer(*_args: Any, **_kw: Any) -> None:
+        blocker.execute(
+            f"INSERT INTO {schema}.entries (session_id, seq, pos, entry_id, kind, payload, "
+            "digest, added_in_version) VALUES ('x', 0, 0, 'blocker', 'message', '{}', '', 1)"
+        )
+        writes.append(threading.Thread(target=save_delta_in_another_client))
+        writes[-1].start()
+        _wait_until(lambda: _waiting_for_locks(admin, application) == 1)
+        # Once the fork waits too, the blocker's row goes away.
+        release = threading.Thread(
+            target=lambda: (
+                _wait_until(lambda: _waiting_for_locks(admin, application) == 2),
+                blocker.rollback(),
+            )
+        )
+        release.start()
+        writes.append(release)
+
+    store = driver.open(named, min_size=1, max_size=1)
+    try:
+        _source(store)
+        armed = _hook(monkeypatch, driver, "live_records", start_writer)
+        armed.append(True)
+        with pytest.raises(SessionExistsError):
+            store.fork("src", "x")
+        for thread in writes:
+            thread.join(NO_HANG_SECONDS)
+        assert written == ["ok"]
+        loaded = store.load("x")
+        assert loaded is not None and [entry.id for entry in loaded.entries] == ["w1"]
+        _plain_calls_all_work(store, "src", 0)
+    finally:
+        store.close()
+        blocker.close()
 
 
 def _race(store: Any, target: str) -> tuple[str, str]:
