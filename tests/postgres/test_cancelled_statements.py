@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 import eventlog
-from eventlog import Entry, SessionDelta
+from eventlog import Entry, SessionData, SessionDelta
 from eventlog.errors import (
     CommitOutcomeUnknownError,
     StatementCancelledError,
@@ -39,8 +39,15 @@ _ENTRY_A = "SELECT 1 FROM {schema}.entries WHERE session_id = 's' AND entry_id =
 _ENTRIES = "LOCK TABLE {schema}.entries IN ACCESS EXCLUSIVE MODE"
 
 _CALLS: dict[str, tuple[str, Callable[[Any], object]]] = {
-    # the one guarded statement of an optimistic write (sent as its own commit)
+    # the append sent without a read (this store wrote the session last)
     "save_delta": (_ROW_OF_S, lambda store: store.save_delta("s", SessionDelta([Entry("c")]))),
+    # the guarded statement of an optimistic write after its reads
+    "save": (
+        _ROW_OF_S,
+        lambda store: store.save(
+            "s", SessionData([Entry("a"), Entry("b", "a"), Entry("c", "b")], leaf_id="c")
+        ),
+    ),
     # a locking write's commit pipeline: stamping the removed entry waits
     "locking save_delta": (
         _ENTRY_A,
@@ -76,11 +83,11 @@ def test_a_cancelled_statement_says_so_writes_nothing_and_the_store_keeps_workin
     if call == "locking save_delta":
         monkeypatch.setattr(driver.module, "_OPTIMISTIC_ATTEMPTS", 0)
     with eventlog.connect(url) as plain:
-        plain.save_delta("s", SessionDelta([Entry("a"), Entry("b", "a")], leaf_id="b"))
-        before = plain.load("s")
         timed = _with_options(server_dsn, f"-csearch_path={schema} -c{setting}={TIMEOUT_MS}")
         store = driver.open(timed, min_size=1, max_size=1)
         try:
+            store.save_delta("s", SessionDelta([Entry("a"), Entry("b", "a")], leaf_id="b"))
+            before = plain.load("s")
             with psycopg.connect(server_dsn) as holder:  # a transaction holding the lock
                 holder.execute(lock.format(schema=schema))
                 with pytest.raises(StatementCancelledError) as caught:
