@@ -24,6 +24,7 @@ from .errors import (
     SchemaVersionError,
     SessionExistsError,
     SessionNotFoundError,
+    StatementCancelledError,
     StoreError,
     StoreUnavailableError,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "SessionExistsError",
     "SessionInfo",
     "SessionNotFoundError",
+    "StatementCancelledError",
     "Store",
     "StoreError",
     "StoreUnavailableError",

@@ -21,6 +21,7 @@ TARGET = HERE / "_postgres_sync.py"
 _NAMES = [
     ("AsyncPostgresStore", "PostgresStore"),
     ("_AsyncPostgresTransaction", "_PostgresTransaction"),
+    ("_AsyncOptimisticTransaction", "_OptimisticTransaction"),
     ("AsyncConnectionPool", "ConnectionPool"),
     ("AsyncConnection", "Connection"),
     ("AsyncLogStore", "LogStore"),

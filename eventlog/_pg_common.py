@@ -25,6 +25,7 @@ from .errors import (
     EventlogError,
     InvalidConfigError,
     SchemaVersionError,
+    StatementCancelledError,
     StoreError,
     StoreUnavailableError,
 )
@@ -49,7 +50,11 @@ _NO_PAYLOAD = "''::bytea"
 
 STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
-# Two creators of one new session serialize on this lock: no row exists to lock yet.
+# Locking creators of one new session serialize on this lock (no row exists to
+# lock yet), so only one of them plans the creation. It is not what keeps
+# creators apart: every creator, optimistic or locking, inserts the index row
+# first with ON CONFLICT DO NOTHING (`_pg_guarded`), and one that finds the row
+# made meanwhile writes nothing and runs again.
 CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 # The newest record (live or not) of each of some ids: per id, its live row
 # (entries_live_entry_id) and its newest replaced or tombstoned row
@@ -257,6 +262,13 @@ def _server_reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+# Keyed by SQLSTATE, as psycopg's errors.lookup is: never by message text.
+_CANCEL_REASONS: Final = {
+    pg_errors.QueryCanceled.sqlstate: "a statement timeout or a cancel request",
+    pg_errors.LockNotAvailable.sqlstate: "a lock timeout",
+}
+
+
 @contextmanager
 def translated(session_id: str | None = None, *, committing: bool = False) -> Iterator[None]:
     """Turn psycopg errors into eventlog errors (messages never carry row values).
@@ -280,6 +292,18 @@ def translated(session_id: str | None = None, *, committing: bool = False) -> It
     except pg_errors.IntegrityError as exc:
         raise CorruptionError(
             f"a stored invariant was violated ({type(exc).__name__})", session_id=session_id
+        ) from None
+    except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
+        # OperationalErrors, but the connection is fine and nothing landed: the
+        # statement's transaction aborted. That holds in a COMMIT too: the server
+        # takes no cancel once the commit record is written (a cancelled wait for
+        # a synchronous standby is only a warning).
+        reason = _CANCEL_REASONS.get(exc.sqlstate or "", "cancelled")
+        raise StatementCancelledError(
+            f"the database cancelled the statement ({reason}, SQLSTATE {exc.sqlstate}); "
+            "nothing was written and retrying is safe",
+            session_id=session_id,
+            sqlstate=exc.sqlstate,
         ) from None
     except psycopg.OperationalError as exc:
         if committing:

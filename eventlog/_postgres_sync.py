@@ -13,6 +13,13 @@ statement that applies only if the index row is still the one read
 race plans again; after a few lost races the operation takes the locking path
 every other write uses: BEGIN, the index row locked FOR UPDATE, the reads, then
 the writes together with COMMIT in one pipeline.
+
+Every writer creates a session with the same statement (`guarded_write` of a
+plan read on no session): the index row first, `ON CONFLICT DO NOTHING`, and
+the rest only if that insert happened. So creators wait for each other on that
+one row, in one order (no deadlock), and one that finds the row made
+meanwhile writes nothing and runs its operation again, which then sees the
+session: a `fork` raises `SessionExistsError`, a `save_delta` appends.
 """
 
 from __future__ import annotations
@@ -35,7 +42,13 @@ from ._log import logger
 from ._pg_arrays import TextArray, register_array_dumpers
 from ._pg_guarded import guard_sql, guarded_write
 from .engine import LogStore, Transaction, drive
-from .errors import InvalidConfigError, SchemaVersionError, StoreUnavailableError
+from .errors import (
+    ConcurrencyError,
+    InvalidConfigError,
+    SchemaVersionError,
+    StoreError,
+    StoreUnavailableError,
+)
 from .fold import Record, SessionState, WritePlan, entries_from_rows
 from .model import Entry
 from .operations import Operation, VersionRow
@@ -53,10 +66,40 @@ _OPTIMISTIC_ATTEMPTS = 3
 # rows with larger metadata: the map's memory stays small).
 _KNOWN_STATES = 10_000
 _KNOWN_METADATA_BYTES = 4096
+# Runs of an operation whose session another writer created under it. The
+# second run sees the session (locked), so it loses again only if the session
+# was deleted and created again in between.
+_CREATION_ATTEMPTS = 3
+
+
+class _CreationRaced(Exception):
+    """The session this transaction created was created by another writer first.
+
+    Nothing was written; the operation runs again. Never leaves the store.
+    """
 
 
 def _as_is(moment: datetime) -> datetime:
     return moment  # timestamptz takes the aware datetime itself
+
+
+@contextmanager
+def _pipeline(conn: Connection[Any]) -> Iterator[None]:
+    """A pipeline on `conn`; any failure inside it closes `conn`, so the pool replaces it.
+
+    psycopg records a statement as prepared when it queues the statement's fifth
+    use, before the server answers. If an earlier statement of the pipeline
+    fails, the server never prepares it, and no later ROLLBACK clears that record
+    (psycopg looks for one only when it first sees a statement). Such a
+    connection would fail every later use of the statement with
+    InvalidSqlStatementName, so it never goes back to the pool as it is.
+    """
+    try:
+        with conn.pipeline():
+            yield
+    except BaseException:
+        conn.close()
+        raise
 
 
 class _PostgresTransaction:
@@ -66,6 +109,8 @@ class _PostgresTransaction:
         self._conn = conn
         self._locking = locking
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
+        # The statement that creates the session, when the plan creates one.
+        self._creation: tuple[str, dict[str, Any]] | None = None
 
     def _rows(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
@@ -90,7 +135,7 @@ class _PostgresTransaction:
         state_sql = sql.STATE_FOR_UPDATE_SQL if self._locking else sql.STATE_SQL
         state_cursor = self._conn.cursor(binary=True)
         latest_cursor = self._conn.cursor(binary=True)
-        with self._conn.pipeline():  # both reads in one round trip
+        with _pipeline(self._conn):  # both reads in one round trip
             state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
                 latest_cursor.execute(
@@ -129,7 +174,11 @@ class _PostgresTransaction:
         return VersionRow(leaf_id, bytes(metadata), sql.state_time(created_at))
 
     def apply(self, plan: WritePlan) -> None:
-        self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
+        if plan.creates:
+            # The optimistic writers' creation statement (see the module docstring).
+            self._creation = guarded_write(plan, None)
+        else:
+            self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
 
     def delete(self, session_id: str) -> bool:
         deleted = 0
@@ -171,18 +220,29 @@ class _PostgresTransaction:
         self._conn.execute("COMMIT")
 
     def commit(self) -> None:
-        """Send the queued writes and COMMIT in one pipeline: one round trip."""
-        with self._conn.pipeline():
+        """Send the queued writes and COMMIT in one pipeline: one round trip.
+
+        Raises:
+            _CreationRaced: another writer created the session first; nothing was written.
+        """
+        creation = self._conn.cursor()
+        with _pipeline(self._conn):
             cursor = self._conn.cursor()
             for statement, rows in self.pending:
                 if len(rows) == 1:
                     cursor.execute(statement, rows[0])
                 else:
                     cursor.executemany(statement, rows)
+            if self._creation is not None:
+                creation.execute(*self._creation)
             self._conn.execute("COMMIT")
+        if self._creation is not None:
+            row = creation.fetchone()
+            if row is None or row[0] != 1:
+                raise _CreationRaced
 
 
-class _AsyncOptimisticTransaction(_PostgresTransaction):
+class _OptimisticTransaction(_PostgresTransaction):
     """Unlocked reads in autocommit mode, and at most one guarded write (`finish`).
 
     The guard compares the index row with the first state read; every write
@@ -269,7 +329,7 @@ class _AsyncOptimisticTransaction(_PostgresTransaction):
         own that asks for a custom plan.
         """
         cursor = self._conn.cursor()
-        with self._conn.pipeline():
+        with _pipeline(self._conn):
             self._conn.execute("BEGIN")
             self._conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             cursor.execute(query, params)
@@ -505,6 +565,15 @@ class PostgresStore(LogStore):
             self._pool.putconn(conn)
 
     def _execute(self, operation: Operation[T]) -> T:
+        try:
+            return self._execute_on_pool(operation)
+        except StoreError as error:
+            # Driver errors are translated where the session is not at hand.
+            if error.session_id is None and operation.session_id:
+                error.session_id = operation.session_id
+            raise
+
+    def _execute_on_pool(self, operation: Operation[T]) -> T:
         sid = operation.session_id
         # A write forgets the session's row until it knows the new one (a
         # forgotten or stale row only costs the read it would have saved).
@@ -523,7 +592,15 @@ class PostgresStore(LogStore):
                 if landed:
                     return result
                 logger.debug("postgres.write_lost_race", session_id=sid, attempt=attempt + 1)
-        return super()._execute(operation)
+        for attempt in range(_CREATION_ATTEMPTS):
+            try:
+                return super()._execute(operation)
+            except _CreationRaced:
+                logger.debug("postgres.creation_raced", session_id=sid, attempt=attempt + 1)
+        raise ConcurrencyError(
+            "the session was deleted and created again by other writers during this call; retry it",
+            session_id=sid,
+        )
 
     def _remember(self, state: SessionState | None) -> None:
         """Keep the index row this store just wrote (or read, with nothing to write)."""
@@ -574,7 +651,7 @@ class PostgresStore(LogStore):
             with sql.translated():
                 conn = self._pool.getconn()
             try:
-                tx = _AsyncOptimisticTransaction(conn, operation.session_id)
+                tx = _OptimisticTransaction(conn, operation.session_id)
                 try:
                     result = drive(operation.steps(), tx)
                 except psycopg.OperationalError:

@@ -26,6 +26,7 @@ __all__ = [
     "SchemaVersionError",
     "SessionExistsError",
     "SessionNotFoundError",
+    "StatementCancelledError",
     "StoreError",
     "StoreUnavailableError",
 ]
@@ -156,6 +157,26 @@ class StoreUnavailableError(StoreError):
 
 class CommitOutcomeUnknownError(StoreError):
     """The connection dropped during COMMIT; retrying the same write is safe."""
+
+
+class StatementCancelledError(StoreError):
+    """The database cancelled a statement (a statement or lock timeout, or a cancel request).
+
+    Nothing was written and the connection is still usable; retrying the call is
+    safe. `sqlstate` is the server's code: ``57014`` (query_canceled) or ``55P03``
+    (lock_not_available).
+    """
+
+    def __init__(
+        self, message: str, *, session_id: str | None = None, sqlstate: str | None = None
+    ) -> None:
+        super().__init__(message, session_id=session_id)
+        self.sqlstate = sqlstate
+
+    def _fields(self) -> dict[str, Any]:
+        fields = super()._fields()
+        fields["sqlstate"] = self.sqlstate
+        return fields
 
 
 class CorruptionError(StoreError):

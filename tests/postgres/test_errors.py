@@ -25,6 +25,7 @@ from eventlog import (
     EventlogError,
     InvalidConfigError,
     SessionDelta,
+    StatementCancelledError,
     StoreError,
     StoreUnavailableError,
 )
@@ -334,6 +335,10 @@ def test_every_psycopg_error_becomes_an_eventlog_error(committing: bool) -> None
             assert isinstance(translated, ConcurrencyError)
         elif issubclass(cls, pg_errors.IntegrityError):
             assert isinstance(translated, CorruptionError)
+        elif issubclass(cls, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
+            # Cancelled by the server, connection intact: nothing landed, even in COMMIT.
+            assert isinstance(translated, StatementCancelledError), cls
+            assert translated.sqlstate == cls.sqlstate
         elif issubclass(cls, psycopg.OperationalError):
             expected = CommitOutcomeUnknownError if committing else StoreUnavailableError
             assert isinstance(translated, expected), cls
