@@ -168,9 +168,15 @@ class StatementCancelledError(StoreError):
     """
 
     def __init__(
-        self, message: str, *, session_id: str | None = None, sqlstate: str | None = None
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        entry_id: str | None = None,
+        where: str | None = None,
+        sqlstate: str | None = None,
     ) -> None:
-        super().__init__(message, session_id=session_id)
+        super().__init__(message, session_id=session_id, entry_id=entry_id, where=where)
         self.sqlstate = sqlstate
 
     def _fields(self) -> dict[str, Any]:
