@@ -100,7 +100,8 @@ def test_add_items_from_threads_each_with_its_own_loop_and_store_all_land(url: s
     if url == "memory://":
         # A memory store lives in one process object: the threads share it, each on its loop.
         shared.append(asyncio.run(eventlog.connect_async(url)))
-    barrier = threading.Barrier(threads)
+    # A thread that fails before the barrier breaks it, so the others fail instead of waiting.
+    barrier = threading.Barrier(threads, timeout=120)
     errors: list[BaseException] = []
 
     async def writer(thread: int) -> None:
@@ -123,6 +124,7 @@ def test_add_items_from_threads_each_with_its_own_loop_and_store_all_land(url: s
             asyncio.run(writer(thread))
         except BaseException as error:  # reported by the main thread
             errors.append(error)
+            barrier.abort()
 
     workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
     for worker in workers:
