@@ -255,7 +255,14 @@ def test_fifty_lost_commit_replies_with_retries_are_exactly_once(
             retry=True,
         )
     assert figures.faults == 50
-    assert errors["retry found it landed"] == 40 and errors["retry wrote it"] == 10
+    # Every lost reply was resolved by the retry, one way or the other. A "cut" never
+    # sends COMMIT, so its retry writes (10 of them). A "forward_then_cut" passes the
+    # burst on first and its retry usually finds the write landed; on a loaded machine
+    # 1 to 3 of the 40 did not land (seen in 2 of 3 runs; base f5a26a2 too), so the
+    # proxy's cut does not always fall after the server has the COMMIT. Exactly-once,
+    # the property under test, held in every run.
+    landed, wrote = errors.get("retry found it landed", 0), errors.get("retry wrote it", 0)
+    assert landed + wrote == 50 and wrote >= 10 and landed >= 30, errors
     # Each lost reply reached the caller as CommitOutcomeUnknownError, nothing else.
     assert errors["CommitOutcomeUnknownError"] == 50
     assert set(errors) <= {"CommitOutcomeUnknownError", "retry found it landed", "retry wrote it"}
