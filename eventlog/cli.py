@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import importlib
 import os
 import re
@@ -27,6 +26,7 @@ from .formats import FORMATS, export_file, import_file
 from .formats.dump import MAX_PURGED_VERSIONS
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
+from .stats import session_info, store_stats
 from .store import Store
 from .tree import entry_label, printable, render_tree
 
@@ -208,8 +208,7 @@ def _echo_tree(data: SessionData) -> None:
 
 
 def _echo_stats(store: Store, session_id: str) -> None:
-    listed = store.list_sessions(prefix=session_id).items
-    info = next((item for item in listed if item.session_id == session_id), None)
+    info = session_info(store, session_id)
     if info is None:  # deleted by another client since it was loaded
         raise click.ClickException(f"no session {_quoted(session_id)}")
     click.echo(
@@ -473,35 +472,17 @@ def export_command(url: str, format_name: str, session_id: str, output: str | No
 @_clean_errors
 def stats(url: str, prefix: str | None, top: int) -> None:
     """Totals over every session, and the largest sessions by bytes."""
-    sessions = entries = tombstones = total_bytes = 0
-    largest: list[tuple[int, str, SessionInfo]] = []
     with _opened(url) as store:
-        cursor: str | None = None
-        while True:
-            page = store.list_sessions(prefix=prefix, limit=1000, cursor=cursor)
-            for info in page.items:
-                sessions += 1
-                entries += info.entry_count
-                tombstones += info.removed_count
-                total_bytes += info.bytes
-                # A bounded heap: memory stays flat however many sessions there are.
-                item = (info.bytes, info.session_id, info)
-                if len(largest) < top:
-                    heapq.heappush(largest, item)
-                elif top and item[:2] > largest[0][:2]:
-                    heapq.heapreplace(largest, item)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    click.echo(f"sessions    {sessions}")
-    click.echo(f"entries     {entries} live")
-    click.echo(f"tombstones  {tombstones}")
-    click.echo(f"bytes       {total_bytes}")
-    if largest:
+        totals = store_stats(store, prefix=prefix, top=top)
+    click.echo(f"sessions    {totals.sessions}")
+    click.echo(f"entries     {totals.entries} live")
+    click.echo(f"tombstones  {totals.tombstones}")
+    click.echo(f"bytes       {totals.bytes}")
+    if totals.largest:
         click.echo("largest sessions:")
-        for size, sid, info in sorted(largest, key=lambda item: item[:2], reverse=True):
+        for info in totals.largest:
             click.echo(
-                f"  {printable(sid)}\t{size} B\t{info.entry_count} entries\t"
+                f"  {printable(info.session_id)}\t{info.bytes} B\t{info.entry_count} entries\t"
                 f"{info.removed_count} removed"
             )
 
