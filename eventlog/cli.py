@@ -10,11 +10,9 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Final, Self, TypeVar
+from typing import IO, Any, Final, TypeVar
 
 import click
 
@@ -24,7 +22,7 @@ from .demo import DEMO_SESSION_ID, write_demo_session
 from .errors import EventlogError, InvalidInputError
 from .formats import FORMATS, export_file, import_file
 from .formats.dump import MAX_PURGED_VERSIONS
-from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from .model import SessionData
 from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from .stats import session_info, store_stats
 from .store import Store
@@ -282,102 +280,26 @@ def bench(ctx: click.Context) -> None:
     harness.main.main(args=ctx.args, prog_name="eventlog bench")
 
 
-class _ProgressStore:
-    """A store that reports the entries it writes and reads to a progress callback."""
-
-    def __init__(self, inner: Store, advance: Callable[[int], None]) -> None:
-        self._inner = inner
-        self._advance = advance
-
-    def __getattr__(self, name: str) -> Any:
-        # Backend attributes the formats look at, such as max_entry_bytes.
-        return getattr(self._inner, name)
-
-    def _written(self, result: SaveResult) -> SaveResult:
-        self._advance(len(result.appended) + len(result.skipped))
-        return result
-
-    def save_delta(
-        self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
-    ) -> SaveResult:
-        return self._written(
-            self._inner.save_delta(session_id, delta, expected_version=expected_version)
-        )
-
-    def save(
-        self, session_id: str, data: SessionData, /, *, expected_version: int | None = None
-    ) -> SaveResult:
-        return self._written(self._inner.save(session_id, data, expected_version=expected_version))
-
-    def load(
-        self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
-    ) -> SessionData | None:
-        data = self._inner.load(session_id, at_version=at_version, raw=raw)
-        if data is not None:
-            self._advance(len(data.entries))
-        return data
-
-    def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
-        return self._inner.path(session_id, leaf_id=leaf_id)
-
-    def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
-        return self._inner.delete(session_id, expected_version=expected_version)
-
-    def list_sessions(
-        self,
-        *,
-        prefix: str | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        return self._inner.list_sessions(
-            prefix=prefix, updated_before=updated_before, limit=limit, cursor=cursor
-        )
-
-    def fork(
-        self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
-    ) -> SessionInfo:
-        return self._inner.fork(source_id, new_id, at_entry_id=at_entry_id)
-
-    def purge(self, session_id: str, /) -> int:
-        return self._inner.purge(session_id)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
 def _no_length_hint() -> Iterator[None]:
     """An empty iterable without a length hint (iter(()) has one: 0), for an open-ended bar."""
     yield from ()
 
 
 @contextmanager
-def _progress(store: Store, label: str) -> Iterator[Store]:
-    """The store, reporting entries written and read on a progress bar on a terminal.
+def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress callback that counts entries on a bar on a terminal, else `None`.
 
     Piped or redirected, stderr gets nothing (click would still print the label once).
     """
     stderr = sys.stderr
     if not stderr.isatty():
-        yield store
+        yield None
         return
     # The total is not known in advance: the bar pulses and counts entries.
     with click.progressbar(
         _no_length_hint(), label=label, file=stderr, show_pos=True, show_eta=False
     ) as bar:
-        yield _ProgressStore(store, bar.update)
+        yield bar.update
 
 
 _format_option = click.option(
@@ -415,14 +337,15 @@ def import_command(
     if session_id is not None:
         # Checked here: the file's own id is used only when --session is not given at all.
         check_session_id(session_id, where="--session")
-    with _opened(url) as store, _progress(store, f"importing {printable(file.name)}") as tracked:
+    with _opened(url) as store, _progress(f"importing {printable(file.name)}") as progress:
         result = import_file(
-            tracked,
+            store,
             format_name,
             file,
             session_id=session_id,
             skip_bad=skip_bad,
             max_purged_versions=max_purged_versions,
+            progress=progress,
         )
     click.echo(
         f"imported {result.entries} entries into session {_quoted(result.session_id)}: "
@@ -454,8 +377,8 @@ def export_command(url: str, format_name: str, session_id: str, output: str | No
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
         target = Path(output) if output is not None else Path(folder) / "export"
-        with _progress(store, f"exporting {printable(session_id)}") as tracked:
-            export_file(tracked, format_name, session_id, target)
+        with _progress(f"exporting {printable(session_id)}") as progress:
+            export_file(store, format_name, session_id, target, progress=progress)
         if output is None:
             with target.open("rb") as source:
                 sys.stdout.flush()
