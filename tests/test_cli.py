@@ -644,3 +644,17 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], said: str) -
 def test_no_arguments_still_shows_the_help() -> None:
     result = _run()
     assert "Usage: " in result.output and "Commands:" in result.output
+
+
+def test_bench_runs_the_harness_of_the_checkout_it_is_started_in(tmp_path: Path) -> None:
+    checkout = Path(__file__).resolve().parents[1]
+    harness = _python_m_eventlog(
+        ["bench", "--no-sqlite"], checkout, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _, said = harness.communicate(timeout=60)
+    assert harness.returncode == 2  # the harness's own usage error, under the CLI's name
+    assert b"Usage: eventlog bench" in said and b"nothing to run" in said
+    elsewhere = _python_m_eventlog(["bench"], tmp_path, stderr=subprocess.PIPE)
+    _, said = elsewhere.communicate(timeout=60)
+    assert elsewhere.returncode == 1
+    assert said.startswith(b"eventlog: the benchmarks/ folder of a source checkout is needed")
