@@ -155,14 +155,7 @@ def read_session(
     path = getattr(stream, "name", "<stream>")
     path = path if isinstance(path, str) else "<stream>"
     if name == "jsonl":
-        from ..memory import MemoryStore
-
-        with MemoryStore() as scratch:
-            restored = dump.restore(scratch, stream, path=path, session_id=session_id)
-            data = scratch.load(restored.session_id, raw=raw)
-        if data is None:
-            raise MalformedLineError("the dump restores no session", path=path, line=1)
-        return data
+        return dump.read_latest(stream, path=path, session_id=session_id, raw=raw)
     sid, attempts, finish = _sources(
         name,
         stream,

@@ -74,6 +74,7 @@ __all__ = [
     "DUMP_FORMAT_VERSION",
     "Restored",
     "dump",
+    "read_latest",
     "restore",
     "session_id_hint",
     "write_snapshot",
@@ -426,6 +427,34 @@ def restore(
         copy.seek(0)
         header, steps = _parse(copy, path)
         return _restore_checked(store, header, steps, path=path, target=target, progress=progress)
+
+
+def read_latest(
+    stream: IO[bytes], *, path: str, session_id: str | None = None, raw: bool = False
+) -> SessionData:
+    """The session as the last version of a dump leaves it, read into memory.
+
+    A dump is a history of writes, and what they leave is defined by the
+    store's rules (tombstones that stay, superseding records, a leaf that must
+    be live), so the dump is restored into a scratch in-memory store, the
+    reference backend, and loaded back: the same checks and errors as `restore`.
+
+    Args:
+        session_id: the id the session is restored under (default: the dump's own).
+        raw: give payloads and metadata as `RawJSON` bytes (as `Store.load` does).
+
+    Raises:
+        MalformedLineError: the dump is broken or inconsistent.
+    """
+    # Imported here: the formats reach a backend only through the public entry point.
+    from ..connect import connect
+
+    with connect("memory://") as scratch:
+        restored = restore(scratch, stream, path=path, session_id=session_id)
+        data = scratch.load(restored.session_id, raw=raw)
+    if data is None:
+        raise MalformedLineError("the dump restores no session", path=path, line=1)
+    return data
 
 
 def _restore_checked(
