@@ -17,11 +17,11 @@ import click
 
 from .codec import check_session_id
 from .connect import DEFAULT_URL, connect
-from .demo import DEMO_SESSION_ID, write_demo_session
+from .demo import DEMO_SESSION_ID, run_demo
 from .errors import EventlogError, InvalidInputError
 from .formats import FORMATS, export_file, import_file
 from .formats.dump import MAX_PURGED_VERSIONS
-from .model import SessionData
+from .model import SessionData, SessionInfo
 from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from .stats import session_info, store_stats
 from .store import Store
@@ -179,18 +179,17 @@ def migrate(url: str, partitions: int | None) -> None:
 def demo(url: str, session_id: str) -> None:
     """Write a realistic agent session turn by turn, then show its tree and stats."""
     with _opened(url) as store:
-        results = write_demo_session(store, session_id)
-        for index, result in enumerate(results, 1):
-            click.echo(
-                f"write {index}: version {result.version}, appended {len(result.appended)}, "
-                f"tombstoned {len(result.tombstoned)}"
-            )
-        before = results[-3].version
-        click.echo(f"\nbefore the compaction (load at_version={before}):")
-        _echo_tree(_require_session(store.load(session_id, at_version=before), session_id))
-        click.echo("\nnow:")
-        _echo_tree(_require_session(store.load(session_id), session_id))
-        _echo_stats(store, session_id)
+        run = run_demo(store, session_id)
+    for index, result in enumerate(run.writes, 1):
+        click.echo(
+            f"write {index}: version {result.version}, appended {len(result.appended)}, "
+            f"tombstoned {len(result.tombstoned)}"
+        )
+    click.echo(f"\nbefore the compaction (load at_version={run.before_compaction.version}):")
+    _echo_tree(run.before_compaction)
+    click.echo("\nnow:")
+    _echo_tree(run.now)
+    _echo_summary(run.info)
 
 
 def _require_session(data: SessionData | None, session_id: str) -> SessionData:
@@ -204,12 +203,9 @@ def _echo_tree(data: SessionData) -> None:
         click.echo(f"  {line}")
 
 
-def _echo_stats(store: Store, session_id: str) -> None:
-    info = session_info(store, session_id)
-    if info is None:  # deleted by another client since it was loaded
-        raise click.ClickException(f"no session {_quoted(session_id)}")
+def _echo_summary(info: SessionInfo) -> None:
     click.echo(
-        f"\nsession {_quoted(session_id)}: entries {info.entry_count} live, tombstones "
+        f"\nsession {_quoted(info.session_id)}: entries {info.entry_count} live, tombstones "
         f"{info.removed_count}, versions {info.version}, bytes {info.bytes} "
         "(● marks the leaf's branch)"
     )
@@ -248,7 +244,10 @@ def show(url: str, session_id: str, tree: bool) -> None:
         data = _require_session(store.load(session_id), session_id)
         if tree:
             _echo_tree(data)
-            _echo_stats(store, session_id)
+            info = session_info(store, session_id)
+            if info is None:  # deleted by another client since it was loaded
+                raise click.ClickException(f"no session {_quoted(session_id)}")
+            _echo_summary(info)
             return
         for entry in data.entries:
             marker = "  ◀ leaf" if entry.id == data.leaf_id else ""
