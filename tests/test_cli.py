@@ -418,15 +418,11 @@ def test_python_m_eventlog_import_piped_is_quiet(tmp_path: Path) -> None:
         assert data == read_session("claude-code", stream, session_id="cc")
 
 
-def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
+def _on_a_terminal(args: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], bytes, bytes]:
+    """Run `python -m eventlog` with stderr on a pseudo-terminal: (process, stderr, stdout)."""
     controller, terminal = pty.openpty()
     try:
-        process = _python_m_eventlog(
-            ["import", "--format", "pi", str(PI_FILE)],
-            tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-        )
+        process = _python_m_eventlog(args, cwd, stdout=subprocess.PIPE, stderr=terminal)
         os.close(terminal)
         shown = b""
         while True:
@@ -440,6 +436,11 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
         stdout, _ = process.communicate(timeout=60)
     finally:
         os.close(controller)
+    return process, shown, stdout
+
+
+def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
+    process, shown, stdout = _on_a_terminal(["import", "--format", "pi", str(PI_FILE)], tmp_path)
     assert process.returncode == 0
     assert b"importing pi_v3.jsonl" in shown
     # The total is unknown, so the bar counts entries without a "/total".
@@ -450,27 +451,7 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
 def test_progress_label_escapes_the_file_name(tmp_path: Path) -> None:
     hostile = tmp_path / "x\x1b]0;pwned\x07.jsonl"
     hostile.write_bytes(PI_FILE.read_bytes())
-    controller, terminal = pty.openpty()
-    try:
-        process = _python_m_eventlog(
-            ["import", "--format", "pi", str(hostile)],
-            tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-        )
-        os.close(terminal)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
-        process.communicate(timeout=60)
-    finally:
-        os.close(controller)
+    process, shown, _ = _on_a_terminal(["import", "--format", "pi", str(hostile)], tmp_path)
     assert process.returncode == 0
     assert b"importing x\\x1b]0;pwned\\x07.jsonl" in shown
     assert b"\x1b]0;" not in shown and b"\x07" not in shown
