@@ -45,14 +45,7 @@ def test_demo_runs_again_on_the_same_file(tmp_path: Path) -> None:
 
 
 def test_default_url_is_the_embedded_file_in_the_working_directory(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "eventlog", "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _python_m_eventlog_run(["demo"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "eventlog.db").exists()
 
@@ -390,24 +383,22 @@ def _python_m_eventlog(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.
     return subprocess.Popen([sys.executable, "-m", "eventlog", *args], cwd=cwd, **kwargs)
 
 
-def test_python_m_eventlog_import_piped_is_quiet(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "eventlog",
-            "import",
-            "--format",
-            "claude-code",
-            str(FIXTURES / "claude_code.jsonl"),
-            "--session",
-            "cc",
-        ],
-        cwd=tmp_path,
+def _python_m_eventlog_run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m eventlog ARGS` run to its end, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "eventlog", *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def test_python_m_eventlog_import_piped_is_quiet(tmp_path: Path) -> None:
+    fixture = FIXTURES / "claude_code.jsonl"
+    done = _python_m_eventlog_run(
+        ["import", "--format", "claude-code", str(fixture), "--session", "cc"], tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
