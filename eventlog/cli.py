@@ -273,8 +273,13 @@ def bench(ctx: click.Context) -> None:
             "the benchmarks/ folder of a source checkout is needed: run this from the "
             "repository root"
         )
-    harness = subprocess.run([sys.executable, "-c", _RUN_HARNESS, *ctx.args], check=False)
-    ctx.exit(harness.returncode)
+    with subprocess.Popen([sys.executable, "-c", _RUN_HARNESS, *ctx.args]) as harness:
+        try:
+            code = harness.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the harness too: it stops and says so itself.
+            code = harness.wait()
+    ctx.exit(code)
 
 
 # `python -m benchmarks`, with the usage and help saying `eventlog bench`.
