@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import heapq
-import importlib
-import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Final, Self, TypeVar
+from typing import IO, Any, Final, TypeVar
 
 import click
 
 from .codec import check_session_id
 from .connect import DEFAULT_URL, connect
-from .demo import DEMO_SESSION_ID, write_demo_session
+from .demo import DEMO_SESSION_ID, run_demo
 from .errors import EventlogError, InvalidInputError
 from .formats import FORMATS, export_file, import_file
 from .formats.dump import MAX_PURGED_VERSIONS
-from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from .model import SessionData, SessionInfo
 from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
+from .stats import session_info, store_stats
 from .store import Store
 from .tree import entry_label, printable, render_tree
 
@@ -182,18 +179,17 @@ def migrate(url: str, partitions: int | None) -> None:
 def demo(url: str, session_id: str) -> None:
     """Write a realistic agent session turn by turn, then show its tree and stats."""
     with _opened(url) as store:
-        results = write_demo_session(store, session_id)
-        for index, result in enumerate(results, 1):
-            click.echo(
-                f"write {index}: version {result.version}, appended {len(result.appended)}, "
-                f"tombstoned {len(result.tombstoned)}"
-            )
-        before = results[-3].version
-        click.echo(f"\nbefore the compaction (load at_version={before}):")
-        _echo_tree(_require_session(store.load(session_id, at_version=before), session_id))
-        click.echo("\nnow:")
-        _echo_tree(_require_session(store.load(session_id), session_id))
-        _echo_stats(store, session_id)
+        run = run_demo(store, session_id)
+    for index, result in enumerate(run.writes, 1):
+        click.echo(
+            f"write {index}: version {result.version}, appended {len(result.appended)}, "
+            f"tombstoned {len(result.tombstoned)}"
+        )
+    click.echo(f"\nbefore the compaction (load at_version={run.before_compaction.version}):")
+    _echo_tree(run.before_compaction)
+    click.echo("\nnow:")
+    _echo_tree(run.now)
+    _echo_summary(run.info)
 
 
 def _require_session(data: SessionData | None, session_id: str) -> SessionData:
@@ -207,13 +203,9 @@ def _echo_tree(data: SessionData) -> None:
         click.echo(f"  {line}")
 
 
-def _echo_stats(store: Store, session_id: str) -> None:
-    listed = store.list_sessions(prefix=session_id).items
-    info = next((item for item in listed if item.session_id == session_id), None)
-    if info is None:  # deleted by another client since it was loaded
-        raise click.ClickException(f"no session {_quoted(session_id)}")
+def _echo_summary(info: SessionInfo) -> None:
     click.echo(
-        f"\nsession {_quoted(session_id)}: entries {info.entry_count} live, tombstones "
+        f"\nsession {_quoted(info.session_id)}: entries {info.entry_count} live, tombstones "
         f"{info.removed_count}, versions {info.version}, bytes {info.bytes} "
         "(● marks the leaf's branch)"
     )
@@ -252,7 +244,10 @@ def show(url: str, session_id: str, tree: bool) -> None:
         data = _require_session(store.load(session_id), session_id)
         if tree:
             _echo_tree(data)
-            _echo_stats(store, session_id)
+            info = session_info(store, session_id)
+            if info is None:  # deleted by another client since it was loaded
+                raise click.ClickException(f"no session {_quoted(session_id)}")
+            _echo_summary(info)
             return
         for entry in data.entries:
             marker = "  ◀ leaf" if entry.id == data.leaf_id else ""
@@ -270,93 +265,25 @@ def show(url: str, session_id: str, tree: bool) -> None:
 @click.pass_context
 def bench(ctx: click.Context) -> None:
     """Run the benchmark harness (`python -m benchmarks`; pass --help for its options)."""
-    # The harness lives in the repository, not the package: look in the working directory.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        harness = importlib.import_module("benchmarks.__main__")
-    except ImportError:
+    # The harness lives in the repository, not the package. A Python started with
+    # -c finds it in the working directory by itself, and a process of its own
+    # has its own argv (the harness records the command line it was given).
+    if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
         raise click.ClickException(
             "the benchmarks/ folder of a source checkout is needed: run this from the "
             "repository root"
-        ) from None
-    harness.main.main(args=ctx.args, prog_name="eventlog bench")
-
-
-class _ProgressStore:
-    """A store that reports the entries it writes and reads to a progress callback."""
-
-    def __init__(self, inner: Store, advance: Callable[[int], None]) -> None:
-        self._inner = inner
-        self._advance = advance
-
-    def __getattr__(self, name: str) -> Any:
-        # Backend attributes the formats look at, such as max_entry_bytes.
-        return getattr(self._inner, name)
-
-    def _written(self, result: SaveResult) -> SaveResult:
-        self._advance(len(result.appended) + len(result.skipped))
-        return result
-
-    def save_delta(
-        self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
-    ) -> SaveResult:
-        return self._written(
-            self._inner.save_delta(session_id, delta, expected_version=expected_version)
         )
+    with subprocess.Popen([sys.executable, "-c", _RUN_HARNESS, *ctx.args]) as harness:
+        try:
+            code = harness.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the harness too: it stops and says so itself.
+            code = harness.wait()
+    ctx.exit(code)
 
-    def save(
-        self, session_id: str, data: SessionData, /, *, expected_version: int | None = None
-    ) -> SaveResult:
-        return self._written(self._inner.save(session_id, data, expected_version=expected_version))
 
-    def load(
-        self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
-    ) -> SessionData | None:
-        data = self._inner.load(session_id, at_version=at_version, raw=raw)
-        if data is not None:
-            self._advance(len(data.entries))
-        return data
-
-    def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
-        return self._inner.path(session_id, leaf_id=leaf_id)
-
-    def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
-        return self._inner.delete(session_id, expected_version=expected_version)
-
-    def list_sessions(
-        self,
-        *,
-        prefix: str | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        return self._inner.list_sessions(
-            prefix=prefix, updated_before=updated_before, limit=limit, cursor=cursor
-        )
-
-    def fork(
-        self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
-    ) -> SessionInfo:
-        return self._inner.fork(source_id, new_id, at_entry_id=at_entry_id)
-
-    def purge(self, session_id: str, /) -> int:
-        return self._inner.purge(session_id)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+# `python -m benchmarks`, with the usage and help saying `eventlog bench`.
+_RUN_HARNESS: Final = "from benchmarks.__main__ import main; main(prog_name='eventlog bench')"
 
 
 def _no_length_hint() -> Iterator[None]:
@@ -365,20 +292,20 @@ def _no_length_hint() -> Iterator[None]:
 
 
 @contextmanager
-def _progress(store: Store, label: str) -> Iterator[Store]:
-    """The store, reporting entries written and read on a progress bar on a terminal.
+def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress callback that counts entries on a bar on a terminal, else `None`.
 
     Piped or redirected, stderr gets nothing (click would still print the label once).
     """
     stderr = sys.stderr
     if not stderr.isatty():
-        yield store
+        yield None
         return
     # The total is not known in advance: the bar pulses and counts entries.
     with click.progressbar(
         _no_length_hint(), label=label, file=stderr, show_pos=True, show_eta=False
     ) as bar:
-        yield _ProgressStore(store, bar.update)
+        yield bar.update
 
 
 _format_option = click.option(
@@ -416,14 +343,15 @@ def import_command(
     if session_id is not None:
         # Checked here: the file's own id is used only when --session is not given at all.
         check_session_id(session_id, where="--session")
-    with _opened(url) as store, _progress(store, f"importing {printable(file.name)}") as tracked:
+    with _opened(url) as store, _progress(f"importing {printable(file.name)}") as progress:
         result = import_file(
-            tracked,
+            store,
             format_name,
             file,
             session_id=session_id,
             skip_bad=skip_bad,
             max_purged_versions=max_purged_versions,
+            progress=progress,
         )
     click.echo(
         f"imported {result.entries} entries into session {_quoted(result.session_id)}: "
@@ -455,8 +383,8 @@ def export_command(url: str, format_name: str, session_id: str, output: str | No
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
         target = Path(output) if output is not None else Path(folder) / "export"
-        with _progress(store, f"exporting {printable(session_id)}") as tracked:
-            export_file(tracked, format_name, session_id, target)
+        with _progress(f"exporting {printable(session_id)}") as progress:
+            export_file(store, format_name, session_id, target, progress=progress)
         if output is None:
             with target.open("rb") as source:
                 sys.stdout.flush()
@@ -473,35 +401,17 @@ def export_command(url: str, format_name: str, session_id: str, output: str | No
 @_clean_errors
 def stats(url: str, prefix: str | None, top: int) -> None:
     """Totals over every session, and the largest sessions by bytes."""
-    sessions = entries = tombstones = total_bytes = 0
-    largest: list[tuple[int, str, SessionInfo]] = []
     with _opened(url) as store:
-        cursor: str | None = None
-        while True:
-            page = store.list_sessions(prefix=prefix, limit=1000, cursor=cursor)
-            for info in page.items:
-                sessions += 1
-                entries += info.entry_count
-                tombstones += info.removed_count
-                total_bytes += info.bytes
-                # A bounded heap: memory stays flat however many sessions there are.
-                item = (info.bytes, info.session_id, info)
-                if len(largest) < top:
-                    heapq.heappush(largest, item)
-                elif top and item[:2] > largest[0][:2]:
-                    heapq.heapreplace(largest, item)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    click.echo(f"sessions    {sessions}")
-    click.echo(f"entries     {entries} live")
-    click.echo(f"tombstones  {tombstones}")
-    click.echo(f"bytes       {total_bytes}")
-    if largest:
+        totals = store_stats(store, prefix=prefix, top=top)
+    click.echo(f"sessions    {totals.sessions}")
+    click.echo(f"entries     {totals.entries} live")
+    click.echo(f"tombstones  {totals.tombstones}")
+    click.echo(f"bytes       {totals.bytes}")
+    if totals.largest:
         click.echo("largest sessions:")
-        for size, sid, info in sorted(largest, key=lambda item: item[:2], reverse=True):
+        for info in totals.largest:
             click.echo(
-                f"  {printable(sid)}\t{size} B\t{info.entry_count} entries\t"
+                f"  {printable(info.session_id)}\t{info.bytes} B\t{info.entry_count} entries\t"
                 f"{info.removed_count} removed"
             )
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .model import Entry, SaveResult, SessionData, SessionDelta
+import msgspec
+
+from .errors import SessionNotFoundError
+from .model import Entry, SaveResult, SessionData, SessionDelta, SessionInfo
+from .stats import session_info
 from .store import Store
 
-__all__ = ["DEMO_SESSION_ID", "write_demo_session"]
+__all__ = ["DEMO_SESSION_ID", "DemoRun", "run_demo", "write_demo_session"]
 
 DEMO_SESSION_ID = "demo"
 
@@ -124,3 +128,38 @@ def write_demo_session(store: Store, session_id: str = DEMO_SESSION_ID) -> list[
         leaf="a6",
     )
     return results
+
+
+class DemoRun(msgspec.Struct, frozen=True):
+    """What `run_demo` wrote and read back.
+
+    Attributes:
+        writes: each write's result, in order (the fifth is the compaction).
+        before_compaction: the session as it was just before the compaction,
+            read with ``load(at_version=...)``.
+        now: the session as it is after the last write.
+        info: its index record (live entries, tombstones, versions, bytes).
+    """
+
+    writes: tuple[SaveResult, ...]
+    before_compaction: SessionData
+    now: SessionData
+    info: SessionInfo
+
+
+def run_demo(store: Store, session_id: str = DEMO_SESSION_ID) -> DemoRun:
+    """Write the demo session (replacing an earlier one), then read it back then and now.
+
+    Raises:
+        SessionNotFoundError: another client deleted the session while the demo ran.
+    """
+    writes = write_demo_session(store, session_id)
+    # The write before the compaction and the one after it: the history shows through.
+    before = store.load(session_id, at_version=writes[-3].version)
+    now = store.load(session_id)
+    info = session_info(store, session_id)
+    if before is None or now is None or info is None:
+        raise SessionNotFoundError(
+            "the demo session was deleted while it was written", session_id=session_id
+        )
+    return DemoRun(tuple(writes), before, now, info)

@@ -45,14 +45,7 @@ def test_demo_runs_again_on_the_same_file(tmp_path: Path) -> None:
 
 
 def test_default_url_is_the_embedded_file_in_the_working_directory(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "eventlog", "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _python_m_eventlog_run(["demo"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "eventlog.db").exists()
 
@@ -390,24 +383,22 @@ def _python_m_eventlog(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.
     return subprocess.Popen([sys.executable, "-m", "eventlog", *args], cwd=cwd, **kwargs)
 
 
-def test_python_m_eventlog_import_piped_is_quiet(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "eventlog",
-            "import",
-            "--format",
-            "claude-code",
-            str(FIXTURES / "claude_code.jsonl"),
-            "--session",
-            "cc",
-        ],
-        cwd=tmp_path,
+def _python_m_eventlog_run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m eventlog ARGS` run to its end, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "eventlog", *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def test_python_m_eventlog_import_piped_is_quiet(tmp_path: Path) -> None:
+    fixture = FIXTURES / "claude_code.jsonl"
+    done = _python_m_eventlog_run(
+        ["import", "--format", "claude-code", str(fixture), "--session", "cc"], tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -418,15 +409,11 @@ def test_python_m_eventlog_import_piped_is_quiet(tmp_path: Path) -> None:
         assert data == read_session("claude-code", stream, session_id="cc")
 
 
-def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
+def _on_a_terminal(args: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], bytes, bytes]:
+    """Run `python -m eventlog` with stderr on a pseudo-terminal: (process, stderr, stdout)."""
     controller, terminal = pty.openpty()
     try:
-        process = _python_m_eventlog(
-            ["import", "--format", "pi", str(PI_FILE)],
-            tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-        )
+        process = _python_m_eventlog(args, cwd, stdout=subprocess.PIPE, stderr=terminal)
         os.close(terminal)
         shown = b""
         while True:
@@ -440,6 +427,11 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
         stdout, _ = process.communicate(timeout=60)
     finally:
         os.close(controller)
+    return process, shown, stdout
+
+
+def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
+    process, shown, stdout = _on_a_terminal(["import", "--format", "pi", str(PI_FILE)], tmp_path)
     assert process.returncode == 0
     assert b"importing pi_v3.jsonl" in shown
     # The total is unknown, so the bar counts entries without a "/total".
@@ -450,27 +442,7 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
 def test_progress_label_escapes_the_file_name(tmp_path: Path) -> None:
     hostile = tmp_path / "x\x1b]0;pwned\x07.jsonl"
     hostile.write_bytes(PI_FILE.read_bytes())
-    controller, terminal = pty.openpty()
-    try:
-        process = _python_m_eventlog(
-            ["import", "--format", "pi", str(hostile)],
-            tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-        )
-        os.close(terminal)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
-        process.communicate(timeout=60)
-    finally:
-        os.close(controller)
+    process, shown, _ = _on_a_terminal(["import", "--format", "pi", str(hostile)], tmp_path)
     assert process.returncode == 0
     assert b"importing x\\x1b]0;pwned\\x07.jsonl" in shown
     assert b"\x1b]0;" not in shown and b"\x07" not in shown
@@ -644,3 +616,17 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], said: str) -
 def test_no_arguments_still_shows_the_help() -> None:
     result = _run()
     assert "Usage: " in result.output and "Commands:" in result.output
+
+
+def test_bench_runs_the_harness_of_the_checkout_it_is_started_in(tmp_path: Path) -> None:
+    checkout = Path(__file__).resolve().parents[1]
+    harness = _python_m_eventlog(
+        ["bench", "--no-sqlite"], checkout, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _, said = harness.communicate(timeout=60)
+    assert harness.returncode == 2  # the harness's own usage error, under the CLI's name
+    assert b"Usage: eventlog bench" in said and b"nothing to run" in said
+    elsewhere = _python_m_eventlog(["bench"], tmp_path, stderr=subprocess.PIPE)
+    _, said = elsewhere.communicate(timeout=60)
+    assert elsewhere.returncode == 1
+    assert said.startswith(b"eventlog: the benchmarks/ folder of a source checkout is needed")

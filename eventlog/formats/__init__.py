@@ -155,14 +155,7 @@ def read_session(
     path = getattr(stream, "name", "<stream>")
     path = path if isinstance(path, str) else "<stream>"
     if name == "jsonl":
-        from ..memory import MemoryStore
-
-        with MemoryStore() as scratch:
-            restored = dump.restore(scratch, stream, path=path, session_id=session_id)
-            data = scratch.load(restored.session_id, raw=raw)
-        if data is None:
-            raise MalformedLineError("the dump restores no session", path=path, line=1)
-        return data
+        return dump.read_latest(stream, path=path, session_id=session_id, raw=raw)
     sid, attempts, finish = _sources(
         name,
         stream,
@@ -202,6 +195,7 @@ def import_file(
     skip_bad: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_purged_versions: int = dump.MAX_PURGED_VERSIONS,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import a session file into a store, streaming.
 
@@ -219,6 +213,8 @@ def import_file(
         max_purged_versions: a ``jsonl`` dump whose history was purged is restored
             with one placeholder write per purged version; more than this many
             is refused (`InvalidInputError`) before anything is written.
+        progress: called after each write with the number of entries it stored
+            (appended or found already stored), e.g. to advance a progress bar.
 
     Returns:
         What was read, written and skipped.
@@ -246,6 +242,7 @@ def import_file(
                 path=label,
                 session_id=session_id,
                 max_purged_versions=max_purged_versions,
+                progress=progress,
             )
             return ImportResult(
                 session_id=restored.session_id,
@@ -274,13 +271,27 @@ def import_file(
             session_id=sid,
             skip_bad=skip_bad,
             batch_size=batch_size,
+            progress=progress,
         )
 
 
 def export_file(
-    store: Store, format: FormatName | str, session_id: str, path: str | os.PathLike[str]
+    store: Store,
+    format: FormatName | str,
+    session_id: str,
+    path: str | os.PathLike[str],
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Export a session to a file, atomically (a temporary file, then a rename).
+
+    Args:
+        store: the source store.
+        format: one of `FORMATS` but ``codex``.
+        session_id: the session to export.
+        path: the target file.
+        progress: called with the number of entries read from the store, after
+            each read (a ``jsonl`` dump reads every kept version).
 
     Raises:
         SessionNotFoundError: no such session.
@@ -289,7 +300,7 @@ def export_file(
     name = _check_format(format)
     if name == "jsonl":
         with atomic_output(path) as stream:
-            dump.dump(store, session_id, stream)
+            dump.dump(store, session_id, stream, progress=progress)
         return
     writer = _WRITERS.get(name)
     if writer is None:
@@ -297,5 +308,7 @@ def export_file(
     data = store.load(session_id, raw=True)
     if data is None:
         raise SessionNotFoundError("no such session", session_id=session_id)
+    if progress is not None:
+        progress(len(data.entries))
     with atomic_output(path) as stream:
         writer(data, stream, session_id=session_id)

@@ -44,11 +44,13 @@ from ._common import (
     max_entry_bytes_of,
 )
 
-__all__ = ["Attempt", "collect", "discard_new_session", "run_import"]
+__all__ = ["Attempt", "Progress", "collect", "discard_new_session", "reported", "run_import"]
 
 Known = Callable[[str], bool]
 Attempt = Callable[[Known], "tuple[Entry, bytes] | None"]
 """Reads one record: returns the entry and its validated payload bytes, or `None`."""
+Progress = Callable[[int], None]
+"""Told how many more entries an import wrote, or an export read, after each step."""
 
 _MAX_BAD_LINES_LISTED: Final = 1000
 _ONE_WRITE_BYTES: Final = 64 * 1024 * 1024
@@ -57,6 +59,13 @@ _ONE_WRITE_ENTRIES: Final = 100_000
 _PLAN_ATTEMPTS: Final = 5
 """Checks and writes an import tries while concurrent writers keep changing the session."""
 _NEW_ENTRY_AT: Final = re.compile(r"new_entries\[(\d+)\]")
+
+
+def reported(result: SaveResult, progress: Progress | None) -> SaveResult:
+    """`result`, after telling `progress` how many entries the write stored or found stored."""
+    if progress is not None:
+        progress(len(result.appended) + len(result.skipped))
+    return result
 
 
 class _Spool:
@@ -191,10 +200,12 @@ def run_import(
     session_id: str,
     skip_bad: bool,
     batch_size: int,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Read every record into the spool, check it against the session, then write it.
 
-    The module docstring says how it writes and what a failure leaves behind.
+    The module docstring says how it writes and what a failure leaves behind;
+    `progress` is told the entries each write stored.
     """
     spool = _Spool()
     try:
@@ -206,7 +217,13 @@ def run_import(
         while True:
             try:
                 written, final = _check_and_write(
-                    store, spool, parsed, path=path, session_id=session_id, batch_size=batch_size
+                    store,
+                    spool,
+                    parsed,
+                    path=path,
+                    session_id=session_id,
+                    batch_size=batch_size,
+                    progress=progress,
                 )
             except _Retry as retry:
                 if attempt == _PLAN_ATTEMPTS:
@@ -236,6 +253,7 @@ def _check_and_write(
     path: str,
     session_id: str,
     batch_size: int,
+    progress: Progress | None,
 ) -> tuple[list[SaveResult], SaveResult]:
     """Decide everything against the stored session, then write: (entry writes, last write)."""
     existing = store.load(session_id, raw=True)
@@ -254,15 +272,27 @@ def _check_and_write(
     final = SessionDelta(removed_entry_ids=removed, leaf_id=parsed.leaf_id, metadata=metadata)
     if existing is None:
         return _write_in_batches(
-            store, spool, final, session_id=session_id, version=0, batch_size=batch_size
+            store,
+            spool,
+            final,
+            session_id=session_id,
+            version=0,
+            batch_size=batch_size,
+            progress=progress,
         )
     if spool.bytes <= _ONE_WRITE_BYTES and spool.count <= _ONE_WRITE_ENTRIES:
         result = _write_at_once(
             store, spool, final, path=path, session_id=session_id, version=existing.version
         )
-        return [result], result
+        return [result], reported(result, progress)
     return _write_in_batches(
-        store, spool, final, session_id=session_id, version=existing.version, batch_size=batch_size
+        store,
+        spool,
+        final,
+        session_id=session_id,
+        version=existing.version,
+        batch_size=batch_size,
+        progress=progress,
     )
 
 
@@ -330,6 +360,7 @@ def _write_in_batches(
     session_id: str,
     version: int,
     batch_size: int,
+    progress: Progress | None,
 ) -> tuple[list[SaveResult], SaveResult]:
     """Entries in batches of `batch_size`, then `final`, chained on `version` (0: a new session)."""
     expected = version
@@ -341,9 +372,11 @@ def _write_in_batches(
                 SessionDelta(new_entries=[entry for _, entry in batch]),
                 expected_version=expected,
             )
-            written.append(result)
+            written.append(reported(result, progress))
             expected = result.version
-        return written, store.save_delta(session_id, final, expected_version=expected)
+        return written, reported(
+            store.save_delta(session_id, final, expected_version=expected), progress
+        )
     except ConcurrencyError as lost:
         if expected == version:
             raise _Retry(lost) from None

@@ -68,12 +68,13 @@ from ._common import (
     iter_lines,
     max_entry_bytes_of,
 )
-from ._importer import discard_new_session
+from ._importer import Progress, discard_new_session, reported
 
 __all__ = [
     "DUMP_FORMAT_VERSION",
     "Restored",
     "dump",
+    "read_latest",
     "restore",
     "session_id_hint",
     "write_snapshot",
@@ -184,8 +185,13 @@ def _is_delta(previous: SessionData, current: SessionData, ever: set[str]) -> bo
     return all(entry.id not in ever for entry in current.entries[len(kept) :])
 
 
-def dump(store: Store, session_id: str, stream: IO[bytes]) -> int:
+def dump(
+    store: Store, session_id: str, stream: IO[bytes], *, progress: Progress | None = None
+) -> int:
     """Write a session's dump; returns the number of versions written.
+
+    Args:
+        progress: told the entries of each version once it is read.
 
     Raises:
         SessionNotFoundError: no such session, or it was deleted while it was dumped.
@@ -194,6 +200,8 @@ def dump(store: Store, session_id: str, stream: IO[bytes]) -> int:
     latest = store.load(session_id, raw=True)
     if latest is None:
         raise SessionNotFoundError("no such session", session_id=session_id)
+    if progress is not None:
+        progress(len(latest.entries))
     first = _first_kept_version(store, latest, session_id)
     header = _Header(
         DUMP_FORMAT_VERSION,
@@ -209,11 +217,12 @@ def dump(store: Store, session_id: str, stream: IO[bytes]) -> int:
     previous: SessionData | None = None
     ever: set[str] = set()
     for version in range(first, latest.version + 1):
-        current = (
-            latest
-            if version == latest.version
-            else _load_version(store, latest, session_id, version)
-        )
+        if version == latest.version:
+            current = latest
+        else:
+            current = _load_version(store, latest, session_id, version)
+            if progress is not None:
+                progress(len(current.entries))
         if previous is not None and _is_delta(previous, current, ever):
             current_ids = {entry.id for entry in current.entries}
             previous_ids = {entry.id for entry in previous.entries}
@@ -386,12 +395,14 @@ def restore(
     path: str,
     session_id: str | None = None,
     max_purged_versions: int = MAX_PURGED_VERSIONS,
+    progress: Progress | None = None,
 ) -> Restored:
     """Restore a dump into a new session, after checking all of it (see the module docstring).
 
     Args:
         max_purged_versions: refuse a dump whose first kept version is above this
             plus one (each purged version is recreated as one placeholder write).
+        progress: told the entries each restoring write stored.
 
     Raises:
         MalformedLineError: the dump is broken or inconsistent (nothing written).
@@ -415,21 +426,55 @@ def restore(
             )
         copy.seek(0)
         header, steps = _parse(copy, path)
-        return _restore_checked(store, header, steps, path=path, target=target)
+        return _restore_checked(store, header, steps, path=path, target=target, progress=progress)
+
+
+def read_latest(
+    stream: IO[bytes], *, path: str, session_id: str | None = None, raw: bool = False
+) -> SessionData:
+    """The session as the last version of a dump leaves it, read into memory.
+
+    A dump is a history of writes, and what they leave is defined by the
+    store's rules (tombstones that stay, superseding records, a leaf that must
+    be live), so the dump is restored into a scratch in-memory store, the
+    reference backend, and loaded back: the same checks and errors as `restore`.
+
+    Args:
+        session_id: the id the session is restored under (default: the dump's own).
+        raw: give payloads and metadata as `RawJSON` bytes (as `Store.load` does).
+
+    Raises:
+        MalformedLineError: the dump is broken or inconsistent.
+    """
+    # Imported here: the formats reach a backend only through the public entry point.
+    from ..connect import connect
+
+    with connect("memory://") as scratch:
+        restored = restore(scratch, stream, path=path, session_id=session_id)
+        data = scratch.load(restored.session_id, raw=raw)
+    if data is None:
+        raise MalformedLineError("the dump restores no session", path=path, line=1)
+    return data
 
 
 def _restore_checked(
-    store: Store, header: _Header, steps: Iterator[_Step], *, path: str, target: str
+    store: Store,
+    header: _Header,
+    steps: Iterator[_Step],
+    *,
+    path: str,
+    target: str,
+    progress: Progress | None,
 ) -> Restored:
     version = entry_lines = 0
     leaf_id: str | None = None
     try:
         for number in range(1, header.first_version):
             placeholder: dict[str, Any] = {_FILLER_KEY: number}
-            version = _write(store, target, SessionDelta(metadata=placeholder), version)
+            version = _write(store, target, SessionDelta(metadata=placeholder), version, None)
         for step, change in _changes(steps):
             line = step.version
-            written = _write(store, target, change, version)
+            written = _write(store, target, change, version, progress)
             if written != line.v:
                 raise MalformedLineError(
                     f"version {line.v} of the dump changes nothing", path=path, line=step.line
@@ -447,12 +492,20 @@ def _restore_checked(
     return Restored(target, version, entry_lines, leaf_id)
 
 
-def _write(store: Store, session_id: str, change: SessionDelta | SessionData, version: int) -> int:
+def _write(
+    store: Store,
+    session_id: str,
+    change: SessionDelta | SessionData,
+    version: int,
+    progress: Progress | None,
+) -> int:
     """One restoring write on top of `version` (0: the session must not exist yet)."""
     try:
         if isinstance(change, SessionDelta):
-            return store.save_delta(session_id, change, expected_version=version).version
-        return store.save(session_id, change, expected_version=version).version
+            result = store.save_delta(session_id, change, expected_version=version)
+        else:
+            result = store.save(session_id, change, expected_version=version)
+        return reported(result, progress).version
     except ConcurrencyError:
         if version == 0:
             raise SessionExistsError(

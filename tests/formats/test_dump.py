@@ -174,3 +174,22 @@ def test_single_snapshot_write_and_read() -> None:
     out = io.BytesIO()
     write_session("jsonl", data, out, session_id="x")
     assert read_session("jsonl", io.BytesIO(out.getvalue())) == data
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_read_session_of_a_dump_with_history_is_its_latest_version(
+    tmp_path: Path, raw: bool
+) -> None:
+    out = tmp_path / "s.jsonl"
+    with eventlog.connect("memory://") as store:
+        build_history(store)
+        export_file(store, "jsonl", "s", out)
+        latest = store.load("s", raw=raw)
+    assert latest is not None
+    with out.open("rb") as stream:
+        read = read_session("jsonl", stream, raw=raw)
+    assert (read.entries, read.leaf_id, read.metadata) == (
+        latest.entries,
+        latest.leaf_id,
+        latest.metadata,
+    )

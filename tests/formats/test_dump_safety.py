@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +44,6 @@ class CountsWrites:
     def save(self, session_id: str, data: SessionData, /, **options: Any) -> Any:
         self._before_write()
         return self.inner.save(session_id, data, **options)
-
-
-@pytest.fixture
-def other_client(backend: Backend) -> Iterator[eventlog.Store]:
-    """A second client of the backend's database (the same store for memory)."""
-    if backend.name.startswith("memory"):
-        yield backend.store
-        return
-    other = backend.connect(backend.url)
-    try:
-        yield other
-    finally:
-        other.close()
 
 
 def _two_version_dump() -> io.BytesIO:
