@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 PAIRS: Final = [
     ("_postgres_async.py", "_postgres_sync.py"),
     ("_transaction_async.py", "_transaction.py"),
+    ("_store_async.py", "_store_sync.py"),
     ("async_engine.py", "engine.py"),
 ]
 
@@ -51,6 +52,7 @@ _NAMES: Final = [
     ("__aexit__", "__exit__"),
     ("answer_async", "answer"),
     ("_transaction_async", "_transaction"),
+    ("_store_async", "_store_sync"),
     ("async_engine", "engine"),
 ]
 # Prose in docstrings and comments.
