@@ -6,7 +6,7 @@ transaction, and a function that starts its steps: a generator that yields
 typed requests (`_storage_requests`, one per `Transaction` method), is sent
 each answer, and returns the operation's result. Steps can be started again,
 so a driver may retry an operation whose optimistic write lost a race. The
-sync and async stores are thin drivers that run the calls on their
+sync and async stores are thin drivers that answer the requests on their
 transaction; every decision is here or in `fold`.
 """
 
@@ -32,10 +32,8 @@ from ._storage_requests import (
     State,
     StateAndLatest,
     Steps,
-    VersionRow,
     VersionRowOf,
 )
-from ._transaction import Transaction
 from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
 from .errors import (
     EventlogError,
@@ -50,8 +48,6 @@ from .model import Entry, Page, SaveResult, SessionData, SessionInfo
 __all__ = [
     "Operation",
     "Steps",
-    "Transaction",
-    "VersionRow",
     "delete",
     "fork",
     "list_sessions",
