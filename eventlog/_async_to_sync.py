@@ -1,8 +1,11 @@
-"""Generate the sync Postgres driver from the async one, as psycopg does.
+"""Generate each sync module from its hand-written async twin, as psycopg does.
 
-Run ``python -m eventlog._async_to_sync`` after editing `_postgres_async.py`;
-``--check`` exits 1 if `_postgres_sync.py` is not what it would generate (a
-test runs the check, so the two cannot drift).
+Run ``python -m eventlog._async_to_sync`` after editing a source of `PAIRS`;
+``--check`` exits 1 if a generated module is not what it would generate, or
+keeps an async word (a test runs the same checks, so the twins cannot drift).
+
+A source's docstring has a paragraph starting "This file is the source of";
+the generated module says instead where it comes from.
 """
 
 from __future__ import annotations
@@ -10,57 +13,106 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Final
 
-__all__ = ["generate"]
+__all__ = ["PAIRS", "async_words", "generate"]
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE / "_postgres_async.py"
-TARGET = HERE / "_postgres_sync.py"
 
-# Whole-word replacements, applied in order.
-_NAMES = [
-    ("AsyncPostgresStore", "PostgresStore"),
-    ("_AsyncPostgresTransaction", "_PostgresTransaction"),
-    ("_AsyncOptimisticTransaction", "_OptimisticTransaction"),
-    ("AsyncConnectionPool", "ConnectionPool"),
-    ("AsyncConnection", "Connection"),
-    ("AsyncLogStore", "LogStore"),
-    ("AsyncTransaction", "Transaction"),
-    ("AsyncIterator", "Iterator"),
-    ("asynccontextmanager", "contextmanager"),
-    ("async_engine", "engine"),
+# (hand-written async source, generated sync module), in this package.
+PAIRS: Final = [
+    ("_postgres_async.py", "_postgres_sync.py"),
+    ("_transaction_async.py", "_transaction.py"),
+    ("_store_async.py", "_store_sync.py"),
+    ("async_engine.py", "engine.py"),
 ]
-_SYNTAX = [
+
+# Syntax first, so what remains of "async" is prose.
+_SYNTAX: Final = [
     (r"\basync def\b", "def"),
     (r"\basync with\b", "with"),
     (r"\basync for\b", "for"),
     (r"\bawait ", ""),
 ]
-_HEADER = (
-    '"""The sync PostgreSQL driver, GENERATED from `_postgres_async.py` by\n'
-    "`python -m eventlog._async_to_sync`: do not edit by hand.\n"
+# Whole-word names, applied in order: every async name a source uses.
+_NAMES: Final = [
+    ("AsyncPostgresStore", "PostgresStore"),
+    ("_AsyncPostgresTransaction", "_PostgresTransaction"),
+    ("_AsyncOptimisticTransaction", "_OptimisticTransaction"),
+    ("AsyncConnectionPool", "ConnectionPool"),
+    ("AsyncConnection", "Connection"),
+    ("AsyncStoreBase", "StoreBase"),
+    ("AsyncLogStore", "LogStore"),
+    ("AsyncStore", "Store"),
+    ("AsyncTransaction", "Transaction"),
+    ("AsyncIterator", "Iterator"),
+    ("AbstractAsyncContextManager", "AbstractContextManager"),
+    ("asynccontextmanager", "contextmanager"),
+    ("__aenter__", "__enter__"),
+    ("__aexit__", "__exit__"),
+    ("answer_async", "answer"),
+    ("_transaction_async", "_transaction"),
+    ("_store_async", "_store_sync"),
+    ("async_engine", "engine"),
+]
+# Prose in docstrings and comments.
+_PROSE: Final = [
+    (r"\bAn async\b", "A sync"),
+    (r"\ban async\b", "a sync"),
+    (r"\basync\b", "sync"),
+    (r"\bcoroutines\b", "functions"),
+    (r", for asyncio\b", ""),
+]
+_SOURCE_NOTE: Final = re.compile(r"This file is the source of .*?(?=\n\n|\n?\"\"\")", re.DOTALL)
+# Words no generated module may keep (the generated note names its source file
+# and this tool, which hold "async" only inside a longer word).
+_ASYNC_WORDS: Final = re.compile(
+    r"\basync\b|\bawait\b|Async|asyncio|__a(?:enter|exit)__|This file is the source"
 )
 
 
-def generate(source: str) -> str:
-    """The sync module text for the async module text."""
-    # Swap the docstring's first line for the header; keep the rest of the text.
-    text = _HEADER + source.split("\n", 1)[1]
+def generate(source: str, *, name: str) -> str:
+    """The sync module text for the async module text of the file `name`."""
+    text = source
     for pattern, replacement in _SYNTAX:
         text = re.sub(pattern, replacement, text)
-    for name, replacement in _NAMES:
-        text = re.sub(rf"\b{name}\b", replacement, text)
+    for old, new in _NAMES:
+        text = re.sub(rf"\b{old}\b", new, text)
+    for pattern, replacement in _PROSE:
+        text = re.sub(pattern, replacement, text)
+    note = f"GENERATED from `{name}` by `python -m eventlog._async_to_sync`:\ndo not edit by hand."
+    text, found = _SOURCE_NOTE.subn(note, text, count=1)
+    if not found:
+        raise ValueError(f"{name}: its docstring lacks the 'This file is the source of' paragraph")
     return text
 
 
+def async_words(text: str) -> list[str]:
+    """The async words left in a generated module's text, each once, in order."""
+    return list(dict.fromkeys(match.group() for match in _ASYNC_WORDS.finditer(text)))
+
+
+def problems() -> list[str]:
+    """What is wrong with the generated modules: drift from their source, async words."""
+    found = []
+    for source, target in PAIRS:
+        expected = generate((HERE / source).read_text("utf-8"), name=source)
+        if (HERE / target).read_text("utf-8") != expected:
+            found.append(f"{target} is out of date: run python -m eventlog._async_to_sync")
+        if words := async_words(expected):
+            found.append(f"{target} keeps async words {words}: extend the name map")
+    return found
+
+
 def main(argv: list[str]) -> int:
-    expected = generate(SOURCE.read_text("utf-8"))
     if "--check" in argv:
-        if TARGET.read_text("utf-8") != expected:
-            print(f"{TARGET.name} is out of date: run python -m eventlog._async_to_sync")
-            return 1
-        return 0
-    TARGET.write_text(expected, "utf-8")
+        found = problems()
+        for problem in found:
+            print(problem)
+        return 1 if found else 0
+    for source, target in PAIRS:
+        text = generate((HERE / source).read_text("utf-8"), name=source)
+        (HERE / target).write_text(text, "utf-8")
     return 0
 
 

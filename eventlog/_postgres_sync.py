@@ -1,9 +1,9 @@
-"""The sync PostgreSQL driver, GENERATED from `_postgres_async.py` by
-`python -m eventlog._async_to_sync`: do not edit by hand.
+"""The sync PostgreSQL driver: psycopg 3 Connection and ConnectionPool.
 
-This file is the source of `_postgres_sync.py`, which is generated from it
-(`python -m eventlog._async_to_sync`); a test fails if the two drift. It only
-runs SQL: the statements and row mapping are in `_pg_common`, every decision
+GENERATED from `_postgres_async.py` by `python -m eventlog._async_to_sync`:
+do not edit by hand.
+
+It only runs SQL: the statements and row mapping are in `_pg_common`, every decision
 in `fold`/`operations`.
 
 `save_delta` and `save` are optimistic: their reads run in autocommit mode
@@ -41,7 +41,7 @@ from . import migrate
 from ._log import logger
 from ._pg_arrays import TextArray, register_array_dumpers
 from ._pg_guarded import guard_sql, guarded_write
-from .engine import LogStore, Transaction, drive
+from .engine import LogStore, Transaction, VersionRow, drive
 from .errors import (
     ConcurrencyError,
     InvalidConfigError,
@@ -51,7 +51,7 @@ from .errors import (
 )
 from .fold import Record, SessionState, WritePlan, entries_from_rows
 from .model import Entry
-from .operations import Operation, VersionRow
+from .operations import Operation
 from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements
 
 __all__ = ["PostgresStore"]
@@ -406,7 +406,7 @@ def _has_unread_input(conn: Connection[Any]) -> bool:
 
 
 class PostgresStore(LogStore):
-    """A store in PostgreSQL, for asyncio. Open it with `PostgresStore.open(url)`.
+    """A store in PostgreSQL. Open it with `PostgresStore.open(url)`.
 
     Args:
         url: a libpq URL, ``postgresql://user@host:5432/db``.
@@ -579,12 +579,12 @@ class PostgresStore(LogStore):
         # forgotten or stale row only costs the read it would have saved).
         known = self._known.pop(sid, None) if operation.mode == "write" else None
         if known is not None and operation.plan_if_new is not None:
-            plan = operation.plan_if_new(known)
-            if plan is not None:
+            unread = operation.plan_if_new(known)
+            if unread is not None:
+                plan, unread_result = unread
                 if self._append_unread(plan, known):
                     self._remember(plan.state)
-                    result: T = plan.result  # type: ignore[assignment]  # save_delta's
-                    return result
+                    return unread_result
                 logger.debug("postgres.unread_append_missed", session_id=sid)
         if operation.optimistic:
             for attempt in range(_OPTIMISTIC_ATTEMPTS):

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .engine import check_flag, check_max_entry_bytes, check_seconds
+from ._options import check_flag, check_max_entry_bytes, check_seconds
 from .errors import InvalidConfigError
 from .store import AsyncStore, Store
 

@@ -3,23 +3,37 @@
 Each function validates its arguments at once (so bad input never opens a
 transaction) and returns an `Operation`: whether it needs a read or a write
 transaction, and a function that starts its steps: a generator that yields
-`Call`s (a storage method of `Transaction` and its arguments), is sent each
-call's result, and returns the operation's result. Steps can be started again,
+typed requests (`_storage_requests`, one per `Transaction` method), is sent
+each answer, and returns the operation's result. Steps can be started again,
 so a driver may retry an operation whose optimistic write lost a race. The
-sync and async stores are thin drivers that run the calls on their
+sync and async stores are thin drivers that answer the requests on their
 transaction; every decision is here or in `fold`.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, Generic, Literal, Protocol, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 
 import msgspec
 
 from . import fold
+from ._storage_requests import (
+    Apply,
+    Delete,
+    LatestRecords,
+    ListStates,
+    LiveEntries,
+    LiveRecords,
+    Purge,
+    RecordsAt,
+    State,
+    StateAndLatest,
+    Steps,
+    VersionRowOf,
+)
 from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
 from .errors import (
     EventlogError,
@@ -28,15 +42,12 @@ from .errors import (
     SessionExistsError,
     SessionNotFoundError,
 )
-from .fold import Record, SessionState, WritePlan
+from .fold import SessionState, WritePlan
 from .model import Entry, Page, SaveResult, SessionData, SessionInfo
 
 __all__ = [
-    "Call",
     "Operation",
     "Steps",
-    "Transaction",
-    "VersionRow",
     "delete",
     "fork",
     "list_sessions",
@@ -50,85 +61,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-class VersionRow(msgspec.Struct, frozen=True):
-    """A session as of one version: its leaf, metadata and when it was written."""
-
-    leaf_id: str | None
-    metadata: bytes
-    created_at: datetime
-
-
-class Transaction(Protocol):
-    """Storage reads and writes of one backend transaction; no decisions.
-
-    An async backend offers the same methods as coroutines.
-    """
-
-    def state(self, session_id: str) -> SessionState | None:
-        """The session's index row; in a write transaction, the row is locked."""
-        ...
-
-    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
-        """The newest record of each id that has one (live or not); payloads may be empty."""
-        ...
-
-    def state_and_latest(
-        self, session_id: str, entry_ids: Sequence[str]
-    ) -> tuple[SessionState | None, dict[str, Record]]:
-        """`state` and `latest_records` together (one round trip where the backend can)."""
-        ...
-
-    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
-        """The live records in `seq` order; with `payloads=False` payloads may be empty."""
-        ...
-
-    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`)."""
-        ...
-
-    def records_at(self, session_id: str, version: int) -> list[Record]:
-        """The records live right after `version`, in `seq` order."""
-        ...
-
-    def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        """Leaf, metadata and write time as of `version`."""
-        ...
-
-    def apply(self, plan: WritePlan) -> None:
-        """Write a changed plan (see `WritePlan` for the order)."""
-        ...
-
-    def delete(self, session_id: str) -> bool:
-        """Remove every row of the session."""
-        ...
-
-    def purge(self, state: SessionState) -> int:
-        """Drop non-live records and history before `state.version`; return records dropped."""
-        ...
-
-    def list_states(
-        self,
-        *,
-        prefix: str | None,
-        updated_before: datetime | None,
-        after: str | None,
-        limit: int,
-    ) -> list[SessionState]:
-        """Index rows in session-id order, after the id `after`."""
-        ...
-
-
-class Call(msgspec.Struct, frozen=True):
-    """One storage call an operation needs: `Transaction.<method>(*args, **kwargs)`."""
-
-    method: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = {}
-
-
-Steps = Generator[Call, Any, T]
-
-
 class Operation(msgspec.Struct, Generic[T], frozen=True):
     """A validated operation: its transaction mode, its steps, and what to log.
 
@@ -137,11 +69,11 @@ class Operation(msgspec.Struct, Generic[T], frozen=True):
     without locks and make the write conditional on the version it read,
     starting the steps again if that write lost a race.
 
-    `plan_if_new`: for an append, the write the steps would plan if the
-    session were still in a state the backend knows (from its own last write)
-    and none of the appended ids had a record; None where that cannot be
-    said. A backend may send that write without reading, conditional on both,
-    and run the steps if it does not apply.
+    `plan_if_new`: for an append, the write the steps would plan, and the
+    result they would return, if the session were still in a state the backend
+    knows (from its own last write) and none of the appended ids had a record;
+    None where that cannot be said. A backend may send that write without
+    reading, conditional on both, and run the steps if it does not apply.
     """
 
     name: str
@@ -149,7 +81,7 @@ class Operation(msgspec.Struct, Generic[T], frozen=True):
     mode: Literal["read", "write"]
     steps: Callable[[], Steps[T]]
     optimistic: bool = False
-    plan_if_new: Callable[[SessionState], WritePlan | None] | None = None
+    plan_if_new: Callable[[SessionState], tuple[WritePlan, T] | None] | None = None
 
 
 def _now() -> datetime:
@@ -191,16 +123,16 @@ def save_delta(
         # The ids the delta names are known before the state is read, so both
         # reads go together; only a kept leaf (leaf_id UNSET) needs a second look.
         asked = fold.delta_lookup_ids(prepared, None)
-        state, latest = yield Call("state_and_latest", (sid, asked))
+        state, latest = yield from StateAndLatest(sid, asked)
         missing = [i for i in fold.delta_lookup_ids(prepared, state) if i not in asked]
         if missing:
-            latest = {**latest, **(yield Call("latest_records", (sid, missing)))}
+            latest = {**latest, **(yield from LatestRecords(sid, missing))}
         plan = fold.plan_delta(sid, prepared, state, latest, expected_version=expected, now=_now())
         if plan.changed:
-            yield Call("apply", (plan,))
+            yield from Apply(plan)
         return plan.result
 
-    def plan_if_new(known: SessionState) -> WritePlan | None:
+    def plan_if_new(known: SessionState) -> tuple[WritePlan, SaveResult] | None:
         # Removed ids, or a leaf kept or named outside the new entries, need
         # their stored records; a version that does not match needs the truth.
         if not prepared.new_entries or prepared.removed_entry_ids:
@@ -211,7 +143,7 @@ def save_delta(
             plan = fold.plan_delta(sid, prepared, known, {}, expected_version=None, now=_now())
         except EventlogError:
             return None
-        return plan if plan.appends else None
+        return (plan, plan.result) if plan.appends else None
 
     return Operation("save_delta", sid, "write", steps, optimistic=True, plan_if_new=plan_if_new)
 
@@ -226,13 +158,13 @@ def save(
     expected = expected_version if isinstance(expected_version, int) else None
 
     def steps() -> Steps[SaveResult]:
-        state = yield Call("state", (sid,))
-        live = [] if state is None else (yield Call("live_records", (sid,), {"payloads": False}))
+        state = yield from State(sid)
+        live = [] if state is None else (yield from LiveRecords(sid, payloads=False))
         plan = fold.plan_reconcile(
             sid, prepared, state, live, expected_version=expected, now=_now()
         )
         if plan.changed:
-            yield Call("apply", (plan,))
+            yield from Apply(plan)
         return plan.result
 
     return Operation("save", sid, "write", steps, optimistic=True)
@@ -247,9 +179,8 @@ def delete(session_id: object, *, expected_version: object = None) -> Operation[
     def steps() -> Steps[bool]:
         if expected is not None:
             # Read in the write transaction: the row stays as read until the delete.
-            fold.check_expected_version(sid, (yield Call("state", (sid,))), expected)
-        deleted: bool = yield Call("delete", (sid,))
-        return deleted
+            fold.check_expected_version(sid, (yield from State(sid)), expected)
+        return (yield from Delete(sid))
 
     return Operation("delete", sid, "write", steps)
 
@@ -263,12 +194,12 @@ def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation
         at_entry = check_entry_id(at_entry_id, session_id=source, where="at_entry_id")
 
     def steps() -> Steps[SessionInfo]:
-        state = _require(source, (yield Call("state", (source,))))
-        if (yield Call("state", (target,))) is not None:
+        state = _require(source, (yield from State(source)))
+        if (yield from State(target)) is not None:
             raise SessionExistsError("the fork's session id is taken", session_id=target)
-        live = yield Call("live_records", (source,), {"payloads": True})
+        live = yield from LiveRecords(source, payloads=True)
         plan = fold.plan_fork(state, live, target, at_entry_id=at_entry, now=_now())
-        yield Call("apply", (plan,))
+        yield from Apply(plan)
         return fold.session_info(plan.state)
 
     return Operation("fork", target, "write", steps)
@@ -279,9 +210,8 @@ def purge(session_id: object) -> Operation[int]:
     sid = check_session_id(session_id)
 
     def steps() -> Steps[int]:
-        state = _require(sid, (yield Call("state", (sid,))))
-        dropped: int = yield Call("purge", (state,))
-        return dropped
+        state = _require(sid, (yield from State(sid)))
+        return (yield from Purge(state))
 
     return Operation("purge", sid, "write", steps)
 
@@ -318,12 +248,12 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         raise InvalidInputError("raw must be True or False", session_id=sid, where="raw")
 
     def steps() -> Steps[SessionData | None]:
-        state: SessionState | None = yield Call("state", (sid,))
+        state = yield from State(sid)
         if state is None:
             return None
         if at_version is None or at_version == state.version:
             # The common load reads only what an Entry holds, straight into entries.
-            entries = yield Call("live_entries", (sid,), {"raw": raw})
+            entries = yield from LiveEntries(sid, raw=raw)
             return fold.fold_session(
                 state,
                 entries,
@@ -335,8 +265,8 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
             )
         else:
             version = _check_at_version(sid, state, at_version)
-            records = yield Call("records_at", (sid, version))
-            found = yield Call("version_row", (sid, version))
+            records = yield from RecordsAt(sid, version)
+            found = yield from VersionRowOf(sid, version)
             if found is None:
                 raise HistoryPurgedError(
                     "that version's history was purged", session_id=sid, where="at_version"
@@ -361,8 +291,8 @@ def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
     leaf = None if leaf_id is None else check_entry_id(leaf_id, session_id=sid, where="leaf_id")
 
     def steps() -> Steps[list[Entry]]:
-        state = _require(sid, (yield Call("state", (sid,))))
-        records = yield Call("live_records", (sid,), {"payloads": True})
+        state = _require(sid, (yield from State(sid)))
+        records = yield from LiveRecords(sid, payloads=True)
         return fold.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
 
     return Operation("path", sid, "read", steps)
@@ -410,10 +340,8 @@ def _no_id_starts_with(prefix: str) -> bool:
 _MAX_FETCH: Final = 2**62
 
 
-def _aware(moment: object) -> bool:
-    """A datetime with a UTC offset (a tzinfo may be set and still give none, or fail)."""
-    if not isinstance(moment, datetime):
-        return False
+def _aware(moment: datetime) -> bool:
+    """Whether a datetime has a UTC offset (a tzinfo may be set and still give none, or fail)."""
     try:
         return moment.utcoffset() is not None
     except Exception:  # the caller's tzinfo failed: not a usable moment
@@ -430,7 +358,9 @@ def list_sessions(
     """
     if prefix is not None and not isinstance(prefix, str):
         raise InvalidInputError("prefix must be a str", where="prefix")
-    if updated_before is not None and not _aware(updated_before):
+    if updated_before is not None and not (
+        isinstance(updated_before, datetime) and _aware(updated_before)
+    ):
         raise InvalidInputError(
             "updated_before must be a timezone-aware datetime", where="updated_before"
         )
@@ -443,15 +373,8 @@ def list_sessions(
     def steps() -> Steps[Page]:
         if matches_nothing:
             return Page(items=[], next_cursor=None)
-        states: list[SessionState] = yield Call(
-            "list_states",
-            (),
-            {
-                "prefix": prefix,
-                "updated_before": updated_before,
-                "after": after,
-                "limit": fetch + 1,
-            },
+        states = yield from ListStates(
+            prefix=prefix, updated_before=updated_before, after=after, limit=fetch + 1
         )
         items = [fold.session_info(state) for state in states[:fetch]]
         next_cursor = _encode_cursor(items[-1].session_id) if len(states) > fetch else None

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from .engine import prefix_successor
+from ._id_ranges import prefix_successor
 from .errors import CorruptionError
 from .fold import Record, SessionState, WritePlan
 

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from . import migrate
+from ._id_ranges import iter_chunks
 from ._log import logger
-from .async_engine import ThreadedAsyncStore
-from .engine import LogStore, Transaction, VersionRow, check_flag, check_seconds, iter_chunks
+from ._options import check_flag, check_seconds
+from ._threaded_async import ThreadedAsyncStore
+from .engine import LogStore, Transaction, VersionRow
 from .errors import (
     CorruptionError,
     EventlogError,

@@ -48,3 +48,22 @@ def test_async_twin_has_the_same_methods_and_signatures(
 def test_the_protocols_cover_the_same_operations() -> None:
     sync_names = {LIFECYCLE.get(n, n) for n in _public_methods(eventlog.Store)}
     assert sync_names == set(_public_methods(eventlog.AsyncStore))
+
+
+@pytest.mark.parametrize(
+    ("sync_name", "async_name"),
+    [("StoreBase", "AsyncStoreBase"), ("LogStore", "AsyncLogStore"), ("drive", "drive")],
+)
+def test_the_generated_engine_mirrors_the_async_one(sync_name: str, async_name: str) -> None:
+    sync_engine = importlib.import_module("eventlog.engine")
+    async_engine = importlib.import_module("eventlog.async_engine")
+    sync_obj, async_obj = getattr(sync_engine, sync_name), getattr(async_engine, async_name)
+    if inspect.isfunction(sync_obj):
+        assert inspect.signature(sync_obj).parameters.keys() == (
+            inspect.signature(async_obj).parameters.keys()
+        )
+        assert inspect.iscoroutinefunction(async_obj)
+        return
+    # Named as the async twin names them, so `__enter__` meets `__aenter__`.
+    sync_members = {LIFECYCLE.get(n, n) for n, _ in inspect.getmembers(sync_obj, callable)}
+    assert sync_members == {n for n, _ in inspect.getmembers(async_obj, callable)}
