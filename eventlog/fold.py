@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from ._branch import branch_to, cycle_error
 from .codec import (
     STORED_DECODE_ERRORS,
     EncodedEntry,
@@ -26,7 +27,7 @@ from .codec import (
     raw_object,
     stored_damage,
 )
-from .errors import ConcurrencyError, CorruptionError, IdConflictError, InvalidLeafError
+from .errors import ConcurrencyError, IdConflictError, InvalidLeafError
 from .model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
 
 __all__ = [
@@ -502,20 +503,7 @@ def _walk(session_id: str, live: Sequence[Record], leaf_id: str) -> list[Record]
         raise InvalidLeafError(
             "the leaf is not a live entry", session_id=session_id, entry_id=leaf_id, where="leaf_id"
         )
-    branch: list[Record] = []
-    seen: set[str] = set()
-    current: str | None = leaf_id
-    while current is not None and current in by_id:
-        if current in seen:
-            raise CorruptionError(
-                "the parent links form a cycle", session_id=session_id, entry_id=current
-            )
-        seen.add(current)
-        record = by_id[current]
-        branch.append(record)
-        current = record.parent_id
-    branch.reverse()
-    return branch
+    return branch_to(by_id, leaf_id, on_cycle=lambda entry_id: cycle_error(session_id, entry_id))
 
 
 def walk_path(session_id: str, live: Sequence[Record], leaf_id: str | None) -> list[Entry]:
