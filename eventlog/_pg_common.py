@@ -110,14 +110,6 @@ DELETE_SQL = (
     "DELETE FROM session_versions WHERE session_id = %s",
     "DELETE FROM sessions WHERE session_id = %s",
 )
-PURGE_RECORDS_SQL = "DELETE FROM entries WHERE session_id = %s AND removed_in_version IS NOT NULL"
-PURGE_VERSIONS_SQL = (
-    "DELETE FROM session_versions WHERE session_id = %s AND version < %s",
-    "UPDATE session_versions SET metadata = %s WHERE session_id = %s AND version = %s",
-    "UPDATE sessions SET removed_count = 0, history_floor = version, bytes = "
-    "(SELECT coalesce(sum(octet_length(payload)), 0) FROM entries WHERE session_id = %s) "
-    "WHERE session_id = %s",
-)
 # Settings of every pooled connection. Every statement the store sends reads
 # or writes one session through an index that leads with session_id, so a table
 # scan is never the right plan. With scans off, a generic plan (one made without

@@ -48,10 +48,10 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
 from .model import Entry
 from .operations import Operation, VersionRow
-from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements
+from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -186,15 +186,12 @@ class _AsyncPostgresTransaction:
             deleted = cursor.rowcount
         return deleted > 0
 
-    async def purge(self, state: SessionState) -> int:
-        sid = state.session_id
-        cursor = await self._conn.execute(sql.PURGE_RECORDS_SQL, (sid,))
-        dropped = cursor.rowcount
-        drop_versions, keep_metadata, recount = sql.PURGE_VERSIONS_SQL
-        await self._conn.execute(drop_versions, (sid, state.version))
-        await self._conn.execute(keep_metadata, (state.metadata, sid, state.version))
-        await self._conn.execute(recount, (sid, sid))
-        return dropped
+    async def purge(self, plan: PurgePlan) -> int:
+        counts = []
+        for statement, rows in purge_statements(plan, paramstyle="%s", length="octet_length"):
+            cursor = await self._conn.execute(statement, rows[0])
+            counts.append(cursor.rowcount)
+        return counts[0]
 
     async def list_states(
         self,

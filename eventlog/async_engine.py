@@ -22,7 +22,7 @@ from . import operations
 from .codec import DEFAULT_MAX_ENTRY_BYTES
 from .engine import LogStore, check_max_entry_bytes, log_operation, settle_error
 from .errors import EventlogError, StoreUnavailableError
-from .fold import Record, SessionState, WritePlan
+from .fold import PurgePlan, Record, SessionState, WritePlan
 from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .operations import Operation, Steps, VersionRow
 
@@ -56,7 +56,7 @@ class AsyncTransaction(Protocol):
 
     async def delete(self, session_id: str) -> bool: ...
 
-    async def purge(self, state: SessionState) -> int: ...
+    async def purge(self, plan: PurgePlan) -> int: ...
 
     async def list_states(
         self,

@@ -31,6 +31,7 @@ from .errors import ConcurrencyError, IdConflictError, InvalidLeafError
 from .model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
 
 __all__ = [
+    "PurgePlan",
     "Record",
     "SessionState",
     "WritePlan",
@@ -41,6 +42,7 @@ __all__ = [
     "fold_session",
     "plan_delta",
     "plan_fork",
+    "plan_purge",
     "plan_reconcile",
     "session_info",
     "walk_path",
@@ -108,6 +110,28 @@ class WritePlan(msgspec.Struct, frozen=True):
     appends: list[Record]
     metadata_changed: bool
     result: SaveResult
+
+
+class PurgePlan(msgspec.Struct, frozen=True):
+    """What `purge` does to one session, decided before anything is written.
+
+    Apply in one transaction: delete every record that is not live, and the
+    version rows before `floor`; the row of version `floor` takes `metadata`
+    (the older rows that carried it are gone); then set the index row's
+    `history_floor` to `floor`, `removed_count` to `removed_count` and `bytes`
+    to the payload size of the records kept. The version itself stays: a purge
+    changes no content.
+    """
+
+    session_id: str
+    floor: int
+    metadata: bytes
+    removed_count: int
+
+
+def plan_purge(state: SessionState) -> PurgePlan:
+    """Decide what `purge` drops: all history before the session's current version."""
+    return PurgePlan(state.session_id, state.version, state.metadata, removed_count=0)
 
 
 def check_expected_version(

@@ -28,7 +28,7 @@ from .errors import (
     SessionExistsError,
     SessionNotFoundError,
 )
-from .fold import Record, SessionState, WritePlan
+from .fold import PurgePlan, Record, SessionState, WritePlan
 from .model import Entry, Page, SaveResult, SessionData, SessionInfo
 
 __all__ = [
@@ -102,8 +102,8 @@ class Transaction(Protocol):
         """Remove every row of the session."""
         ...
 
-    def purge(self, state: SessionState) -> int:
-        """Drop non-live records and history before `state.version`; return records dropped."""
+    def purge(self, plan: PurgePlan) -> int:
+        """Apply a purge plan; return the records dropped."""
         ...
 
     def list_states(
@@ -280,7 +280,7 @@ def purge(session_id: object) -> Operation[int]:
 
     def steps() -> Steps[int]:
         state = _require(sid, (yield Call("state", (sid,))))
-        dropped: int = yield Call("purge", (state,))
+        dropped: int = yield Call("purge", (fold.plan_purge(state),))
         return dropped
 
     return Operation("purge", sid, "write", steps)

@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 
 from .engine import prefix_successor
 from .errors import CorruptionError
-from .fold import Record, SessionState, WritePlan
+from .fold import PurgePlan, Record, SessionState, WritePlan
 
 __all__ = [
     "LIVE_ENTRIES_SQL",
@@ -24,6 +24,7 @@ __all__ = [
     "list_states_sql",
     "newest_by_id",
     "plan_statements",
+    "purge_statements",
     "session_set_clause",
     "session_values",
     "state_from_row",
@@ -257,3 +258,36 @@ def plan_statements(
     if paramstyle != "%s":
         statements = [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]
     return statements
+
+
+def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[Statement]:
+    """The statements that apply a purge plan, in order; the first one's row count
+    is the number of records dropped.
+
+    Args:
+        paramstyle: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
+        length: the dialect's byte length of a blob, ``length`` (SQLite) or
+            ``octet_length`` (PostgreSQL).
+    """
+    sid = plan.session_id
+    statements: list[Statement] = [
+        (
+            "DELETE FROM entries WHERE session_id = %s AND removed_in_version IS NOT NULL",
+            [(sid,)],
+        ),
+        (
+            "DELETE FROM session_versions WHERE session_id = %s AND version < %s",
+            [(sid, plan.floor)],
+        ),
+        (
+            "UPDATE session_versions SET metadata = %s WHERE session_id = %s AND version = %s",
+            [(plan.metadata, sid, plan.floor)],
+        ),
+        (
+            "UPDATE sessions SET removed_count = %s, history_floor = %s, bytes = "
+            f"(SELECT coalesce(sum({length}(payload)), 0) FROM entries WHERE session_id = %s) "
+            "WHERE session_id = %s",
+            [(plan.removed_count, plan.floor, sid, sid)],
+        ),
+    ]
+    return [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]

@@ -27,7 +27,7 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
 from .model import Entry
 from .plan_sql import (
     LIVE_ENTRIES_SQL,
@@ -36,6 +36,7 @@ from .plan_sql import (
     list_states_sql,
     newest_by_id,
     plan_statements,
+    purge_statements,
     state_from_row,
 )
 
@@ -183,27 +184,12 @@ class _SQLiteTransaction:
         cursor = self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
         return cursor.rowcount > 0
 
-    def purge(self, state: SessionState) -> int:
-        sid = state.session_id
-        dropped = self._conn.execute(
-            "DELETE FROM entries WHERE session_id = ? AND removed_in_version IS NOT NULL",
-            (sid,),
-        ).rowcount
-        self._conn.execute(
-            "DELETE FROM session_versions WHERE session_id = ? AND version < ?",
-            (sid, state.version),
-        )
-        self._conn.execute(
-            "UPDATE session_versions SET metadata = ? WHERE session_id = ? AND version = ?",
-            (state.metadata, sid, state.version),
-        )
-        self._conn.execute(
-            "UPDATE sessions SET removed_count = 0, history_floor = version, bytes = "
-            "(SELECT coalesce(sum(length(payload)), 0) FROM entries WHERE session_id = ?) "
-            "WHERE session_id = ?",
-            (sid, sid),
-        )
-        return dropped
+    def purge(self, plan: PurgePlan) -> int:
+        counts = [
+            self._conn.execute(statement, rows[0]).rowcount
+            for statement, rows in purge_statements(plan, paramstyle="?", length="length")
+        ]
+        return counts[0]
 
     def list_states(
         self,
