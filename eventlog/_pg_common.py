@@ -283,7 +283,9 @@ def translated(session_id: str | None = None, *, committing: bool = False) -> It
         ) from None
     except pg_errors.IntegrityError as exc:
         raise CorruptionError(
-            f"a stored invariant was violated ({type(exc).__name__})", session_id=session_id
+            f"a stored invariant was violated ({type(exc).__name__})",
+            session_id=session_id,
+            code=exc.sqlstate,
         ) from None
     except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
         # OperationalErrors, but the connection is fine and nothing landed: the
@@ -303,17 +305,23 @@ def translated(session_id: str | None = None, *, committing: bool = False) -> It
                 "the connection was lost while committing; the write may or may not have "
                 "landed, and retrying it is safe",
                 session_id=session_id,
+                code=exc.sqlstate,
             ) from None
         raise StoreUnavailableError(
-            f"the database is unavailable: {_server_reason(exc)}", session_id=session_id
+            f"the database is unavailable: {_server_reason(exc)}",
+            session_id=session_id,
+            code=exc.sqlstate,
         ) from None
     except psycopg.Error as exc:
-        sqlstate = getattr(exc, "sqlstate", None) or "-"
         raise StoreError(
-            f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {sqlstate})", session_id=session_id
+            f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {exc.sqlstate or '-'})",
+            session_id=session_id,
+            code=exc.sqlstate,
         ) from None
 
 
 def connect_error(exc: psycopg.Error) -> StoreUnavailableError:
     """A clear error for a failed first connection: what to fix."""
-    return StoreUnavailableError(f"cannot connect to PostgreSQL: {_server_reason(exc)}")
+    return StoreUnavailableError(
+        f"cannot connect to PostgreSQL: {_server_reason(exc)}", code=exc.sqlstate
+    )

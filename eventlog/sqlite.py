@@ -17,14 +17,12 @@ from typing import Any, Final, Literal
 
 from . import migrate
 from ._log import logger
+from ._sqlite_errors import translated as _translated
 from .async_engine import ThreadedAsyncStore
 from .engine import LogStore, Transaction, VersionRow, check_flag, check_seconds, iter_chunks
 from .errors import (
-    CorruptionError,
-    EventlogError,
     InvalidConfigError,
     SchemaVersionError,
-    StoreError,
     StoreUnavailableError,
 )
 from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
@@ -62,39 +60,6 @@ def _state(row: Sequence[Any]) -> SessionState:
 
 def _record(row: Sequence[Any]) -> Record:
     return Record(*row)
-
-
-@contextmanager
-def _translated(session_id: str | None = None) -> Iterator[None]:
-    """Turn sqlite3 errors into eventlog errors (messages never carry row values)."""
-    try:
-        yield
-    except EventlogError:
-        raise
-    except sqlite3.OperationalError as exc:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            raise StoreUnavailableError(
-                "the database stayed locked past the busy timeout", session_id=session_id
-            ) from None
-        if "unable to open" in text or "readonly" in text or "disk" in text:
-            raise StoreUnavailableError(
-                f"cannot use the database file: {text}", session_id=session_id
-            ) from None
-        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
-    except sqlite3.IntegrityError:
-        raise CorruptionError(
-            "a stored invariant was violated (constraint failed)", session_id=session_id
-        ) from None
-    except sqlite3.DatabaseError as exc:
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            raise CorruptionError(
-                f"the file is not a usable SQLite database: {text}", session_id=session_id
-            ) from None
-        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
-    except sqlite3.Error as exc:
-        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
 
 
 def records_of_ids_sql(columns: str, count: int) -> str:
@@ -260,7 +225,8 @@ class SQLiteStore(LogStore):
                 )
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailableError(
-                    f"cannot open SQLite database {str(self.file)!r}: {exc}"
+                    f"cannot open SQLite database {str(self.file)!r}: {exc}",
+                    code=getattr(exc, "sqlite_errorname", None),
                 ) from None
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
