@@ -37,6 +37,7 @@ __all__ = [
     "STATE_SQL",
     "check_url",
     "migration_statements",
+    "plan_migrations",
     "record_from_row",
     "state_from_row",
     "translated",
@@ -164,9 +165,7 @@ def migration_statements(sql: str, partitions: int | None) -> list[str]:
     """A schema file as statements, hash-partitioned by session_id when asked."""
     tables = _PARTITIONED.findall(sql)
     clause = "PARTITION BY HASH (session_id)" if partitions else ""
-    body = sql.replace("{partition_by}", clause)
-    lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
-    statements = [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    statements = migrate.split_statements(sql.replace("{partition_by}", clause))
     for table in tables if partitions else ():
         statements += [
             f"CREATE TABLE {table}_p{n} PARTITION OF {table} "
@@ -174,6 +173,18 @@ def migration_statements(sql: str, partitions: int | None) -> list[str]:
             for n in range(partitions or 0)
         ]
     return statements
+
+
+def plan_migrations(applied: int, partitions: int | None) -> migrate.MigrationPlan:
+    """What migrating a database at version `applied` runs."""
+    return migrate.plan_migrations(
+        "postgres",
+        applied,
+        version_table_sql=VERSION_TABLE_SQL,
+        record_sql=RECORD_MIGRATION_SQL,
+        record_params=lambda step: (step.version, step.name),
+        split=lambda sql: migration_statements(sql, partitions),
+    )
 
 
 def foreign_tables_error(found: Sequence[str]) -> SchemaVersionError:

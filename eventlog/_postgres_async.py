@@ -44,7 +44,6 @@ from .async_engine import AsyncLogStore, AsyncTransaction, drive
 from .errors import (
     ConcurrencyError,
     InvalidConfigError,
-    SchemaVersionError,
     StoreError,
     StoreUnavailableError,
 )
@@ -371,14 +370,9 @@ async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[i
     try:
         await conn.execute("BEGIN")
         try:
-            applied = await _applied_version(conn)
-            todo = migrate.pending("postgres", applied)
-            if todo:
-                await conn.execute(sql.VERSION_TABLE_SQL)
-            for step in todo:
-                for statement in sql.migration_statements(step.sql, partitions):
-                    await conn.execute(statement)
-                await conn.execute(sql.RECORD_MIGRATION_SQL, (step.version, step.name))
+            plan = sql.plan_migrations(await _applied_version(conn), partitions)
+            for statement, params in plan.statements:
+                await conn.execute(statement, params or None)
             await conn.execute("COMMIT")
         except BaseException:
             await _end_unfinished(conn)
@@ -386,9 +380,9 @@ async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[i
     finally:
         if not conn.closed:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
-    if todo:
-        logger.info("migrate", backend="postgres", applied=[m.version for m in todo])
-    return [m.version for m in todo]
+    if plan.versions:
+        logger.info("migrate", backend="postgres", applied=plan.versions)
+    return plan.versions
 
 
 def _has_unread_input(conn: AsyncConnection[Any]) -> bool:
@@ -496,13 +490,12 @@ class AsyncPostgresStore(AsyncLogStore):
                 if self._migrate_on_open:
                     await _migrate(conn, self._partitions)
                 else:
-                    applied = await _applied_version(conn)
-                    migrate.check_not_newer("postgres", applied)
-                    if applied < len(migrate.migrations("postgres")):
-                        raise SchemaVersionError(
-                            f"the database schema is at version {applied}; "
-                            "run `eventlog migrate --url ...` or connect with migrate=True"
-                        )
+                    migrate.check_current(
+                        "postgres",
+                        await _applied_version(conn),
+                        how_to_migrate="run `eventlog migrate --url ...` or connect with "
+                        "migrate=True",
+                    )
         finally:
             await conn.close()
         with sql.translated():

@@ -45,7 +45,6 @@ from .engine import LogStore, Transaction, drive
 from .errors import (
     ConcurrencyError,
     InvalidConfigError,
-    SchemaVersionError,
     StoreError,
     StoreUnavailableError,
 )
@@ -372,14 +371,9 @@ def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
     try:
         conn.execute("BEGIN")
         try:
-            applied = _applied_version(conn)
-            todo = migrate.pending("postgres", applied)
-            if todo:
-                conn.execute(sql.VERSION_TABLE_SQL)
-            for step in todo:
-                for statement in sql.migration_statements(step.sql, partitions):
-                    conn.execute(statement)
-                conn.execute(sql.RECORD_MIGRATION_SQL, (step.version, step.name))
+            plan = sql.plan_migrations(_applied_version(conn), partitions)
+            for statement, params in plan.statements:
+                conn.execute(statement, params or None)
             conn.execute("COMMIT")
         except BaseException:
             _end_unfinished(conn)
@@ -387,9 +381,9 @@ def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
     finally:
         if not conn.closed:
             conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
-    if todo:
-        logger.info("migrate", backend="postgres", applied=[m.version for m in todo])
-    return [m.version for m in todo]
+    if plan.versions:
+        logger.info("migrate", backend="postgres", applied=plan.versions)
+    return plan.versions
 
 
 def _has_unread_input(conn: Connection[Any]) -> bool:
@@ -497,13 +491,12 @@ class PostgresStore(LogStore):
                 if self._migrate_on_open:
                     _migrate(conn, self._partitions)
                 else:
-                    applied = _applied_version(conn)
-                    migrate.check_not_newer("postgres", applied)
-                    if applied < len(migrate.migrations("postgres")):
-                        raise SchemaVersionError(
-                            f"the database schema is at version {applied}; "
-                            "run `eventlog migrate --url ...` or connect with migrate=True"
-                        )
+                    migrate.check_current(
+                        "postgres",
+                        _applied_version(conn),
+                        how_to_migrate="run `eventlog migrate --url ...` or connect with "
+                        "migrate=True",
+                    )
         finally:
             conn.close()
         with sql.translated():

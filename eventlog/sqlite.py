@@ -43,6 +43,13 @@ __all__ = ["AsyncSQLiteStore", "SQLiteStore", "records_of_ids_sql"]
 Synchronous = Literal["full", "normal"]
 _MAX_IDLE_CONNECTIONS: Final = 8
 _IN_CHUNK: Final = 500
+_VERSION_TABLE_SQL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {migrate.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+    "name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+)
+_RECORD_MIGRATION_SQL: Final = (
+    f"INSERT INTO {migrate.VERSION_TABLE} (version, name, applied_at) VALUES (?, ?, ?)"
+)
 
 
 def _to_micros(moment: datetime) -> int:
@@ -319,41 +326,29 @@ class SQLiteStore(LogStore):
     def _check_schema(self) -> None:
         with self._connection() as conn, _translated():
             applied = self._applied_version(conn)
-        migrate.check_not_newer("sqlite", applied)
-        if applied < len(migrate.migrations("sqlite")):
-            raise SchemaVersionError(
-                f"the database schema is at version {applied}; run `eventlog migrate`"
-            )
+        migrate.check_current("sqlite", applied, how_to_migrate="run `eventlog migrate`")
 
     def migrate(self) -> list[int]:
         """Apply pending schema migrations; returns the versions applied."""
         with self._connection() as conn, _translated():
             conn.execute("BEGIN IMMEDIATE")
-            applied = self._applied_version(conn)
-            todo = migrate.pending("sqlite", applied)
-            if applied == 0 and todo:
-                conn.execute(
-                    f"CREATE TABLE {migrate.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
-                    "name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-                )
-            for step in todo:
-                for statement in _split_statements(step.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    f"INSERT INTO {migrate.VERSION_TABLE} (version, name, applied_at) "
-                    "VALUES (?, ?, ?)",
-                    (step.version, step.name, _to_micros(datetime.now(UTC))),
-                )
+            plan = migrate.plan_migrations(
+                "sqlite",
+                self._applied_version(conn),
+                version_table_sql=_VERSION_TABLE_SQL,
+                record_sql=_RECORD_MIGRATION_SQL,
+                record_params=lambda step: (
+                    step.version,
+                    step.name,
+                    _to_micros(datetime.now(UTC)),
+                ),
+            )
+            for statement, params in plan.statements:
+                conn.execute(statement, params)
             conn.execute("COMMIT")
-        if todo:
-            logger.info("migrate", backend="sqlite", applied=[m.version for m in todo])
-        return [m.version for m in todo]
-
-
-def _split_statements(sql: str) -> list[str]:
-    """Split a schema file into statements (our files keep `;` out of literals)."""
-    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+        if plan.versions:
+            logger.info("migrate", backend="sqlite", applied=plan.versions)
+        return plan.versions
 
 
 class AsyncSQLiteStore(ThreadedAsyncStore):
