@@ -30,11 +30,21 @@ from .errors import (
     StoreUnavailableError,
 )
 from .fold import Record, SessionState
-from .plan_sql import RECORD_COLUMNS, STATE_COLUMNS
+from .plan_sql import (
+    DELETE_SESSION_SQL,
+    RECORD_COLUMNS,
+    RECORDS_AT_SQL,
+    STATE_COLUMNS,
+    STATE_SQL,
+    VERSION_ROW_SQL,
+    live_records_sql,
+)
 
 __all__ = [
     "ADVISORY_MIGRATION_KEY",
+    "RECORDS_AT_SQL",
     "STATE_SQL",
+    "VERSION_ROW_SQL",
     "check_url",
     "migration_statements",
     "plan_migrations",
@@ -49,7 +59,6 @@ ADVISORY_MIGRATION_KEY: Final = 0x6576656E746C6F67  # "eventlog"
 # Reads that only compare digests leave payloads out.
 _NO_PAYLOAD = "''::bytea"
 
-STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
 # Locking creators of one new session serialize on this lock (no row exists to
 # lock yet), so only one of them plans the creation. It is not what keeps
@@ -84,33 +93,12 @@ STATE_AND_LATEST_SQL = (
     records=LATEST_SQL,
 )
 STATE_WIDTH = len(STATE_COLUMNS.split(","))
-# `pos >= 0` (always true) matches the predicate of entries_live_pos (see schema 0002).
-LIVE_SQL = (
-    "SELECT {columns} FROM entries WHERE session_id = %s AND removed_in_version IS NULL "
-    "AND pos >= 0 ORDER BY pos"
-)
-LIVE_WITH_PAYLOADS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload="payload"))
-LIVE_DIGESTS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=_NO_PAYLOAD))
-RECORDS_AT_SQL = (
-    f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
-    "WHERE session_id = %s AND added_in_version <= %s "
-    "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
-)
-VERSION_ROW_SQL = (
-    "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
-    "WHERE m.session_id = v.session_id AND m.version <= v.version AND m.metadata IS NOT NULL "
-    "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
-    "WHERE v.session_id = %s AND v.version = %s"
-)
+LIVE_WITH_PAYLOADS_SQL = live_records_sql("payload")
+LIVE_DIGESTS_SQL = live_records_sql(_NO_PAYLOAD)
 # The lock waits for a write in flight; the deletes after it (read committed:
 # a fresh snapshot each) then see and remove what that write added. The last
 # statement's row count says whether the session existed.
-DELETE_SQL = (
-    "SELECT 1 FROM sessions WHERE session_id = %s FOR UPDATE",
-    "DELETE FROM entries WHERE session_id = %s",
-    "DELETE FROM session_versions WHERE session_id = %s",
-    "DELETE FROM sessions WHERE session_id = %s",
-)
+DELETE_SQL = ("SELECT 1 FROM sessions WHERE session_id = %s FOR UPDATE", *DELETE_SESSION_SQL)
 # Settings of every pooled connection. Every statement the store sends reads
 # or writes one session through an index that leads with session_id, so a table
 # scan is never the right plan. With scans off, a generic plan (one made without

@@ -28,13 +28,18 @@ from .errors import (
 from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
 from .model import Entry
 from .plan_sql import (
+    DELETE_SESSION_SQL,
     LIVE_ENTRIES_SQL,
     RECORD_COLUMNS,
-    STATE_COLUMNS,
+    RECORDS_AT_SQL,
+    STATE_SQL,
+    VERSION_ROW_SQL,
     list_states_sql,
+    live_records_sql,
     newest_by_id,
     plan_statements,
     purge_statements,
+    qmark,
     state_from_row,
 )
 
@@ -43,6 +48,14 @@ __all__ = ["AsyncSQLiteStore", "SQLiteStore", "records_of_ids_sql"]
 Synchronous = Literal["full", "normal"]
 _MAX_IDLE_CONNECTIONS: Final = 8
 _IN_CHUNK: Final = 500
+# The catalogue's statements in sqlite3's placeholders, and SQLite's empty blob.
+_STATE_SQL: Final = qmark(STATE_SQL)
+_LIVE_ENTRIES_SQL: Final = qmark(LIVE_ENTRIES_SQL)
+_LIVE_WITH_PAYLOADS_SQL: Final = qmark(live_records_sql("payload"))
+_LIVE_DIGESTS_SQL: Final = qmark(live_records_sql("x''"))
+_RECORDS_AT_SQL: Final = qmark(RECORDS_AT_SQL)
+_VERSION_ROW_SQL: Final = qmark(VERSION_ROW_SQL)
+_DELETE_SESSION_SQL: Final = tuple(qmark(statement) for statement in DELETE_SESSION_SQL)
 _VERSION_TABLE_SQL: Final = (
     f"CREATE TABLE IF NOT EXISTS {migrate.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
     "name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
@@ -87,9 +100,7 @@ class _SQLiteTransaction:
         self._conn = conn
 
     def state(self, session_id: str) -> SessionState | None:
-        row = self._conn.execute(
-            f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
-        ).fetchone()
+        row = self._conn.execute(_STATE_SQL, (session_id,)).fetchone()
         return None if row is None else _state(row)
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
@@ -108,40 +119,23 @@ class _SQLiteTransaction:
         return self.state(session_id), self.latest_records(session_id, entry_ids)
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
-        columns = RECORD_COLUMNS.format(payload="payload" if payloads else "x''")
-        rows = self._conn.execute(
-            f"SELECT {columns} FROM entries "
-            "WHERE session_id = ? AND removed_in_version IS NULL ORDER BY pos",
-            (session_id,),
-        )
-        return [Record(*row) for row in rows]
+        query = _LIVE_WITH_PAYLOADS_SQL if payloads else _LIVE_DIGESTS_SQL
+        return [Record(*row) for row in self._conn.execute(query, (session_id,))]
 
     def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        rows = self._conn.execute(LIVE_ENTRIES_SQL.replace("%s", "?"), (session_id,))
+        rows = self._conn.execute(_LIVE_ENTRIES_SQL, (session_id,))
         return entries_from_rows(rows, raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
-        columns = RECORD_COLUMNS.format(payload="payload")
-        rows = self._conn.execute(
-            f"SELECT {columns} FROM entries WHERE session_id = ? AND added_in_version <= ? "
-            "AND (removed_in_version IS NULL OR removed_in_version > ?) ORDER BY pos",
-            (session_id, version, version),
-        )
+        rows = self._conn.execute(_RECORDS_AT_SQL, (session_id, version, version))
         return [Record(*row) for row in rows]
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        row = self._conn.execute(
-            "SELECT leaf_id, created_at FROM session_versions WHERE session_id = ? AND version = ?",
-            (session_id, version),
-        ).fetchone()
+        row = self._conn.execute(_VERSION_ROW_SQL, (session_id, version)).fetchone()
         if row is None:
             return None
-        (metadata,) = self._conn.execute(
-            "SELECT metadata FROM session_versions WHERE session_id = ? AND version <= ? "
-            "AND metadata IS NOT NULL ORDER BY version DESC LIMIT 1",
-            (session_id, version),
-        ).fetchone()
-        return VersionRow(row[0], metadata, _from_micros(row[1]))
+        leaf_id, created_at, metadata = row
+        return VersionRow(leaf_id, metadata, _from_micros(created_at))
 
     def apply(self, plan: WritePlan) -> None:
         for statement, rows in plan_statements(plan, paramstyle="?", time=_to_micros):
@@ -151,10 +145,11 @@ class _SQLiteTransaction:
                 self._conn.executemany(statement, rows)
 
     def delete(self, session_id: str) -> bool:
-        self._conn.execute("DELETE FROM entries WHERE session_id = ?", (session_id,))
-        self._conn.execute("DELETE FROM session_versions WHERE session_id = ?", (session_id,))
-        cursor = self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-        return cursor.rowcount > 0
+        deleted = [
+            self._conn.execute(statement, (session_id,)).rowcount
+            for statement in _DELETE_SESSION_SQL
+        ]
+        return deleted[-1] > 0
 
     def purge(self, plan: PurgePlan) -> int:
         counts = [
