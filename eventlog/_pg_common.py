@@ -51,6 +51,7 @@ __all__ = [
     "record_from_row",
     "state_from_row",
     "translated",
+    "translation",
 ]
 
 ADVISORY_MIGRATION_KEY: Final = 0x6576656E746C6F67  # "eventlog"
@@ -260,63 +261,61 @@ _CANCEL_REASONS: Final = {
 }
 
 
-@contextmanager
-def translated(session_id: str | None = None, *, committing: bool = False) -> Iterator[None]:
-    """Turn psycopg errors into eventlog errors (messages never carry row values).
+def translation(
+    exc: psycopg.Error, session_id: str | None = None, *, committing: bool = False
+) -> EventlogError:
+    """The eventlog error for a psycopg error, chosen by its class (so by SQLSTATE).
 
     Args:
-        committing: the block sends COMMIT; a lost connection there leaves the
+        committing: the statement was COMMIT; a lost connection there leaves the
             outcome unknown.
     """
-    try:
-        yield
-    except EventlogError:
-        raise
-    except psycopg_pool.PoolTimeout:
-        raise StoreUnavailableError(
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return StoreUnavailableError(
             "no database connection became free within the pool timeout", session_id=session_id
-        ) from None
-    except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
-        raise ConcurrencyError(
+        )
+    if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
+        return ConcurrencyError(
             "the write conflicted with a concurrent one; retry it", session_id=session_id
-        ) from None
-    except pg_errors.IntegrityError as exc:
-        raise CorruptionError(
-            f"a stored invariant was violated ({type(exc).__name__})",
-            session_id=session_id,
-            code=exc.sqlstate,
-        ) from None
-    except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
+        )
+    code = exc.sqlstate
+    if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
         # OperationalErrors, but the connection is fine and nothing landed: the
         # statement's transaction aborted. That holds in a COMMIT too: the server
         # takes no cancel once the commit record is written (a cancelled wait for
         # a synchronous standby is only a warning).
-        reason = _CANCEL_REASONS.get(exc.sqlstate or "", "cancelled")
-        raise StatementCancelledError(
-            f"the database cancelled the statement ({reason}, SQLSTATE {exc.sqlstate}); "
+        reason = _CANCEL_REASONS.get(code or "", "cancelled")
+        return StatementCancelledError(
+            f"the database cancelled the statement ({reason}, SQLSTATE {code}); "
             "nothing was written and retrying is safe",
             session_id=session_id,
-            sqlstate=exc.sqlstate,
-        ) from None
-    except psycopg.OperationalError as exc:
-        if committing:
-            raise CommitOutcomeUnknownError(
-                "the connection was lost while committing; the write may or may not have "
-                "landed, and retrying it is safe",
-                session_id=session_id,
-                code=exc.sqlstate,
-            ) from None
-        raise StoreUnavailableError(
-            f"the database is unavailable: {_server_reason(exc)}",
-            session_id=session_id,
-            code=exc.sqlstate,
-        ) from None
+            sqlstate=code,
+        )
+    kind: type[StoreError] = StoreError
+    message = f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {code or '-'})"
+    if isinstance(exc, pg_errors.IntegrityError):
+        kind, message = CorruptionError, f"a stored invariant was violated ({type(exc).__name__})"
+    elif isinstance(exc, psycopg.OperationalError) and committing:
+        kind = CommitOutcomeUnknownError
+        message = (
+            "the connection was lost while committing; the write may or may not have "
+            "landed, and retrying it is safe"
+        )
+    elif isinstance(exc, psycopg.OperationalError):
+        kind, message = StoreUnavailableError, f"the database is unavailable: {_server_reason(exc)}"
+    return kind(message, session_id=session_id, code=code)
+
+
+@contextmanager
+def translated(session_id: str | None = None, *, committing: bool = False) -> Iterator[None]:
+    """Turn psycopg errors raised in the block into eventlog errors (see `translation`);
+    messages never carry row values."""
+    try:
+        yield
+    except EventlogError:
+        raise
     except psycopg.Error as exc:
-        raise StoreError(
-            f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {exc.sqlstate or '-'})",
-            session_id=session_id,
-            code=exc.sqlstate,
-        ) from None
+        raise translation(exc, session_id, committing=committing) from None
 
 
 def connect_error(exc: psycopg.Error) -> StoreUnavailableError:
