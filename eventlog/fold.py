@@ -283,30 +283,20 @@ def plan_delta(
                 where="leaf_id",
             )
 
-    old_metadata = b"{}" if state is None else state.metadata
-    metadata = old_metadata if delta.metadata is None else delta.metadata
-    metadata_changed = state is None or metadata != old_metadata
-    changed = bool(
-        state is None or appends or removals or metadata_changed or leaf_id != state.leaf_id
-    )
-    new_state = _next_state(
+    metadata = delta.metadata
+    if metadata is None:
+        metadata = b"{}" if state is None else state.metadata
+    return _plan(
         session_id,
         state,
-        changed=changed,
         leaf_id=leaf_id,
         metadata=metadata,
         appends=appends,
-        removed=len(removals),
+        removals=removals,
         now=now,
+        skipped=skipped,
+        tombstoned=tombstoned,
     )
-    result = SaveResult(
-        version=new_state.version,
-        appended=tuple(record.entry_id for record in appends),
-        skipped=tuple(skipped),
-        tombstoned=tuple(tombstoned),
-        changed=changed,
-    )
-    return WritePlan(new_state, state is None, changed, removals, appends, metadata_changed, result)
 
 
 def plan_reconcile(
@@ -367,20 +357,47 @@ def plan_reconcile(
     tombstoned = [record.entry_id for record in live if record.entry_id not in in_snapshot]
     removals.extend(live_by_id[entry_id].seq for entry_id in tombstoned)
 
-    metadata_changed = state is None or snapshot.metadata != state.metadata
+    return _plan(
+        session_id,
+        state,
+        leaf_id=snapshot.leaf_id,
+        metadata=snapshot.metadata,
+        appends=appends,
+        removals=sorted(removals),
+        now=now,
+        skipped=skipped,
+        tombstoned=tombstoned,
+        superseded=superseded,
+        moved=moved,
+    )
+
+
+def _plan(
+    session_id: str,
+    state: SessionState | None,
+    *,
+    leaf_id: str | None,
+    metadata: bytes,
+    appends: list[Record],
+    removals: list[int],
+    now: datetime,
+    skipped: Sequence[str],
+    tombstoned: Sequence[str],
+    superseded: Sequence[str] = (),
+    moved: Sequence[str] = (),
+) -> WritePlan:
+    """The plan of a write whose records are decided: a new version only if it changes
+    anything (records, leaf or metadata)."""
+    metadata_changed = state is None or metadata != state.metadata
     changed = bool(
-        state is None
-        or appends
-        or removals
-        or metadata_changed
-        or snapshot.leaf_id != state.leaf_id
+        state is None or appends or removals or metadata_changed or leaf_id != state.leaf_id
     )
     new_state = _next_state(
         session_id,
         state,
         changed=changed,
-        leaf_id=snapshot.leaf_id,
-        metadata=snapshot.metadata,
+        leaf_id=leaf_id,
+        metadata=metadata,
         appends=appends,
         removed=len(removals),
         now=now,
@@ -394,9 +411,7 @@ def plan_reconcile(
         moved=tuple(moved),
         changed=changed,
     )
-    return WritePlan(
-        new_state, state is None, changed, sorted(removals), appends, metadata_changed, result
-    )
+    return WritePlan(new_state, state is None, changed, removals, appends, metadata_changed, result)
 
 
 def plan_fork(
