@@ -30,16 +30,28 @@ from .errors import (
     StoreUnavailableError,
 )
 from .fold import Record, SessionState
-from .plan_sql import RECORD_COLUMNS, STATE_COLUMNS
+from .plan_sql import (
+    DELETE_SESSION_SQL,
+    RECORD_COLUMNS,
+    RECORDS_AT_SQL,
+    STATE_COLUMNS,
+    STATE_SQL,
+    VERSION_ROW_SQL,
+    live_records_sql,
+)
 
 __all__ = [
     "ADVISORY_MIGRATION_KEY",
+    "RECORDS_AT_SQL",
     "STATE_SQL",
+    "VERSION_ROW_SQL",
     "check_url",
     "migration_statements",
+    "plan_migrations",
     "record_from_row",
     "state_from_row",
     "translated",
+    "translation",
 ]
 
 ADVISORY_MIGRATION_KEY: Final = 0x6576656E746C6F67  # "eventlog"
@@ -48,7 +60,6 @@ ADVISORY_MIGRATION_KEY: Final = 0x6576656E746C6F67  # "eventlog"
 # Reads that only compare digests leave payloads out.
 _NO_PAYLOAD = "''::bytea"
 
-STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
 # Locking creators of one new session serialize on this lock (no row exists to
 # lock yet), so only one of them plans the creation. It is not what keeps
@@ -83,41 +94,12 @@ STATE_AND_LATEST_SQL = (
     records=LATEST_SQL,
 )
 STATE_WIDTH = len(STATE_COLUMNS.split(","))
-# `pos >= 0` (always true) matches the predicate of entries_live_pos (see schema 0002).
-LIVE_SQL = (
-    "SELECT {columns} FROM entries WHERE session_id = %s AND removed_in_version IS NULL "
-    "AND pos >= 0 ORDER BY pos"
-)
-LIVE_WITH_PAYLOADS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload="payload"))
-LIVE_DIGESTS_SQL = LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=_NO_PAYLOAD))
-RECORDS_AT_SQL = (
-    f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
-    "WHERE session_id = %s AND added_in_version <= %s "
-    "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
-)
-VERSION_ROW_SQL = (
-    "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
-    "WHERE m.session_id = v.session_id AND m.version <= v.version AND m.metadata IS NOT NULL "
-    "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
-    "WHERE v.session_id = %s AND v.version = %s"
-)
+LIVE_WITH_PAYLOADS_SQL = live_records_sql("payload")
+LIVE_DIGESTS_SQL = live_records_sql(_NO_PAYLOAD)
 # The lock waits for a write in flight; the deletes after it (read committed:
 # a fresh snapshot each) then see and remove what that write added. The last
 # statement's row count says whether the session existed.
-DELETE_SQL = (
-    "SELECT 1 FROM sessions WHERE session_id = %s FOR UPDATE",
-    "DELETE FROM entries WHERE session_id = %s",
-    "DELETE FROM session_versions WHERE session_id = %s",
-    "DELETE FROM sessions WHERE session_id = %s",
-)
-PURGE_RECORDS_SQL = "DELETE FROM entries WHERE session_id = %s AND removed_in_version IS NOT NULL"
-PURGE_VERSIONS_SQL = (
-    "DELETE FROM session_versions WHERE session_id = %s AND version < %s",
-    "UPDATE session_versions SET metadata = %s WHERE session_id = %s AND version = %s",
-    "UPDATE sessions SET removed_count = 0, history_floor = version, bytes = "
-    "(SELECT coalesce(sum(octet_length(payload)), 0) FROM entries WHERE session_id = %s) "
-    "WHERE session_id = %s",
-)
+DELETE_SQL = ("SELECT 1 FROM sessions WHERE session_id = %s FOR UPDATE", *DELETE_SESSION_SQL)
 # Settings of every pooled connection. Every statement the store sends reads
 # or writes one session through an index that leads with session_id, so a table
 # scan is never the right plan. With scans off, a generic plan (one made without
@@ -172,9 +154,7 @@ def migration_statements(sql: str, partitions: int | None) -> list[str]:
     """A schema file as statements, hash-partitioned by session_id when asked."""
     tables = _PARTITIONED.findall(sql)
     clause = "PARTITION BY HASH (session_id)" if partitions else ""
-    body = sql.replace("{partition_by}", clause)
-    lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
-    statements = [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    statements = migrate.split_statements(sql.replace("{partition_by}", clause))
     for table in tables if partitions else ():
         statements += [
             f"CREATE TABLE {table}_p{n} PARTITION OF {table} "
@@ -182,6 +162,18 @@ def migration_statements(sql: str, partitions: int | None) -> list[str]:
             for n in range(partitions or 0)
         ]
     return statements
+
+
+def plan_migrations(applied: int, partitions: int | None) -> migrate.MigrationPlan:
+    """What migrating a database at version `applied` runs."""
+    return migrate.plan_migrations(
+        "postgres",
+        applied,
+        version_table_sql=VERSION_TABLE_SQL,
+        record_sql=RECORD_MIGRATION_SQL,
+        record_params=lambda step: (step.version, step.name),
+        split=lambda sql: migration_statements(sql, partitions),
+    )
 
 
 def foreign_tables_error(found: Sequence[str]) -> SchemaVersionError:
@@ -269,59 +261,65 @@ _CANCEL_REASONS: Final = {
 }
 
 
-@contextmanager
-def translated(session_id: str | None = None, *, committing: bool = False) -> Iterator[None]:
-    """Turn psycopg errors into eventlog errors (messages never carry row values).
+def translation(
+    exc: psycopg.Error, session_id: str | None = None, *, committing: bool = False
+) -> EventlogError:
+    """The eventlog error for a psycopg error, chosen by its class (so by SQLSTATE).
 
     Args:
-        committing: the block sends COMMIT; a lost connection there leaves the
+        committing: the statement was COMMIT; a lost connection there leaves the
             outcome unknown.
     """
-    try:
-        yield
-    except EventlogError:
-        raise
-    except psycopg_pool.PoolTimeout:
-        raise StoreUnavailableError(
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return StoreUnavailableError(
             "no database connection became free within the pool timeout", session_id=session_id
-        ) from None
-    except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
-        raise ConcurrencyError(
+        )
+    if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
+        return ConcurrencyError(
             "the write conflicted with a concurrent one; retry it", session_id=session_id
-        ) from None
-    except pg_errors.IntegrityError as exc:
-        raise CorruptionError(
-            f"a stored invariant was violated ({type(exc).__name__})", session_id=session_id
-        ) from None
-    except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
+        )
+    code = exc.sqlstate
+    if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
         # OperationalErrors, but the connection is fine and nothing landed: the
         # statement's transaction aborted. That holds in a COMMIT too: the server
         # takes no cancel once the commit record is written (a cancelled wait for
         # a synchronous standby is only a warning).
-        reason = _CANCEL_REASONS.get(exc.sqlstate or "", "cancelled")
-        raise StatementCancelledError(
-            f"the database cancelled the statement ({reason}, SQLSTATE {exc.sqlstate}); "
+        reason = _CANCEL_REASONS.get(code or "", "cancelled")
+        return StatementCancelledError(
+            f"the database cancelled the statement ({reason}, SQLSTATE {code}); "
             "nothing was written and retrying is safe",
             session_id=session_id,
-            sqlstate=exc.sqlstate,
-        ) from None
-    except psycopg.OperationalError as exc:
-        if committing:
-            raise CommitOutcomeUnknownError(
-                "the connection was lost while committing; the write may or may not have "
-                "landed, and retrying it is safe",
-                session_id=session_id,
-            ) from None
-        raise StoreUnavailableError(
-            f"the database is unavailable: {_server_reason(exc)}", session_id=session_id
-        ) from None
+            sqlstate=code,
+        )
+    kind: type[StoreError] = StoreError
+    message = f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {code or '-'})"
+    if isinstance(exc, pg_errors.IntegrityError):
+        kind, message = CorruptionError, f"a stored invariant was violated ({type(exc).__name__})"
+    elif isinstance(exc, psycopg.OperationalError) and committing:
+        kind = CommitOutcomeUnknownError
+        message = (
+            "the connection was lost while committing; the write may or may not have "
+            "landed, and retrying it is safe"
+        )
+    elif isinstance(exc, psycopg.OperationalError):
+        kind, message = StoreUnavailableError, f"the database is unavailable: {_server_reason(exc)}"
+    return kind(message, session_id=session_id, code=code)
+
+
+@contextmanager
+def translated(session_id: str | None = None, *, committing: bool = False) -> Iterator[None]:
+    """Turn psycopg errors raised in the block into eventlog errors (see `translation`);
+    messages never carry row values."""
+    try:
+        yield
+    except EventlogError:
+        raise
     except psycopg.Error as exc:
-        sqlstate = getattr(exc, "sqlstate", None) or "-"
-        raise StoreError(
-            f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {sqlstate})", session_id=session_id
-        ) from None
+        raise translation(exc, session_id, committing=committing) from None
 
 
 def connect_error(exc: psycopg.Error) -> StoreUnavailableError:
     """A clear error for a failed first connection: what to fix."""
-    return StoreUnavailableError(f"cannot connect to PostgreSQL: {_server_reason(exc)}")
+    return StoreUnavailableError(
+        f"cannot connect to PostgreSQL: {_server_reason(exc)}", code=exc.sqlstate
+    )

@@ -45,14 +45,13 @@ from .engine import LogStore, Transaction, VersionRow, drive
 from .errors import (
     ConcurrencyError,
     InvalidConfigError,
-    SchemaVersionError,
     StoreError,
     StoreUnavailableError,
 )
-from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
 from .model import Entry
 from .operations import Operation
-from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements
+from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
 
 __all__ = ["PostgresStore"]
 
@@ -187,15 +186,12 @@ class _PostgresTransaction:
             deleted = cursor.rowcount
         return deleted > 0
 
-    def purge(self, state: SessionState) -> int:
-        sid = state.session_id
-        cursor = self._conn.execute(sql.PURGE_RECORDS_SQL, (sid,))
-        dropped = cursor.rowcount
-        drop_versions, keep_metadata, recount = sql.PURGE_VERSIONS_SQL
-        self._conn.execute(drop_versions, (sid, state.version))
-        self._conn.execute(keep_metadata, (state.metadata, sid, state.version))
-        self._conn.execute(recount, (sid, sid))
-        return dropped
+    def purge(self, plan: PurgePlan) -> int:
+        counts = []
+        for statement, rows in purge_statements(plan, paramstyle="%s", length="octet_length"):
+            cursor = self._conn.execute(statement, rows[0])
+            counts.append(cursor.rowcount)
+        return counts[0]
 
     def list_states(
         self,
@@ -375,14 +371,9 @@ def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
     try:
         conn.execute("BEGIN")
         try:
-            applied = _applied_version(conn)
-            todo = migrate.pending("postgres", applied)
-            if todo:
-                conn.execute(sql.VERSION_TABLE_SQL)
-            for step in todo:
-                for statement in sql.migration_statements(step.sql, partitions):
-                    conn.execute(statement)
-                conn.execute(sql.RECORD_MIGRATION_SQL, (step.version, step.name))
+            plan = sql.plan_migrations(_applied_version(conn), partitions)
+            for statement, params in plan.statements:
+                conn.execute(statement, params or None)
             conn.execute("COMMIT")
         except BaseException:
             _end_unfinished(conn)
@@ -390,9 +381,9 @@ def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
     finally:
         if not conn.closed:
             conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
-    if todo:
-        logger.info("migrate", backend="postgres", applied=[m.version for m in todo])
-    return [m.version for m in todo]
+    if plan.versions:
+        logger.info("migrate", backend="postgres", applied=plan.versions)
+    return plan.versions
 
 
 def _has_unread_input(conn: Connection[Any]) -> bool:
@@ -500,13 +491,12 @@ class PostgresStore(LogStore):
                 if self._migrate_on_open:
                     _migrate(conn, self._partitions)
                 else:
-                    applied = _applied_version(conn)
-                    migrate.check_not_newer("postgres", applied)
-                    if applied < len(migrate.migrations("postgres")):
-                        raise SchemaVersionError(
-                            f"the database schema is at version {applied}; "
-                            "run `eventlog migrate --url ...` or connect with migrate=True"
-                        )
+                    migrate.check_current(
+                        "postgres",
+                        _applied_version(conn),
+                        how_to_migrate="run `eventlog migrate --url ...` or connect with "
+                        "migrate=True",
+                    )
         finally:
             conn.close()
         with sql.translated():

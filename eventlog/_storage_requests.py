@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
-from .fold import Record, SessionState, WritePlan
+from .fold import PurgePlan, Record, SessionState, WritePlan
 from .model import Entry
 
 if TYPE_CHECKING:
@@ -206,13 +206,13 @@ class Delete(Request[bool]):
 class Purge(Request[int]):
     """`Transaction.purge`."""
 
-    state: SessionState
+    plan: PurgePlan
 
     def answer(self, tx: Transaction) -> int:
-        return tx.purge(self.state)
+        return tx.purge(self.plan)
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[int]:
-        return tx.purge(self.state)
+        return tx.purge(self.plan)
 
 
 @dataclass(frozen=True, slots=True)

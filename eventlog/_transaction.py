@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ._storage_requests import VersionRow
-from .fold import Record, SessionState, WritePlan
+from .fold import PurgePlan, Record, SessionState, WritePlan
 from .model import Entry
 
 __all__ = ["Transaction"]
@@ -61,8 +61,8 @@ class Transaction(Protocol):
         """Remove every row of the session."""
         ...
 
-    def purge(self, state: SessionState) -> int:
-        """Drop non-live records and history before `state.version`; return records dropped."""
+    def purge(self, plan: PurgePlan) -> int:
+        """Apply a purge plan; return the records dropped."""
         ...
 
     def list_states(

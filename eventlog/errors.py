@@ -148,7 +148,35 @@ class SessionExistsError(ConflictError):
 
 
 class StoreError(EventlogError):
-    """The storage itself failed or is not usable."""
+    """The storage itself failed or is not usable.
+
+    Attributes:
+        code: the driver's code for the failure, when a driver error caused it: the
+            SQLSTATE on PostgreSQL (``40001``), the result code's name on SQLite
+            (``SQLITE_BUSY``). Never row values.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        entry_id: str | None = None,
+        where: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, entry_id=entry_id, where=where)
+        self.code = code
+
+    def _fields(self) -> dict[str, Any]:
+        fields = super()._fields()
+        fields["code"] = self.code
+        return fields
+
+    def __repr__(self) -> str:
+        if self.code is None:
+            return super().__repr__()
+        return f"{type(self).__name__}({self.message!r}, code={self.code!r})"
 
 
 class StoreUnavailableError(StoreError):
@@ -176,7 +204,9 @@ class StatementCancelledError(StoreError):
         where: str | None = None,
         sqlstate: str | None = None,
     ) -> None:
-        super().__init__(message, session_id=session_id, entry_id=entry_id, where=where)
+        super().__init__(
+            message, session_id=session_id, entry_id=entry_id, where=where, code=sqlstate
+        )
         self.sqlstate = sqlstate
 
     def _fields(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from ._branch import branch_to, cycle_error
 from .codec import (
     STORED_DECODE_ERRORS,
     EncodedEntry,
@@ -26,10 +27,11 @@ from .codec import (
     raw_object,
     stored_damage,
 )
-from .errors import ConcurrencyError, CorruptionError, IdConflictError, InvalidLeafError
+from .errors import ConcurrencyError, IdConflictError, InvalidLeafError
 from .model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
 
 __all__ = [
+    "PurgePlan",
     "Record",
     "SessionState",
     "WritePlan",
@@ -40,6 +42,7 @@ __all__ = [
     "fold_session",
     "plan_delta",
     "plan_fork",
+    "plan_purge",
     "plan_reconcile",
     "session_info",
     "walk_path",
@@ -107,6 +110,28 @@ class WritePlan(msgspec.Struct, frozen=True):
     appends: list[Record]
     metadata_changed: bool
     result: SaveResult
+
+
+class PurgePlan(msgspec.Struct, frozen=True):
+    """What `purge` does to one session, decided before anything is written.
+
+    Apply in one transaction: delete every record that is not live, and the
+    version rows before `floor`; the row of version `floor` takes `metadata`
+    (the older rows that carried it are gone); then set the index row's
+    `history_floor` to `floor`, `removed_count` to `removed_count` and `bytes`
+    to the payload size of the records kept. The version itself stays: a purge
+    changes no content.
+    """
+
+    session_id: str
+    floor: int
+    metadata: bytes
+    removed_count: int
+
+
+def plan_purge(state: SessionState) -> PurgePlan:
+    """Decide what `purge` drops: all history before the session's current version."""
+    return PurgePlan(state.session_id, state.version, state.metadata, removed_count=0)
 
 
 def check_expected_version(
@@ -258,30 +283,20 @@ def plan_delta(
                 where="leaf_id",
             )
 
-    old_metadata = b"{}" if state is None else state.metadata
-    metadata = old_metadata if delta.metadata is None else delta.metadata
-    metadata_changed = state is None or metadata != old_metadata
-    changed = bool(
-        state is None or appends or removals or metadata_changed or leaf_id != state.leaf_id
-    )
-    new_state = _next_state(
+    metadata = delta.metadata
+    if metadata is None:
+        metadata = b"{}" if state is None else state.metadata
+    return _plan(
         session_id,
         state,
-        changed=changed,
         leaf_id=leaf_id,
         metadata=metadata,
         appends=appends,
-        removed=len(removals),
+        removals=removals,
         now=now,
+        skipped=skipped,
+        tombstoned=tombstoned,
     )
-    result = SaveResult(
-        version=new_state.version,
-        appended=tuple(record.entry_id for record in appends),
-        skipped=tuple(skipped),
-        tombstoned=tuple(tombstoned),
-        changed=changed,
-    )
-    return WritePlan(new_state, state is None, changed, removals, appends, metadata_changed, result)
 
 
 def plan_reconcile(
@@ -342,20 +357,47 @@ def plan_reconcile(
     tombstoned = [record.entry_id for record in live if record.entry_id not in in_snapshot]
     removals.extend(live_by_id[entry_id].seq for entry_id in tombstoned)
 
-    metadata_changed = state is None or snapshot.metadata != state.metadata
+    return _plan(
+        session_id,
+        state,
+        leaf_id=snapshot.leaf_id,
+        metadata=snapshot.metadata,
+        appends=appends,
+        removals=sorted(removals),
+        now=now,
+        skipped=skipped,
+        tombstoned=tombstoned,
+        superseded=superseded,
+        moved=moved,
+    )
+
+
+def _plan(
+    session_id: str,
+    state: SessionState | None,
+    *,
+    leaf_id: str | None,
+    metadata: bytes,
+    appends: list[Record],
+    removals: list[int],
+    now: datetime,
+    skipped: Sequence[str],
+    tombstoned: Sequence[str],
+    superseded: Sequence[str] = (),
+    moved: Sequence[str] = (),
+) -> WritePlan:
+    """The plan of a write whose records are decided: a new version only if it changes
+    anything (records, leaf or metadata)."""
+    metadata_changed = state is None or metadata != state.metadata
     changed = bool(
-        state is None
-        or appends
-        or removals
-        or metadata_changed
-        or snapshot.leaf_id != state.leaf_id
+        state is None or appends or removals or metadata_changed or leaf_id != state.leaf_id
     )
     new_state = _next_state(
         session_id,
         state,
         changed=changed,
-        leaf_id=snapshot.leaf_id,
-        metadata=snapshot.metadata,
+        leaf_id=leaf_id,
+        metadata=metadata,
         appends=appends,
         removed=len(removals),
         now=now,
@@ -369,9 +411,7 @@ def plan_reconcile(
         moved=tuple(moved),
         changed=changed,
     )
-    return WritePlan(
-        new_state, state is None, changed, sorted(removals), appends, metadata_changed, result
-    )
+    return WritePlan(new_state, state is None, changed, removals, appends, metadata_changed, result)
 
 
 def plan_fork(
@@ -502,20 +542,7 @@ def _walk(session_id: str, live: Sequence[Record], leaf_id: str) -> list[Record]
         raise InvalidLeafError(
             "the leaf is not a live entry", session_id=session_id, entry_id=leaf_id, where="leaf_id"
         )
-    branch: list[Record] = []
-    seen: set[str] = set()
-    current: str | None = leaf_id
-    while current is not None and current in by_id:
-        if current in seen:
-            raise CorruptionError(
-                "the parent links form a cycle", session_id=session_id, entry_id=current
-            )
-        seen.add(current)
-        record = by_id[current]
-        branch.append(record)
-        current = record.parent_id
-    branch.reverse()
-    return branch
+    return branch_to(by_id, leaf_id, on_cycle=lambda entry_id: cycle_error(session_id, entry_id))
 
 
 def walk_path(session_id: str, live: Sequence[Record], leaf_id: str | None) -> list[Entry]:

@@ -19,7 +19,7 @@ import msgspec
 from .async_engine import AsyncStoreBase
 from .engine import LogStore, Transaction, VersionRow
 from .errors import StoreUnavailableError
-from .fold import Record, SessionState, WritePlan, entries_from_records
+from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_records
 from .model import Entry
 from .operations import Operation
 
@@ -174,22 +174,21 @@ class _MemoryTransaction:
         self.changes[session_id] = None
         return existed
 
-    def purge(self, state: SessionState) -> int:
-        session = self._get(state.session_id)
+    def purge(self, plan: PurgePlan) -> int:
+        session = self._get(plan.session_id)
         assert session is not None
         kept = [record for record in session.records if record.live]
-        dropped = len(session.records) - len(kept)
-        leaf_id, _, created_at = session.versions[state.version]
-        versions = {v: row for v, row in session.versions.items() if v > state.version}
-        versions[state.version] = (leaf_id, state.metadata, created_at)
-        new_state = msgspec.structs.replace(
-            state,
-            removed_count=0,
-            history_floor=state.version,
+        leaf_id, _, created_at = session.versions[plan.floor]
+        versions = {v: row for v, row in session.versions.items() if v > plan.floor}
+        versions[plan.floor] = (leaf_id, plan.metadata, created_at)
+        state = msgspec.structs.replace(
+            session.state,
+            removed_count=plan.removed_count,
+            history_floor=plan.floor,
             bytes=sum(len(record.payload) for record in kept),
         )
-        self.changes[state.session_id] = _Session.of(new_state, kept, versions)
-        return dropped
+        self.changes[plan.session_id] = _Session.of(state, kept, versions)
+        return len(session.records) - len(kept)
 
     def list_states(
         self,

@@ -211,7 +211,7 @@ def purge(session_id: object) -> Operation[int]:
 
     def steps() -> Steps[int]:
         state = _require(sid, (yield from State(sid)))
-        return (yield from Purge(state))
+        return (yield from Purge(fold.plan_purge(state)))
 
     return Operation("purge", sid, "write", steps)
 

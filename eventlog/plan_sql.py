@@ -1,8 +1,13 @@
-"""The SQL the SQLite and Postgres drivers share: column lists, row mapping,
-`list_sessions` and the statements that apply a `WritePlan`.
+"""The statement catalogue: the SQL the SQLite and Postgres drivers share.
 
-Pure: it builds statements and parameter rows; the drivers run them. The
-drivers differ only in placeholder (``?`` or ``%s``) and how a time is stored.
+Column lists and row mapping, the reads both dialects write alike, the
+`list_sessions` query and the statements that apply a `WritePlan` or a
+`PurgePlan`. Written with psycopg's ``%s`` placeholder; `qmark` gives sqlite3's.
+Where the dialects differ (an empty blob literal, a blob's length, locking) the
+caller passes its dialect's text, and statements only one backend has live
+with its driver.
+
+Pure: it builds statements and parameter rows; the drivers run them.
 """
 
 from __future__ import annotations
@@ -13,17 +18,24 @@ from typing import Any, TypeAlias
 
 from ._id_ranges import prefix_successor
 from .errors import CorruptionError
-from .fold import Record, SessionState, WritePlan
+from .fold import PurgePlan, Record, SessionState, WritePlan
 
 __all__ = [
+    "DELETE_SESSION_SQL",
     "LIVE_ENTRIES_SQL",
+    "RECORDS_AT_SQL",
     "RECORD_COLUMNS",
     "SESSION_FIELDS",
     "STATE_COLUMNS",
+    "STATE_SQL",
+    "VERSION_ROW_SQL",
     "Statement",
     "list_states_sql",
+    "live_records_sql",
     "newest_by_id",
     "plan_statements",
+    "purge_statements",
+    "qmark",
     "session_set_clause",
     "session_values",
     "state_from_row",
@@ -43,12 +55,49 @@ RECORD_COLUMNS = (
 )
 
 
-# The live entries of one session in `pos` order, as `fold.entries_from_rows` reads them.
-# `pos >= 0` (always true) matches the predicate of Postgres's entries_live_pos.
-LIVE_ENTRIES_SQL = (
-    "SELECT entry_id, parent_id, kind, ts, payload FROM entries "
+STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
+# The live rows of one session in `pos` order. `pos >= 0` (always true) matches
+# the predicate of Postgres's entries_live_pos.
+_LIVE_SQL = (
+    "SELECT {columns} FROM entries "
     "WHERE session_id = %s AND removed_in_version IS NULL AND pos >= 0 ORDER BY pos"
 )
+# The live entries, as `fold.entries_from_rows` reads them.
+LIVE_ENTRIES_SQL = _LIVE_SQL.format(columns="entry_id, parent_id, kind, ts, payload")
+RECORDS_AT_SQL = (
+    f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
+    "WHERE session_id = %s AND added_in_version <= %s "
+    "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
+)
+# A version's leaf and write time, and the metadata as of it: the newest
+# version row up to it that carries metadata.
+VERSION_ROW_SQL = (
+    "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
+    "WHERE m.session_id = v.session_id AND m.version <= v.version AND m.metadata IS NOT NULL "
+    "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
+    "WHERE v.session_id = %s AND v.version = %s"
+)
+# Every row of one session; the last statement's row count says whether it existed.
+DELETE_SESSION_SQL = (
+    "DELETE FROM entries WHERE session_id = %s",
+    "DELETE FROM session_versions WHERE session_id = %s",
+    "DELETE FROM sessions WHERE session_id = %s",
+)
+
+
+def qmark(sql: str) -> str:
+    """A catalogue statement with sqlite3's ``?`` placeholders."""
+    return sql.replace("%s", "?")
+
+
+def live_records_sql(payload: str) -> str:
+    """The live records of one session in `pos` order (parameter: the session id).
+
+    Args:
+        payload: the payload column, or the dialect's empty blob for reads that
+            only compare digests.
+    """
+    return _LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=payload))
 
 
 # The index row's columns a write sets, in `session_values` order.
@@ -257,3 +306,36 @@ def plan_statements(
     if paramstyle != "%s":
         statements = [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]
     return statements
+
+
+def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[Statement]:
+    """The statements that apply a purge plan, in order; the first one's row count
+    is the number of records dropped.
+
+    Args:
+        paramstyle: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
+        length: the dialect's byte length of a blob, ``length`` (SQLite) or
+            ``octet_length`` (PostgreSQL).
+    """
+    sid = plan.session_id
+    statements: list[Statement] = [
+        (
+            "DELETE FROM entries WHERE session_id = %s AND removed_in_version IS NOT NULL",
+            [(sid,)],
+        ),
+        (
+            "DELETE FROM session_versions WHERE session_id = %s AND version < %s",
+            [(sid, plan.floor)],
+        ),
+        (
+            "UPDATE session_versions SET metadata = %s WHERE session_id = %s AND version = %s",
+            [(plan.metadata, sid, plan.floor)],
+        ),
+        (
+            "UPDATE sessions SET removed_count = %s, history_floor = %s, bytes = "
+            f"(SELECT coalesce(sum({length}(payload)), 0) FROM entries WHERE session_id = %s) "
+            "WHERE session_id = %s",
+            [(plan.removed_count, plan.floor, sid, sid)],
+        ),
+    ]
+    return [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]

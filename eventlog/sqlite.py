@@ -19,25 +19,29 @@ from . import migrate
 from ._id_ranges import iter_chunks
 from ._log import logger
 from ._options import check_flag, check_seconds
+from ._sqlite_errors import translated as _translated
 from ._threaded_async import ThreadedAsyncStore
 from .engine import LogStore, Transaction, VersionRow
 from .errors import (
-    CorruptionError,
-    EventlogError,
     InvalidConfigError,
     SchemaVersionError,
-    StoreError,
     StoreUnavailableError,
 )
-from .fold import Record, SessionState, WritePlan, entries_from_rows
+from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
 from .model import Entry
 from .plan_sql import (
+    DELETE_SESSION_SQL,
     LIVE_ENTRIES_SQL,
     RECORD_COLUMNS,
-    STATE_COLUMNS,
+    RECORDS_AT_SQL,
+    STATE_SQL,
+    VERSION_ROW_SQL,
     list_states_sql,
+    live_records_sql,
     newest_by_id,
     plan_statements,
+    purge_statements,
+    qmark,
     state_from_row,
 )
 
@@ -46,6 +50,21 @@ __all__ = ["AsyncSQLiteStore", "SQLiteStore", "records_of_ids_sql"]
 Synchronous = Literal["full", "normal"]
 _MAX_IDLE_CONNECTIONS: Final = 8
 _IN_CHUNK: Final = 500
+# The catalogue's statements in sqlite3's placeholders, and SQLite's empty blob.
+_STATE_SQL: Final = qmark(STATE_SQL)
+_LIVE_ENTRIES_SQL: Final = qmark(LIVE_ENTRIES_SQL)
+_LIVE_WITH_PAYLOADS_SQL: Final = qmark(live_records_sql("payload"))
+_LIVE_DIGESTS_SQL: Final = qmark(live_records_sql("x''"))
+_RECORDS_AT_SQL: Final = qmark(RECORDS_AT_SQL)
+_VERSION_ROW_SQL: Final = qmark(VERSION_ROW_SQL)
+_DELETE_SESSION_SQL: Final = tuple(qmark(statement) for statement in DELETE_SESSION_SQL)
+_VERSION_TABLE_SQL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {migrate.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+    "name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+)
+_RECORD_MIGRATION_SQL: Final = (
+    f"INSERT INTO {migrate.VERSION_TABLE} (version, name, applied_at) VALUES (?, ?, ?)"
+)
 
 
 def _to_micros(moment: datetime) -> int:
@@ -63,39 +82,6 @@ def _state(row: Sequence[Any]) -> SessionState:
 
 def _record(row: Sequence[Any]) -> Record:
     return Record(*row)
-
-
-@contextmanager
-def _translated(session_id: str | None = None) -> Iterator[None]:
-    """Turn sqlite3 errors into eventlog errors (messages never carry row values)."""
-    try:
-        yield
-    except EventlogError:
-        raise
-    except sqlite3.OperationalError as exc:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            raise StoreUnavailableError(
-                "the database stayed locked past the busy timeout", session_id=session_id
-            ) from None
-        if "unable to open" in text or "readonly" in text or "disk" in text:
-            raise StoreUnavailableError(
-                f"cannot use the database file: {text}", session_id=session_id
-            ) from None
-        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
-    except sqlite3.IntegrityError:
-        raise CorruptionError(
-            "a stored invariant was violated (constraint failed)", session_id=session_id
-        ) from None
-    except sqlite3.DatabaseError as exc:
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            raise CorruptionError(
-                f"the file is not a usable SQLite database: {text}", session_id=session_id
-            ) from None
-        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
-    except sqlite3.Error as exc:
-        raise StoreError(f"SQLite failed: {type(exc).__name__}", session_id=session_id) from None
 
 
 def records_of_ids_sql(columns: str, count: int) -> str:
@@ -116,9 +102,7 @@ class _SQLiteTransaction:
         self._conn = conn
 
     def state(self, session_id: str) -> SessionState | None:
-        row = self._conn.execute(
-            f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
-        ).fetchone()
+        row = self._conn.execute(_STATE_SQL, (session_id,)).fetchone()
         return None if row is None else _state(row)
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
@@ -137,40 +121,23 @@ class _SQLiteTransaction:
         return self.state(session_id), self.latest_records(session_id, entry_ids)
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
-        columns = RECORD_COLUMNS.format(payload="payload" if payloads else "x''")
-        rows = self._conn.execute(
-            f"SELECT {columns} FROM entries "
-            "WHERE session_id = ? AND removed_in_version IS NULL ORDER BY pos",
-            (session_id,),
-        )
-        return [Record(*row) for row in rows]
+        query = _LIVE_WITH_PAYLOADS_SQL if payloads else _LIVE_DIGESTS_SQL
+        return [Record(*row) for row in self._conn.execute(query, (session_id,))]
 
     def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        rows = self._conn.execute(LIVE_ENTRIES_SQL.replace("%s", "?"), (session_id,))
+        rows = self._conn.execute(_LIVE_ENTRIES_SQL, (session_id,))
         return entries_from_rows(rows, raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
-        columns = RECORD_COLUMNS.format(payload="payload")
-        rows = self._conn.execute(
-            f"SELECT {columns} FROM entries WHERE session_id = ? AND added_in_version <= ? "
-            "AND (removed_in_version IS NULL OR removed_in_version > ?) ORDER BY pos",
-            (session_id, version, version),
-        )
+        rows = self._conn.execute(_RECORDS_AT_SQL, (session_id, version, version))
         return [Record(*row) for row in rows]
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        row = self._conn.execute(
-            "SELECT leaf_id, created_at FROM session_versions WHERE session_id = ? AND version = ?",
-            (session_id, version),
-        ).fetchone()
+        row = self._conn.execute(_VERSION_ROW_SQL, (session_id, version)).fetchone()
         if row is None:
             return None
-        (metadata,) = self._conn.execute(
-            "SELECT metadata FROM session_versions WHERE session_id = ? AND version <= ? "
-            "AND metadata IS NOT NULL ORDER BY version DESC LIMIT 1",
-            (session_id, version),
-        ).fetchone()
-        return VersionRow(row[0], metadata, _from_micros(row[1]))
+        leaf_id, created_at, metadata = row
+        return VersionRow(leaf_id, metadata, _from_micros(created_at))
 
     def apply(self, plan: WritePlan) -> None:
         for statement, rows in plan_statements(plan, paramstyle="?", time=_to_micros):
@@ -180,32 +147,18 @@ class _SQLiteTransaction:
                 self._conn.executemany(statement, rows)
 
     def delete(self, session_id: str) -> bool:
-        self._conn.execute("DELETE FROM entries WHERE session_id = ?", (session_id,))
-        self._conn.execute("DELETE FROM session_versions WHERE session_id = ?", (session_id,))
-        cursor = self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-        return cursor.rowcount > 0
+        deleted = [
+            self._conn.execute(statement, (session_id,)).rowcount
+            for statement in _DELETE_SESSION_SQL
+        ]
+        return deleted[-1] > 0
 
-    def purge(self, state: SessionState) -> int:
-        sid = state.session_id
-        dropped = self._conn.execute(
-            "DELETE FROM entries WHERE session_id = ? AND removed_in_version IS NOT NULL",
-            (sid,),
-        ).rowcount
-        self._conn.execute(
-            "DELETE FROM session_versions WHERE session_id = ? AND version < ?",
-            (sid, state.version),
-        )
-        self._conn.execute(
-            "UPDATE session_versions SET metadata = ? WHERE session_id = ? AND version = ?",
-            (state.metadata, sid, state.version),
-        )
-        self._conn.execute(
-            "UPDATE sessions SET removed_count = 0, history_floor = version, bytes = "
-            "(SELECT coalesce(sum(length(payload)), 0) FROM entries WHERE session_id = ?) "
-            "WHERE session_id = ?",
-            (sid, sid),
-        )
-        return dropped
+    def purge(self, plan: PurgePlan) -> int:
+        counts = [
+            self._conn.execute(statement, rows[0]).rowcount
+            for statement, rows in purge_statements(plan, paramstyle="?", length="length")
+        ]
+        return counts[0]
 
     def list_states(
         self,
@@ -276,7 +229,8 @@ class SQLiteStore(LogStore):
                 )
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailableError(
-                    f"cannot open SQLite database {str(self.file)!r}: {exc}"
+                    f"cannot open SQLite database {str(self.file)!r}: {exc}",
+                    code=getattr(exc, "sqlite_errorname", None),
                 ) from None
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
@@ -369,41 +323,29 @@ class SQLiteStore(LogStore):
     def _check_schema(self) -> None:
         with self._connection() as conn, _translated():
             applied = self._applied_version(conn)
-        migrate.check_not_newer("sqlite", applied)
-        if applied < len(migrate.migrations("sqlite")):
-            raise SchemaVersionError(
-                f"the database schema is at version {applied}; run `eventlog migrate`"
-            )
+        migrate.check_current("sqlite", applied, how_to_migrate="run `eventlog migrate`")
 
     def migrate(self) -> list[int]:
         """Apply pending schema migrations; returns the versions applied."""
         with self._connection() as conn, _translated():
             conn.execute("BEGIN IMMEDIATE")
-            applied = self._applied_version(conn)
-            todo = migrate.pending("sqlite", applied)
-            if applied == 0 and todo:
-                conn.execute(
-                    f"CREATE TABLE {migrate.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
-                    "name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-                )
-            for step in todo:
-                for statement in _split_statements(step.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    f"INSERT INTO {migrate.VERSION_TABLE} (version, name, applied_at) "
-                    "VALUES (?, ?, ?)",
-                    (step.version, step.name, _to_micros(datetime.now(UTC))),
-                )
+            plan = migrate.plan_migrations(
+                "sqlite",
+                self._applied_version(conn),
+                version_table_sql=_VERSION_TABLE_SQL,
+                record_sql=_RECORD_MIGRATION_SQL,
+                record_params=lambda step: (
+                    step.version,
+                    step.name,
+                    _to_micros(datetime.now(UTC)),
+                ),
+            )
+            for statement, params in plan.statements:
+                conn.execute(statement, params)
             conn.execute("COMMIT")
-        if todo:
-            logger.info("migrate", backend="sqlite", applied=[m.version for m in todo])
-        return [m.version for m in todo]
-
-
-def _split_statements(sql: str) -> list[str]:
-    """Split a schema file into statements (our files keep `;` out of literals)."""
-    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+        if plan.versions:
+            logger.info("migrate", backend="sqlite", applied=plan.versions)
+        return plan.versions
 
 
 class AsyncSQLiteStore(ThreadedAsyncStore):

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
+from ._branch import branch_to
 from .model import Entry, SessionData
 
 __all__ = ["entry_label", "printable", "render_tree"]
@@ -74,11 +75,7 @@ def render_tree(data: SessionData) -> Iterator[str]:
     for entry in data.entries:
         parent = entry.parent_id if entry.parent_id in live else None
         children.setdefault(parent, []).append(entry)
-    on_path: set[str] = set()
-    current = data.leaf_id
-    while current is not None and current in live and current not in on_path:
-        on_path.add(current)
-        current = live[current].parent_id
+    on_path = {entry.id for entry in branch_to(live, data.leaf_id)}
 
     shown: set[str] = set()
     for root in children.get(None, []):
@@ -98,15 +95,12 @@ def render_tree(data: SessionData) -> Iterator[str]:
 
 def _cycle_above(entry: Entry, live: dict[str, Entry]) -> frozenset[str]:
     """The ids of the parent cycle that `entry`'s ancestors run into."""
-    order: dict[str, int] = {}  # id -> steps from `entry`, so a long chain stays O(n)
-    current: str | None = entry.id
-    while current is not None and current in live and current not in order:
-        order[current] = len(order)
-        current = live[current].parent_id
-    if current is None or current not in live:
+    ancestors = branch_to(live, entry.id)  # root first; a cycle stops it before a repeat
+    repeated = ancestors[0].parent_id
+    if repeated is None or repeated not in live:
         return frozenset()  # not reachable here: every unreached entry ends in a cycle
-    first = order[current]
-    return frozenset(entry_id for entry_id, step in order.items() if step >= first)
+    ids = [ancestor.id for ancestor in ancestors]
+    return frozenset(ids[: ids.index(repeated) + 1])
 
 
 def _subtree(

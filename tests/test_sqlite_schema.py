@@ -1,15 +1,24 @@
-"""The SQLite schema: an older database upgrades in place, and the id lookup
-that every save_delta makes stays on indexes that hold only the ids asked for."""
+"""The SQLite schema: an older database upgrades in place, the id lookup that
+every save_delta makes stays on indexes that hold only the ids asked for, and
+SQLite's errors are told apart by their result code."""
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 import eventlog
-from eventlog import Entry, SchemaVersionError, SessionDelta, migrate
+from eventlog import (
+    CorruptionError,
+    Entry,
+    SchemaVersionError,
+    SessionDelta,
+    StoreUnavailableError,
+    migrate,
+)
 from eventlog.sqlite import SQLiteStore, records_of_ids_sql
 
 
@@ -67,3 +76,28 @@ def test_the_id_lookup_reads_only_the_ids_asked_for(tmp_path: Path) -> None:
         "SEARCH entries USING INDEX entries_live_entry_id (session_id=? AND entry_id=?)",
         "SEARCH entries USING INDEX entries_removed_entry_id (session_id=? AND entry_id=?)",
     ]
+
+
+def test_a_database_locked_past_the_busy_timeout_is_unavailable_with_sqlites_code(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "locked.db"
+    with SQLiteStore(path, busy_timeout=0) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreUnavailableError) as caught:
+                store.save_delta("s", SessionDelta([Entry("a")]))
+        finally:
+            other.close()
+    assert caught.value.code == "SQLITE_BUSY"
+    assert "code='SQLITE_BUSY'" in repr(caught.value)
+    assert pickle.loads(pickle.dumps(caught.value)).code == "SQLITE_BUSY"
+
+
+def test_a_file_that_is_not_a_database_is_corruption_with_sqlites_code(tmp_path: Path) -> None:
+    path = tmp_path / "not.db"
+    path.write_bytes(b"this is not a database file, just text " * 100)
+    with pytest.raises(CorruptionError) as caught:
+        SQLiteStore(path)
+    assert caught.value.code == "SQLITE_NOTADB"

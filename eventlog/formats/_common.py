@@ -14,6 +14,7 @@ from typing import IO, Any, Final, Protocol, TypeVar
 
 import msgspec
 
+from .._branch import branch_to
 from ..codec import DEFAULT_MAX_ENTRY_BYTES, MAX_DEPTH, check_entry_id, prepare_delta
 from ..errors import InvalidInputError
 from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta
@@ -346,16 +347,9 @@ def export_order(data: SessionData, tip: Callable[[list[Entry]], str | None]) ->
     entries = list(data.entries)
     if data.leaf_id is None or tip(entries) == data.leaf_id:
         return entries
-    by_id = {entry.id: entry for entry in entries}
-    branch: list[Entry] = []
-    seen: set[str] = set()
-    cursor: str | None = data.leaf_id
-    while cursor is not None and cursor in by_id and cursor not in seen:
-        seen.add(cursor)
-        branch.append(by_id[cursor])
-        cursor = by_id[cursor].parent_id
-    branch.reverse()
-    return [entry for entry in entries if entry.id not in seen] + branch
+    branch = branch_to({entry.id: entry for entry in entries}, data.leaf_id)
+    on_branch = {entry.id for entry in branch}
+    return [entry for entry in entries if entry.id not in on_branch] + branch
 
 
 @contextmanager

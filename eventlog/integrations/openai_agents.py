@@ -34,8 +34,9 @@ from weakref import WeakKeyDictionary
 
 from agents.items import TResponseInputItem
 
+from .._branch import branch_to, cycle_error
 from ..connect import connect_async
-from ..errors import ConcurrencyError, CorruptionError, InvalidInputError
+from ..errors import ConcurrencyError, InvalidInputError
 from ..model import Entry, SaveResult, SessionData, SessionDelta, SessionInfo
 from ..store import AsyncStore
 
@@ -61,18 +62,7 @@ _T = TypeVar("_T")
 def _branch(data: SessionData, session_id: str) -> list[Entry]:
     """The live entries from the root to the leaf, oldest first."""
     by_id = {entry.id: entry for entry in data.entries}
-    branch: list[Entry] = []
-    seen: set[str] = set()
-    current = data.leaf_id
-    while current is not None and current in by_id:
-        if current in seen:
-            raise CorruptionError("the parent links form a cycle", session_id=session_id)
-        seen.add(current)
-        entry = by_id[current]
-        branch.append(entry)
-        current = entry.parent_id
-    branch.reverse()
-    return branch
+    return branch_to(by_id, data.leaf_id, on_cycle=lambda _: cycle_error(session_id))
 
 
 def _kind(item: dict[str, Any]) -> str:

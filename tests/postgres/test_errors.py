@@ -6,6 +6,7 @@ may escape the public API.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from collections.abc import Iterator
@@ -344,6 +345,8 @@ def test_every_psycopg_error_becomes_an_eventlog_error(committing: bool) -> None
             assert isinstance(translated, expected), cls
         else:
             assert isinstance(translated, StoreError), cls
+        if isinstance(translated, StoreError) and not issubclass(cls, psycopg_pool.PoolTimeout):
+            assert translated.code == cls.sqlstate, cls  # the driver's code is kept
 
 
 def test_pool_timeout_becomes_store_unavailable() -> None:
@@ -369,5 +372,8 @@ def test_a_broken_invariant_is_corruption_without_the_server_detail(
     assert "DETAIL" not in str(caught.value)
     assert "Key (" not in str(caught.value)
     assert SENTINEL not in str(caught.value)
+    assert caught.value.code == pg_errors.UniqueViolation.sqlstate
+    assert "code='23505'" in repr(caught.value)
+    assert pickle.loads(pickle.dumps(caught.value)).code == "23505"
     loaded = store.load("s")
     assert loaded is not None

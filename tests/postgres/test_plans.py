@@ -24,9 +24,9 @@ import eventlog
 from eventlog import Entry, SessionDelta, postgres
 from eventlog import _pg_common as sql
 from eventlog._pg_guarded import guard_sql, guarded_write
-from eventlog.fold import Record, SessionState, WritePlan
+from eventlog.fold import PurgePlan, Record, SessionState, WritePlan
 from eventlog.model import SaveResult
-from eventlog.plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements
+from eventlog.plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 READ = SessionState("s", 3, "a", b"{}", 4, 3, 1, 30, 0, NOW, NOW)
@@ -39,6 +39,7 @@ UPDATE = WritePlan(NEW, False, True, [1], APPENDS, True, SaveResult(4))
 APPEND = WritePlan(NEW, False, True, [], APPENDS, False, SaveResult(4))
 CREATE = WritePlan(NEW, True, True, [], APPENDS, False, SaveResult(1))
 IDS = {"sid": "s", "ids": ["a", "b"]}
+PURGE = purge_statements(PurgePlan("s", 3, b"{}", 0), paramstyle="%s", length="octet_length")
 
 STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
     "state": (sql.STATE_SQL, ("s",)),
@@ -56,7 +57,7 @@ STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
     "list": list_states_sql(
         prefix="s", updated_before=NOW, after="r", limit=10, paramstyle="%s", time=lambda t: t
     ),
-    "purge records": (sql.PURGE_RECORDS_SQL, ("s",)),
+    "purge records": (PURGE[0][0], PURGE[0][1][0]),
     **{f"delete {n}": (statement, ("s",)) for n, statement in enumerate(sql.DELETE_SQL)},
     **{
         f"locking write {n}": (statement, rows[0])
