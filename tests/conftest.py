@@ -21,6 +21,8 @@ import pytest
 import eventlog
 from eventlog.memory import AsyncMemoryStore, MemoryStore
 
+pytest_plugins = ["pg_fixtures"]
+
 SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
 BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
@@ -138,8 +140,3 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 def store(backend: Backend) -> eventlog.Store:
     return backend.store
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _drop_postgres_schemas() -> Iterator[None]:
-    yield
-    pgserver.drop_schemas()

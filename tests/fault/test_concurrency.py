@@ -41,8 +41,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         store = eventlog.connect(f"sqlite:///{path}")
         raw_rows = sqlite_rows(path)
     else:
-        dsn: str = request.getfixturevalue("pg_dsn")
-        schema: str = request.getfixturevalue("pg_schema")
+        dsn: str = request.getfixturevalue("server_dsn")
+        schema: str = request.getfixturevalue("schema")
         # 16 writer threads at most: give each its own connection.
         store = eventlog.connect(pgserver.with_search_path(dsn, schema), max_size=16)
         raw_rows = postgres_rows(dsn, schema)
