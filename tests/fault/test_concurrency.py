@@ -18,6 +18,7 @@ import pytest
 import eventlog
 from eventlog import Entry, SaveResult, SessionDelta
 from eventlog.memory import MemoryStore
+from eventlog.testing import run_threads
 
 from .checker import RawRows, check_session, memory_rows, postgres_rows, sqlite_rows
 from .figures import Figures, measured
@@ -53,21 +54,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
 
 
 def _run_threads(count: int, work: Callable[[int], None]) -> None:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            work(index)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    """Run the workers at once; the first error of a worker is the scenario's error."""
+    errors = run_threads(count, work)
     if errors:
         raise errors[0]
 
