@@ -20,7 +20,7 @@ import eventlog
 from eventlog.memory import AsyncMemoryStore, MemoryStore
 from eventlog.testing import SyncFacade, backend_fixture, sync_store
 
-pytest_plugins = ["eventlog.testing.plugin", "pg_fixtures"]
+pytest_plugins = ["eventlog.testing.plugin", "pg_fixtures", "pytester"]
 
 SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]

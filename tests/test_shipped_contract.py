@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
+
 from eventlog import SessionDelta, Store
 from eventlog.memory import MemoryStore
 from eventlog.testing import Backend, StoreContract, backend_fixture
@@ -74,3 +76,52 @@ def test_import_eventlog_loads_neither_pytest_nor_hypothesis() -> None:
         "assert not {'pytest', 'hypothesis', 'eventlog.testing'} & set(sys.modules), sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+RECIPE_CONFTEST = """
+import sqlite3
+from pathlib import Path
+
+import eventlog
+from eventlog.testing import Backend, backend_fixture
+
+pytest_plugins = ["eventlog.testing.plugin"]
+
+
+def open_mine(name: str, tmp_path: Path) -> Backend:
+    path = tmp_path / "mine.db"
+
+    def count_rows() -> int:
+        with sqlite3.connect(path) as conn:
+            return sum(
+                conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("sessions", "entries", "session_versions")
+            )
+
+    return Backend(
+        name,
+        eventlog.connect(f"sqlite:///{path}"),
+        count_rows=count_rows,
+        reopen_store=lambda: eventlog.connect(f"sqlite:///{path}"),
+    )
+
+
+backend = backend_fixture(open_mine, ["mine"])
+"""
+
+RECIPE_TEST = """
+from eventlog.testing import StoreContract
+
+
+class TestMyStore(StoreContract):
+    pass
+"""
+
+
+def test_the_documented_recipe_runs_the_suite(pytester: pytest.Pytester) -> None:
+    """The two files of the `eventlog.testing` docstring, in a project of their own."""
+    pytester.makeconftest(RECIPE_CONFTEST)
+    pytester.makepyfile(test_contract=RECIPE_TEST)
+    # The reopen tests are the ones that use `reopen_store`; the rest run above.
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-k", "reopen")
+    result.assert_outcomes(passed=3)

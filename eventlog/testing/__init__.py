@@ -47,37 +47,15 @@ from __future__ import annotations
 
 from ._backend import Backend, BackendLike, OpenBackend, backend_fixture
 from ._sync_facade import SyncFacade, sync_store
-from .contract import (
-    ErrorsContract,
-    ForkDeletePurgeContract,
-    ListSessionsContract,
-    LoadContract,
-    PathContract,
-    ReopenContract,
-    SaveDeltaContract,
-    SaveReconcileContract,
-    StoreContract,
-    ValidationContract,
-    VersionsContract,
-)
+from .contract import StoreContract
 from .threads import run_threads
 
 __all__ = [
     "Backend",
     "BackendLike",
-    "ErrorsContract",
-    "ForkDeletePurgeContract",
-    "ListSessionsContract",
-    "LoadContract",
     "OpenBackend",
-    "PathContract",
-    "ReopenContract",
-    "SaveDeltaContract",
-    "SaveReconcileContract",
     "StoreContract",
     "SyncFacade",
-    "ValidationContract",
-    "VersionsContract",
     "backend_fixture",
     "run_threads",
     "sync_store",
