@@ -45,10 +45,18 @@ reference in-memory store.
 
 from __future__ import annotations
 
+import pytest
+
 from ._backend import Backend, BackendLike, OpenBackend, backend_fixture
 from ._sync_facade import SyncFacade, sync_store
-from .contract import StoreContract
 from .threads import run_threads
+
+# pytest rewrites the asserts of test modules only; the shipped tests and their
+# checks need it too, so that a failure shows the values compared. It must come
+# before the contract modules are imported.
+pytest.register_assert_rewrite("eventlog.testing.contract")
+
+from .contract import StoreContract  # noqa: E402
 
 __all__ = [
     "Backend",
