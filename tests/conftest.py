@@ -1,62 +1,31 @@
 """Backends under test: every contract test runs once per backend through `store`.
 
-The async stores join through `SyncFacade`, which runs each call on an event
-loop in a background thread, so the one contract suite covers them unchanged.
+The contract suite and its `store` fixture come from `eventlog.testing` (its
+plugin); this file points its `backend` fixture at the seven backends. The async
+stores join through `SyncFacade`, which runs each call on an event loop in a
+background thread, so the one contract suite covers them unchanged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pgserver
-import pytest
 
 import eventlog
 from eventlog.memory import AsyncMemoryStore, MemoryStore
+from eventlog.testing import SyncFacade, backend_fixture, sync_store
+
+pytest_plugins = ["eventlog.testing.plugin", "pg_fixtures", "pytester"]
 
 SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
 BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
 POSTGRES_PARTITIONS = 4
-
-
-@cache
-def _background_loop() -> asyncio.AbstractEventLoop:
-    """One event loop, in a daemon thread, that every `SyncFacade` runs its calls on."""
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True, name="facade-loop").start()
-    return loop
-
-
-class SyncFacade:
-    """The `Store` API over an `AsyncStore`, each call run on a background event loop."""
-
-    def __init__(self, opener: Callable[[], Coroutine[Any, Any, eventlog.AsyncStore]]) -> None:
-        self.inner: eventlog.AsyncStore = self._call(opener())
-
-    @staticmethod
-    def _call(coroutine: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, _background_loop()).result()
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.inner, name)
-        return lambda *args, **kwargs: self._call(method(*args, **kwargs))
-
-    def close(self) -> None:
-        self._call(self.inner.close())
-
-    def __enter__(self) -> SyncFacade:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -90,7 +59,7 @@ def _sqlite_row_count(path: Path) -> Callable[[], int]:
 
 
 def _connect_async(url: str) -> eventlog.Store:
-    return SyncFacade(lambda: eventlog.connect_async(url))  # type: ignore[return-value]
+    return sync_store(lambda: eventlog.connect_async(url))
 
 
 @cache
@@ -125,21 +94,4 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
     raise AssertionError(name)
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    opened = open_backend(request.param, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.store.close()
-
-
-@pytest.fixture
-def store(backend: Backend) -> eventlog.Store:
-    return backend.store
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _drop_postgres_schemas() -> Iterator[None]:
-    yield
-    pgserver.drop_schemas()
+backend = backend_fixture(open_backend, BACKENDS)

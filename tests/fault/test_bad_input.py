@@ -1,16 +1,17 @@
 """Scenario 8: a catalog of bad input, run on every backend.
 
-Each case must raise its typed eventlog error, and write nothing: a full raw
-load of every session, the session list and the raw row count are the same
-before and after. Hostile strings (SQL fragments) in places where they are
-valid must be stored as plain text and match nothing but themselves.
+The catalog is the validation contract's bad-input table
+(`eventlog.testing.contract.bad_input`) plus the cases only it has. Each case
+must raise its typed eventlog error, and write nothing: a full raw load of every
+session, the session list and the raw row count are the same before and after.
+Hostile strings (SQL fragments) in places where they are valid must be stored as
+plain text and match nothing but themselves.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -34,6 +35,7 @@ from eventlog import (
     SessionExistsError,
     SessionNotFoundError,
 )
+from eventlog.testing.contract.bad_input import BadInput, bad_input_calls
 
 from .figures import measured
 
@@ -79,276 +81,231 @@ def _with_metadata(metadata: Any) -> Callable[[eventlog.Store], object]:
     return lambda s: s.save_delta("seed", _delta(metadata=metadata))
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    call: Callable[[eventlog.Store], object]
-    error: type[EventlogError]
-
-
-CASES: list[Case] = [
+CASES: list[BadInput] = [
+    # The bad-input table of the validation contract, on the seeded session.
+    *bad_input_calls("seed"),
+    # Cases of the catalogue alone: SQL text, wrong containers, arguments, state.
     # -- entry ids
-    Case("entry id empty", lambda s: s.save_delta("seed", _delta(_entry(""))), InvalidIdError),
-    Case(
-        "entry id 256 bytes",
-        lambda s: s.save_delta("seed", _delta(_entry("a" * 256))),
-        InvalidIdError,
+    BadInput("entry id None", lambda s: s.save_delta("seed", _delta(_entry(None))), InvalidIdError),
+    BadInput(
+        "entry id bytes", lambda s: s.save_delta("seed", _delta(_entry(b"n1"))), InvalidIdError
     ),
-    Case(
-        "entry id 256 bytes in 128 chars",
-        lambda s: s.save_delta("seed", _delta(_entry("é" * 128))),
-        InvalidIdError,
-    ),
-    Case(
-        "entry id with NUL",
-        lambda s: s.save_delta("seed", _delta(_entry("a\x00b"))),
-        InvalidIdError,
-    ),
-    Case(
-        "entry id lone surrogate",
-        lambda s: s.save_delta("seed", _delta(_entry("\ud800"))),
-        InvalidIdError,
-    ),
-    Case("entry id int", lambda s: s.save_delta("seed", _delta(_entry(5))), InvalidIdError),
-    Case("entry id None", lambda s: s.save_delta("seed", _delta(_entry(None))), InvalidIdError),
-    Case("entry id bytes", lambda s: s.save_delta("seed", _delta(_entry(b"n1"))), InvalidIdError),
-    Case(
+    BadInput(
         "entry id SQL, too long",
         lambda s: s.save_delta("seed", _delta(_entry(DROP * 10))),
         InvalidIdError,
     ),
-    Case(
-        "parent id empty",
-        lambda s: s.save_delta("seed", _delta(_entry(parent_id=""))),
-        InvalidIdError,
-    ),
-    Case(
+    BadInput(
         "parent id with NUL",
         lambda s: s.save_delta("seed", _delta(_entry(parent_id="a\x00"))),
         InvalidIdError,
     ),
-    Case(
+    BadInput(
         "parent id int", lambda s: s.save_delta("seed", _delta(_entry(parent_id=1))), InvalidIdError
     ),
-    Case("kind int", lambda s: s.save_delta("seed", _delta(_entry(kind=1))), InvalidInputError),
-    Case("kind None", lambda s: s.save_delta("seed", _delta(_entry(kind=None))), InvalidInputError),
-    Case(
+    BadInput("kind int", lambda s: s.save_delta("seed", _delta(_entry(kind=1))), InvalidInputError),
+    BadInput(
         "timestamp datetime",
         lambda s: s.save_delta("seed", _delta(_entry(timestamp=datetime(2024, 1, 1)))),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "timestamp with NUL",
         lambda s: s.save_delta("seed", _delta(_entry(timestamp="2024\x00"))),
         InvalidInputError,
     ),
     # -- payloads
-    Case("payload NaN", _with_payload({"x": math.nan}), InvalidPayloadError),
-    Case("payload Infinity", _with_payload({"x": math.inf}), InvalidPayloadError),
-    Case("payload -Infinity in a list", _with_payload({"x": [1, -math.inf]}), InvalidPayloadError),
-    Case("payload lone surrogate value", _with_payload({"x": "\udfff"}), InvalidPayloadError),
-    Case("payload lone surrogate key", _with_payload({"\ud800": 1}), InvalidPayloadError),
-    Case("payload int key", _with_payload({1: "a"}), InvalidPayloadError),
-    Case("payload None key, nested", _with_payload({"x": {None: 1}}), InvalidPayloadError),
-    Case("payload tuple key", _with_payload({(1, 2): 1}), InvalidPayloadError),
-    Case("payload depth 10,000", _with_payload(_nested(10_000)), InvalidPayloadError),
-    Case("payload depth 257", _with_payload(_nested(257)), InvalidPayloadError),
-    Case("payload lists depth 300", _with_payload(_nested_lists(300)), InvalidPayloadError),
-    Case("payload over the size limit", _with_payload({"x": "a" * LIMIT}), PayloadTooLargeError),
-    Case("payload list", _with_payload([1, 2]), InvalidPayloadError),
-    Case("payload str", _with_payload("text"), InvalidPayloadError),
-    Case("payload int", _with_payload(3), InvalidPayloadError),
-    Case("payload None", _with_payload(None), InvalidPayloadError),
-    Case("payload set value", _with_payload({"x": {1, 2}}), InvalidPayloadError),
-    Case("payload bytes value", _with_payload({"x": b"\x00"}), InvalidPayloadError),
-    Case("payload object value", _with_payload({"x": object()}), InvalidPayloadError),
-    Case("raw payload array", _with_payload(RawJSON(b"[1]")), InvalidPayloadError),
-    Case("raw payload not JSON", _with_payload(RawJSON(b"{nope")), InvalidPayloadError),
-    Case("raw payload NaN", _with_payload(RawJSON(b'{"x": NaN}')), InvalidPayloadError),
-    Case("raw payload two objects", _with_payload(RawJSON(b'{"a":1}{"b":2}')), InvalidPayloadError),
-    Case(
-        "raw payload escaped lone surrogate",
-        _with_payload(RawJSON(b'{"a":"\\ud800"}')),
-        InvalidPayloadError,
+    BadInput("payload lone surrogate value", _with_payload({"x": "\udfff"}), InvalidPayloadError),
+    BadInput("payload lone surrogate key", _with_payload({"\ud800": 1}), InvalidPayloadError),
+    BadInput("payload lists depth 300", _with_payload(_nested_lists(300)), InvalidPayloadError),
+    BadInput(
+        "payload over the size limit", _with_payload({"x": "a" * LIMIT}), PayloadTooLargeError
     ),
-    Case("raw payload invalid UTF-8", _with_payload(RawJSON(b'{"a":"\xff"}')), InvalidPayloadError),
-    Case("raw payload empty", _with_payload(RawJSON(b"")), InvalidPayloadError),
-    Case("raw payload SQL", _with_payload(RawJSON(DROP.encode())), InvalidPayloadError),
+    BadInput("payload bytes value", _with_payload({"x": b"\x00"}), InvalidPayloadError),
+    BadInput("raw payload array", _with_payload(RawJSON(b"[1]")), InvalidPayloadError),
+    BadInput("raw payload not JSON", _with_payload(RawJSON(b"{nope")), InvalidPayloadError),
+    BadInput("raw payload SQL", _with_payload(RawJSON(DROP.encode())), InvalidPayloadError),
     # -- metadata
-    Case("metadata list", _with_metadata([1]), InvalidPayloadError),
-    Case("metadata str", _with_metadata(DROP), InvalidPayloadError),
-    Case("metadata NaN", _with_metadata({"x": math.nan}), InvalidPayloadError),
-    Case("metadata int key", _with_metadata({1: 1}), InvalidPayloadError),
-    Case("metadata depth 10,000", _with_metadata(_nested(10_000)), InvalidPayloadError),
-    Case("metadata over the size limit", _with_metadata({"x": "a" * LIMIT}), PayloadTooLargeError),
+    BadInput("metadata str", _with_metadata(DROP), InvalidPayloadError),
+    BadInput(
+        "metadata over the size limit", _with_metadata({"x": "a" * LIMIT}), PayloadTooLargeError
+    ),
     # -- leaf
-    Case("leaf unknown", lambda s: s.save_delta("seed", _delta(leaf_id="nope")), InvalidLeafError),
-    Case(
+    BadInput(
+        "leaf unknown", lambda s: s.save_delta("seed", _delta(leaf_id="nope")), InvalidLeafError
+    ),
+    BadInput(
         "leaf SQL, unknown", lambda s: s.save_delta("seed", _delta(leaf_id=DROP)), InvalidLeafError
     ),
-    Case("leaf tombstoned", lambda s: s.save_delta("seed", _delta(leaf_id="c")), InvalidLeafError),
-    Case(
+    BadInput(
+        "leaf tombstoned", lambda s: s.save_delta("seed", _delta(leaf_id="c")), InvalidLeafError
+    ),
+    BadInput(
         "leaf removed in the same delta",
         lambda s: s.save_delta("seed", _delta(removed_entry_ids=["b"], leaf_id="b")),
         InvalidLeafError,
     ),
-    Case("leaf empty", lambda s: s.save_delta("seed", _delta(leaf_id="")), InvalidInputError),
-    Case("leaf int", lambda s: s.save_delta("seed", _delta(leaf_id=7)), InvalidInputError),
-    Case(
+    BadInput("leaf empty", lambda s: s.save_delta("seed", _delta(leaf_id="")), InvalidInputError),
+    BadInput("leaf int", lambda s: s.save_delta("seed", _delta(leaf_id=7)), InvalidInputError),
+    BadInput(
         "snapshot leaf not in entries",
         lambda s: s.save("seed", SessionData([Entry("a")], leaf_id="b")),
         InvalidLeafError,
     ),
-    Case(
+    BadInput(
         "new session leaf unknown",
         lambda s: s.save_delta("fresh", _delta(_entry(), leaf_id="x")),
         InvalidLeafError,
     ),
     # -- ids inside a delta or snapshot
-    Case(
+    BadInput(
         "same id twice, changed content",
         lambda s: s.save_delta("seed", _delta(_entry(payload={"v": 1}), _entry(payload={"v": 2}))),
         IdConflictError,
     ),
-    Case(
+    BadInput(
         "stored id, changed content",
         lambda s: s.save_delta("seed", _delta(Entry("a", payload={"other": 1}))),
         IdConflictError,
     ),
-    Case(
+    BadInput(
         "tombstoned id, changed content",
         lambda s: s.save_delta("seed", _delta(Entry("c", "b", payload={"other": 1}))),
         IdConflictError,
     ),
-    Case(
+    BadInput(
         "snapshot same id twice, changed",
         lambda s: s.save("seed", SessionData([Entry("a"), Entry("a", kind="other")])),
         IdConflictError,
     ),
-    Case(
+    BadInput(
         "id both new and removed",
         lambda s: s.save_delta("seed", _delta(_entry(), removed_entry_ids=["n1"])),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "removed ids int",
         lambda s: s.save_delta("seed", _delta(removed_entry_ids=[1])),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "removed ids a str",
         lambda s: s.save_delta("seed", _delta(removed_entry_ids="ab")),
         InvalidInputError,
     ),
     # -- wrong types of the containers
-    Case("delta None", lambda s: s.save_delta("seed", _wrong(None)), InvalidInputError),
-    Case(
+    BadInput("delta None", lambda s: s.save_delta("seed", _wrong(None)), InvalidInputError),
+    BadInput(
         "delta dict", lambda s: s.save_delta("seed", _wrong({"new_entries": []})), InvalidInputError
     ),
-    Case(
+    BadInput(
         "new entries a dict",
         lambda s: s.save_delta("seed", SessionDelta(_wrong({"a": Entry("a")}))),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "new entries hold a dict",
         lambda s: s.save_delta("seed", SessionDelta(_wrong([{"id": "x"}]))),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "snapshot a delta",
         lambda s: s.save("seed", _wrong(SessionDelta([Entry("x")]))),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "snapshot entries hold a str",
         lambda s: s.save("seed", SessionData(_wrong(["a"]))),
         InvalidInputError,
     ),
     # -- session ids
-    Case("session id empty", lambda s: s.save_delta("", _delta(_entry())), InvalidIdError),
-    Case(
+    BadInput("session id empty", lambda s: s.save_delta("", _delta(_entry())), InvalidIdError),
+    BadInput(
         "session id 256 bytes", lambda s: s.save_delta("s" * 256, _delta(_entry())), InvalidIdError
     ),
-    Case(
+    BadInput(
         "session id SQL, too long",
         lambda s: s.save_delta(DROP * 10, _delta(_entry())),
         InvalidIdError,
     ),
-    Case(
+    BadInput(
         "session id with NUL", lambda s: s.save_delta("se\x00ed", _delta(_entry())), InvalidIdError
     ),
-    Case("session id None", lambda s: s.save_delta(_wrong(None), _delta(_entry())), InvalidIdError),
-    Case("session id int", lambda s: s.save_delta(_wrong(1), _delta(_entry())), InvalidIdError),
-    Case(
+    BadInput(
+        "session id None", lambda s: s.save_delta(_wrong(None), _delta(_entry())), InvalidIdError
+    ),
+    BadInput("session id int", lambda s: s.save_delta(_wrong(1), _delta(_entry())), InvalidIdError),
+    BadInput(
         "session id SQL on save",
         lambda s: s.save("x" * 200 + DROP * 3, SessionData([])),
         InvalidIdError,
     ),
     # -- versions and other arguments
-    Case(
+    BadInput(
         "expected version stale",
         lambda s: s.save_delta("seed", _delta(_entry()), expected_version=1),
         ConcurrencyError,
     ),
-    Case(
+    BadInput(
         "expected version 0, session exists",
         lambda s: s.save_delta("seed", _delta(_entry()), expected_version=0),
         ConcurrencyError,
     ),
-    Case(
+    BadInput(
         "expected version -1",
         lambda s: s.save_delta("seed", _delta(_entry()), expected_version=-1),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "expected version str",
         lambda s: s.save_delta("seed", _delta(_entry()), expected_version=_wrong("3")),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "expected version bool",
         lambda s: s.save_delta("seed", _delta(_entry()), expected_version=True),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "expected version float",
         lambda s: s.save("seed", SessionData([]), expected_version=_wrong(3.0)),
         InvalidInputError,
     ),
-    Case(
+    BadInput(
         "load at version str", lambda s: s.load("seed", at_version=_wrong("1")), InvalidInputError
     ),
-    Case("load at version -1", lambda s: s.load("seed", at_version=-1), InvalidInputError),
-    Case("load raw str", lambda s: s.load("seed", raw=_wrong("no")), InvalidInputError),
-    Case("load raw None", lambda s: s.load("seed", raw=_wrong(None)), InvalidInputError),
-    Case(
+    BadInput("load at version -1", lambda s: s.load("seed", at_version=-1), InvalidInputError),
+    BadInput("load raw str", lambda s: s.load("seed", raw=_wrong("no")), InvalidInputError),
+    BadInput("load raw None", lambda s: s.load("seed", raw=_wrong(None)), InvalidInputError),
+    BadInput(
         "list updated_before naive",
         lambda s: s.list_sessions(updated_before=datetime(2024, 1, 1)),
         InvalidInputError,
     ),
-    Case("list limit 0", lambda s: s.list_sessions(limit=0), InvalidInputError),
-    Case("list limit str", lambda s: s.list_sessions(limit=_wrong("10")), InvalidInputError),
-    Case("list cursor forged", lambda s: s.list_sessions(cursor=DROP), InvalidInputError),
-    Case("list prefix int", lambda s: s.list_sessions(prefix=_wrong(1)), InvalidInputError),
+    BadInput("list limit 0", lambda s: s.list_sessions(limit=0), InvalidInputError),
+    BadInput("list limit str", lambda s: s.list_sessions(limit=_wrong("10")), InvalidInputError),
+    BadInput("list cursor forged", lambda s: s.list_sessions(cursor=DROP), InvalidInputError),
+    BadInput("list prefix int", lambda s: s.list_sessions(prefix=_wrong(1)), InvalidInputError),
     # -- sessions that are not there, or already are
-    Case("path of a missing SQL-named session", lambda s: s.path(DROP), SessionNotFoundError),
-    Case("purge a missing session", lambda s: s.purge(DROP), SessionNotFoundError),
-    Case("fork a missing session", lambda s: s.fork(DROP, "copy"), SessionNotFoundError),
-    Case("fork onto an existing session", lambda s: s.fork("seed", "other"), SessionExistsError),
-    Case(
+    BadInput("path of a missing SQL-named session", lambda s: s.path(DROP), SessionNotFoundError),
+    BadInput("purge a missing session", lambda s: s.purge(DROP), SessionNotFoundError),
+    BadInput("fork a missing session", lambda s: s.fork(DROP, "copy"), SessionNotFoundError),
+    BadInput(
+        "fork onto an existing session", lambda s: s.fork("seed", "other"), SessionExistsError
+    ),
+    BadInput(
         "fork at an unknown entry",
         lambda s: s.fork("seed", "copy", at_entry_id=DROP),
         InvalidLeafError,
     ),
-    Case(
+    BadInput(
         "fork at a tombstoned entry",
         lambda s: s.fork("seed", "copy", at_entry_id="c"),
         InvalidLeafError,
     ),
-    Case("fork onto an invalid id", lambda s: s.fork("seed", ""), InvalidIdError),
-    Case("path to an unknown leaf", lambda s: s.path("seed", leaf_id=DROP), InvalidLeafError),
-    Case(
+    BadInput("fork onto an invalid id", lambda s: s.fork("seed", ""), InvalidIdError),
+    BadInput("path to an unknown leaf", lambda s: s.path("seed", leaf_id=DROP), InvalidLeafError),
+    BadInput(
         "load a version never written", lambda s: s.load("seed", at_version=99), InvalidInputError
     ),
 ]
@@ -366,7 +323,7 @@ def _state(backend: Backend) -> tuple[object, ...]:
     return loads, store.list_sessions(limit=1000), backend.count_rows()
 
 
-def _outcome(case: Case, store: eventlog.Store) -> str | None:
+def _outcome(case: BadInput, store: eventlog.Store) -> str | None:
     """None if the case raised its error; otherwise what happened instead."""
     try:
         case.call(store)

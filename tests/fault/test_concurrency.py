@@ -18,6 +18,7 @@ import pytest
 import eventlog
 from eventlog import Entry, SaveResult, SessionDelta
 from eventlog.memory import MemoryStore
+from eventlog.testing import run_threads
 
 from .checker import RawRows, check_session, memory_rows, postgres_rows, sqlite_rows
 from .figures import Figures, measured
@@ -41,8 +42,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         store = eventlog.connect(f"sqlite:///{path}")
         raw_rows = sqlite_rows(path)
     else:
-        dsn: str = request.getfixturevalue("pg_dsn")
-        schema: str = request.getfixturevalue("pg_schema")
+        dsn: str = request.getfixturevalue("server_dsn")
+        schema: str = request.getfixturevalue("schema")
         # 16 writer threads at most: give each its own connection.
         store = eventlog.connect(pgserver.with_search_path(dsn, schema), max_size=16)
         raw_rows = postgres_rows(dsn, schema)
@@ -53,21 +54,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
 
 
 def _run_threads(count: int, work: Callable[[int], None]) -> None:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            work(index)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    """Run the workers at once; the first error of a worker is the scenario's error."""
+    errors = run_threads(count, work)
     if errors:
         raise errors[0]
 

@@ -243,12 +243,12 @@ def _lost_commit_replies(
 
 
 def test_fifty_lost_commit_replies_with_retries_are_exactly_once(
-    pg_dsn: str, pg_schema: str
+    server_dsn: str, schema: str
 ) -> None:
     with measured("4. lost COMMIT replies, caller retries", "postgres") as figures:
         verdicts, errors = _lost_commit_replies(
-            pg_dsn,
-            pg_schema,
+            server_dsn,
+            schema,
             figures,
             faults=50,
             cuts=MIXED_CUTS,
@@ -269,29 +269,29 @@ def test_fifty_lost_commit_replies_with_retries_are_exactly_once(
     assert all(v.exactly_once for v in verdicts), verdicts
 
 
-def test_broken_caller_without_retry_loses_writes(pg_dsn: str, pg_schema: str) -> None:
+def test_broken_caller_without_retry_loses_writes(server_dsn: str, schema: str) -> None:
     """Broken on purpose: COMMIT never reaches the server and the caller does not retry."""
     with measured(
         "4. broken: no retry after unknown outcome", "postgres", broken_variant=True
     ) as figures:
         verdicts, _ = _lost_commit_replies(
-            pg_dsn, pg_schema, figures, faults=10, cuts=["cut"], retry=False
+            server_dsn, schema, figures, faults=10, cuts=["cut"], retry=False
         )
     assert figures.faults == 10
     assert sum(len(v.lost) for v in verdicts) == 30  # 3 entries per lost delta
 
 
-def test_broken_store_without_idempotency_duplicates_on_retry(pg_dsn: str, pg_schema: str) -> None:
+def test_broken_store_without_idempotency_duplicates_on_retry(server_dsn: str, schema: str) -> None:
     """Broken on purpose: the store does not look up stored ids, so a retry appends again."""
-    url = pgserver.with_search_path(pg_dsn, pg_schema)
+    url = pgserver.with_search_path(server_dsn, schema)
     PostgresStore.open(url).close()  # create the schema, then take its guard away
-    _drop_live_id_index(pg_dsn, pg_schema)
+    _drop_live_id_index(server_dsn, schema)
     with measured(
         "4. broken: idempotency off, caller retries", "postgres", broken_variant=True
     ) as figures:
         verdicts, _ = _lost_commit_replies(
-            pg_dsn,
-            pg_schema,
+            server_dsn,
+            schema,
             figures,
             faults=10,
             cuts=["forward_then_cut"],
@@ -390,10 +390,10 @@ def _terminations(
 
 
 def test_hundred_backend_terminations_with_retries_are_exactly_once(
-    pg_dsn: str, pg_schema: str
+    server_dsn: str, schema: str
 ) -> None:
     with measured("5. 100 pg_terminate_backend, 4 threads retrying", "postgres") as figures:
-        verdicts, errors = _terminations(pg_dsn, pg_schema, figures, kills=100, retry=True)
+        verdicts, errors = _terminations(server_dsn, schema, figures, kills=100, retry=True)
     assert figures.faults == 100
     assert set(errors) <= {
         "CommitOutcomeUnknownError",
@@ -405,15 +405,15 @@ def test_hundred_backend_terminations_with_retries_are_exactly_once(
 
 
 def test_broken_caller_without_retry_loses_writes_on_terminations(
-    pg_dsn: str, pg_schema: str
+    server_dsn: str, schema: str
 ) -> None:
     """Broken on purpose: the caller takes a failed write for a done one."""
     with measured(
         "5. broken: no retry after a failed write", "postgres", broken_variant=True
     ) as figures:
         verdicts, errors = _terminations(
-            pg_dsn,
-            pg_schema,
+            server_dsn,
+            schema,
             figures,
             kills=100,
             retry=False,

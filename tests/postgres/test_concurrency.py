@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 import eventlog
 from eventlog import Entry, SessionDelta
 from eventlog.postgres import PostgresStore
+from eventlog.testing import run_threads
 
 from .proxy import Proxy, Verdict
 
@@ -30,26 +31,6 @@ def store(url: str) -> Iterator[eventlog.Store]:
         yield opened
 
 
-def _run_threads(count: int, work: Any) -> list[BaseException]:
-    errors: list[BaseException] = []
-    start = threading.Barrier(count)
-
-    def run(worker: int) -> None:
-        start.wait()
-        try:
-            work(worker)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(NO_HANG_SECONDS)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
-
-
 def test_concurrent_deltas_on_one_session_all_land_with_gap_free_seq(
     store: eventlog.Store, schema: str, admin: psycopg.Connection[Any]
 ) -> None:
@@ -58,7 +39,7 @@ def test_concurrent_deltas_on_one_session_all_land_with_gap_free_seq(
             entry = Entry(id=f"w{worker}-{n}", payload={"worker": worker, "n": n})
             store.save_delta("shared", SessionDelta(new_entries=[entry]))
 
-    assert _run_threads(THREADS, work) == []
+    assert run_threads(THREADS, work) == []
     loaded = store.load("shared")
     assert loaded is not None
     ids = [entry.id for entry in loaded.entries]
@@ -85,7 +66,7 @@ def test_concurrent_creators_of_one_session_all_succeed(
         def work(worker: int, sid: str = sid) -> None:
             store.save_delta(sid, SessionDelta(new_entries=[Entry(id=f"e{worker}")]))
 
-        assert _run_threads(THREADS, work) == []
+        assert run_threads(THREADS, work) == []
         loaded = store.load(sid)
         assert loaded is not None
         assert sorted(entry.id for entry in loaded.entries) == [f"e{n}" for n in range(THREADS)]

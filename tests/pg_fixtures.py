@@ -1,8 +1,8 @@
-"""Fixtures of the Postgres-only tests: a server, a fresh schema per test, an admin connection.
+"""The Postgres fixtures of every test, as one pytest plugin (loaded by tests/conftest.py).
 
-The server comes from `pgserver` (EVENTLOG_TEST_DSN, the local server, or an
-embedded one). Under `CI=true` a missing server fails these tests; elsewhere
-it skips them.
+A server, a fresh schema per test, a URL into it and an admin connection. The
+server comes from `pgserver` (EVENTLOG_TEST_DSN, the local server, or an embedded
+one). Under `CI=true` a missing server fails these tests; elsewhere it skips them.
 """
 
 from __future__ import annotations
@@ -39,3 +39,9 @@ def admin(server_dsn: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A connection of the test itself (autocommit), for catalog reads and interference."""
     with psycopg.connect(server_dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_schemas() -> Iterator[None]:
+    yield
+    pgserver.drop_schemas()

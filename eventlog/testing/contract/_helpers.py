@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from eventlog import (
     UNSET,
@@ -19,19 +19,11 @@ from eventlog import (
     UnsetType,
 )
 
+from .._backend import BackendLike
+
 SID = "session-1"
 # Private text that must never show up in an error message or a log line.
 SENTINEL = "SENTINEL-private-3f9c1a"
-
-
-class BackendLike(Protocol):
-    """What the `backend` fixture offers (tests/conftest.py `Backend`)."""
-
-    name: str
-    store: Store
-    count_rows: Callable[[], int]
-
-    def reopen(self) -> Store: ...
 
 
 def msg(
