@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Final, Literal
 
-from ..codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
+from .._core.codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
 from ..errors import InvalidInputError, SessionNotFoundError
 from ..model import SessionData
 from ..store import Store

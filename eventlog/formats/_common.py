@@ -14,8 +14,8 @@ from typing import IO, Any, Final, Protocol, TypeVar
 
 import msgspec
 
-from .._branch import branch_to
-from ..codec import DEFAULT_MAX_ENTRY_BYTES, MAX_DEPTH, check_entry_id, prepare_delta
+from .._core.branch import branch_to
+from .._core.codec import DEFAULT_MAX_ENTRY_BYTES, MAX_DEPTH, check_entry_id, prepare_delta
 from ..errors import InvalidInputError
 from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta
 

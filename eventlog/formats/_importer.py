@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from ..codec import prepare_delta
+from .._core.codec import prepare_delta
 from ..errors import ConcurrencyError, EventlogError, IdConflictError
 from ..model import Entry, JSONObject, RawJSON, SaveResult, SessionData, SessionDelta
 from ..store import Store

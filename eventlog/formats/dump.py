@@ -50,7 +50,7 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from ..codec import prepare_delta, prepare_snapshot
+from .._core.codec import prepare_delta, prepare_snapshot
 from ..errors import (
     ConcurrencyError,
     HistoryPurgedError,
@@ -447,7 +447,7 @@ def read_latest(
         MalformedLineError: the dump is broken or inconsistent.
     """
     # Imported here: the formats reach a backend only through the public entry point.
-    from ..connect import connect
+    from .._connect import connect
 
     with connect("memory://") as scratch:
         restored = restore(scratch, stream, path=path, session_id=session_id)

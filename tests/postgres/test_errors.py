@@ -30,7 +30,7 @@ from eventlog import (
     StoreError,
     StoreUnavailableError,
 )
-from eventlog import _pg_common as pg_common
+from eventlog._postgres import common as pg_common
 from eventlog.postgres import PostgresStore
 
 from .proxy import Proxy

@@ -22,11 +22,16 @@ from psycopg import sql as pgsql
 
 import eventlog
 from eventlog import Entry, SessionDelta, postgres
-from eventlog import _pg_common as sql
-from eventlog._pg_guarded import guard_sql, guarded_write
-from eventlog.fold import PurgePlan, Record, SessionState, WritePlan
+from eventlog._core.planning import PurgePlan, Record, SessionState, WritePlan
+from eventlog._postgres import common as sql
+from eventlog._postgres.guarded import guard_sql, guarded_write
+from eventlog._sql.catalogue import (
+    LIVE_ENTRIES_SQL,
+    list_states_sql,
+    plan_statements,
+    purge_statements,
+)
 from eventlog.model import SaveResult
-from eventlog.plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 READ = SessionState("s", 3, "a", b"{}", 4, 3, 1, 30, 0, NOW, NOW)

@@ -27,9 +27,8 @@ from eventlog import (
     SessionDelta,
     Store,
 )
-from eventlog.codec import DEFAULT_MAX_ENTRY_BYTES, prepare_snapshot
-from eventlog.errors import CorruptionError
-from eventlog.fold import (
+from eventlog._core.codec import DEFAULT_MAX_ENTRY_BYTES, prepare_snapshot
+from eventlog._core.planning import (
     Record,
     SessionState,
     entries_from_records,
@@ -37,6 +36,7 @@ from eventlog.fold import (
     plan_reconcile,
     walk_path,
 )
+from eventlog.errors import CorruptionError
 
 from .strategies import (
     ID_POOL,

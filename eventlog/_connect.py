@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ._options import check_flag, check_max_entry_bytes, check_seconds
+from ._core.options import check_flag, check_max_entry_bytes, check_seconds
 from .errors import InvalidConfigError
 from .store import AsyncStore, Store
 
@@ -105,11 +105,11 @@ def connect(url: str, **options: Any) -> Store:
     scheme = _scheme(url)
     try:
         if scheme == "memory":
-            from .memory import MemoryStore
+            from ._memory import MemoryStore
 
             return MemoryStore(**_check_options(scheme, options))
         if scheme == "sqlite":
-            from .sqlite import SQLiteStore
+            from ._sqlite.driver import SQLiteStore
 
             path, options = _sqlite_arguments(url, options)
             return SQLiteStore(path, **options)
@@ -136,11 +136,11 @@ async def connect_async(url: str, **options: Any) -> AsyncStore:
     scheme = _scheme(url)
     try:
         if scheme == "memory":
-            from .memory import AsyncMemoryStore
+            from ._memory import AsyncMemoryStore
 
             return AsyncMemoryStore(**_check_options(scheme, options))
         if scheme == "sqlite":
-            from .sqlite import AsyncSQLiteStore
+            from ._sqlite.driver import AsyncSQLiteStore
 
             path, options = _sqlite_arguments(url, options)
             return await asyncio.to_thread(AsyncSQLiteStore, path, **options)

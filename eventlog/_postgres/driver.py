@@ -1,15 +1,15 @@
-"""The async PostgreSQL driver: psycopg 3 AsyncConnection and AsyncConnectionPool.
+"""The sync PostgreSQL driver: psycopg 3 Connection and ConnectionPool.
 
-This file is the source of `_postgres_sync.py`, which is generated from it
-(`python -m eventlog._async_to_sync`); a test fails if the two drift.
+GENERATED from `_postgres/driver_async.py` by `python -m eventlog._async_to_sync`:
+do not edit by hand.
 
-It only runs SQL: the statements and row mapping are in `_pg_common`, every decision
-in `fold`/`operations`.
+It only runs SQL: the statements and row mapping are in `_postgres.common`, every decision
+in `_core`.
 
 `save_delta` and `save` are optimistic: their reads run in autocommit mode
 (save_delta's as one statement), and everything the plan writes goes as one
 statement that applies only if the index row is still the one read
-(`_pg_guarded`): two round trips, no BEGIN or COMMIT. A write that loses that
+(`_postgres.guarded`): two round trips, no BEGIN or COMMIT. A write that loses that
 race plans again; after a few lost races the operation takes the locking path
 every other write uses: BEGIN, the index row locked FOR UPDATE, the reads, then
 the writes together with COMMIT in one pipeline.
@@ -26,34 +26,34 @@ from __future__ import annotations
 
 import select
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import Connection
 from psycopg.pq import TransactionStatus
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import ConnectionPool
 
-from . import _pg_common as sql
-from . import migrate
-from ._log import logger
-from ._pg_arrays import TextArray, register_array_dumpers
-from ._pg_guarded import guard_sql, guarded_write
-from .async_engine import AsyncLogStore, AsyncTransaction, VersionRow, drive
-from .errors import (
+from .._core.log import logger
+from .._core.operations import Operation
+from .._core.planning import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
+from .._runner.runner import LogStore, Transaction, VersionRow, drive
+from .._sql import migrations
+from .._sql.catalogue import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
+from ..errors import (
     ConcurrencyError,
     InvalidConfigError,
     StoreError,
     StoreUnavailableError,
 )
-from .fold import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
-from .model import Entry
-from .operations import Operation
-from .plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
+from ..model import Entry
+from . import common as sql
+from .arrays import TextArray, register_array_dumpers
+from .guarded import guard_sql, guarded_write
 
-__all__ = ["AsyncPostgresStore"]
+__all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
@@ -82,8 +82,8 @@ def _as_is(moment: datetime) -> datetime:
     return moment  # timestamptz takes the aware datetime itself
 
 
-@asynccontextmanager
-async def _pipeline(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+@contextmanager
+def _pipeline(conn: Connection[Any]) -> Iterator[None]:
     """A pipeline on `conn`; any failure inside it closes `conn`, so the pool replaces it.
 
     psycopg records a statement as prepared when it queues the statement's fifth
@@ -94,106 +94,106 @@ async def _pipeline(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
     InvalidSqlStatementName, so it never goes back to the pool as it is.
     """
     try:
-        async with conn.pipeline():
+        with conn.pipeline():
             yield
     except BaseException:
-        await conn.close()
+        conn.close()
         raise
 
 
-class _AsyncPostgresTransaction:
+class _PostgresTransaction:
     """A transaction on one connection; `apply` queues writes for the commit pipeline."""
 
-    def __init__(self, conn: AsyncConnection[Any], *, locking: bool) -> None:
+    def __init__(self, conn: Connection[Any], *, locking: bool) -> None:
         self._conn = conn
         self._locking = locking
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
         # The statement that creates the session, when the plan creates one.
         self._creation: tuple[str, dict[str, Any]] | None = None
 
-    async def _rows(
+    def _rows(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
         cursor = self._conn.cursor(binary=True)
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
+        cursor.execute(query, params)
+        return cursor.fetchall()
 
-    async def state(self, session_id: str) -> SessionState | None:
-        state, _ = await self.state_and_latest(session_id, ())
+    def state(self, session_id: str) -> SessionState | None:
+        state, _ = self.state_and_latest(session_id, ())
         return state
 
-    async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
-        rows = await self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)})
+        rows = self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)})
         return {row[2]: sql.record_from_row(row) for row in rows}
 
-    async def state_and_latest(
+    def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
         state_sql = sql.STATE_FOR_UPDATE_SQL if self._locking else sql.STATE_SQL
         state_cursor = self._conn.cursor(binary=True)
         latest_cursor = self._conn.cursor(binary=True)
-        async with _pipeline(self._conn):  # both reads in one round trip
-            await state_cursor.execute(state_sql, (session_id,))
+        with _pipeline(self._conn):  # both reads in one round trip
+            state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
-                await latest_cursor.execute(
+                latest_cursor.execute(
                     sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
-        rows = await state_cursor.fetchall()
-        latest_rows = await latest_cursor.fetchall() if entry_ids else []
+        rows = state_cursor.fetchall()
+        latest_rows = latest_cursor.fetchall() if entry_ids else []
         if not rows and self._locking:
             # No row to lock yet: creators of one session serialize on a lock, and the
             # ids are looked up again in case another creator got there first.
-            await self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
-            rows = await self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
+            self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
+            rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
             if rows and entry_ids:
-                latest_rows = await self._rows(
+                latest_rows = self._rows(
                     sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
         state = sql.state_from_row(rows[0]) if rows else None
         return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
 
-    async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
-        return [sql.record_from_row(row) for row in await self._rows(query, (session_id,))]
+        return [sql.record_from_row(row) for row in self._rows(query, (session_id,))]
 
-    async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        return entries_from_rows(await self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
+    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        return entries_from_rows(self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
 
-    async def records_at(self, session_id: str, version: int) -> list[Record]:
-        rows = await self._rows(sql.RECORDS_AT_SQL, (session_id, version, version))
+    def records_at(self, session_id: str, version: int) -> list[Record]:
+        rows = self._rows(sql.RECORDS_AT_SQL, (session_id, version, version))
         return [sql.record_from_row(row) for row in rows]
 
-    async def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        rows = await self._rows(sql.VERSION_ROW_SQL, (session_id, version))
+    def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        rows = self._rows(sql.VERSION_ROW_SQL, (session_id, version))
         if not rows:
             return None
         leaf_id, created_at, metadata = rows[0]
         return VersionRow(leaf_id, bytes(metadata), sql.state_time(created_at))
 
-    async def apply(self, plan: WritePlan) -> None:
+    def apply(self, plan: WritePlan) -> None:
         if plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
             self._creation = guarded_write(plan, None)
         else:
             self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
 
-    async def delete(self, session_id: str) -> bool:
+    def delete(self, session_id: str) -> bool:
         deleted = 0
         for statement in sql.DELETE_SQL:
-            cursor = await self._conn.execute(statement, (session_id,))
+            cursor = self._conn.execute(statement, (session_id,))
             deleted = cursor.rowcount
         return deleted > 0
 
-    async def purge(self, plan: PurgePlan) -> int:
+    def purge(self, plan: PurgePlan) -> int:
         counts = []
         for statement, rows in purge_statements(plan, paramstyle="%s", length="octet_length"):
-            cursor = await self._conn.execute(statement, rows[0])
+            cursor = self._conn.execute(statement, rows[0])
             counts.append(cursor.rowcount)
         return counts[0]
 
-    async def list_states(
+    def list_states(
         self,
         *,
         prefix: str | None,
@@ -209,36 +209,36 @@ class _AsyncPostgresTransaction:
             paramstyle="%s",
             time=_as_is,
         )
-        return [sql.state_from_row(row) for row in await self._rows(query, params)]
+        return [sql.state_from_row(row) for row in self._rows(query, params)]
 
-    async def end_read(self) -> None:
+    def end_read(self) -> None:
         """End a read transaction."""
-        await self._conn.execute("COMMIT")
+        self._conn.execute("COMMIT")
 
-    async def commit(self) -> None:
+    def commit(self) -> None:
         """Send the queued writes and COMMIT in one pipeline: one round trip.
 
         Raises:
             _CreationRaced: another writer created the session first; nothing was written.
         """
         creation = self._conn.cursor()
-        async with _pipeline(self._conn):
+        with _pipeline(self._conn):
             cursor = self._conn.cursor()
             for statement, rows in self.pending:
                 if len(rows) == 1:
-                    await cursor.execute(statement, rows[0])
+                    cursor.execute(statement, rows[0])
                 else:
-                    await cursor.executemany(statement, rows)
+                    cursor.executemany(statement, rows)
             if self._creation is not None:
-                await creation.execute(*self._creation)
-            await self._conn.execute("COMMIT")
+                creation.execute(*self._creation)
+            self._conn.execute("COMMIT")
         if self._creation is not None:
-            row = await creation.fetchone()
+            row = creation.fetchone()
             if row is None or row[0] != 1:
                 raise _CreationRaced
 
 
-class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
+class _OptimisticTransaction(_PostgresTransaction):
     """Unlocked reads in autocommit mode, and at most one guarded write (`finish`).
 
     The guard compares the index row with the first state read; every write
@@ -246,7 +246,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
     taken from different snapshots never reach the database as a write.
     """
 
-    def __init__(self, conn: AsyncConnection[Any], session_id: str) -> None:
+    def __init__(self, conn: Connection[Any], session_id: str) -> None:
         super().__init__(conn, locking=False)
         self._session_id = session_id
         self._first_state: SessionState | None = None
@@ -258,20 +258,20 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
             self._first_state = state
         self._reads += 1
 
-    async def state(self, session_id: str) -> SessionState | None:
-        rows = await self._rows(sql.STATE_SQL, (session_id,))
+    def state(self, session_id: str) -> SessionState | None:
+        rows = self._rows(sql.STATE_SQL, (session_id,))
         state = sql.state_from_row(rows[0]) if rows else None
         self._saw(state)
         return state
 
-    async def state_and_latest(
+    def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
         cursor = self._conn.cursor(binary=True)
-        await cursor.execute(
+        cursor.execute(
             sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
         )
-        rows = await cursor.fetchall()
+        rows = cursor.fetchall()
         state = sql.state_from_row(rows[0]) if rows else None
         self._saw(state)
         width = sql.STATE_WIDTH
@@ -282,15 +282,15 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         }
         return state, latest
 
-    async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         self._reads += 1
-        return await super().latest_records(session_id, entry_ids)
+        return super().latest_records(session_id, entry_ids)
 
-    async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         self._reads += 1
-        return await super().live_records(session_id, payloads=payloads)
+        return super().live_records(session_id, payloads=payloads)
 
-    async def apply(self, plan: WritePlan) -> None:
+    def apply(self, plan: WritePlan) -> None:
         self._plan = plan
 
     @property
@@ -298,7 +298,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         """The index row once `finish` landed: the plan's, or the one read."""
         return self._plan.state if self._plan is not None else self._first_state
 
-    async def finish(self) -> bool:
+    def finish(self) -> bool:
         """Write the plan if the session is still as first read; False if it was not.
 
         Without a plan, reads from more than one statement are checked the same
@@ -307,16 +307,16 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         if self._plan is not None:
             query, params = guarded_write(self._plan, self._first_state)
             if self._plan.removals:
-                return await self._custom_planned(query, params)
+                return self._custom_planned(query, params)
         elif self._reads > 1:
             query, params = guard_sql(self._session_id, self._first_state)
         else:
             return True
-        cursor = await self._conn.execute(query, params)
-        row = await cursor.fetchone()
+        cursor = self._conn.execute(query, params)
+        row = cursor.fetchone()
         return row is not None and row[0] == 1
 
-    async def _custom_planned(self, query: str, params: Mapping[str, Any]) -> bool:
+    def _custom_planned(self, query: str, params: Mapping[str, Any]) -> bool:
         """Run a guarded write planned for its own values, in one round trip.
 
         Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
@@ -325,68 +325,68 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         own that asks for a custom plan.
         """
         cursor = self._conn.cursor()
-        async with _pipeline(self._conn):
-            await self._conn.execute("BEGIN")
-            await self._conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            await cursor.execute(query, params)
-            await self._conn.execute("COMMIT")
-        row = await cursor.fetchone()
+        with _pipeline(self._conn):
+            self._conn.execute("BEGIN")
+            self._conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            cursor.execute(query, params)
+            self._conn.execute("COMMIT")
+        row = cursor.fetchone()
         return row is not None and row[0] == 1
 
 
-async def _end_unfinished(conn: AsyncConnection[Any]) -> None:
+def _end_unfinished(conn: Connection[Any]) -> None:
     """After a failure, roll back; a connection left mid-query is closed instead."""
     if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
         return
     if conn.info.transaction_status in _CLEAN_STATES:
         try:
-            await conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             return
         except psycopg.Error:
             pass
     # Mid-query (a cancelled task) or broken: the pool discards a closed connection.
-    await conn.close()
+    conn.close()
 
 
-async def _applied_version(conn: AsyncConnection[Any]) -> int:
-    cursor = await conn.execute(sql.TABLE_EXISTS_SQL, (migrate.VERSION_TABLE,))
-    row = await cursor.fetchone()
+def _applied_version(conn: Connection[Any]) -> int:
+    cursor = conn.execute(sql.TABLE_EXISTS_SQL, (migrations.VERSION_TABLE,))
+    row = cursor.fetchone()
     if row is None or not row[0]:
         found = []
-        for table in migrate.OUR_TABLES:
-            cursor = await conn.execute(sql.TABLE_EXISTS_SQL, (table,))
-            exists = await cursor.fetchone()
+        for table in migrations.OUR_TABLES:
+            cursor = conn.execute(sql.TABLE_EXISTS_SQL, (table,))
+            exists = cursor.fetchone()
             if exists is not None and exists[0]:
                 found.append(table)
         if found:
             raise sql.foreign_tables_error(found)
         return 0
-    cursor = await conn.execute(sql.APPLIED_VERSION_SQL)
-    version = await cursor.fetchone()
+    cursor = conn.execute(sql.APPLIED_VERSION_SQL)
+    version = cursor.fetchone()
     return 0 if version is None else int(version[0])
 
 
-async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[int]:
-    await conn.execute("SELECT pg_advisory_lock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
+    conn.execute("SELECT pg_advisory_lock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
     try:
-        await conn.execute("BEGIN")
+        conn.execute("BEGIN")
         try:
-            plan = sql.plan_migrations(await _applied_version(conn), partitions)
+            plan = sql.plan_migrations(_applied_version(conn), partitions)
             for statement, params in plan.statements:
-                await conn.execute(statement, params or None)
-            await conn.execute("COMMIT")
+                conn.execute(statement, params or None)
+            conn.execute("COMMIT")
         except BaseException:
-            await _end_unfinished(conn)
+            _end_unfinished(conn)
             raise
     finally:
         if not conn.closed:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
     if plan.versions:
         logger.info("migrate", backend="postgres", applied=plan.versions)
     return plan.versions
 
 
-def _has_unread_input(conn: AsyncConnection[Any]) -> bool:
+def _has_unread_input(conn: Connection[Any]) -> bool:
     """Whether an idle connection's socket has something to read (no round trip)."""
     try:
         poller = select.poll()
@@ -396,8 +396,8 @@ def _has_unread_input(conn: AsyncConnection[Any]) -> bool:
         return True
 
 
-class AsyncPostgresStore(AsyncLogStore):
-    """A store in PostgreSQL, for asyncio. Open it with `await AsyncPostgresStore.open(url)`.
+class PostgresStore(LogStore):
+    """A store in PostgreSQL. Open it with `PostgresStore.open(url)`.
 
     Args:
         url: a libpq URL, ``postgresql://user@host:5432/db``.
@@ -435,7 +435,7 @@ class AsyncPostgresStore(AsyncLogStore):
         self._max_size = max_size
         self._partitions = partitions
         self._known: OrderedDict[str, SessionState] = OrderedDict()
-        self._pool = AsyncConnectionPool(
+        self._pool = ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
@@ -446,21 +446,21 @@ class AsyncPostgresStore(AsyncLogStore):
             configure=self._configure_connection,
         )
 
-    async def _configure_connection(self, conn: AsyncConnection[Any]) -> None:
+    def _configure_connection(self, conn: Connection[Any]) -> None:
         """Settings of every pooled connection, in one round trip.
 
-        - CONNECTION_SETTINGS (see `_pg_common`): plans of prepared statements
+        - CONNECTION_SETTINGS (see `_postgres.common`): plans of prepared statements
           are kept, and are index lookups even when made on empty tables.
         - synchronous_commit: a returned write must survive a crash (DESIGN.md),
           so a server, role or URL default of `off` is raised to `on`; stronger
           settings (remote_write, remote_apply) are kept.
-        - Typed array parameters (`_pg_arrays`), sent without per-call type discovery.
+        - Typed array parameters (`_postgres.arrays`), sent without per-call type discovery.
         """
         register_array_dumpers(conn)
-        await conn.execute(sql.CONFIGURE_SQL)
+        conn.execute(sql.CONFIGURE_SQL)
 
     @classmethod
-    async def open(cls, url: str, **options: Any) -> AsyncPostgresStore:
+    def open(cls, url: str, **options: Any) -> PostgresStore:
         """Connect, migrate (unless ``migrate=False``) and open the pool.
 
         Raises:
@@ -470,48 +470,48 @@ class AsyncPostgresStore(AsyncLogStore):
         """
         store = cls(url, **options)
         try:
-            await store._start()
+            store._start()
         except BaseException:
-            await store._pool.close()
+            store._pool.close()
             raise
         return store
 
-    async def _direct_connection(self) -> AsyncConnection[Any]:
+    def _direct_connection(self) -> Connection[Any]:
         try:
-            return await AsyncConnection.connect(
+            return Connection.connect(
                 self.url, autocommit=True, connect_timeout=max(1, round(self._timeout))
             )
         except psycopg.Error as exc:
             raise sql.connect_error(exc) from None
 
-    async def _start(self) -> None:
-        conn = await self._direct_connection()
+    def _start(self) -> None:
+        conn = self._direct_connection()
         try:
             with sql.translated():
                 if self._migrate_on_open:
-                    await _migrate(conn, self._partitions)
+                    _migrate(conn, self._partitions)
                 else:
-                    migrate.check_current(
+                    migrations.check_current(
                         "postgres",
-                        await _applied_version(conn),
+                        _applied_version(conn),
                         how_to_migrate="run `eventlog migrate --url ...` or connect with "
                         "migrate=True",
                     )
         finally:
-            await conn.close()
+            conn.close()
         with sql.translated():
-            await self._pool.open(wait=True, timeout=self._timeout)
+            self._pool.open(wait=True, timeout=self._timeout)
 
-    async def migrate(self) -> list[int]:
+    def migrate(self) -> list[int]:
         """Apply pending schema migrations; returns the versions applied."""
-        conn = await self._direct_connection()
+        conn = self._direct_connection()
         try:
             with sql.translated():
-                return await _migrate(conn, self._partitions)
+                return _migrate(conn, self._partitions)
         finally:
-            await conn.close()
+            conn.close()
 
-    async def _begun(self, begin: str) -> AsyncConnection[Any]:
+    def _begun(self, begin: str) -> Connection[Any]:
         """A pooled connection inside a new transaction.
 
         BEGIN is the first thing sent on a checked-out connection, so it also
@@ -521,49 +521,49 @@ class AsyncPostgresStore(AsyncLogStore):
         """
         for attempt in range(self._max_size + 1):
             with sql.translated():
-                conn = await self._pool.getconn()
+                conn = self._pool.getconn()
             try:
-                await conn.execute(begin)
+                conn.execute(begin)
                 return conn
             except psycopg.OperationalError:
-                await _end_unfinished(conn)
-                await self._pool.putconn(conn)
+                _end_unfinished(conn)
+                self._pool.putconn(conn)
                 if attempt == self._max_size:
                     raise
                 logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
             except BaseException:
-                await _end_unfinished(conn)
-                await self._pool.putconn(conn)
+                _end_unfinished(conn)
+                self._pool.putconn(conn)
                 raise
         raise AssertionError("unreachable")
 
-    @asynccontextmanager
-    async def _transaction(
+    @contextmanager
+    def _transaction(
         self, begin: str, *, locking: bool
-    ) -> AsyncIterator[_AsyncPostgresTransaction]:
+    ) -> Iterator[_PostgresTransaction]:
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         with sql.translated():
-            conn = await self._begun(begin)
+            conn = self._begun(begin)
         try:
             with sql.translated():
-                yield _AsyncPostgresTransaction(conn, locking=locking)
+                yield _PostgresTransaction(conn, locking=locking)
         except BaseException:
-            await _end_unfinished(conn)
+            _end_unfinished(conn)
             raise
         finally:
-            await self._pool.putconn(conn)
+            self._pool.putconn(conn)
 
-    async def _execute(self, operation: Operation[T]) -> T:
+    def _execute(self, operation: Operation[T]) -> T:
         try:
-            return await self._execute_on_pool(operation)
+            return self._execute_on_pool(operation)
         except StoreError as error:
             # Driver errors are translated where the session is not at hand.
             if error.session_id is None and operation.session_id:
                 error.session_id = operation.session_id
             raise
 
-    async def _execute_on_pool(self, operation: Operation[T]) -> T:
+    def _execute_on_pool(self, operation: Operation[T]) -> T:
         sid = operation.session_id
         # A write forgets the session's row until it knows the new one (a
         # forgotten or stale row only costs the read it would have saved).
@@ -572,19 +572,19 @@ class AsyncPostgresStore(AsyncLogStore):
             unread = operation.plan_if_new(known)
             if unread is not None:
                 plan, unread_result = unread
-                if await self._append_unread(plan, known):
+                if self._append_unread(plan, known):
                     self._remember(plan.state)
                     return unread_result
                 logger.debug("postgres.unread_append_missed", session_id=sid)
         if operation.optimistic:
             for attempt in range(_OPTIMISTIC_ATTEMPTS):
-                landed, result = await self._optimistic(operation)
+                landed, result = self._optimistic(operation)
                 if landed:
                     return result
                 logger.debug("postgres.write_lost_race", session_id=sid, attempt=attempt + 1)
         for attempt in range(_CREATION_ATTEMPTS):
             try:
-                return await super()._execute(operation)
+                return super()._execute(operation)
             except _CreationRaced:
                 logger.debug("postgres.creation_raced", session_id=sid, attempt=attempt + 1)
         raise ConcurrencyError(
@@ -602,7 +602,7 @@ class AsyncPostgresStore(AsyncLogStore):
             while len(self._known) > _KNOWN_STATES:
                 self._known.popitem(last=False)
 
-    async def _append_unread(self, plan: WritePlan, known: SessionState) -> bool:
+    def _append_unread(self, plan: WritePlan, known: SessionState) -> bool:
         """Send an append planned on a known index row, in one round trip; whether it landed.
 
         The write applies only if the session is still `known` and none of its
@@ -614,22 +614,22 @@ class AsyncPostgresStore(AsyncLogStore):
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         with sql.translated():
-            conn = await self._pool.getconn()
+            conn = self._pool.getconn()
         try:
             if _has_unread_input(conn):
                 return False
             query, params = guarded_write(plan, known, absent=True)
             with sql.translated(committing=True):
-                cursor = await conn.execute(query, params)
-                row = await cursor.fetchone()
+                cursor = conn.execute(query, params)
+                row = cursor.fetchone()
             return row is not None and row[0] == 1
         except BaseException:
-            await _end_unfinished(conn)
+            _end_unfinished(conn)
             raise
         finally:
-            await self._pool.putconn(conn)
+            self._pool.putconn(conn)
 
-    async def _optimistic(self, operation: Operation[T]) -> tuple[bool, T]:
+    def _optimistic(self, operation: Operation[T]) -> tuple[bool, T]:
         """One optimistic try: whether its write landed, and the operation's result.
 
         The reads run before anything is written, so a pooled connection the
@@ -639,13 +639,13 @@ class AsyncPostgresStore(AsyncLogStore):
             raise StoreUnavailableError("the store is closed")
         for attempt in range(self._max_size + 1):
             with sql.translated():
-                conn = await self._pool.getconn()
+                conn = self._pool.getconn()
             try:
-                tx = _AsyncOptimisticTransaction(conn, operation.session_id)
+                tx = _OptimisticTransaction(conn, operation.session_id)
                 try:
-                    result = await drive(operation.steps(), tx)
+                    result = drive(operation.steps(), tx)
                 except psycopg.OperationalError:
-                    await _end_unfinished(conn)
+                    _end_unfinished(conn)
                     if attempt == self._max_size or not conn.closed:
                         with sql.translated():
                             raise
@@ -655,30 +655,30 @@ class AsyncPostgresStore(AsyncLogStore):
                     with sql.translated():
                         raise
                 with sql.translated(committing=True):
-                    landed = await tx.finish()
+                    landed = tx.finish()
                 if landed:
                     self._remember(tx.state_after)
                 return landed, result
             except BaseException:
-                await _end_unfinished(conn)
+                _end_unfinished(conn)
                 raise
             finally:
-                await self._pool.putconn(conn)
+                self._pool.putconn(conn)
         raise AssertionError("unreachable")
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncTransaction]:
-        async with self._transaction(sql.WRITE_BEGIN_SQL, locking=True) as tx:
+    @contextmanager
+    def _write(self) -> Iterator[Transaction]:
+        with self._transaction(sql.WRITE_BEGIN_SQL, locking=True) as tx:
             yield tx
             with sql.translated(committing=True):
-                await tx.commit()
+                tx.commit()
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncTransaction]:
-        async with self._transaction(sql.READ_BEGIN_SQL, locking=False) as tx:
+    @contextmanager
+    def _read(self) -> Iterator[Transaction]:
+        with self._transaction(sql.READ_BEGIN_SQL, locking=False) as tx:
             yield tx
             with sql.translated():
-                await tx.end_read()
+                tx.end_read()
 
-    async def _close(self) -> None:
-        await self._pool.close()
+    def _close(self) -> None:
+        self._pool.close()

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from ._branch import branch_to
-from .model import Entry, SessionData
+from .._core.branch import branch_to
+from ..model import Entry, SessionData
 
 __all__ = ["entry_label", "printable", "render_tree"]
 

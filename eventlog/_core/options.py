@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .errors import InvalidConfigError
+from ..errors import InvalidConfigError
 
 __all__ = ["MAX_TIMEOUT_SECONDS", "check_flag", "check_max_entry_bytes", "check_seconds"]
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
-from .errors import (
+from ..errors import (
     CorruptionError,
     IdConflictError,
     InvalidIdError,
@@ -22,7 +22,7 @@ from .errors import (
     InvalidPayloadError,
     PayloadTooLargeError,
 )
-from .model import Entry, JSONObject, RawJSON, SessionData, SessionDelta, UnsetType
+from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta, UnsetType
 
 __all__ = [
     "DEFAULT_MAX_ENTRY_BYTES",

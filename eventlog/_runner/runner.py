@@ -1,6 +1,6 @@
-"""The sync engine: a thin driver that runs `operations` on a sync backend's transactions.
+"""The sync runner: runs the `operations` on a sync backend's transactions.
 
-GENERATED from `async_engine.py` by `python -m eventlog._async_to_sync`:
+GENERATED from `_runner/runner_async.py` by `python -m eventlog._async_to_sync`:
 do not edit by hand.
 
 `StoreBase` holds the public methods once; a subclass says how an
@@ -18,15 +18,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
-from . import operations
-from ._engine_common import log_operation, settle_error
-from ._options import check_max_entry_bytes
-from ._storage_requests import Steps, VersionRow
-from ._transaction import Transaction
-from .codec import DEFAULT_MAX_ENTRY_BYTES
-from .errors import EventlogError
-from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
-from .operations import Operation
+from .._core import operations
+from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
+from .._core.operations import Operation
+from .._core.options import check_max_entry_bytes
+from .._core.storage_requests import Steps, VersionRow
+from .._core.transaction import Transaction
+from ..errors import EventlogError
+from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from .outcome import log_operation, settle_error
 
 __all__ = ["LogStore", "StoreBase", "Transaction", "VersionRow", "drive"]
 

@@ -1,6 +1,6 @@
-"""The async engine: a thin driver that runs `operations` on an async backend's transactions.
+"""The async runner: runs the `operations` on an async backend's transactions.
 
-This file is the source of `engine.py`, which is generated from it
+This file is the source of `runner.py`, which is generated from it
 (`python -m eventlog._async_to_sync`); a test fails if the two drift.
 
 `AsyncStoreBase` holds the public methods once; a subclass says how an
@@ -18,15 +18,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
-from . import operations
-from ._engine_common import log_operation, settle_error
-from ._options import check_max_entry_bytes
-from ._storage_requests import Steps, VersionRow
-from ._transaction_async import AsyncTransaction
-from .codec import DEFAULT_MAX_ENTRY_BYTES
-from .errors import EventlogError
-from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
-from .operations import Operation
+from .._core import operations
+from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
+from .._core.operations import Operation
+from .._core.options import check_max_entry_bytes
+from .._core.storage_requests import Steps, VersionRow
+from .._core.transaction_async import AsyncTransaction
+from ..errors import EventlogError
+from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from .outcome import log_operation, settle_error
 
 __all__ = ["AsyncLogStore", "AsyncStoreBase", "AsyncTransaction", "VersionRow", "drive"]
 

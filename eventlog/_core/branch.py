@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
-from .errors import CorruptionError
+from ..errors import CorruptionError
 
 __all__ = ["Linked", "branch_to", "cycle_error"]
 

@@ -15,16 +15,16 @@ from typing import IO, Any, Final, TypeVar
 
 import click
 
-from .codec import check_session_id
-from .connect import DEFAULT_URL, connect
-from .demo import DEMO_SESSION_ID, run_demo
-from .errors import EventlogError, InvalidInputError
-from .formats import FORMATS, export_file, import_file
-from .formats.dump import MAX_PURGED_VERSIONS
-from .model import SessionData, SessionInfo
-from .retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
-from .stats import session_info, store_stats
-from .store import Store
+from .._connect import DEFAULT_URL, connect
+from .._core.codec import check_session_id
+from ..demo import DEMO_SESSION_ID, run_demo
+from ..errors import EventlogError, InvalidInputError
+from ..formats import FORMATS, export_file, import_file
+from ..formats.dump import MAX_PURGED_VERSIONS
+from ..model import SessionData, SessionInfo
+from ..retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
+from ..stats import session_info, store_stats
+from ..store import Store
 from .tree import entry_label, printable, render_tree
 
 __all__ = ["main"]
@@ -162,7 +162,7 @@ def migrate(url: str, partitions: int | None) -> None:
     if partitions is not None:
         if not url.lower().startswith(("postgresql:", "postgres:")):
             raise click.ClickException("--partitions applies to a PostgreSQL URL only")
-        from .postgres import migrate as migrate_postgres
+        from ..postgres import migrate as migrate_postgres
 
         applied = migrate_postgres(url, partitions=partitions)
         done = f"applied {', '.join(map(str, applied))}" if applied else "up to date"

@@ -1,4 +1,4 @@
-"""The engine's decisions, free of IO.
+"""Planning: the decisions of a write, free of IO.
 
 Backends read a session's state and the few records a call concerns, ask this
 module what to write (`plan_delta`, `plan_reconcile`, `plan_fork`) and apply
@@ -15,7 +15,9 @@ from typing import Any
 
 import msgspec
 
-from ._branch import branch_to, cycle_error
+from ..errors import ConcurrencyError, IdConflictError, InvalidLeafError
+from ..model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
+from .branch import branch_to, cycle_error
 from .codec import (
     STORED_DECODE_ERRORS,
     EncodedEntry,
@@ -27,8 +29,6 @@ from .codec import (
     raw_object,
     stored_damage,
 )
-from .errors import ConcurrencyError, IdConflictError, InvalidLeafError
-from .model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
 
 __all__ = [
     "PurgePlan",

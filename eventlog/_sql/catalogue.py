@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from ._id_ranges import prefix_successor
-from .errors import CorruptionError
-from .fold import PurgePlan, Record, SessionState, WritePlan
+from .._core.planning import PurgePlan, Record, SessionState, WritePlan
+from ..errors import CorruptionError
+from .id_ranges import prefix_successor
 
 __all__ = [
     "DELETE_SESSION_SQL",
@@ -62,7 +62,7 @@ _LIVE_SQL = (
     "SELECT {columns} FROM entries "
     "WHERE session_id = %s AND removed_in_version IS NULL AND pos >= 0 ORDER BY pos"
 )
-# The live entries, as `fold.entries_from_rows` reads them.
+# The live entries, as `planning.entries_from_rows` reads them.
 LIVE_ENTRIES_SQL = _LIVE_SQL.format(columns="entry_id, parent_id, kind, ts, payload")
 RECORDS_AT_SQL = (
     f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
-from .fold import PurgePlan, Record, SessionState, WritePlan
-from .model import Entry
+from ..model import Entry
+from .planning import PurgePlan, Record, SessionState, WritePlan
 
 if TYPE_CHECKING:
-    from ._transaction import Transaction
-    from ._transaction_async import AsyncTransaction
+    from .transaction import Transaction
+    from .transaction_async import AsyncTransaction
 
 __all__ = [
     "Apply",

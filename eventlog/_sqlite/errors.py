@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from .errors import CorruptionError, EventlogError, StoreError, StoreUnavailableError
+from ..errors import CorruptionError, EventlogError, StoreError, StoreUnavailableError
 
 __all__ = ["translated", "translation"]
 

@@ -6,10 +6,10 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from .async_engine import AsyncStoreBase
-from .engine import LogStore
-from .errors import StoreUnavailableError
-from .operations import Operation
+from .._core.operations import Operation
+from ..errors import StoreUnavailableError
+from .runner import LogStore
+from .runner_async import AsyncStoreBase
 
 __all__ = ["ThreadedAsyncStore"]
 

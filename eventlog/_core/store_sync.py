@@ -1,6 +1,6 @@
 """The `Store` protocol: the operations every backend offers (DESIGN.md section 2).
 
-GENERATED from `_store_async.py` by `python -m eventlog._async_to_sync`:
+GENERATED from `_core/store_async.py` by `python -m eventlog._async_to_sync`:
 do not edit by hand.
 """
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 
 __all__ = ["Store"]
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._pg_arrays import ByteaArray, Int8Array, TextArray
-from ._pg_common import LATEST_SQL
-from .fold import SessionState, WritePlan
-from .plan_sql import SESSION_FIELDS, session_set_clause, session_values
+from .._core.planning import SessionState, WritePlan
+from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
+from .arrays import ByteaArray, Int8Array, TextArray
+from .common import LATEST_SQL
 
 __all__ = ["guard_sql", "guarded_write"]
 

@@ -6,10 +6,10 @@ import logging
 import time
 from typing import Any
 
-from ._log import logger
-from .errors import EventlogError
-from .model import Page, SaveResult, SessionData
-from .operations import Operation
+from .._core.log import logger
+from .._core.operations import Operation
+from ..errors import EventlogError
+from ..model import Page, SaveResult, SessionData
 
 __all__ = ["log_operation", "settle_error"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from .errors import SchemaVersionError
+from ..errors import SchemaVersionError
 
 __all__ = [
     "OUR_TABLES",
@@ -53,7 +53,7 @@ def _schema_dir(backend: str) -> Path:
     packaged = Path(str(resources.files("eventlog"))) / "_schema" / backend
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "schema" / backend
+    return Path(__file__).resolve().parents[2] / "schema" / backend
 
 
 @cache

@@ -1,7 +1,7 @@
 """What the sync and async Postgres drivers share: SQL, row mapping, error translation.
 
-Nothing here does IO; `_postgres_async.py` (hand-written) and
-`_postgres_sync.py` (generated from it) run these statements.
+Nothing here does IO; `driver_async.py` (hand-written) and
+`driver.py` (generated from it) run these statements.
 """
 
 from __future__ import annotations
@@ -17,8 +17,18 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from . import migrate, plan_sql
-from .errors import (
+from .._core.planning import Record, SessionState
+from .._sql import catalogue, migrations
+from .._sql.catalogue import (
+    DELETE_SESSION_SQL,
+    RECORD_COLUMNS,
+    RECORDS_AT_SQL,
+    STATE_COLUMNS,
+    STATE_SQL,
+    VERSION_ROW_SQL,
+    live_records_sql,
+)
+from ..errors import (
     CommitOutcomeUnknownError,
     ConcurrencyError,
     CorruptionError,
@@ -28,16 +38,6 @@ from .errors import (
     StatementCancelledError,
     StoreError,
     StoreUnavailableError,
-)
-from .fold import Record, SessionState
-from .plan_sql import (
-    DELETE_SESSION_SQL,
-    RECORD_COLUMNS,
-    RECORDS_AT_SQL,
-    STATE_COLUMNS,
-    STATE_SQL,
-    VERSION_ROW_SQL,
-    live_records_sql,
 )
 
 __all__ = [
@@ -64,7 +64,7 @@ STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
 # Locking creators of one new session serialize on this lock (no row exists to
 # lock yet), so only one of them plans the creation. It is not what keeps
 # creators apart: every creator, optimistic or locking, inserts the index row
-# first with ON CONFLICT DO NOTHING (`_pg_guarded`), and one that finds the row
+# first with ON CONFLICT DO NOTHING (`_postgres.guarded`), and one that finds the row
 # made meanwhile writes nothing and runs again.
 CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 # The newest record (live or not) of each of some ids: per id, its live row
@@ -130,7 +130,7 @@ def state_time(moment: datetime) -> datetime:
 
 def state_from_row(row: Sequence[Any]) -> SessionState:
     """A `SessionState` from a row of `STATE_SQL`."""
-    return plan_sql.state_from_row(row, time=state_time)
+    return catalogue.state_from_row(row, time=state_time)
 
 
 def record_from_row(row: Sequence[Any]) -> Record:
@@ -141,12 +141,12 @@ def record_from_row(row: Sequence[Any]) -> Record:
 # -- migrations ---------------------------------------------------------------
 
 VERSION_TABLE_SQL = (
-    f"CREATE TABLE IF NOT EXISTS {migrate.VERSION_TABLE} (version integer PRIMARY KEY, "
+    f"CREATE TABLE IF NOT EXISTS {migrations.VERSION_TABLE} (version integer PRIMARY KEY, "
     "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
 )
 TABLE_EXISTS_SQL = "SELECT to_regclass(%s) IS NOT NULL"
-APPLIED_VERSION_SQL = f"SELECT coalesce(max(version), 0) FROM {migrate.VERSION_TABLE}"
-RECORD_MIGRATION_SQL = f"INSERT INTO {migrate.VERSION_TABLE} (version, name) VALUES (%s, %s)"
+APPLIED_VERSION_SQL = f"SELECT coalesce(max(version), 0) FROM {migrations.VERSION_TABLE}"
+RECORD_MIGRATION_SQL = f"INSERT INTO {migrations.VERSION_TABLE} (version, name) VALUES (%s, %s)"
 _PARTITIONED = re.compile(r"CREATE TABLE (\w+) \(.*?\) \{partition_by\};", re.S)
 
 
@@ -154,7 +154,7 @@ def migration_statements(sql: str, partitions: int | None) -> list[str]:
     """A schema file as statements, hash-partitioned by session_id when asked."""
     tables = _PARTITIONED.findall(sql)
     clause = "PARTITION BY HASH (session_id)" if partitions else ""
-    statements = migrate.split_statements(sql.replace("{partition_by}", clause))
+    statements = migrations.split_statements(sql.replace("{partition_by}", clause))
     for table in tables if partitions else ():
         statements += [
             f"CREATE TABLE {table}_p{n} PARTITION OF {table} "
@@ -164,9 +164,9 @@ def migration_statements(sql: str, partitions: int | None) -> list[str]:
     return statements
 
 
-def plan_migrations(applied: int, partitions: int | None) -> migrate.MigrationPlan:
+def plan_migrations(applied: int, partitions: int | None) -> migrations.MigrationPlan:
     """What migrating a database at version `applied` runs."""
-    return migrate.plan_migrations(
+    return migrations.plan_migrations(
         "postgres",
         applied,
         version_table_sql=VERSION_TABLE_SQL,
@@ -180,7 +180,7 @@ def foreign_tables_error(found: Sequence[str]) -> SchemaVersionError:
     names = ", ".join(found)
     return SchemaVersionError(
         f"the database has tables named like eventlog's ({names}) but no "
-        f"{migrate.VERSION_TABLE}: it belongs to another application; use another database "
+        f"{migrations.VERSION_TABLE}: it belongs to another application; use another database "
         "or schema (e.g. options=-csearch_path=eventlog in the URL)"
     )
 

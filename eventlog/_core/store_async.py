@@ -1,6 +1,6 @@
 """The `AsyncStore` protocol: the operations every backend offers (DESIGN.md section 2).
 
-This file is the source of `_store_sync.py`, which is generated from it
+This file is the source of `store_sync.py`, which is generated from it
 (`python -m eventlog._async_to_sync`); a test fails if the two drift.
 """
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from .model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 
 __all__ = ["AsyncStore"]
 

@@ -7,7 +7,7 @@ typed requests (`_storage_requests`, one per `Transaction` method), is sent
 each answer, and returns the operation's result. Steps can be started again,
 so a driver may retry an operation whose optimistic write lost a race. The
 sync and async stores are thin drivers that answer the requests on their
-transaction; every decision is here or in `fold`.
+transaction; every decision is here or in `planning`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,18 @@ from typing import Final, Generic, Literal, TypeVar
 
 import msgspec
 
-from . import fold
-from ._storage_requests import (
+from ..errors import (
+    EventlogError,
+    HistoryPurgedError,
+    InvalidInputError,
+    SessionExistsError,
+    SessionNotFoundError,
+)
+from ..model import Entry, Page, SaveResult, SessionData, SessionInfo
+from . import planning
+from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
+from .planning import SessionState, WritePlan
+from .storage_requests import (
     Apply,
     Delete,
     LatestRecords,
@@ -34,16 +44,6 @@ from ._storage_requests import (
     Steps,
     VersionRowOf,
 )
-from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
-from .errors import (
-    EventlogError,
-    HistoryPurgedError,
-    InvalidInputError,
-    SessionExistsError,
-    SessionNotFoundError,
-)
-from .fold import SessionState, WritePlan
-from .model import Entry, Page, SaveResult, SessionData, SessionInfo
 
 __all__ = [
     "Operation",
@@ -122,12 +122,14 @@ def save_delta(
     def steps() -> Steps[SaveResult]:
         # The ids the delta names are known before the state is read, so both
         # reads go together; only a kept leaf (leaf_id UNSET) needs a second look.
-        asked = fold.delta_lookup_ids(prepared, None)
+        asked = planning.delta_lookup_ids(prepared, None)
         state, latest = yield from StateAndLatest(sid, asked)
-        missing = [i for i in fold.delta_lookup_ids(prepared, state) if i not in asked]
+        missing = [i for i in planning.delta_lookup_ids(prepared, state) if i not in asked]
         if missing:
             latest = {**latest, **(yield from LatestRecords(sid, missing))}
-        plan = fold.plan_delta(sid, prepared, state, latest, expected_version=expected, now=_now())
+        plan = planning.plan_delta(
+            sid, prepared, state, latest, expected_version=expected, now=_now()
+        )
         if plan.changed:
             yield from Apply(plan)
         return plan.result
@@ -140,7 +142,7 @@ def save_delta(
         if expected is not None and expected != known.version:
             return None
         try:
-            plan = fold.plan_delta(sid, prepared, known, {}, expected_version=None, now=_now())
+            plan = planning.plan_delta(sid, prepared, known, {}, expected_version=None, now=_now())
         except EventlogError:
             return None
         return (plan, plan.result) if plan.appends else None
@@ -160,7 +162,7 @@ def save(
     def steps() -> Steps[SaveResult]:
         state = yield from State(sid)
         live = [] if state is None else (yield from LiveRecords(sid, payloads=False))
-        plan = fold.plan_reconcile(
+        plan = planning.plan_reconcile(
             sid, prepared, state, live, expected_version=expected, now=_now()
         )
         if plan.changed:
@@ -179,7 +181,7 @@ def delete(session_id: object, *, expected_version: object = None) -> Operation[
     def steps() -> Steps[bool]:
         if expected is not None:
             # Read in the write transaction: the row stays as read until the delete.
-            fold.check_expected_version(sid, (yield from State(sid)), expected)
+            planning.check_expected_version(sid, (yield from State(sid)), expected)
         return (yield from Delete(sid))
 
     return Operation("delete", sid, "write", steps)
@@ -198,9 +200,9 @@ def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation
         if (yield from State(target)) is not None:
             raise SessionExistsError("the fork's session id is taken", session_id=target)
         live = yield from LiveRecords(source, payloads=True)
-        plan = fold.plan_fork(state, live, target, at_entry_id=at_entry, now=_now())
+        plan = planning.plan_fork(state, live, target, at_entry_id=at_entry, now=_now())
         yield from Apply(plan)
-        return fold.session_info(plan.state)
+        return planning.session_info(plan.state)
 
     return Operation("fork", target, "write", steps)
 
@@ -211,7 +213,7 @@ def purge(session_id: object) -> Operation[int]:
 
     def steps() -> Steps[int]:
         state = _require(sid, (yield from State(sid)))
-        return (yield from Purge(fold.plan_purge(state)))
+        return (yield from Purge(planning.plan_purge(state)))
 
     return Operation("purge", sid, "write", steps)
 
@@ -254,7 +256,7 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         if at_version is None or at_version == state.version:
             # The common load reads only what an Entry holds, straight into entries.
             entries = yield from LiveEntries(sid, raw=raw)
-            return fold.fold_session(
+            return planning.fold_session(
                 state,
                 entries,
                 leaf_id=state.leaf_id,
@@ -272,9 +274,9 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
                     "that version's history was purged", session_id=sid, where="at_version"
                 )
             row = found
-        return fold.fold_session(
+        return planning.fold_session(
             state,
-            fold.entries_from_records(records, raw=raw),
+            planning.entries_from_records(records, raw=raw),
             leaf_id=row.leaf_id,
             metadata=row.metadata,
             version=version,
@@ -293,7 +295,7 @@ def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
     def steps() -> Steps[list[Entry]]:
         state = _require(sid, (yield from State(sid)))
         records = yield from LiveRecords(sid, payloads=True)
-        return fold.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
+        return planning.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
 
     return Operation("path", sid, "read", steps)
 
@@ -376,7 +378,7 @@ def list_sessions(
         states = yield from ListStates(
             prefix=prefix, updated_before=updated_before, after=after, limit=fetch + 1
         )
-        items = [fold.session_info(state) for state in states[:fetch]]
+        items = [planning.session_info(state) for state in states[:fetch]]
         next_cursor = _encode_cursor(items[-1].session_id) if len(states) > fetch else None
         return Page(items=items, next_cursor=next_cursor)
 
