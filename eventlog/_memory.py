@@ -16,8 +16,10 @@ from typing import TypeVar
 
 import msgspec
 
+from ._core.folding import entries_from_records
 from ._core.operations import Operation
-from ._core.planning import PurgePlan, Record, SessionState, WritePlan, entries_from_records
+from ._core.planning import PurgePlan, WritePlan
+from ._core.records import Record, SessionState
 from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
 from .errors import StoreUnavailableError

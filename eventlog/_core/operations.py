@@ -27,9 +27,10 @@ from ..errors import (
     SessionNotFoundError,
 )
 from ..model import Entry, Page, SaveResult, SessionData, SessionInfo
-from . import planning
+from . import folding, planning
 from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
-from .planning import SessionState, WritePlan
+from .planning import WritePlan
+from .records import SessionState
 from .storage_requests import (
     Apply,
     Delete,
@@ -202,7 +203,7 @@ def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation
         live = yield from LiveRecords(source, payloads=True)
         plan = planning.plan_fork(state, live, target, at_entry_id=at_entry, now=_now())
         yield from Apply(plan)
-        return planning.session_info(plan.state)
+        return folding.session_info(plan.state)
 
     return Operation("fork", target, "write", steps)
 
@@ -256,7 +257,7 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         if at_version is None or at_version == state.version:
             # The common load reads only what an Entry holds, straight into entries.
             entries = yield from LiveEntries(sid, raw=raw)
-            return planning.fold_session(
+            return folding.fold_session(
                 state,
                 entries,
                 leaf_id=state.leaf_id,
@@ -274,9 +275,9 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
                     "that version's history was purged", session_id=sid, where="at_version"
                 )
             row = found
-        return planning.fold_session(
+        return folding.fold_session(
             state,
-            planning.entries_from_records(records, raw=raw),
+            folding.entries_from_records(records, raw=raw),
             leaf_id=row.leaf_id,
             metadata=row.metadata,
             version=version,
@@ -295,7 +296,7 @@ def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
     def steps() -> Steps[list[Entry]]:
         state = _require(sid, (yield from State(sid)))
         records = yield from LiveRecords(sid, payloads=True)
-        return planning.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
+        return folding.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
 
     return Operation("path", sid, "read", steps)
 
@@ -378,7 +379,7 @@ def list_sessions(
         states = yield from ListStates(
             prefix=prefix, updated_before=updated_before, after=after, limit=fetch + 1
         )
-        items = [planning.session_info(state) for state in states[:fetch]]
+        items = [folding.session_info(state) for state in states[:fetch]]
         next_cursor = _encode_cursor(items[-1].session_id) if len(states) > fetch else None
         return Page(items=items, next_cursor=next_cursor)
 

@@ -1,97 +1,38 @@
 """Planning: the decisions of a write, free of IO.
 
 Backends read a session's state and the few records a call concerns, ask this
-module what to write (`plan_delta`, `plan_reconcile`, `plan_fork`) and apply
-the resulting `WritePlan` in one transaction; on load they turn the live
-rows into entries (`entries_from_rows`) and `fold_session` makes the
-`SessionData`. Nothing here touches storage.
+module what to write (`plan_delta`, `plan_reconcile`, `plan_fork`,
+`plan_purge`) and apply the resulting plan in one transaction. Nothing here
+touches storage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from ..errors import ConcurrencyError, IdConflictError, InvalidLeafError
-from ..model import Entry, SaveResult, SessionData, SessionInfo, UnsetType
-from .branch import branch_to, cycle_error
+from ..model import SaveResult, UnsetType
 from .codec import (
-    STORED_DECODE_ERRORS,
     EncodedEntry,
     PreparedDelta,
     PreparedSnapshot,
     check_stored,
-    decode_stored,
-    object_decode,
-    raw_object,
-    stored_damage,
 )
+from .records import Record, SessionState, branch_records
 
 __all__ = [
     "PurgePlan",
-    "Record",
-    "SessionState",
     "WritePlan",
     "check_expected_version",
     "delta_lookup_ids",
-    "entries_from_records",
-    "entries_from_rows",
-    "fold_session",
     "plan_delta",
     "plan_fork",
     "plan_purge",
     "plan_reconcile",
-    "session_info",
-    "walk_path",
 ]
-
-
-class Record(msgspec.Struct, frozen=True):
-    """One row of the append-only log.
-
-    A record is only ever inserted, or stamped once with `removed_in_version`.
-    `seq` is the record's place in the log; `pos` is its entry's place in the
-    session: a new record's own seq, or, for a record that supersedes a changed
-    entry, the pos of the record it replaces, so the entry keeps its place.
-    Live records are read in `pos` order. Reads that only compare content may
-    leave `payload` empty.
-    """
-
-    seq: int
-    pos: int
-    entry_id: str
-    parent_id: str | None
-    kind: str
-    timestamp: str | None
-    payload: bytes
-    digest: bytes
-    added_in_version: int
-    removed_in_version: int | None = None
-
-    @property
-    def live(self) -> bool:
-        return self.removed_in_version is None
-
-
-class SessionState(msgspec.Struct, frozen=True):
-    """A session's index row."""
-
-    session_id: str
-    version: int
-    leaf_id: str | None
-    metadata: bytes
-    next_seq: int
-    entry_count: int
-    removed_count: int
-    bytes: int
-    history_floor: int
-    created_at: datetime
-    updated_at: datetime
-    parent_session_id: str | None = None
-    forked_from_entry_id: str | None = None
 
 
 class WritePlan(msgspec.Struct, frozen=True):
@@ -431,7 +372,9 @@ def plan_fork(
         copied: Sequence[Record] = live
         leaf_id = source.leaf_id
     else:
-        on_path = {record.entry_id for record in _walk(source.session_id, live, at_entry_id)}
+        on_path = {
+            record.entry_id for record in branch_records(source.session_id, live, at_entry_id)
+        }
         copied = [record for record in live if record.entry_id in on_path]
         leaf_id = at_entry_id
     # A fork copies stored bytes without decoding them: check them as a load would,
@@ -461,113 +404,3 @@ def plan_fork(
     )
     result = SaveResult(version=1, appended=tuple(r.entry_id for r in appends), changed=True)
     return WritePlan(state, True, True, [], appends, True, result)
-
-
-def record_to_entry(record: Record, *, raw: bool, session_id: str | None = None) -> Entry:
-    """The public `Entry` a record stands for.
-
-    Raises:
-        CorruptionError: its stored payload is not a JSON object.
-    """
-    return Entry(
-        record.entry_id,
-        record.parent_id,
-        record.kind,
-        record.timestamp,
-        decode_stored(
-            record.payload, raw=raw, what="payload", session_id=session_id, entry_id=record.entry_id
-        ),
-    )
-
-
-def entries_from_rows(rows: Iterable[Sequence[Any]], *, raw: bool) -> list[Entry]:
-    """Entries from ``(entry_id, parent_id, kind, timestamp, payload bytes)`` rows.
-
-    Raises:
-        CorruptionError: a stored payload is not a JSON object (naming its entry;
-            the store fills in the session).
-    """
-    # The hot loop of every load: one decode per row, no per-row branching. A raw
-    # load checks the bytes too: it must not hand out damaged ones (a dump would
-    # copy them into a backup).
-    entry_id = None
-    try:
-        if raw:
-            return [
-                Entry((entry_id := i), parent, kind, ts, raw_object(payload))
-                for i, parent, kind, ts, payload in rows
-            ]
-        return [
-            Entry((entry_id := i), parent, kind, ts, object_decode(payload))
-            for i, parent, kind, ts, payload in rows
-        ]
-    except STORED_DECODE_ERRORS:
-        pass
-    raise stored_damage("payload", entry_id=entry_id)
-
-
-def entries_from_records(records: Iterable[Record], *, raw: bool) -> list[Entry]:
-    """The entries that live records (in `pos` order) stand for."""
-    rows = ((r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in records)
-    return entries_from_rows(rows, raw=raw)
-
-
-def fold_session(
-    state: SessionState,
-    entries: list[Entry],
-    *,
-    leaf_id: str | None,
-    metadata: bytes,
-    version: int,
-    updated_at: datetime,
-    raw: bool,
-) -> SessionData:
-    """A session's live entries (in `pos` order) and its version's leaf and metadata,
-    as the `SessionData` a load returns."""
-    return SessionData(
-        entries=entries,
-        leaf_id=leaf_id,
-        metadata=decode_stored(metadata, raw=raw, what="metadata", session_id=state.session_id),
-        version=version,
-        created_at=state.created_at,
-        updated_at=updated_at,
-        parent_session_id=state.parent_session_id,
-        forked_from_entry_id=state.forked_from_entry_id,
-    )
-
-
-def _walk(session_id: str, live: Sequence[Record], leaf_id: str) -> list[Record]:
-    by_id = {record.entry_id: record for record in live}
-    if leaf_id not in by_id:
-        raise InvalidLeafError(
-            "the leaf is not a live entry", session_id=session_id, entry_id=leaf_id, where="leaf_id"
-        )
-    return branch_to(by_id, leaf_id, on_cycle=lambda entry_id: cycle_error(session_id, entry_id))
-
-
-def walk_path(session_id: str, live: Sequence[Record], leaf_id: str | None) -> list[Entry]:
-    """The branch from its root to `leaf_id`; a parent that is not live ends the walk.
-
-    Raises:
-        InvalidLeafError: `leaf_id` is not live.
-        CorruptionError: the parent links form a cycle.
-    """
-    if leaf_id is None:
-        return []
-    branch = _walk(session_id, live, leaf_id)
-    return [record_to_entry(record, raw=False, session_id=session_id) for record in branch]
-
-
-def session_info(state: SessionState) -> SessionInfo:
-    """The public index record of a session."""
-    return SessionInfo(
-        session_id=state.session_id,
-        version=state.version,
-        entry_count=state.entry_count,
-        removed_count=state.removed_count,
-        bytes=state.bytes,
-        created_at=state.created_at,
-        updated_at=state.updated_at,
-        parent_session_id=state.parent_session_id,
-        forked_from_entry_id=state.forked_from_entry_id,
-    )

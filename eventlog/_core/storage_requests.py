@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import msgspec
 
 from ..model import Entry
-from .planning import PurgePlan, Record, SessionState, WritePlan
+from .planning import PurgePlan, WritePlan
+from .records import Record, SessionState
 
 if TYPE_CHECKING:
     from .transaction import Transaction

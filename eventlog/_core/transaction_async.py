@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Protocol
 
 from ..model import Entry
-from .planning import PurgePlan, Record, SessionState, WritePlan
+from .planning import PurgePlan, WritePlan
+from .records import Record, SessionState
 from .storage_requests import VersionRow
 
 __all__ = ["AsyncTransaction"]

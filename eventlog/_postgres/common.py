@@ -17,7 +17,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from .._core.planning import Record, SessionState
+from .._core.records import Record, SessionState
 from .._sql import catalogue, migrations
 from .._sql.catalogue import (
     DELETE_SESSION_SQL,

@@ -36,9 +36,11 @@ from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
+from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.operations import Operation
-from .._core.planning import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
+from .._core.planning import PurgePlan, WritePlan
+from .._core.records import Record, SessionState
 from .._runner.runner_async import AsyncLogStore, AsyncTransaction, VersionRow, drive
 from .._sql import migrations
 from .._sql.catalogue import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements

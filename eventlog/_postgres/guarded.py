@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._core.planning import SessionState, WritePlan
+from .._core.planning import WritePlan
+from .._core.records import SessionState
 from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .common import LATEST_SQL

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from .._core.planning import PurgePlan, Record, SessionState, WritePlan
+from .._core.planning import PurgePlan, WritePlan
+from .._core.records import Record, SessionState
 from ..errors import CorruptionError
 from .id_ranges import prefix_successor
 

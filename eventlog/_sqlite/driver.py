@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.options import check_flag, check_seconds
-from .._core.planning import PurgePlan, Record, SessionState, WritePlan, entries_from_rows
+from .._core.planning import PurgePlan, WritePlan
+from .._core.records import Record, SessionState
 from .._runner.runner import LogStore, Transaction, VersionRow
 from .._runner.threaded import ThreadedAsyncStore
 from .._sql import migrations

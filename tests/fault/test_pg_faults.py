@@ -32,7 +32,7 @@ from eventlog import (
     StoreUnavailableError,
 )
 from eventlog._core.operations import Operation
-from eventlog._core.planning import Record, SessionState
+from eventlog._core.records import Record, SessionState
 from eventlog._runner.runner import LogStore, Transaction
 from eventlog.postgres import PostgresStore
 

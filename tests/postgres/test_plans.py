@@ -22,7 +22,8 @@ from psycopg import sql as pgsql
 
 import eventlog
 from eventlog import Entry, SessionDelta, postgres
-from eventlog._core.planning import PurgePlan, Record, SessionState, WritePlan
+from eventlog._core.planning import PurgePlan, WritePlan
+from eventlog._core.records import Record, SessionState
 from eventlog._postgres import common as sql
 from eventlog._postgres.guarded import guard_sql, guarded_write
 from eventlog._sql.catalogue import (

@@ -28,14 +28,9 @@ from eventlog import (
     Store,
 )
 from eventlog._core.codec import DEFAULT_MAX_ENTRY_BYTES, prepare_snapshot
-from eventlog._core.planning import (
-    Record,
-    SessionState,
-    entries_from_records,
-    fold_session,
-    plan_reconcile,
-    walk_path,
-)
+from eventlog._core.folding import entries_from_records, fold_session, walk_path
+from eventlog._core.planning import plan_reconcile
+from eventlog._core.records import Record, SessionState
 from eventlog.errors import CorruptionError
 
 from .strategies import (
