@@ -1,6 +1,6 @@
 """The PostgreSQL backend, sync (`PostgresStore`) and async (`AsyncPostgresStore`).
 
-Both drivers run the same SQL (`_postgres.common`); the sync one is generated from
+Both drivers run the same SQL (`_postgres/statements.py`); the sync one is generated from
 the async one. Loaded on first use, so `import eventlog` does not import psycopg.
 """
 

@@ -3,7 +3,7 @@
 GENERATED from `_postgres/driver_async.py` by `python -m eventlog._async_to_sync`:
 do not edit by hand.
 
-It only runs SQL: the statements and row mapping are in `_postgres.common`, every decision
+It only runs SQL: the statements and row mapping are in `statements.py`, every decision
 in `_core`.
 
 `save_delta` and `save` are optimistic: their reads run in autocommit mode
@@ -51,8 +51,9 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..model import Entry
-from . import common as sql
+from . import connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
+from .errors import connect_error, translated
 from .guarded import guard_sql, guarded_write
 
 __all__ = ["PostgresStore"]
@@ -127,52 +128,54 @@ class _PostgresTransaction:
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
-        rows = self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)})
-        return {row[2]: sql.record_from_row(row) for row in rows}
+        rows = self._rows(
+            statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+        )
+        return {row[2]: statements.record_from_row(row) for row in rows}
 
     def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
-        state_sql = sql.STATE_FOR_UPDATE_SQL if self._locking else sql.STATE_SQL
+        state_sql = statements.STATE_FOR_UPDATE_SQL if self._locking else statements.STATE_SQL
         state_cursor = self._conn.cursor(binary=True)
         latest_cursor = self._conn.cursor(binary=True)
         with _pipeline(self._conn):  # both reads in one round trip
             state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
                 latest_cursor.execute(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
         rows = state_cursor.fetchall()
         latest_rows = latest_cursor.fetchall() if entry_ids else []
         if not rows and self._locking:
             # No row to lock yet: creators of one session serialize on a lock, and the
             # ids are looked up again in case another creator got there first.
-            self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
-            rows = self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
+            self._conn.execute(statements.CREATION_LOCK_SQL, (session_id,))
+            rows = self._rows(statements.STATE_FOR_UPDATE_SQL, (session_id,))
             if rows and entry_ids:
                 latest_rows = self._rows(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
-        state = sql.state_from_row(rows[0]) if rows else None
-        return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
+        state = statements.state_from_row(rows[0]) if rows else None
+        return state, {row[2]: statements.record_from_row(row) for row in latest_rows}
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
-        query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
-        return [sql.record_from_row(row) for row in self._rows(query, (session_id,))]
+        query = statements.LIVE_WITH_PAYLOADS_SQL if payloads else statements.LIVE_DIGESTS_SQL
+        return [statements.record_from_row(row) for row in self._rows(query, (session_id,))]
 
     def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
         return entries_from_rows(self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
-        rows = self._rows(sql.RECORDS_AT_SQL, (session_id, version, version))
-        return [sql.record_from_row(row) for row in rows]
+        rows = self._rows(statements.RECORDS_AT_SQL, (session_id, version, version))
+        return [statements.record_from_row(row) for row in rows]
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        rows = self._rows(sql.VERSION_ROW_SQL, (session_id, version))
+        rows = self._rows(statements.VERSION_ROW_SQL, (session_id, version))
         if not rows:
             return None
         leaf_id, created_at, metadata = rows[0]
-        return VersionRow(leaf_id, bytes(metadata), sql.state_time(created_at))
+        return VersionRow(leaf_id, bytes(metadata), statements.state_time(created_at))
 
     def apply(self, plan: WritePlan) -> None:
         if plan.creates:
@@ -183,7 +186,7 @@ class _PostgresTransaction:
 
     def delete(self, session_id: str) -> bool:
         deleted = 0
-        for statement in sql.DELETE_SQL:
+        for statement in statements.DELETE_SQL:
             cursor = self._conn.execute(statement, (session_id,))
             deleted = cursor.rowcount
         return deleted > 0
@@ -211,7 +214,7 @@ class _PostgresTransaction:
             paramstyle="%s",
             time=_as_is,
         )
-        return [sql.state_from_row(row) for row in self._rows(query, params)]
+        return [statements.state_from_row(row) for row in self._rows(query, params)]
 
     def end_read(self) -> None:
         """End a read transaction."""
@@ -261,8 +264,8 @@ class _OptimisticTransaction(_PostgresTransaction):
         self._reads += 1
 
     def state(self, session_id: str) -> SessionState | None:
-        rows = self._rows(sql.STATE_SQL, (session_id,))
-        state = sql.state_from_row(rows[0]) if rows else None
+        rows = self._rows(statements.STATE_SQL, (session_id,))
+        state = statements.state_from_row(rows[0]) if rows else None
         self._saw(state)
         return state
 
@@ -271,14 +274,14 @@ class _OptimisticTransaction(_PostgresTransaction):
     ) -> tuple[SessionState | None, dict[str, Record]]:
         cursor = self._conn.cursor(binary=True)
         cursor.execute(
-            sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+            statements.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
         )
         rows = cursor.fetchall()
-        state = sql.state_from_row(rows[0]) if rows else None
+        state = statements.state_from_row(rows[0]) if rows else None
         self._saw(state)
-        width = sql.STATE_WIDTH
+        width = statements.STATE_WIDTH
         latest = {
-            row[width + 2]: sql.record_from_row(row[width:])
+            row[width + 2]: statements.record_from_row(row[width:])
             for row in rows
             if row[width] is not None  # seq: NULL when no record of the ids was found
         }
@@ -351,29 +354,29 @@ def _end_unfinished(conn: Connection[Any]) -> None:
 
 
 def _applied_version(conn: Connection[Any]) -> int:
-    cursor = conn.execute(sql.TABLE_EXISTS_SQL, (migrations.VERSION_TABLE,))
+    cursor = conn.execute(schema.TABLE_EXISTS_SQL, (migrations.VERSION_TABLE,))
     row = cursor.fetchone()
     if row is None or not row[0]:
         found = []
         for table in migrations.OUR_TABLES:
-            cursor = conn.execute(sql.TABLE_EXISTS_SQL, (table,))
+            cursor = conn.execute(schema.TABLE_EXISTS_SQL, (table,))
             exists = cursor.fetchone()
             if exists is not None and exists[0]:
                 found.append(table)
         if found:
-            raise sql.foreign_tables_error(found)
+            raise schema.foreign_tables_error(found)
         return 0
-    cursor = conn.execute(sql.APPLIED_VERSION_SQL)
+    cursor = conn.execute(schema.APPLIED_VERSION_SQL)
     version = cursor.fetchone()
     return 0 if version is None else int(version[0])
 
 
 def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
-    conn.execute("SELECT pg_advisory_lock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+    conn.execute("SELECT pg_advisory_lock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
     try:
         conn.execute("BEGIN")
         try:
-            plan = sql.plan_migrations(_applied_version(conn), partitions)
+            plan = schema.plan_migrations(_applied_version(conn), partitions)
             for statement, params in plan.statements:
                 conn.execute(statement, params or None)
             conn.execute("COMMIT")
@@ -382,7 +385,7 @@ def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
             raise
     finally:
         if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
     if plan.versions:
         logger.info("migrate", backend="postgres", applied=plan.versions)
     return plan.versions
@@ -424,7 +427,7 @@ class PostgresStore(LogStore):
         max_entry_bytes: int | None = None,
     ) -> None:
         super().__init__(max_entry_bytes=max_entry_bytes)
-        sql.check_url(url)
+        connection.check_url(url)
         if partitions is not None and (
             isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1
         ):
@@ -451,7 +454,7 @@ class PostgresStore(LogStore):
     def _configure_connection(self, conn: Connection[Any]) -> None:
         """Settings of every pooled connection, in one round trip.
 
-        - CONNECTION_SETTINGS (see `_postgres.common`): plans of prepared statements
+        - CONNECTION_SETTINGS (see `connection.py`): plans of prepared statements
           are kept, and are index lookups even when made on empty tables.
         - synchronous_commit: a returned write must survive a crash (DESIGN.md),
           so a server, role or URL default of `off` is raised to `on`; stronger
@@ -459,7 +462,7 @@ class PostgresStore(LogStore):
         - Typed array parameters (`_postgres.arrays`), sent without per-call type discovery.
         """
         register_array_dumpers(conn)
-        conn.execute(sql.CONFIGURE_SQL)
+        conn.execute(connection.CONFIGURE_SQL)
 
     @classmethod
     def open(cls, url: str, **options: Any) -> PostgresStore:
@@ -484,12 +487,12 @@ class PostgresStore(LogStore):
                 self.url, autocommit=True, connect_timeout=max(1, round(self._timeout))
             )
         except psycopg.Error as exc:
-            raise sql.connect_error(exc) from None
+            raise connect_error(exc) from None
 
     def _start(self) -> None:
         conn = self._direct_connection()
         try:
-            with sql.translated():
+            with translated():
                 if self._migrate_on_open:
                     _migrate(conn, self._partitions)
                 else:
@@ -501,14 +504,14 @@ class PostgresStore(LogStore):
                     )
         finally:
             conn.close()
-        with sql.translated():
+        with translated():
             self._pool.open(wait=True, timeout=self._timeout)
 
     def migrate(self) -> list[int]:
         """Apply pending schema migrations; returns the versions applied."""
         conn = self._direct_connection()
         try:
-            with sql.translated():
+            with translated():
                 return _migrate(conn, self._partitions)
         finally:
             conn.close()
@@ -522,7 +525,7 @@ class PostgresStore(LogStore):
         replaced by a fresh one. That saves a ping round trip per call.
         """
         for attempt in range(self._max_size + 1):
-            with sql.translated():
+            with translated():
                 conn = self._pool.getconn()
             try:
                 conn.execute(begin)
@@ -545,10 +548,10 @@ class PostgresStore(LogStore):
     ) -> Iterator[_PostgresTransaction]:
         if self._closed:
             raise StoreUnavailableError("the store is closed")
-        with sql.translated():
+        with translated():
             conn = self._begun(begin)
         try:
-            with sql.translated():
+            with translated():
                 yield _PostgresTransaction(conn, locking=locking)
         except BaseException:
             _end_unfinished(conn)
@@ -615,13 +618,13 @@ class PostgresStore(LogStore):
         """
         if self._closed:
             raise StoreUnavailableError("the store is closed")
-        with sql.translated():
+        with translated():
             conn = self._pool.getconn()
         try:
             if _has_unread_input(conn):
                 return False
             query, params = guarded_write(plan, known, absent=True)
-            with sql.translated(committing=True):
+            with translated(committing=True):
                 cursor = conn.execute(query, params)
                 row = cursor.fetchone()
             return row is not None and row[0] == 1
@@ -640,7 +643,7 @@ class PostgresStore(LogStore):
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         for attempt in range(self._max_size + 1):
-            with sql.translated():
+            with translated():
                 conn = self._pool.getconn()
             try:
                 tx = _OptimisticTransaction(conn, operation.session_id)
@@ -649,14 +652,14 @@ class PostgresStore(LogStore):
                 except psycopg.OperationalError:
                     _end_unfinished(conn)
                     if attempt == self._max_size or not conn.closed:
-                        with sql.translated():
+                        with translated():
                             raise
                     logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
                     continue
                 except psycopg.Error:
-                    with sql.translated():
+                    with translated():
                         raise
-                with sql.translated(committing=True):
+                with translated(committing=True):
                     landed = tx.finish()
                 if landed:
                     self._remember(tx.state_after)
@@ -670,16 +673,16 @@ class PostgresStore(LogStore):
 
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
-        with self._transaction(sql.WRITE_BEGIN_SQL, locking=True) as tx:
+        with self._transaction(statements.WRITE_BEGIN_SQL, locking=True) as tx:
             yield tx
-            with sql.translated(committing=True):
+            with translated(committing=True):
                 tx.commit()
 
     @contextmanager
     def _read(self) -> Iterator[Transaction]:
-        with self._transaction(sql.READ_BEGIN_SQL, locking=False) as tx:
+        with self._transaction(statements.READ_BEGIN_SQL, locking=False) as tx:
             yield tx
-            with sql.translated():
+            with translated():
                 tx.end_read()
 
     def _close(self) -> None:

@@ -3,7 +3,7 @@
 This file is the source of `driver.py`, which is generated from it
 (`python -m eventlog._async_to_sync`); a test fails if the two drift.
 
-It only runs SQL: the statements and row mapping are in `_postgres.common`, every decision
+It only runs SQL: the statements and row mapping are in `statements.py`, every decision
 in `_core`.
 
 `save_delta` and `save` are optimistic: their reads run in autocommit mode
@@ -51,8 +51,9 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..model import Entry
-from . import common as sql
+from . import connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
+from .errors import connect_error, translated
 from .guarded import guard_sql, guarded_write
 
 __all__ = ["AsyncPostgresStore"]
@@ -127,52 +128,54 @@ class _AsyncPostgresTransaction:
     async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
         if not entry_ids:
             return {}
-        rows = await self._rows(sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)})
-        return {row[2]: sql.record_from_row(row) for row in rows}
+        rows = await self._rows(
+            statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+        )
+        return {row[2]: statements.record_from_row(row) for row in rows}
 
     async def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
-        state_sql = sql.STATE_FOR_UPDATE_SQL if self._locking else sql.STATE_SQL
+        state_sql = statements.STATE_FOR_UPDATE_SQL if self._locking else statements.STATE_SQL
         state_cursor = self._conn.cursor(binary=True)
         latest_cursor = self._conn.cursor(binary=True)
         async with _pipeline(self._conn):  # both reads in one round trip
             await state_cursor.execute(state_sql, (session_id,))
             if entry_ids:
                 await latest_cursor.execute(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
         rows = await state_cursor.fetchall()
         latest_rows = await latest_cursor.fetchall() if entry_ids else []
         if not rows and self._locking:
             # No row to lock yet: creators of one session serialize on a lock, and the
             # ids are looked up again in case another creator got there first.
-            await self._conn.execute(sql.CREATION_LOCK_SQL, (session_id,))
-            rows = await self._rows(sql.STATE_FOR_UPDATE_SQL, (session_id,))
+            await self._conn.execute(statements.CREATION_LOCK_SQL, (session_id,))
+            rows = await self._rows(statements.STATE_FOR_UPDATE_SQL, (session_id,))
             if rows and entry_ids:
                 latest_rows = await self._rows(
-                    sql.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
                 )
-        state = sql.state_from_row(rows[0]) if rows else None
-        return state, {row[2]: sql.record_from_row(row) for row in latest_rows}
+        state = statements.state_from_row(rows[0]) if rows else None
+        return state, {row[2]: statements.record_from_row(row) for row in latest_rows}
 
     async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
-        query = sql.LIVE_WITH_PAYLOADS_SQL if payloads else sql.LIVE_DIGESTS_SQL
-        return [sql.record_from_row(row) for row in await self._rows(query, (session_id,))]
+        query = statements.LIVE_WITH_PAYLOADS_SQL if payloads else statements.LIVE_DIGESTS_SQL
+        return [statements.record_from_row(row) for row in await self._rows(query, (session_id,))]
 
     async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
         return entries_from_rows(await self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
 
     async def records_at(self, session_id: str, version: int) -> list[Record]:
-        rows = await self._rows(sql.RECORDS_AT_SQL, (session_id, version, version))
-        return [sql.record_from_row(row) for row in rows]
+        rows = await self._rows(statements.RECORDS_AT_SQL, (session_id, version, version))
+        return [statements.record_from_row(row) for row in rows]
 
     async def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        rows = await self._rows(sql.VERSION_ROW_SQL, (session_id, version))
+        rows = await self._rows(statements.VERSION_ROW_SQL, (session_id, version))
         if not rows:
             return None
         leaf_id, created_at, metadata = rows[0]
-        return VersionRow(leaf_id, bytes(metadata), sql.state_time(created_at))
+        return VersionRow(leaf_id, bytes(metadata), statements.state_time(created_at))
 
     async def apply(self, plan: WritePlan) -> None:
         if plan.creates:
@@ -183,7 +186,7 @@ class _AsyncPostgresTransaction:
 
     async def delete(self, session_id: str) -> bool:
         deleted = 0
-        for statement in sql.DELETE_SQL:
+        for statement in statements.DELETE_SQL:
             cursor = await self._conn.execute(statement, (session_id,))
             deleted = cursor.rowcount
         return deleted > 0
@@ -211,7 +214,7 @@ class _AsyncPostgresTransaction:
             paramstyle="%s",
             time=_as_is,
         )
-        return [sql.state_from_row(row) for row in await self._rows(query, params)]
+        return [statements.state_from_row(row) for row in await self._rows(query, params)]
 
     async def end_read(self) -> None:
         """End a read transaction."""
@@ -261,8 +264,8 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         self._reads += 1
 
     async def state(self, session_id: str) -> SessionState | None:
-        rows = await self._rows(sql.STATE_SQL, (session_id,))
-        state = sql.state_from_row(rows[0]) if rows else None
+        rows = await self._rows(statements.STATE_SQL, (session_id,))
+        state = statements.state_from_row(rows[0]) if rows else None
         self._saw(state)
         return state
 
@@ -271,14 +274,14 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
     ) -> tuple[SessionState | None, dict[str, Record]]:
         cursor = self._conn.cursor(binary=True)
         await cursor.execute(
-            sql.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+            statements.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
         )
         rows = await cursor.fetchall()
-        state = sql.state_from_row(rows[0]) if rows else None
+        state = statements.state_from_row(rows[0]) if rows else None
         self._saw(state)
-        width = sql.STATE_WIDTH
+        width = statements.STATE_WIDTH
         latest = {
-            row[width + 2]: sql.record_from_row(row[width:])
+            row[width + 2]: statements.record_from_row(row[width:])
             for row in rows
             if row[width] is not None  # seq: NULL when no record of the ids was found
         }
@@ -351,29 +354,29 @@ async def _end_unfinished(conn: AsyncConnection[Any]) -> None:
 
 
 async def _applied_version(conn: AsyncConnection[Any]) -> int:
-    cursor = await conn.execute(sql.TABLE_EXISTS_SQL, (migrations.VERSION_TABLE,))
+    cursor = await conn.execute(schema.TABLE_EXISTS_SQL, (migrations.VERSION_TABLE,))
     row = await cursor.fetchone()
     if row is None or not row[0]:
         found = []
         for table in migrations.OUR_TABLES:
-            cursor = await conn.execute(sql.TABLE_EXISTS_SQL, (table,))
+            cursor = await conn.execute(schema.TABLE_EXISTS_SQL, (table,))
             exists = await cursor.fetchone()
             if exists is not None and exists[0]:
                 found.append(table)
         if found:
-            raise sql.foreign_tables_error(found)
+            raise schema.foreign_tables_error(found)
         return 0
-    cursor = await conn.execute(sql.APPLIED_VERSION_SQL)
+    cursor = await conn.execute(schema.APPLIED_VERSION_SQL)
     version = await cursor.fetchone()
     return 0 if version is None else int(version[0])
 
 
 async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[int]:
-    await conn.execute("SELECT pg_advisory_lock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+    await conn.execute("SELECT pg_advisory_lock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
     try:
         await conn.execute("BEGIN")
         try:
-            plan = sql.plan_migrations(await _applied_version(conn), partitions)
+            plan = schema.plan_migrations(await _applied_version(conn), partitions)
             for statement, params in plan.statements:
                 await conn.execute(statement, params or None)
             await conn.execute("COMMIT")
@@ -382,7 +385,7 @@ async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[i
             raise
     finally:
         if not conn.closed:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (sql.ADVISORY_MIGRATION_KEY,))
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
     if plan.versions:
         logger.info("migrate", backend="postgres", applied=plan.versions)
     return plan.versions
@@ -424,7 +427,7 @@ class AsyncPostgresStore(AsyncLogStore):
         max_entry_bytes: int | None = None,
     ) -> None:
         super().__init__(max_entry_bytes=max_entry_bytes)
-        sql.check_url(url)
+        connection.check_url(url)
         if partitions is not None and (
             isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1
         ):
@@ -451,7 +454,7 @@ class AsyncPostgresStore(AsyncLogStore):
     async def _configure_connection(self, conn: AsyncConnection[Any]) -> None:
         """Settings of every pooled connection, in one round trip.
 
-        - CONNECTION_SETTINGS (see `_postgres.common`): plans of prepared statements
+        - CONNECTION_SETTINGS (see `connection.py`): plans of prepared statements
           are kept, and are index lookups even when made on empty tables.
         - synchronous_commit: a returned write must survive a crash (DESIGN.md),
           so a server, role or URL default of `off` is raised to `on`; stronger
@@ -459,7 +462,7 @@ class AsyncPostgresStore(AsyncLogStore):
         - Typed array parameters (`_postgres.arrays`), sent without per-call type discovery.
         """
         register_array_dumpers(conn)
-        await conn.execute(sql.CONFIGURE_SQL)
+        await conn.execute(connection.CONFIGURE_SQL)
 
     @classmethod
     async def open(cls, url: str, **options: Any) -> AsyncPostgresStore:
@@ -484,12 +487,12 @@ class AsyncPostgresStore(AsyncLogStore):
                 self.url, autocommit=True, connect_timeout=max(1, round(self._timeout))
             )
         except psycopg.Error as exc:
-            raise sql.connect_error(exc) from None
+            raise connect_error(exc) from None
 
     async def _start(self) -> None:
         conn = await self._direct_connection()
         try:
-            with sql.translated():
+            with translated():
                 if self._migrate_on_open:
                     await _migrate(conn, self._partitions)
                 else:
@@ -501,14 +504,14 @@ class AsyncPostgresStore(AsyncLogStore):
                     )
         finally:
             await conn.close()
-        with sql.translated():
+        with translated():
             await self._pool.open(wait=True, timeout=self._timeout)
 
     async def migrate(self) -> list[int]:
         """Apply pending schema migrations; returns the versions applied."""
         conn = await self._direct_connection()
         try:
-            with sql.translated():
+            with translated():
                 return await _migrate(conn, self._partitions)
         finally:
             await conn.close()
@@ -522,7 +525,7 @@ class AsyncPostgresStore(AsyncLogStore):
         replaced by a fresh one. That saves a ping round trip per call.
         """
         for attempt in range(self._max_size + 1):
-            with sql.translated():
+            with translated():
                 conn = await self._pool.getconn()
             try:
                 await conn.execute(begin)
@@ -545,10 +548,10 @@ class AsyncPostgresStore(AsyncLogStore):
     ) -> AsyncIterator[_AsyncPostgresTransaction]:
         if self._closed:
             raise StoreUnavailableError("the store is closed")
-        with sql.translated():
+        with translated():
             conn = await self._begun(begin)
         try:
-            with sql.translated():
+            with translated():
                 yield _AsyncPostgresTransaction(conn, locking=locking)
         except BaseException:
             await _end_unfinished(conn)
@@ -615,13 +618,13 @@ class AsyncPostgresStore(AsyncLogStore):
         """
         if self._closed:
             raise StoreUnavailableError("the store is closed")
-        with sql.translated():
+        with translated():
             conn = await self._pool.getconn()
         try:
             if _has_unread_input(conn):
                 return False
             query, params = guarded_write(plan, known, absent=True)
-            with sql.translated(committing=True):
+            with translated(committing=True):
                 cursor = await conn.execute(query, params)
                 row = await cursor.fetchone()
             return row is not None and row[0] == 1
@@ -640,7 +643,7 @@ class AsyncPostgresStore(AsyncLogStore):
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         for attempt in range(self._max_size + 1):
-            with sql.translated():
+            with translated():
                 conn = await self._pool.getconn()
             try:
                 tx = _AsyncOptimisticTransaction(conn, operation.session_id)
@@ -649,14 +652,14 @@ class AsyncPostgresStore(AsyncLogStore):
                 except psycopg.OperationalError:
                     await _end_unfinished(conn)
                     if attempt == self._max_size or not conn.closed:
-                        with sql.translated():
+                        with translated():
                             raise
                     logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
                     continue
                 except psycopg.Error:
-                    with sql.translated():
+                    with translated():
                         raise
-                with sql.translated(committing=True):
+                with translated(committing=True):
                     landed = await tx.finish()
                 if landed:
                     self._remember(tx.state_after)
@@ -670,16 +673,16 @@ class AsyncPostgresStore(AsyncLogStore):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncTransaction]:
-        async with self._transaction(sql.WRITE_BEGIN_SQL, locking=True) as tx:
+        async with self._transaction(statements.WRITE_BEGIN_SQL, locking=True) as tx:
             yield tx
-            with sql.translated(committing=True):
+            with translated(committing=True):
                 await tx.commit()
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncTransaction]:
-        async with self._transaction(sql.READ_BEGIN_SQL, locking=False) as tx:
+        async with self._transaction(statements.READ_BEGIN_SQL, locking=False) as tx:
             yield tx
-            with sql.translated():
+            with translated():
                 await tx.end_read()
 
     async def _close(self) -> None:

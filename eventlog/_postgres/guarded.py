@@ -20,7 +20,7 @@ from .._core.planning import WritePlan
 from .._core.records import SessionState
 from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
-from .common import LATEST_SQL
+from .statements import LATEST_SQL
 
 __all__ = ["guard_sql", "guarded_write"]
 
