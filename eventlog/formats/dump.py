@@ -60,15 +60,10 @@ from ..errors import (
 )
 from ..model import UNSET, Entry, RawJSON, SessionData, SessionDelta, UnsetType
 from ..store import Store
-from ._common import (
-    BadLine,
-    MalformedLineError,
-    as_bytes,
-    decode_json,
-    iter_lines,
-    max_entry_bytes_of,
-)
+from ._entry_checks import max_entry_bytes_of
 from ._importer import Progress, discard_new_session, reported
+from ._lines import BadLine, MalformedLineError, decode_json, iter_lines
+from ._payload_keys import as_bytes
 
 __all__ = [
     "DUMP_FORMAT_VERSION",
