@@ -3,7 +3,7 @@
 Each function validates its arguments at once (so bad input never opens a
 transaction) and returns an `Operation`: whether it needs a read or a write
 transaction, and a function that starts its steps: a generator that yields
-typed requests (`_storage_requests`, one per `Transaction` method), is sent
+typed requests (`storage_requests`, one per `Transaction` method), is sent
 each answer, and returns the operation's result. Steps can be started again,
 so a driver may retry an operation whose optimistic write lost a race. The
 sync and async stores are thin drivers that answer the requests on their

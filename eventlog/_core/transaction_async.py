@@ -21,7 +21,7 @@ __all__ = ["AsyncTransaction"]
 class AsyncTransaction(Protocol):
     """Storage reads and writes of one backend transaction; no decisions.
 
-    Each method is answered for one request of `_storage_requests`.
+    Each method is answered for one request of `storage_requests`.
     """
 
     async def state(self, session_id: str) -> SessionState | None:

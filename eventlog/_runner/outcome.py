@@ -1,4 +1,4 @@
-"""What the sync and async engines do around every operation they run."""
+"""What the sync and async runners do around every operation they run: log it, settle its error."""
 
 from __future__ import annotations
 
