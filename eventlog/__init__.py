@@ -6,7 +6,7 @@ Open a store with `connect(url)`: ``memory://``, ``sqlite:///relative.db``,
 
 from __future__ import annotations
 
-from .connect import connect, connect_async
+from ._connect import connect, connect_async
 from .errors import (
     CommitOutcomeUnknownError,
     ConcurrencyError,

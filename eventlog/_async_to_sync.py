@@ -19,12 +19,12 @@ __all__ = ["PAIRS", "async_words", "generate"]
 
 HERE = Path(__file__).resolve().parent
 
-# (hand-written async source, generated sync module), in this package.
+# (hand-written async source, generated sync module), paths in this package.
 PAIRS: Final = [
-    ("_postgres_async.py", "_postgres_sync.py"),
-    ("_transaction_async.py", "_transaction.py"),
-    ("_store_async.py", "_store_sync.py"),
-    ("async_engine.py", "engine.py"),
+    ("_postgres/driver_async.py", "_postgres/driver.py"),
+    ("_core/transaction_async.py", "_core/transaction.py"),
+    ("_core/store_async.py", "_core/store_sync.py"),
+    ("_runner/runner_async.py", "_runner/runner.py"),
 ]
 
 # Syntax first, so what remains of "async" is prose.
@@ -51,9 +51,10 @@ _NAMES: Final = [
     ("__aenter__", "__enter__"),
     ("__aexit__", "__exit__"),
     ("answer_async", "answer"),
-    ("_transaction_async", "_transaction"),
-    ("_store_async", "_store_sync"),
-    ("async_engine", "engine"),
+    ("transaction_async", "transaction"),
+    ("store_async", "store_sync"),
+    ("runner_async", "runner"),
+    ("driver_async", "driver"),
 ]
 # Prose in docstrings and comments.
 _PROSE: Final = [

@@ -1,13 +1,13 @@
 """The PostgreSQL backend, sync (`PostgresStore`) and async (`AsyncPostgresStore`).
 
-Both drivers run the same SQL (`_pg_common`); the sync one is generated from
+Both drivers run the same SQL (`_postgres/statements.py`); the sync one is generated from
 the async one. Loaded on first use, so `import eventlog` does not import psycopg.
 """
 
 from __future__ import annotations
 
-from ._postgres_async import AsyncPostgresStore
-from ._postgres_sync import PostgresStore
+from ._postgres.driver import PostgresStore
+from ._postgres.driver_async import AsyncPostgresStore
 
 __all__ = ["AsyncPostgresStore", "PostgresStore", "migrate"]
 

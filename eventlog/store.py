@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ._store_async import AsyncStore
-from ._store_sync import Store
+from ._core.store_async import AsyncStore
+from ._core.store_sync import Store
 
 __all__ = ["AsyncStore", "Store"]

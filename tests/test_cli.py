@@ -532,7 +532,7 @@ def test_control_characters_from_stored_data_are_printed_escaped(
     ],
 )
 def test_a_shown_url_has_its_password_masked(url: str, shown: str) -> None:
-    from eventlog.cli import shown_url
+    from eventlog.cli.commands import shown_url
 
     assert shown_url(url) == shown
 

@@ -16,7 +16,7 @@ import eventlog
 from eventlog import Entry, SessionDelta
 from eventlog.cli import cli
 from eventlog.formats import export_file
-from eventlog.formats._common import atomic_output
+from eventlog.formats._export import atomic_output
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_the_check_finds_each_async_word(leftover: str) -> None:
 
 def test_every_generated_module_of_the_package_is_checked() -> None:
     generated = {
-        path.name
+        path.relative_to(_async_to_sync.HERE).as_posix()
         for path in _async_to_sync.HERE.rglob("*.py")
         if re.search(r"^GENERATED from `", path.read_text("utf-8"), re.MULTILINE)
     }

@@ -17,9 +17,10 @@ from eventlog import (
     SchemaVersionError,
     SessionDelta,
     StoreUnavailableError,
-    migrate,
 )
-from eventlog.sqlite import SQLiteStore, records_of_ids_sql
+from eventlog._sql import migrations
+from eventlog._sqlite.driver import records_of_ids_sql
+from eventlog.sqlite import SQLiteStore
 
 
 def _written_at_version_1(path: Path, delta: SessionDelta) -> None:
@@ -34,7 +35,7 @@ def _written_at_version_1(path: Path, delta: SessionDelta) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("DROP INDEX entries_removed_entry_id")
         conn.execute("CREATE INDEX entries_entry_id ON entries (session_id, entry_id, seq)")
-        conn.execute(f"DELETE FROM {migrate.VERSION_TABLE} WHERE version > 1")
+        conn.execute(f"DELETE FROM {migrations.VERSION_TABLE} WHERE version > 1")
 
 
 def test_a_version_1_database_upgrades_and_keeps_its_sessions(tmp_path: Path) -> None:
@@ -46,13 +47,13 @@ def test_a_version_1_database_upgrades_and_keeps_its_sessions(tmp_path: Path) ->
     with SQLiteStore(path) as store:
         with sqlite3.connect(path) as conn:
             applied = [
-                row[0] for row in conn.execute(f"SELECT version FROM {migrate.VERSION_TABLE}")
+                row[0] for row in conn.execute(f"SELECT version FROM {migrations.VERSION_TABLE}")
             ]
             indexes = {
                 row[0]
                 for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
             }
-        assert applied == [m.version for m in migrate.migrations("sqlite")]
+        assert applied == [m.version for m in migrations.migrations("sqlite")]
         assert "entries_removed_entry_id" in indexes and "entries_entry_id" not in indexes
         # A retried old delta finds b's tombstone through the replaced-rows index.
         result = store.save_delta("s", delta)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventlog import Entry, SessionData
-from eventlog.tree import printable, render_tree
+from eventlog.cli.tree import printable, render_tree
 
 
 @pytest.mark.parametrize(

@@ -29,22 +29,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Final, Literal
 
-from ..codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
+from .._core.codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
 from ..errors import InvalidInputError, SessionNotFoundError
 from ..model import SessionData
 from ..store import Store
 from . import claude_code, codex, dump, flue, pi
-from ._common import (
-    SYNTHETIC_PREFIX,
-    ImportResult,
-    LineReader,
-    MalformedLineError,
-    ParsedSession,
-    atomic_output,
-    line_attempts,
-    max_entry_bytes_of,
-)
+from ._entry_checks import max_entry_bytes_of
+from ._export import atomic_output
 from ._importer import Attempt, collect, run_import
+from ._lines import SYNTHETIC_PREFIX, LineReader, MalformedLineError, line_attempts
+from ._results import ImportResult, ParsedSession
 
 __all__ = [
     "FORMATS",

@@ -30,19 +30,14 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from ..codec import prepare_delta
+from .._core.codec import prepare_delta
 from ..errors import ConcurrencyError, EventlogError, IdConflictError
 from ..model import Entry, JSONObject, RawJSON, SaveResult, SessionData, SessionDelta
 from ..store import Store
-from ._common import (
-    BadLine,
-    ImportResult,
-    MalformedLineError,
-    ParsedSession,
-    as_bytes,
-    as_dict,
-    max_entry_bytes_of,
-)
+from ._entry_checks import max_entry_bytes_of
+from ._lines import BadLine, MalformedLineError
+from ._payload_keys import as_bytes, as_dict
+from ._results import ImportResult, ParsedSession
 
 __all__ = ["Attempt", "Progress", "collect", "discard_new_session", "reported", "run_import"]
 

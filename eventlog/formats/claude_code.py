@@ -30,30 +30,25 @@ from typing import IO, Any, Final
 import msgspec
 
 from ..model import UNSET, Entry, JSONObject, RawJSON, SessionData
-from ._common import (
+from ._entry_checks import validate_entry, validate_id
+from ._export import export_order
+from ._lines import SYNTHETIC_PREFIX, BadLine, decode_line, fresh_synthetic_id, text_or_none
+from ._payload_keys import (
     BUILT_MARK,
-    SYNTHETIC_PREFIX,
-    BadLine,
-    ParsedSession,
     as_bytes,
     as_dict,
     built_payload,
-    decode_line,
     escaped_items,
-    export_order,
-    fresh_synthetic_id,
     has_reserved_key,
-    text_or_none,
-    validate_entry,
-    validate_id,
 )
+from ._results import ParsedSession
 
 __all__ = ["ClaudeCodeReader", "write"]
 
 _OWN: Final = frozenset(("type", "subtype", "uuid", "parentUuid", "timestamp"))
 """The keys a line built from an entry holds for the entry's fields."""
 _FIELDS: Final = _OWN | {"logicalParentUuid", BUILT_MARK}
-"""Payload keys escaped in a built line (see `eventlog.formats._common.escape_key`);
+"""Payload keys escaped in a built line (see `eventlog.formats._payload_keys.escape_key`);
 ``logicalParentUuid`` too, as import would read it as the parent."""
 
 _encoder = msgspec.json.Encoder()
@@ -189,7 +184,7 @@ def write(data: SessionData, stream: IO[bytes], *, session_id: str | None = None
     Imported lines are written back byte for byte; entries created elsewhere
     (or changed since) get ``type``, ``subtype``, ``uuid``, ``parentUuid`` and
     ``timestamp`` from the entry, ``"eventlog.payload": true``, then the payload
-    with its keys escaped (`eventlog.formats._common.escape_key`).
+    with its keys escaped (`eventlog.formats._payload_keys.escape_key`).
     """
     for entry in export_order(data, _tip):
         stream.write(_line(entry) + b"\n")

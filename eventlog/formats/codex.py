@@ -23,15 +23,9 @@ from typing import Any, Final
 import msgspec
 
 from ..model import UNSET, Entry, JSONObject, RawJSON
-from ._common import (
-    BadLine,
-    ParsedSession,
-    decode_json,
-    decode_line,
-    synthetic_id,
-    text_or_none,
-)
-from ._common import validate_entry as _validate
+from ._entry_checks import validate_entry as _validate
+from ._lines import BadLine, decode_json, decode_line, synthetic_id, text_or_none
+from ._results import ParsedSession
 
 __all__ = ["META_KEY", "CodexReader", "session_id_hint"]
 

@@ -50,7 +50,7 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from ..codec import prepare_delta, prepare_snapshot
+from .._core.codec import prepare_delta, prepare_snapshot
 from ..errors import (
     ConcurrencyError,
     HistoryPurgedError,
@@ -60,15 +60,10 @@ from ..errors import (
 )
 from ..model import UNSET, Entry, RawJSON, SessionData, SessionDelta, UnsetType
 from ..store import Store
-from ._common import (
-    BadLine,
-    MalformedLineError,
-    as_bytes,
-    decode_json,
-    iter_lines,
-    max_entry_bytes_of,
-)
+from ._entry_checks import max_entry_bytes_of
 from ._importer import Progress, discard_new_session, reported
+from ._lines import BadLine, MalformedLineError, decode_json, iter_lines
+from ._payload_keys import as_bytes
 
 __all__ = [
     "DUMP_FORMAT_VERSION",
@@ -447,7 +442,7 @@ def read_latest(
         MalformedLineError: the dump is broken or inconsistent.
     """
     # Imported here: the formats reach a backend only through the public entry point.
-    from ..connect import connect
+    from .._connect import connect
 
     with connect("memory://") as scratch:
         restored = restore(scratch, stream, path=path, session_id=session_id)

@@ -9,7 +9,7 @@ Mapping: each element of ``entries`` becomes an entry (``kind=type``, the
 payload is the element minus ``type``, ``id``, ``parentId`` and
 ``timestamp``, key order kept; a payload key named like one of those four is
 written as ``eventlog.payload.<key>`` and import takes the prefix off again, see
-`eventlog.formats._common.escape_key`); ``leafId`` is the leaf; Flue's ``metadata``
+`eventlog.formats._payload_keys.escape_key`); ``leafId`` is the leaf; Flue's ``metadata``
 is eventlog's metadata, plus one reserved key ``"flue.session"`` that holds
 every other top-level field, in document order, with ``entries``, ``leafId``
 and ``metadata`` kept as ``null`` placeholders marking their positions. Export
@@ -34,19 +34,11 @@ from typing import IO, Any, Final
 import msgspec
 
 from ..model import Entry, JSONObject, SessionData
-from ._common import (
-    BadLine,
-    MalformedLineError,
-    ParsedSession,
-    as_dict,
-    escaped_items,
-    iso_ms,
-    text_or_none,
-    unescape_key,
-    validate_entry,
-    validate_id,
-    validate_metadata,
-)
+from ._entry_checks import validate_entry, validate_id, validate_metadata
+from ._export import iso_ms
+from ._lines import BadLine, MalformedLineError, text_or_none
+from ._payload_keys import as_dict, escaped_items, unescape_key
+from ._results import ParsedSession
 
 __all__ = ["SESSION_KEY", "FlueReader", "read_elements", "write"]
 

@@ -28,25 +28,18 @@ from typing import IO, Any, Final
 import msgspec
 
 from ..model import UNSET, Entry, JSONObject, RawJSON, SessionData
-from ._common import (
+from ._entry_checks import validate_entry, validate_id, validate_metadata
+from ._export import export_order, iso_ms
+from ._lines import MISSING, BadLine, decode_json, decode_line, text_or_none
+from ._payload_keys import (
     BUILT_MARK,
-    MISSING,
-    BadLine,
-    ParsedSession,
     as_bytes,
     as_dict,
     built_payload,
-    decode_json,
-    decode_line,
     escaped_items,
-    export_order,
     has_reserved_key,
-    iso_ms,
-    text_or_none,
-    validate_entry,
-    validate_id,
-    validate_metadata,
 )
+from ._results import ParsedSession
 
 __all__ = ["HEADER_KEY", "PiReader", "session_id_hint", "write"]
 
@@ -55,7 +48,7 @@ _MAPPED: Final = ("type", "id", "parentId", "timestamp")
 _OWN: Final = frozenset(_MAPPED)
 """The keys a line built from an entry holds for the entry's fields."""
 _FIELDS: Final = _OWN | {BUILT_MARK}
-"""Payload keys escaped in a built line (see `eventlog.formats._common.escape_key`)."""
+"""Payload keys escaped in a built line (see `eventlog.formats._payload_keys.escape_key`)."""
 
 _encoder = msgspec.json.Encoder()
 

@@ -34,8 +34,8 @@ from weakref import WeakKeyDictionary
 
 from agents.items import TResponseInputItem
 
-from .._branch import branch_to, cycle_error
-from ..connect import connect_async
+from .._connect import connect_async
+from .._core.branch import branch_to, cycle_error
 from ..errors import ConcurrencyError, InvalidInputError
 from ..model import Entry, SaveResult, SessionData, SessionDelta, SessionInfo
 from ..store import AsyncStore

@@ -55,8 +55,8 @@ def test_the_protocols_cover_the_same_operations() -> None:
     [("StoreBase", "AsyncStoreBase"), ("LogStore", "AsyncLogStore"), ("drive", "drive")],
 )
 def test_the_generated_engine_mirrors_the_async_one(sync_name: str, async_name: str) -> None:
-    sync_engine = importlib.import_module("eventlog.engine")
-    async_engine = importlib.import_module("eventlog.async_engine")
+    sync_engine = importlib.import_module("eventlog._runner.runner")
+    async_engine = importlib.import_module("eventlog._runner.runner_async")
     sync_obj, async_obj = getattr(sync_engine, sync_name), getattr(async_engine, async_name)
     if inspect.isfunction(sync_obj):
         assert inspect.signature(sync_obj).parameters.keys() == (

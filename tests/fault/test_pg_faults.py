@@ -31,9 +31,9 @@ from eventlog import (
     SessionDelta,
     StoreUnavailableError,
 )
-from eventlog.engine import LogStore, Transaction
-from eventlog.fold import Record, SessionState
-from eventlog.operations import Operation
+from eventlog._core.operations import Operation
+from eventlog._core.records import Record, SessionState
+from eventlog._runner.runner import LogStore, Transaction
 from eventlog.postgres import PostgresStore
 
 from .checker import RawRows, check_session, postgres_rows

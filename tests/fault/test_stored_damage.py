@@ -21,7 +21,7 @@ from conftest import Backend
 
 import eventlog
 from eventlog import CorruptionError, Entry, SessionDelta
-from eventlog.connect import sqlite_path
+from eventlog._connect import sqlite_path
 from eventlog.formats import export_file
 
 pytestmark = pytest.mark.fault

@@ -9,7 +9,7 @@ import pytest
 
 from eventlog import IdConflictError, InvalidInputError, SessionDelta, SessionNotFoundError, Store
 from eventlog.formats import FORMATS, MalformedLineError, export_file, import_file
-from eventlog.formats._common import atomic_output
+from eventlog.formats._export import atomic_output
 
 from .helpers import FIXTURES, lines_of
 

@@ -12,7 +12,7 @@ import pytest
 import eventlog
 from eventlog import Store
 from eventlog.formats import MalformedLineError, import_file, read_session
-from eventlog.formats._common import synthetic_id
+from eventlog.formats._lines import synthetic_id
 from eventlog.memory import MemoryStore
 
 HOSTILE: dict[str, bytes] = {

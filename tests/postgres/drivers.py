@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from conftest import SyncFacade
 
-from eventlog import _postgres_async, _postgres_sync
+from eventlog._postgres import driver as sync_driver_module
+from eventlog._postgres import driver_async as async_driver_module
 from eventlog.postgres import AsyncPostgresStore, PostgresStore
 
 __all__ = ["Driver", "driver"]
@@ -25,7 +26,7 @@ class Driver:
     optimistic: type[Any]
 
     def open(self, url: str, **options: Any) -> Any:
-        if self.module is _postgres_sync:
+        if self.module is sync_driver_module:
             return PostgresStore.open(url, **options)
         return SyncFacade(lambda: AsyncPostgresStore.open(url, **options))
 
@@ -33,15 +34,15 @@ class Driver:
 _DRIVERS = {
     "sync": Driver(
         "sync",
-        _postgres_sync,
-        _postgres_sync._PostgresTransaction,
-        _postgres_sync._OptimisticTransaction,
+        sync_driver_module,
+        sync_driver_module._PostgresTransaction,
+        sync_driver_module._OptimisticTransaction,
     ),
     "async": Driver(
         "async",
-        _postgres_async,
-        _postgres_async._AsyncPostgresTransaction,
-        _postgres_async._AsyncOptimisticTransaction,
+        async_driver_module,
+        async_driver_module._AsyncPostgresTransaction,
+        async_driver_module._AsyncOptimisticTransaction,
     ),
 }
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventlog._pg_arrays import ByteaArray, Int8Array, TextArray, register_array_dumpers
+from eventlog._postgres.arrays import ByteaArray, Int8Array, TextArray, register_array_dumpers
 
 
 @pytest.fixture(scope="module")

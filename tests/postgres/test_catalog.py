@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from eventlog import migrate as schema_files
 from eventlog import postgres
+from eventlog._sql import migrations as schema_files
 
 OUR_TABLES = set(schema_files.OUR_TABLES)
 

@@ -30,7 +30,7 @@ from eventlog import (
     StoreError,
     StoreUnavailableError,
 )
-from eventlog import _pg_common as pg_common
+from eventlog._postgres import errors as error_translation
 from eventlog.postgres import PostgresStore
 
 from .proxy import Proxy
@@ -322,7 +322,7 @@ def test_every_psycopg_error_becomes_an_eventlog_error(committing: bool) -> None
         error = cls(f"primary message\nDETAIL:  Key (id)=({SENTINEL}) already exists.")
         with (
             pytest.raises(EventlogError) as caught,
-            pg_common.translated("sid", committing=committing),
+            error_translation.translated("sid", committing=committing),
         ):
             raise error
         translated = caught.value
@@ -350,7 +350,7 @@ def test_every_psycopg_error_becomes_an_eventlog_error(committing: bool) -> None
 
 
 def test_pool_timeout_becomes_store_unavailable() -> None:
-    with pytest.raises(StoreUnavailableError), pg_common.translated():
+    with pytest.raises(StoreUnavailableError), error_translation.translated():
         raise psycopg_pool.PoolTimeout("couldn't get a connection after 1.00 sec")
 
 

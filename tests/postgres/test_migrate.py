@@ -12,7 +12,7 @@ import pytest
 
 import eventlog
 from eventlog import SchemaVersionError, postgres
-from eventlog import migrate as schema_files
+from eventlog._sql import migrations as schema_files
 
 _KNOWN = len(schema_files.migrations("postgres"))
 

@@ -22,11 +22,17 @@ from psycopg import sql as pgsql
 
 import eventlog
 from eventlog import Entry, SessionDelta, postgres
-from eventlog import _pg_common as sql
-from eventlog._pg_guarded import guard_sql, guarded_write
-from eventlog.fold import PurgePlan, Record, SessionState, WritePlan
+from eventlog._core.planning import PurgePlan, WritePlan
+from eventlog._core.records import Record, SessionState
+from eventlog._postgres import connection, statements
+from eventlog._postgres.guarded import guard_sql, guarded_write
+from eventlog._sql.catalogue import (
+    LIVE_ENTRIES_SQL,
+    list_states_sql,
+    plan_statements,
+    purge_statements,
+)
 from eventlog.model import SaveResult
-from eventlog.plan_sql import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 READ = SessionState("s", 3, "a", b"{}", 4, 3, 1, 30, 0, NOW, NOW)
@@ -42,14 +48,14 @@ IDS = {"sid": "s", "ids": ["a", "b"]}
 PURGE = purge_statements(PurgePlan("s", 3, b"{}", 0), paramstyle="%s", length="octet_length")
 
 STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
-    "state": (sql.STATE_SQL, ("s",)),
-    "state for update": (sql.STATE_FOR_UPDATE_SQL, ("s",)),
-    "state and latest": (sql.STATE_AND_LATEST_SQL, IDS),
-    "latest": (sql.LATEST_SQL, IDS),
+    "state": (statements.STATE_SQL, ("s",)),
+    "state for update": (statements.STATE_FOR_UPDATE_SQL, ("s",)),
+    "state and latest": (statements.STATE_AND_LATEST_SQL, IDS),
+    "latest": (statements.LATEST_SQL, IDS),
     "live entries": (LIVE_ENTRIES_SQL, ("s",)),
-    "live digests": (sql.LIVE_DIGESTS_SQL, ("s",)),
-    "records at": (sql.RECORDS_AT_SQL, ("s", 2, 2)),
-    "version row": (sql.VERSION_ROW_SQL, ("s", 2)),
+    "live digests": (statements.LIVE_DIGESTS_SQL, ("s",)),
+    "records at": (statements.RECORDS_AT_SQL, ("s", 2, 2)),
+    "version row": (statements.VERSION_ROW_SQL, ("s", 2)),
     "guarded update": guarded_write(UPDATE, READ),
     "guarded create": guarded_write(CREATE, None),
     "guarded append": guarded_write(APPEND, READ, absent=True),
@@ -58,7 +64,7 @@ STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
         prefix="s", updated_before=NOW, after="r", limit=10, paramstyle="%s", time=lambda t: t
     ),
     "purge records": (PURGE[0][0], PURGE[0][1][0]),
-    **{f"delete {n}": (statement, ("s",)) for n, statement in enumerate(sql.DELETE_SQL)},
+    **{f"delete {n}": (statement, ("s",)) for n, statement in enumerate(statements.DELETE_SQL)},
     **{
         f"locking write {n}": (statement, rows[0])
         for n, (statement, rows) in enumerate(plan_statements(UPDATE, paramstyle="%s", time=str))
@@ -108,7 +114,7 @@ def empty(
     """A connection to a new, empty schema, set up as the pool's are."""
     postgres.migrate(url, partitions=request.param)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.CONFIGURE_SQL)
+        conn.execute(connection.CONFIGURE_SQL)
         yield conn
 
 
@@ -123,7 +129,7 @@ def configured(
             entries = [Entry(f"h{batch}-{n}", payload={"n": n}) for n in range(500)]
             store.save_delta("s", SessionDelta(entries))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.CONFIGURE_SQL)
+        conn.execute(connection.CONFIGURE_SQL)
         yield conn
 
 
@@ -199,9 +205,10 @@ def test_the_pool_keeps_plans_and_turns_table_scans_off(
     configured: psycopg.Connection[tuple[Any, ...]],
 ) -> None:
     settings = {
-        name: configured.execute(f"SHOW {name}").fetchone() for name in sql.CONNECTION_SETTINGS
+        name: configured.execute(f"SHOW {name}").fetchone()
+        for name in connection.CONNECTION_SETTINGS
     }
-    assert settings == {name: (value,) for name, value in sql.CONNECTION_SETTINGS.items()}
+    assert settings == {name: (value,) for name, value in connection.CONNECTION_SETTINGS.items()}
 
 
 @pytest.mark.parametrize("name", sorted(LIVE_READS))

@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 import eventlog
-from eventlog import Entry, SessionDelta, _postgres_async
+from eventlog import Entry, SessionDelta
+from eventlog._postgres import driver_async
 from eventlog.errors import CorruptionError, SessionExistsError
 
 from .drivers import Driver, driver
@@ -42,7 +43,7 @@ def _hook(
         if method not in cls.__dict__:
             continue
         original = cls.__dict__[method]
-        if driver.module is _postgres_async:
+        if driver.module is driver_async:
 
             async def patched_async(self: Any, *args: Any, _orig: Any = original, **kw: Any) -> Any:
                 result = await _orig(self, *args, **kw)

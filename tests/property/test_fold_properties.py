@@ -1,4 +1,4 @@
-"""Properties of save, save_delta and load on the memory store, and of `fold` itself.
+"""Properties of save, save_delta and load on the memory store, and of the core (planning, folding).
 
 DESIGN.md sections 1-2: `load(save(s)) == s` for any valid snapshot (exact bytes
 with `raw=True`), an identical save changes nothing, reconcile reaches any snapshot
@@ -27,16 +27,11 @@ from eventlog import (
     SessionDelta,
     Store,
 )
-from eventlog.codec import DEFAULT_MAX_ENTRY_BYTES, prepare_snapshot
+from eventlog._core.codec import DEFAULT_MAX_ENTRY_BYTES, prepare_snapshot
+from eventlog._core.folding import entries_from_records, fold_session, walk_path
+from eventlog._core.planning import plan_reconcile
+from eventlog._core.records import Record, SessionState
 from eventlog.errors import CorruptionError
-from eventlog.fold import (
-    Record,
-    SessionState,
-    entries_from_records,
-    fold_session,
-    plan_reconcile,
-    walk_path,
-)
 
 from .strategies import (
     ID_POOL,
@@ -400,7 +395,7 @@ def test_key_order_is_part_of_the_content(entry_id: str, payload: dict[str, Any]
         assert loaded is not None and list(loaded.entries[0].payload) == list(reordered)
 
 
-# -- fold directly: plan, fold, walk without a store --------------------------------
+# -- the core directly: plan, fold, walk without a store -------------------------------
 
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)

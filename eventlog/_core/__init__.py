@@ -1,0 +1,1 @@
+"""The core: validation (codec), planning, folding and the operations, free of IO."""

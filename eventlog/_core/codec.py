@@ -1,0 +1,608 @@
+"""Encoding and validation of ids, payloads and metadata (DESIGN.md section 1).
+
+Everything a write needs is validated and encoded here, before any storage is
+touched, so a bad call never leaves a partial write behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from typing import Any, Final
+
+import msgspec
+
+from ..errors import (
+    CorruptionError,
+    IdConflictError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidLeafError,
+    InvalidPayloadError,
+    PayloadTooLargeError,
+)
+from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta, UnsetType
+
+__all__ = [
+    "DEFAULT_MAX_ENTRY_BYTES",
+    "MAX_DEPTH",
+    "MAX_ID_BYTES",
+    "STORED_DECODE_ERRORS",
+    "EncodedEntry",
+    "PreparedDelta",
+    "PreparedSnapshot",
+    "check_entry_id",
+    "check_session_id",
+    "check_stored",
+    "decode_stored",
+    "encode_object",
+    "json_decode",
+    "object_decode",
+    "prepare_delta",
+    "prepare_snapshot",
+    "raw_object",
+    "stored_damage",
+]
+
+MAX_ID_BYTES: Final = 255
+MAX_DEPTH: Final = 256
+DEFAULT_MAX_ENTRY_BYTES: Final = 16 * 1024 * 1024
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+json_decode = _decoder.decode
+# Stored payloads and metadata: a JSON object, or the bytes are damaged.
+_object_decoder = msgspec.json.Decoder(dict[str, Any])
+_object_decode = _object_decoder.decode
+_skip_decode = msgspec.json.Decoder(msgspec.Raw).decode
+# What decoding bytes that are not a JSON object can raise (TypeError: a SQLite
+# column edited to hold text or NULL instead of a blob).
+STORED_DECODE_ERRORS: Final = (msgspec.DecodeError, RecursionError, TypeError, ValueError)
+_header_encoder = msgspec.json.Encoder()
+
+
+class EncodedEntry(msgspec.Struct, frozen=True):
+    """A validated entry with its payload as stored bytes and a content digest."""
+
+    id: str
+    parent_id: str | None
+    kind: str
+    timestamp: str | None
+    payload: bytes
+    digest: bytes
+
+
+class PreparedDelta(msgspec.Struct, frozen=True):
+    """A validated `SessionDelta`: duplicates collapsed, payloads encoded."""
+
+    new_entries: list[EncodedEntry]
+    removed_entry_ids: list[str]
+    leaf_id: str | UnsetType | None
+    metadata: bytes | None
+
+
+class PreparedSnapshot(msgspec.Struct, frozen=True):
+    """A validated `SessionData`: duplicates collapsed, payloads encoded."""
+
+    entries: list[EncodedEntry]
+    leaf_id: str | None
+    metadata: bytes
+
+
+def _utf8_size(text: str) -> int | None:
+    """The UTF-8 length of `text`, or None if it holds a lone surrogate."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+
+
+def _check_text(
+    value: object,
+    what: str,
+    *,
+    where: str,
+    session_id: str | None,
+    entry_id: str | None,
+    error: type[InvalidInputError],
+) -> int:
+    """Check a str field (no NUL, valid UTF-8); returns its UTF-8 size."""
+    problem = None
+    size = None
+    if not isinstance(value, str):
+        problem = f"{what} must be a str, not {type(value).__name__}"
+    elif "\x00" in value:
+        problem = f"{what} must not contain NUL"
+    else:
+        size = _utf8_size(value)
+        if size is None:
+            problem = f"{what} is not valid UTF-8 (lone surrogate)"
+    if problem is not None or size is None:
+        raise error(problem or what, session_id=session_id, entry_id=entry_id, where=where)
+    return size
+
+
+def _check_id(
+    value: object, what: str, *, where: str, session_id: str | None, entry_id: str | None = None
+) -> str:
+    size = _check_text(
+        value, what, where=where, session_id=session_id, entry_id=entry_id, error=InvalidIdError
+    )
+    if not 1 <= size <= MAX_ID_BYTES:
+        raise InvalidIdError(
+            f"{what} must be 1..{MAX_ID_BYTES} UTF-8 bytes, not {size}",
+            session_id=session_id,
+            entry_id=entry_id,
+            where=where,
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def check_session_id(session_id: object, *, where: str = "session_id") -> str:
+    """Validate a session id.
+
+    Raises:
+        InvalidIdError: not a str of 1..255 UTF-8 bytes without NUL.
+    """
+    valid_session_id = session_id if isinstance(session_id, str) else None
+    return _check_id(session_id, "session id", where=where, session_id=valid_session_id)
+
+
+def check_entry_id(entry_id: object, *, session_id: str, where: str) -> str:
+    """Validate an entry id (or parent, leaf or removed id)."""
+    return _check_id(
+        entry_id,
+        "entry id",
+        where=where,
+        session_id=session_id,
+        entry_id=entry_id if isinstance(entry_id, str) else None,
+    )
+
+
+def _deepest_nesting(value: Any) -> int:
+    """Depth of containers, counting the outermost as 1 (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _depth_problem(encoded: bytes, decoded: Any) -> str | None:
+    # A container opener can only appear as `{`/`[` bytes, so their count bounds
+    # the depth from above; walk the value only when that bound is too high.
+    if encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH:
+        return None
+    if _deepest_nesting(decoded) > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels"
+    return None
+
+
+def _decode_checked(encoded: bytes) -> tuple[Any, str | None]:
+    """Decode JSON bytes; on failure return the reason instead of raising.
+
+    Failures are returned, not raised from inside `except`, so the error the
+    caller raises carries no chained exception holding the offending text.
+    """
+    try:
+        return _decoder.decode(encoded), None
+    except RecursionError:
+        return None, f"nested deeper than {MAX_DEPTH} levels"
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return None, _decode_reason(exc)
+    except UnicodeDecodeError:
+        return None, "a string is not valid UTF-8"
+
+
+def _encode_checked(value: dict[Any, Any]) -> tuple[bytes, str | None]:
+    """Encode a dict; on failure return the reason instead of raising (see above)."""
+    try:
+        return _encoder.encode(value), None
+    except RecursionError:
+        return b"", f"nested deeper than {MAX_DEPTH} levels"
+    except UnicodeEncodeError:
+        return b"", "a string is not valid UTF-8 (lone surrogate)"
+    except (TypeError, msgspec.EncodeError, OverflowError) as exc:
+        return b"", _encode_reason(exc)
+    except Exception as exc:  # a value's own hook failed (e.g. its tzinfo)
+        return b"", f"a {type(exc).__name__} was raised while encoding it"
+
+
+def _object_problem(value: object) -> tuple[bytes, str | None]:
+    """The bytes to store for a JSON object, or why it is not allowed JSON."""
+    if isinstance(value, RawJSON):
+        encoded = bytes(value)
+        decoded, problem = _decode_checked(encoded)
+        if problem is None and not isinstance(decoded, dict):
+            problem = f"a JSON object is required, not {_json_type(decoded)}"
+        return encoded, problem or _depth_problem(encoded, decoded)
+    if not isinstance(value, dict):
+        return b"", f"a JSON object (dict or RawJSON) is required, not {type(value).__name__}"
+    encoded, problem = _encode_checked(value)
+    if problem is not None:
+        return encoded, problem
+    # msgspec writes NaN/Infinity as null and non-string keys as strings; a
+    # decode that does not give back an equal value exposes such silent changes.
+    decoded, problem = _decode_checked(encoded)
+    if problem is None:
+        problem = _depth_problem(encoded, decoded)
+    if problem is None and decoded != value:
+        problem = _describe_mismatch(value)
+    return encoded, problem
+
+
+def encode_object(
+    value: object, *, what: str, session_id: str | None, entry_id: str | None = None, where: str
+) -> bytes:
+    """Validate a JSON object (dict or `RawJSON`) and return the bytes to store.
+
+    A dict is encoded compactly with its key order kept; `RawJSON` is kept
+    byte for byte.
+
+    Raises:
+        InvalidPayloadError: not an object, or not allowed JSON (DESIGN.md section 1).
+    """
+    encoded, problem = _object_problem(value)
+    if problem is not None:
+        raise InvalidPayloadError(
+            f"{what} is not allowed JSON: {problem}",
+            session_id=session_id,
+            entry_id=entry_id,
+            where=where,
+        )
+    return encoded
+
+
+def _json_type(value: object) -> str:
+    return {
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _decode_reason(exc: Exception) -> str:
+    # msgspec's message names a position, never the offending text.
+    return f"not valid JSON ({str(exc).split(' - ')[0]})"
+
+
+def _encode_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "Encoding objects of type" in text:
+        return text.split(" is unsupported")[0].replace("Encoding objects of type", "type")
+    if "Integer value out of range" in text or isinstance(exc, OverflowError):
+        return "an integer is out of range"
+    return type(exc).__name__
+
+
+def _describe_mismatch(value: object) -> str:
+    """Say which rule a value breaks that msgspec encoded without complaint."""
+    stack: list[object] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return "NaN and Infinity are not allowed"
+        if isinstance(node, dict):
+            for key in node:
+                if not isinstance(key, str):
+                    return f"object keys must be str, not {type(key).__name__}"
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif not isinstance(node, str | int | float | bool | type(None)):
+            return f"type {type(node).__name__} is not a JSON value"
+    return "the value does not survive a JSON round trip"
+
+
+def object_decode(encoded: bytes) -> JSONObject:
+    """Stored bytes as the JSON object they hold.
+
+    Raises:
+        ValueError: they are not one (msgspec.DecodeError is a ValueError).
+        TypeError: they are not bytes.
+    """
+    if type(encoded) is not bytes:
+        raise TypeError("not bytes")  # a SQLite blob column edited to hold text
+    decoded: JSONObject = _object_decode(encoded)
+    return decoded
+
+
+def raw_object(encoded: bytes) -> RawJSON:
+    """Stored bytes as `RawJSON`, checked to be a JSON object without building it.
+
+    Raises:
+        ValueError: they are not (msgspec.DecodeError is a ValueError).
+        TypeError: they are not bytes.
+    """
+    if not isinstance(encoded, bytes):
+        raise TypeError("not bytes")  # a SQLite blob column edited to hold text or NULL
+    # Skipping checks the syntax, escapes included, but not the UTF-8 of strings.
+    _skip_decode(encoded)
+    if not encoded.isascii():
+        encoded.decode("utf-8")
+    if encoded[:1] != b"{" and encoded.lstrip()[:1] != b"{":
+        raise ValueError("not an object")
+    return RawJSON(encoded)
+
+
+def stored_damage(
+    what: str, *, session_id: str | None = None, entry_id: str | None = None
+) -> CorruptionError:
+    """The error for stored bytes that are not a JSON object (it never shows them)."""
+    return CorruptionError(
+        f"the stored {what} is not a JSON object (damaged or edited outside eventlog)",
+        session_id=session_id,
+        entry_id=entry_id,
+        where=what,
+    )
+
+
+def decode_stored(
+    encoded: bytes,
+    *,
+    raw: bool,
+    what: str,
+    session_id: str | None = None,
+    entry_id: str | None = None,
+) -> JSONObject | RawJSON:
+    """Stored payload or metadata bytes as a dict, or as `RawJSON` (checked all the same).
+
+    Raises:
+        CorruptionError: the bytes are not a JSON object.
+    """
+    try:
+        # A SQLite column edited to hold text gives a str here, whatever the
+        # annotation says: TypeError is among the errors caught.
+        return raw_object(encoded) if raw else object_decode(encoded)
+    except STORED_DECODE_ERRORS:
+        pass
+    # Raised outside the handler: no chained exception holds the stored text.
+    raise stored_damage(what, session_id=session_id, entry_id=entry_id)
+
+
+def check_stored(
+    encoded: bytes, *, what: str, session_id: str | None = None, entry_id: str | None = None
+) -> None:
+    """Check that stored bytes are a JSON object, as a read would find them.
+
+    Raises:
+        CorruptionError: they are not.
+    """
+    decode_stored(encoded, raw=True, what=what, session_id=session_id, entry_id=entry_id)
+
+
+def _plain_text(value: object) -> bool:
+    """A str with no NUL and no lone surrogate (the common, ASCII case is checked cheaply)."""
+    return (
+        type(value) is str
+        and "\x00" not in value
+        and (value.isascii() or _utf8_size(value) is not None)
+    )
+
+
+def _plain_id(value: object) -> bool:
+    if not _plain_text(value):
+        return False
+    assert isinstance(value, str)
+    size = len(value) if value.isascii() else len(value.encode("utf-8"))
+    return 1 <= size <= MAX_ID_BYTES
+
+
+def _encode_entry(
+    entry: object, *, session_id: str, field: str, index: int, max_entry_bytes: int
+) -> EncodedEntry:
+    # Fast path for a well-formed entry: a save of a long snapshot checks every
+    # entry, so no message or location string is built unless something is wrong.
+    if (
+        type(entry) is Entry
+        and _plain_id(entry.id)
+        and (
+            entry.parent_id is None or (_plain_id(entry.parent_id) and entry.parent_id != entry.id)
+        )
+        and _plain_text(entry.kind)
+        and (entry.timestamp is None or _plain_text(entry.timestamp))
+    ):
+        payload, problem = _object_problem(entry.payload)
+        if problem is None:
+            header = _header_encoder.encode([entry.parent_id, entry.kind, entry.timestamp])
+            if len(payload) + len(header) + len(entry.id) <= max_entry_bytes:
+                digest = hashlib.blake2b(header + payload, digest_size=16).digest()
+                return EncodedEntry(
+                    entry.id, entry.parent_id, entry.kind, entry.timestamp, payload, digest
+                )
+    return _encode_entry_checked(
+        entry, session_id=session_id, where=f"{field}[{index}]", max_entry_bytes=max_entry_bytes
+    )
+
+
+def _encode_entry_checked(
+    entry: object, *, session_id: str, where: str, max_entry_bytes: int
+) -> EncodedEntry:
+    """The careful path: every check in order, raising the error that names where."""
+    if not isinstance(entry, Entry):
+        raise InvalidInputError(
+            f"an Entry is required, not {type(entry).__name__}", session_id=session_id, where=where
+        )
+    entry_id = check_entry_id(entry.id, session_id=session_id, where=f"{where}.id")
+    parent_id = entry.parent_id
+    if parent_id is not None:
+        # The entry at fault is this one, whatever its parent id holds.
+        _check_id(
+            parent_id,
+            "parent id",
+            session_id=session_id,
+            entry_id=entry_id,
+            where=f"{where}.parent_id",
+        )
+        if parent_id == entry_id:
+            raise InvalidIdError(
+                "an entry cannot be its own parent",
+                session_id=session_id,
+                entry_id=entry_id,
+                where=f"{where}.parent_id",
+            )
+    for field, value in (("kind", entry.kind), ("timestamp", entry.timestamp)):
+        if value is not None or field == "kind":
+            _check_text(
+                value,
+                field,
+                where=f"{where}.{field}",
+                session_id=session_id,
+                entry_id=entry_id,
+                error=InvalidInputError,
+            )
+    payload = encode_object(
+        entry.payload,
+        what="payload",
+        session_id=session_id,
+        entry_id=entry_id,
+        where=f"{where}.payload",
+    )
+    header = _header_encoder.encode([parent_id, entry.kind, entry.timestamp])
+    size = len(payload) + len(header) + len(entry_id)
+    if size > max_entry_bytes:
+        raise PayloadTooLargeError(
+            f"encoded entry is about {size} bytes, over the limit of {max_entry_bytes}",
+            session_id=session_id,
+            entry_id=entry_id,
+            where=f"{where}.payload",
+        )
+    digest = hashlib.blake2b(header + payload, digest_size=16).digest()
+    return EncodedEntry(entry_id, parent_id, entry.kind, entry.timestamp, payload, digest)
+
+
+def _encode_entries(
+    entries: object, *, session_id: str, field: str, max_entry_bytes: int
+) -> list[EncodedEntry]:
+    if not isinstance(entries, list | tuple):
+        raise InvalidInputError(
+            f"{field} must be a list of Entry", session_id=session_id, where=field
+        )
+    unique: dict[str, EncodedEntry] = {}
+    for index, entry in enumerate(entries):
+        encoded = _encode_entry(
+            entry, session_id=session_id, field=field, index=index, max_entry_bytes=max_entry_bytes
+        )
+        earlier = unique.get(encoded.id)
+        if earlier is None:
+            unique[encoded.id] = encoded
+        elif earlier.digest != encoded.digest:
+            raise IdConflictError(
+                "the same id is given twice with different content",
+                session_id=session_id,
+                entry_id=encoded.id,
+                where=f"{field}[{index}]",
+            )
+    return list(unique.values())
+
+
+def _encode_metadata(metadata: object, *, session_id: str, max_entry_bytes: int) -> bytes:
+    encoded = encode_object(metadata, what="metadata", session_id=session_id, where="metadata")
+    if len(encoded) > max_entry_bytes:
+        raise PayloadTooLargeError(
+            f"metadata is {len(encoded)} bytes, over the limit of {max_entry_bytes}",
+            session_id=session_id,
+            where="metadata",
+        )
+    return encoded
+
+
+def prepare_delta(session_id: str, delta: object, *, max_entry_bytes: int) -> PreparedDelta:
+    """Validate and encode a delta.
+
+    Raises:
+        InvalidInputError: any rule of DESIGN.md section 1 broken (the error says where).
+        IdConflictError: one id twice in `new_entries` with different content.
+    """
+    if not isinstance(delta, SessionDelta):
+        raise InvalidInputError(
+            f"a SessionDelta is required, not {type(delta).__name__}",
+            session_id=session_id,
+            where="delta",
+        )
+    new_entries = _encode_entries(
+        delta.new_entries,
+        session_id=session_id,
+        field="new_entries",
+        max_entry_bytes=max_entry_bytes,
+    )
+    if not isinstance(delta.removed_entry_ids, list | tuple):
+        raise InvalidInputError(
+            "removed_entry_ids must be a list of str",
+            session_id=session_id,
+            where="removed_entry_ids",
+        )
+    new_ids = {entry.id for entry in new_entries}
+    removed: dict[str, None] = {}
+    for index, removed_id in enumerate(delta.removed_entry_ids):
+        where = f"removed_entry_ids[{index}]"
+        check_entry_id(removed_id, session_id=session_id, where=where)
+        if removed_id in new_ids:
+            raise InvalidInputError(
+                "an id cannot be both new and removed in one delta",
+                session_id=session_id,
+                entry_id=removed_id,
+                where=where,
+            )
+        removed[removed_id] = None
+    leaf_id = delta.leaf_id
+    if not isinstance(leaf_id, UnsetType) and leaf_id is not None:
+        check_entry_id(leaf_id, session_id=session_id, where="leaf_id")
+        if leaf_id in removed:
+            raise InvalidLeafError(
+                "the leaf is removed by the same delta",
+                session_id=session_id,
+                entry_id=leaf_id,
+                where="leaf_id",
+            )
+    metadata = None
+    if not isinstance(delta.metadata, UnsetType):
+        metadata = _encode_metadata(
+            delta.metadata, session_id=session_id, max_entry_bytes=max_entry_bytes
+        )
+    return PreparedDelta(new_entries, list(removed), leaf_id, metadata)
+
+
+def prepare_snapshot(session_id: str, data: object, *, max_entry_bytes: int) -> PreparedSnapshot:
+    """Validate and encode a snapshot for `save`.
+
+    Raises:
+        InvalidInputError: any rule of DESIGN.md section 1 broken, or a leaf not in `entries`.
+        IdConflictError: one id twice in `entries` with different content.
+    """
+    if not isinstance(data, SessionData):
+        raise InvalidInputError(
+            f"a SessionData is required, not {type(data).__name__}",
+            session_id=session_id,
+            where="data",
+        )
+    entries = _encode_entries(
+        data.entries, session_id=session_id, field="entries", max_entry_bytes=max_entry_bytes
+    )
+    leaf_id = data.leaf_id
+    if leaf_id is not None:
+        check_entry_id(leaf_id, session_id=session_id, where="leaf_id")
+        if not any(entry.id == leaf_id for entry in entries):
+            raise InvalidLeafError(
+                "the leaf is not one of the snapshot's entries",
+                session_id=session_id,
+                entry_id=leaf_id,
+                where="leaf_id",
+            )
+    metadata = _encode_metadata(
+        data.metadata, session_id=session_id, max_entry_bytes=max_entry_bytes
+    )
+    return PreparedSnapshot(entries, leaf_id, metadata)

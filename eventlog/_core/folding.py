@@ -1,0 +1,132 @@
+"""Folding: stored records and index rows into the public model, free of IO.
+
+On load a backend turns the live rows into entries (`entries_from_rows`) and
+`fold_session` makes the `SessionData`; `walk_path` and `session_info` answer
+the path and index reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..model import Entry, SessionData, SessionInfo
+from .codec import (
+    STORED_DECODE_ERRORS,
+    decode_stored,
+    object_decode,
+    raw_object,
+    stored_damage,
+)
+from .records import Record, SessionState, branch_records
+
+__all__ = [
+    "entries_from_records",
+    "entries_from_rows",
+    "fold_session",
+    "record_to_entry",
+    "session_info",
+    "walk_path",
+]
+
+
+def record_to_entry(record: Record, *, raw: bool, session_id: str | None = None) -> Entry:
+    """The public `Entry` a record stands for.
+
+    Raises:
+        CorruptionError: its stored payload is not a JSON object.
+    """
+    return Entry(
+        record.entry_id,
+        record.parent_id,
+        record.kind,
+        record.timestamp,
+        decode_stored(
+            record.payload, raw=raw, what="payload", session_id=session_id, entry_id=record.entry_id
+        ),
+    )
+
+
+def entries_from_rows(rows: Iterable[Sequence[Any]], *, raw: bool) -> list[Entry]:
+    """Entries from ``(entry_id, parent_id, kind, timestamp, payload bytes)`` rows.
+
+    Raises:
+        CorruptionError: a stored payload is not a JSON object (naming its entry;
+            the store fills in the session).
+    """
+    # The hot loop of every load: one decode per row, no per-row branching. A raw
+    # load checks the bytes too: it must not hand out damaged ones (a dump would
+    # copy them into a backup).
+    entry_id = None
+    try:
+        if raw:
+            return [
+                Entry((entry_id := i), parent, kind, ts, raw_object(payload))
+                for i, parent, kind, ts, payload in rows
+            ]
+        return [
+            Entry((entry_id := i), parent, kind, ts, object_decode(payload))
+            for i, parent, kind, ts, payload in rows
+        ]
+    except STORED_DECODE_ERRORS:
+        pass
+    raise stored_damage("payload", entry_id=entry_id)
+
+
+def entries_from_records(records: Iterable[Record], *, raw: bool) -> list[Entry]:
+    """The entries that live records (in `pos` order) stand for."""
+    rows = ((r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in records)
+    return entries_from_rows(rows, raw=raw)
+
+
+def fold_session(
+    state: SessionState,
+    entries: list[Entry],
+    *,
+    leaf_id: str | None,
+    metadata: bytes,
+    version: int,
+    updated_at: datetime,
+    raw: bool,
+) -> SessionData:
+    """A session's live entries (in `pos` order) and its version's leaf and metadata,
+    as the `SessionData` a load returns."""
+    return SessionData(
+        entries=entries,
+        leaf_id=leaf_id,
+        metadata=decode_stored(metadata, raw=raw, what="metadata", session_id=state.session_id),
+        version=version,
+        created_at=state.created_at,
+        updated_at=updated_at,
+        parent_session_id=state.parent_session_id,
+        forked_from_entry_id=state.forked_from_entry_id,
+    )
+
+
+def walk_path(session_id: str, live: Sequence[Record], leaf_id: str | None) -> list[Entry]:
+    """The branch from its root to `leaf_id`; a parent that is not live ends the walk.
+
+    Raises:
+        InvalidLeafError: `leaf_id` is not live.
+        CorruptionError: the parent links form a cycle.
+    """
+    if leaf_id is None:
+        return []
+    branch = branch_records(session_id, live, leaf_id)
+    return [record_to_entry(record, raw=False, session_id=session_id) for record in branch]
+
+
+def session_info(state: SessionState) -> SessionInfo:
+    """The public index record of a session."""
+    return SessionInfo(
+        session_id=state.session_id,
+        version=state.version,
+        entry_count=state.entry_count,
+        removed_count=state.removed_count,
+        bytes=state.bytes,
+        created_at=state.created_at,
+        updated_at=state.updated_at,
+        parent_session_id=state.parent_session_id,
+        forked_from_entry_id=state.forked_from_entry_id,
+    )

@@ -1,0 +1,386 @@
+"""The operations of DESIGN.md section 2, free of IO (psycopg's generators pattern).
+
+Each function validates its arguments at once (so bad input never opens a
+transaction) and returns an `Operation`: whether it needs a read or a write
+transaction, and a function that starts its steps: a generator that yields
+typed requests (`storage_requests`, one per `Transaction` method), is sent
+each answer, and returns the operation's result. Steps can be started again,
+so a driver may retry an operation whose optimistic write lost a race. The
+sync and async stores are thin drivers that answer the requests on their
+transaction; every decision is here or in `planning`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final, Generic, Literal, TypeVar
+
+import msgspec
+
+from ..errors import (
+    EventlogError,
+    HistoryPurgedError,
+    InvalidInputError,
+    SessionExistsError,
+    SessionNotFoundError,
+)
+from ..model import Entry, Page, SaveResult, SessionData, SessionInfo
+from . import folding, planning
+from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
+from .planning import WritePlan
+from .records import SessionState
+from .storage_requests import (
+    Apply,
+    Delete,
+    LatestRecords,
+    ListStates,
+    LiveEntries,
+    LiveRecords,
+    Purge,
+    RecordsAt,
+    State,
+    StateAndLatest,
+    Steps,
+    VersionRowOf,
+)
+
+__all__ = [
+    "Operation",
+    "Steps",
+    "delete",
+    "fork",
+    "list_sessions",
+    "load",
+    "path",
+    "purge",
+    "save",
+    "save_delta",
+]
+
+T = TypeVar("T")
+
+
+class Operation(msgspec.Struct, Generic[T], frozen=True):
+    """A validated operation: its transaction mode, its steps, and what to log.
+
+    `optimistic`: the steps read, then write once, and every write they depend
+    on bumps the session's version (or creates it), so a backend may read
+    without locks and make the write conditional on the version it read,
+    starting the steps again if that write lost a race.
+
+    `plan_if_new`: for an append, the write the steps would plan, and the
+    result they would return, if the session were still in a state the backend
+    knows (from its own last write) and none of the appended ids had a record;
+    None where that cannot be said. A backend may send that write without
+    reading, conditional on both, and run the steps if it does not apply.
+    """
+
+    name: str
+    session_id: str
+    mode: Literal["read", "write"]
+    steps: Callable[[], Steps[T]]
+    optimistic: bool = False
+    plan_if_new: Callable[[SessionState], tuple[WritePlan, T] | None] | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_expected(session_id: str, expected_version: object) -> None:
+    if expected_version is not None and (
+        isinstance(expected_version, bool)
+        or not isinstance(expected_version, int)
+        or expected_version < 0
+    ):
+        raise InvalidInputError(
+            "expected_version must be None or an int >= 0",
+            session_id=session_id,
+            where="expected_version",
+        )
+
+
+def _require(session_id: str, state: SessionState | None) -> SessionState:
+    if state is None:
+        raise SessionNotFoundError("no such session", session_id=session_id)
+    return state
+
+
+# -- writes -------------------------------------------------------------------
+
+
+def save_delta(
+    session_id: object, delta: object, *, expected_version: object, max_entry_bytes: int
+) -> Operation[SaveResult]:
+    """Append a delta's entries and tombstone its removed ids (see `Store.save_delta`)."""
+    sid = check_session_id(session_id)
+    _check_expected(sid, expected_version)
+    prepared = prepare_delta(sid, delta, max_entry_bytes=max_entry_bytes)
+    expected = expected_version if isinstance(expected_version, int) else None
+
+    def steps() -> Steps[SaveResult]:
+        # The ids the delta names are known before the state is read, so both
+        # reads go together; only a kept leaf (leaf_id UNSET) needs a second look.
+        asked = planning.delta_lookup_ids(prepared, None)
+        state, latest = yield from StateAndLatest(sid, asked)
+        missing = [i for i in planning.delta_lookup_ids(prepared, state) if i not in asked]
+        if missing:
+            latest = {**latest, **(yield from LatestRecords(sid, missing))}
+        plan = planning.plan_delta(
+            sid, prepared, state, latest, expected_version=expected, now=_now()
+        )
+        if plan.changed:
+            yield from Apply(plan)
+        return plan.result
+
+    def plan_if_new(known: SessionState) -> tuple[WritePlan, SaveResult] | None:
+        # Removed ids, or a leaf kept or named outside the new entries, need
+        # their stored records; a version that does not match needs the truth.
+        if not prepared.new_entries or prepared.removed_entry_ids:
+            return None
+        if expected is not None and expected != known.version:
+            return None
+        try:
+            plan = planning.plan_delta(sid, prepared, known, {}, expected_version=None, now=_now())
+        except EventlogError:
+            return None
+        return (plan, plan.result) if plan.appends else None
+
+    return Operation("save_delta", sid, "write", steps, optimistic=True, plan_if_new=plan_if_new)
+
+
+def save(
+    session_id: object, data: object, *, expected_version: object, max_entry_bytes: int
+) -> Operation[SaveResult]:
+    """Reconcile with an authoritative snapshot (see `Store.save`)."""
+    sid = check_session_id(session_id)
+    _check_expected(sid, expected_version)
+    prepared = prepare_snapshot(sid, data, max_entry_bytes=max_entry_bytes)
+    expected = expected_version if isinstance(expected_version, int) else None
+
+    def steps() -> Steps[SaveResult]:
+        state = yield from State(sid)
+        live = [] if state is None else (yield from LiveRecords(sid, payloads=False))
+        plan = planning.plan_reconcile(
+            sid, prepared, state, live, expected_version=expected, now=_now()
+        )
+        if plan.changed:
+            yield from Apply(plan)
+        return plan.result
+
+    return Operation("save", sid, "write", steps, optimistic=True)
+
+
+def delete(session_id: object, *, expected_version: object = None) -> Operation[bool]:
+    """Remove a session and every record of it (if at `expected_version`, when given)."""
+    sid = check_session_id(session_id)
+    _check_expected(sid, expected_version)
+    expected = expected_version if isinstance(expected_version, int) else None
+
+    def steps() -> Steps[bool]:
+        if expected is not None:
+            # Read in the write transaction: the row stays as read until the delete.
+            planning.check_expected_version(sid, (yield from State(sid)), expected)
+        return (yield from Delete(sid))
+
+    return Operation("delete", sid, "write", steps)
+
+
+def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation[SessionInfo]:
+    """Copy a session (or one branch of it) into a new session."""
+    source = check_session_id(source_id, where="source_id")
+    target = check_session_id(new_id, where="new_id")
+    at_entry = None
+    if at_entry_id is not None:
+        at_entry = check_entry_id(at_entry_id, session_id=source, where="at_entry_id")
+
+    def steps() -> Steps[SessionInfo]:
+        state = _require(source, (yield from State(source)))
+        if (yield from State(target)) is not None:
+            raise SessionExistsError("the fork's session id is taken", session_id=target)
+        live = yield from LiveRecords(source, payloads=True)
+        plan = planning.plan_fork(state, live, target, at_entry_id=at_entry, now=_now())
+        yield from Apply(plan)
+        return folding.session_info(plan.state)
+
+    return Operation("fork", target, "write", steps)
+
+
+def purge(session_id: object) -> Operation[int]:
+    """Drop tombstoned and superseded records of a session."""
+    sid = check_session_id(session_id)
+
+    def steps() -> Steps[int]:
+        state = _require(sid, (yield from State(sid)))
+        return (yield from Purge(planning.plan_purge(state)))
+
+    return Operation("purge", sid, "write", steps)
+
+
+# -- reads --------------------------------------------------------------------
+
+
+def _check_at_version(session_id: str, state: SessionState, at_version: object) -> int:
+    if (
+        isinstance(at_version, bool)
+        or not isinstance(at_version, int)
+        or not 1 <= at_version <= state.version
+    ):
+        raise InvalidInputError(
+            f"at_version must be a version the session had (1..{state.version})",
+            session_id=session_id,
+            where="at_version",
+        )
+    if at_version < state.history_floor:
+        raise HistoryPurgedError(
+            "that version's history was purged", session_id=session_id, where="at_version"
+        )
+    return at_version
+
+
+def load(session_id: object, *, at_version: object, raw: bool) -> Operation[SessionData | None]:
+    """Fold the log back into the session (optionally as of a version)."""
+    sid = check_session_id(session_id)
+    if at_version is not None and (isinstance(at_version, bool) or not isinstance(at_version, int)):
+        raise InvalidInputError(
+            "at_version must be None or an int", session_id=sid, where="at_version"
+        )
+    if not isinstance(raw, bool):
+        raise InvalidInputError("raw must be True or False", session_id=sid, where="raw")
+
+    def steps() -> Steps[SessionData | None]:
+        state = yield from State(sid)
+        if state is None:
+            return None
+        if at_version is None or at_version == state.version:
+            # The common load reads only what an Entry holds, straight into entries.
+            entries = yield from LiveEntries(sid, raw=raw)
+            return folding.fold_session(
+                state,
+                entries,
+                leaf_id=state.leaf_id,
+                metadata=state.metadata,
+                version=state.version,
+                updated_at=state.updated_at,
+                raw=raw,
+            )
+        else:
+            version = _check_at_version(sid, state, at_version)
+            records = yield from RecordsAt(sid, version)
+            found = yield from VersionRowOf(sid, version)
+            if found is None:
+                raise HistoryPurgedError(
+                    "that version's history was purged", session_id=sid, where="at_version"
+                )
+            row = found
+        return folding.fold_session(
+            state,
+            folding.entries_from_records(records, raw=raw),
+            leaf_id=row.leaf_id,
+            metadata=row.metadata,
+            version=version,
+            updated_at=row.created_at,
+            raw=raw,
+        )
+
+    return Operation("load", sid, "read", steps)
+
+
+def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
+    """The branch from its root to a leaf."""
+    sid = check_session_id(session_id)
+    leaf = None if leaf_id is None else check_entry_id(leaf_id, session_id=sid, where="leaf_id")
+
+    def steps() -> Steps[list[Entry]]:
+        state = _require(sid, (yield from State(sid)))
+        records = yield from LiveRecords(sid, payloads=True)
+        return folding.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
+
+    return Operation("path", sid, "read", steps)
+
+
+def _encode_cursor(session_id: str) -> str:
+    return base64.urlsafe_b64encode(session_id.encode("utf-8")).decode("ascii")
+
+
+def _decode_cursor(cursor: object) -> str:
+    """The session id a cursor of `_encode_cursor` stands for.
+
+    Strict: `urlsafe_b64decode` alone drops characters it does not know, so a
+    garbled cursor would silently restart the listing; only the exact text this
+    module produces, for a valid session id, is accepted.
+    """
+    after = None
+    if isinstance(cursor, str) and cursor.isascii():
+        try:
+            decoded = base64.b64decode(cursor, altchars=b"-_", validate=True)
+            after = decoded.decode("utf-8")
+        except (ValueError, UnicodeError):
+            after = None
+    if after is None or _encode_cursor(after) != cursor or not _possible_session_id(after):
+        raise InvalidInputError("cursor is not one list_sessions returned", where="cursor")
+    return after
+
+
+def _possible_session_id(text: str) -> bool:
+    """Whether `text` may be a stored session id (1..255 UTF-8 bytes, no NUL)."""
+    try:
+        check_session_id(text)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def _no_id_starts_with(prefix: str) -> bool:
+    """Whether no session id can start with `prefix` (NUL, lone surrogate, too long)."""
+    return prefix != "" and not _possible_session_id(prefix)
+
+
+# Rows asked of a backend at most: below SQL's 64-bit integer range (with room for
+# the look-ahead row), above any real session count, so a huge limit means "all".
+_MAX_FETCH: Final = 2**62
+
+
+def _aware(moment: datetime) -> bool:
+    """Whether a datetime has a UTC offset (a tzinfo may be set and still give none, or fail)."""
+    try:
+        return moment.utcoffset() is not None
+    except Exception:  # the caller's tzinfo failed: not a usable moment
+        return False
+
+
+def list_sessions(
+    *, prefix: object, updated_before: object, limit: object, cursor: object
+) -> Operation[Page]:
+    """One page of sessions in session-id order.
+
+    A prefix no session id can start with (NUL, a lone surrogate, over 255 bytes)
+    matches nothing; a cursor this module did not produce is an `InvalidInputError`.
+    """
+    if prefix is not None and not isinstance(prefix, str):
+        raise InvalidInputError("prefix must be a str", where="prefix")
+    if updated_before is not None and not (
+        isinstance(updated_before, datetime) and _aware(updated_before)
+    ):
+        raise InvalidInputError(
+            "updated_before must be a timezone-aware datetime", where="updated_before"
+        )
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError("limit must be a positive int", where="limit")
+    after = None if cursor is None else _decode_cursor(cursor)
+    fetch = min(limit, _MAX_FETCH)
+    matches_nothing = prefix is not None and _no_id_starts_with(prefix)
+
+    def steps() -> Steps[Page]:
+        if matches_nothing:
+            return Page(items=[], next_cursor=None)
+        states = yield from ListStates(
+            prefix=prefix, updated_before=updated_before, after=after, limit=fetch + 1
+        )
+        items = [folding.session_info(state) for state in states[:fetch]]
+        next_cursor = _encode_cursor(items[-1].session_id) if len(states) > fetch else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    return Operation("list_sessions", "", "read", steps)

@@ -1,0 +1,77 @@
+"""The stored shapes the core reasons about: a log record, a session's index row.
+
+Planning reads them to decide a write, folding turns them into the public
+model, and `branch_records` walks them from a leaf to its root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import msgspec
+
+from ..errors import InvalidLeafError
+from .branch import branch_to, cycle_error
+
+__all__ = ["Record", "SessionState", "branch_records"]
+
+
+class Record(msgspec.Struct, frozen=True):
+    """One row of the append-only log.
+
+    A record is only ever inserted, or stamped once with `removed_in_version`.
+    `seq` is the record's place in the log; `pos` is its entry's place in the
+    session: a new record's own seq, or, for a record that supersedes a changed
+    entry, the pos of the record it replaces, so the entry keeps its place.
+    Live records are read in `pos` order. Reads that only compare content may
+    leave `payload` empty.
+    """
+
+    seq: int
+    pos: int
+    entry_id: str
+    parent_id: str | None
+    kind: str
+    timestamp: str | None
+    payload: bytes
+    digest: bytes
+    added_in_version: int
+    removed_in_version: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.removed_in_version is None
+
+
+class SessionState(msgspec.Struct, frozen=True):
+    """A session's index row."""
+
+    session_id: str
+    version: int
+    leaf_id: str | None
+    metadata: bytes
+    next_seq: int
+    entry_count: int
+    removed_count: int
+    bytes: int
+    history_floor: int
+    created_at: datetime
+    updated_at: datetime
+    parent_session_id: str | None = None
+    forked_from_entry_id: str | None = None
+
+
+def branch_records(session_id: str, live: Sequence[Record], leaf_id: str) -> list[Record]:
+    """The live records from the root to `leaf_id` (a parent that is not live ends it).
+
+    Raises:
+        InvalidLeafError: `leaf_id` is not live.
+        CorruptionError: the parent links form a cycle.
+    """
+    by_id = {record.entry_id: record for record in live}
+    if leaf_id not in by_id:
+        raise InvalidLeafError(
+            "the leaf is not a live entry", session_id=session_id, entry_id=leaf_id, where="leaf_id"
+        )
+    return branch_to(by_id, leaf_id, on_cycle=lambda entry_id: cycle_error(session_id, entry_id))

@@ -1,0 +1,141 @@
+"""The `AsyncStore` protocol: the operations every backend offers (DESIGN.md section 2).
+
+This file is the source of `store_sync.py`, which is generated from it
+(`python -m eventlog._async_to_sync`); a test fails if the two drift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+
+__all__ = ["AsyncStore"]
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """A session store, safe to share between the threads and tasks that use it."""
+
+    async def save_delta(
+        self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """Append `delta.new_entries` and tombstone `delta.removed_entry_ids` in one transaction.
+
+        Args:
+            session_id: the session; created if absent.
+            delta: what changed since the last save.
+            expected_version: fail unless the stored version is this (0: must not exist).
+
+        Returns:
+            What was appended, skipped and tombstoned, and the version after the call.
+
+        Raises:
+            InvalidInputError: bad ids, payloads or leaf; nothing written.
+            IdConflictError: an id is stored with other content; nothing written.
+            ConcurrencyError: `expected_version` did not match; nothing written.
+        """
+        ...
+
+    async def save(
+        self, session_id: str, data: SessionData, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """Reconcile the stored session with an authoritative snapshot.
+
+        New ids are appended, stored ids missing from `data` are tombstoned,
+        changed entries are superseded and the order of `data.entries` is restored;
+        only the difference is written.
+
+        Raises:
+            InvalidInputError: bad ids, payloads or leaf; nothing written.
+            IdConflictError: one id twice in `data` with different content.
+            ConcurrencyError: `expected_version` did not match; nothing written.
+        """
+        ...
+
+    async def load(
+        self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
+    ) -> SessionData | None:
+        """Fold the log back into the session, or `None` if it does not exist.
+
+        Args:
+            at_version: the session as it was right after that version.
+            raw: return payloads and metadata as the exact `RawJSON` bytes stored.
+
+        Raises:
+            HistoryPurgedError: `at_version` is older than the last purge.
+            InvalidInputError: `at_version` is not a version the session had.
+        """
+        ...
+
+    async def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+        """The branch from its root to `leaf_id` (default: the session's leaf).
+
+        The walk stops at an entry whose parent is not live.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidLeafError: `leaf_id` is not a live entry.
+            CorruptionError: the parent links form a cycle.
+        """
+        ...
+
+    async def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
+        """Remove the session and every record of it. True if it existed.
+
+        With `expected_version`, only if the session is at that version (0: it
+        does not exist), checked in the delete's own transaction.
+
+        Raises:
+            ConcurrencyError: `expected_version` does not match; nothing is deleted.
+        """
+        ...
+
+    async def list_sessions(
+        self,
+        *,
+        prefix: str | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of sessions in session-id order."""
+        ...
+
+    async def fork(
+        self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
+    ) -> SessionInfo:
+        """Copy a session's live entries, leaf and metadata into a new session.
+
+        With `at_entry_id`, only the path from the root to that entry is copied
+        and it becomes the leaf.
+
+        Raises:
+            SessionNotFoundError: no source session.
+            SessionExistsError: `new_id` already exists.
+            InvalidLeafError: `at_entry_id` is not a live entry of the source.
+        """
+        ...
+
+    async def purge(self, session_id: str, /) -> int:
+        """Drop tombstoned and superseded records; returns how many were dropped.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

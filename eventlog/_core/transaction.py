@@ -1,0 +1,78 @@
+"""`Transaction`: the storage calls a sync backend answers, no decisions.
+
+GENERATED from `_core/transaction_async.py` by `python -m eventlog._async_to_sync`:
+do not edit by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from ..model import Entry
+from .planning import PurgePlan, WritePlan
+from .records import Record, SessionState
+from .storage_requests import VersionRow
+
+__all__ = ["Transaction"]
+
+
+class Transaction(Protocol):
+    """Storage reads and writes of one backend transaction; no decisions.
+
+    Each method is answered for one request of `storage_requests`.
+    """
+
+    def state(self, session_id: str) -> SessionState | None:
+        """The session's index row; in a write transaction, the row is locked."""
+        ...
+
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        """The newest record of each id that has one (live or not); payloads may be empty."""
+        ...
+
+    def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        """`state` and `latest_records` together (one round trip where the backend can)."""
+        ...
+
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        """The live records in `seq` order; with `payloads=False` payloads may be empty."""
+        ...
+
+    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`)."""
+        ...
+
+    def records_at(self, session_id: str, version: int) -> list[Record]:
+        """The records live right after `version`, in `seq` order."""
+        ...
+
+    def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        """Leaf, metadata and write time as of `version`."""
+        ...
+
+    def apply(self, plan: WritePlan) -> None:
+        """Write a changed plan (see `WritePlan` for the order)."""
+        ...
+
+    def delete(self, session_id: str) -> bool:
+        """Remove every row of the session."""
+        ...
+
+    def purge(self, plan: PurgePlan) -> int:
+        """Apply a purge plan; return the records dropped."""
+        ...
+
+    def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        """Index rows in session-id order, after the id `after`."""
+        ...

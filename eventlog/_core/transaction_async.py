@@ -1,0 +1,78 @@
+"""`AsyncTransaction`: the storage calls an async backend answers, no decisions.
+
+This file is the source of `transaction.py`, which is generated from it
+(`python -m eventlog._async_to_sync`); a test fails if the two drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from ..model import Entry
+from .planning import PurgePlan, WritePlan
+from .records import Record, SessionState
+from .storage_requests import VersionRow
+
+__all__ = ["AsyncTransaction"]
+
+
+class AsyncTransaction(Protocol):
+    """Storage reads and writes of one backend transaction; no decisions.
+
+    Each method is answered for one request of `storage_requests`.
+    """
+
+    async def state(self, session_id: str) -> SessionState | None:
+        """The session's index row; in a write transaction, the row is locked."""
+        ...
+
+    async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        """The newest record of each id that has one (live or not); payloads may be empty."""
+        ...
+
+    async def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        """`state` and `latest_records` together (one round trip where the backend can)."""
+        ...
+
+    async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        """The live records in `seq` order; with `payloads=False` payloads may be empty."""
+        ...
+
+    async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`)."""
+        ...
+
+    async def records_at(self, session_id: str, version: int) -> list[Record]:
+        """The records live right after `version`, in `seq` order."""
+        ...
+
+    async def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        """Leaf, metadata and write time as of `version`."""
+        ...
+
+    async def apply(self, plan: WritePlan) -> None:
+        """Write a changed plan (see `WritePlan` for the order)."""
+        ...
+
+    async def delete(self, session_id: str) -> bool:
+        """Remove every row of the session."""
+        ...
+
+    async def purge(self, plan: PurgePlan) -> int:
+        """Apply a purge plan; return the records dropped."""
+        ...
+
+    async def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        """Index rows in session-id order, after the id `after`."""
+        ...

@@ -1,0 +1,263 @@
+"""The in-memory backend: the reference the SQL backends are held to.
+
+Records live in plain Python lists, with maps from entry id to the newest
+record and from seq to a record's place, so a write costs O(delta) here too.
+A write's steps only read; what they would write is staged and applied when
+they have all succeeded, so a failed call leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TypeVar
+
+import msgspec
+
+from ._core.folding import entries_from_records
+from ._core.operations import Operation
+from ._core.planning import PurgePlan, WritePlan
+from ._core.records import Record, SessionState
+from ._runner.runner import LogStore, Transaction, VersionRow
+from ._runner.runner_async import AsyncStoreBase
+from .errors import StoreUnavailableError
+from .model import Entry
+
+__all__ = ["AsyncMemoryStore", "MemoryStore"]
+
+T = TypeVar("T")
+
+
+def _by_pos(record: Record) -> int:
+    return record.pos
+
+
+class _Session(msgspec.Struct):
+    state: SessionState
+    records: list[Record]
+    versions: dict[int, tuple[str | None, bytes | None, datetime]]
+    newest: dict[str, int] = msgspec.field(default_factory=dict)  # entry id -> place
+    places: dict[int, int] = msgspec.field(default_factory=dict)  # seq -> place
+
+    @classmethod
+    def of(
+        cls,
+        state: SessionState,
+        records: list[Record],
+        versions: dict[int, tuple[str | None, bytes | None, datetime]],
+    ) -> _Session:
+        session = cls(state, [], versions)
+        for record in records:
+            session.add(record)
+        return session
+
+    def add(self, record: Record) -> None:
+        self.newest[record.entry_id] = self.places[record.seq] = len(self.records)
+        self.records.append(record)
+
+    def apply(self, plan: WritePlan) -> None:
+        """Write a plan in place: O(its removals and appends)."""
+        state = plan.state
+        for seq in plan.removals:
+            place = self.places[seq]
+            self.records[place] = msgspec.structs.replace(
+                self.records[place], removed_in_version=state.version
+            )
+        for record in plan.appends:
+            self.add(record)
+        self.versions[state.version] = (
+            state.leaf_id,
+            state.metadata if plan.metadata_changed else None,
+            state.updated_at,
+        )
+        self.state = state
+
+
+class _MemoryTransaction:
+    """A `Transaction` over a dict of sessions; writes go to `changes` until commit."""
+
+    def __init__(self, sessions: dict[str, _Session]) -> None:
+        self._sessions = sessions
+        # Staged writes, applied by `commit`: a whole new session (or None:
+        # deleted), or a plan to write in place.
+        self.changes: dict[str, _Session | WritePlan | None] = {}
+
+    def _get(self, session_id: str) -> _Session | None:
+        if session_id not in self.changes:
+            return self._sessions.get(session_id)
+        change = self.changes[session_id]
+        if isinstance(change, WritePlan):  # read after a staged plan: a copy with it
+            old = self._sessions.get(session_id)
+            session = _Session.of(
+                change.state,
+                [] if old is None else list(old.records),
+                {} if old is None else dict(old.versions),
+            )
+            session.apply(change)
+            return session
+        return change
+
+    def commit(self) -> None:
+        """Apply the staged writes to the store's sessions."""
+        for session_id, change in self.changes.items():
+            if change is None:
+                self._sessions.pop(session_id, None)
+            elif isinstance(change, WritePlan):
+                session = self._sessions.get(session_id)
+                if session is None:
+                    session = self._sessions[session_id] = _Session(change.state, [], {})
+                session.apply(change)
+            else:
+                self._sessions[session_id] = change
+
+    def state(self, session_id: str) -> SessionState | None:
+        session = self._get(session_id)
+        return None if session is None else session.state
+
+    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        session = self._get(session_id)
+        if session is None:
+            return {}
+        return {
+            entry_id: session.records[session.newest[entry_id]]
+            for entry_id in entry_ids
+            if entry_id in session.newest
+        }
+
+    def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        return self.state(session_id), self.latest_records(session_id, entry_ids)
+
+    def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        session = self._get(session_id)
+        live = [] if session is None else [r for r in session.records if r.live]
+        return sorted(live, key=_by_pos)
+
+    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        return entries_from_records(self.live_records(session_id, payloads=True), raw=raw)
+
+    def records_at(self, session_id: str, version: int) -> list[Record]:
+        session = self._get(session_id)
+        records = [] if session is None else session.records
+        at_version = [
+            record
+            for record in records
+            if record.added_in_version <= version
+            and (record.removed_in_version is None or record.removed_in_version > version)
+        ]
+        return sorted(at_version, key=_by_pos)
+
+    def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        session = self._get(session_id)
+        if session is None or version not in session.versions:
+            return None
+        leaf_id, _, created_at = session.versions[version]
+        metadata = next(
+            meta
+            for v, (_, meta, _) in sorted(session.versions.items(), reverse=True)
+            if v <= version and meta is not None
+        )
+        return VersionRow(leaf_id, metadata, created_at)
+
+    def apply(self, plan: WritePlan) -> None:
+        if plan.state.session_id in self.changes:  # a second write of one session
+            staged = self._get(plan.state.session_id)
+            assert staged is not None
+            staged.apply(plan)
+            self.changes[plan.state.session_id] = staged
+        else:
+            self.changes[plan.state.session_id] = plan
+
+    def delete(self, session_id: str) -> bool:
+        existed = self._get(session_id) is not None
+        self.changes[session_id] = None
+        return existed
+
+    def purge(self, plan: PurgePlan) -> int:
+        session = self._get(plan.session_id)
+        assert session is not None
+        kept = [record for record in session.records if record.live]
+        leaf_id, _, created_at = session.versions[plan.floor]
+        versions = {v: row for v, row in session.versions.items() if v > plan.floor}
+        versions[plan.floor] = (leaf_id, plan.metadata, created_at)
+        state = msgspec.structs.replace(
+            session.state,
+            removed_count=plan.removed_count,
+            history_floor=plan.floor,
+            bytes=sum(len(record.payload) for record in kept),
+        )
+        self.changes[plan.session_id] = _Session.of(state, kept, versions)
+        return len(session.records) - len(kept)
+
+    def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        states = [
+            session.state
+            for session_id, session in sorted(self._sessions.items())
+            if (prefix is None or session_id.startswith(prefix))
+            and (after is None or session_id > after)
+            and (updated_before is None or session.state.updated_at < updated_before)
+        ]
+        return states[:limit]
+
+
+class MemoryStore(LogStore):
+    """A store held in process memory; gone when the process ends."""
+
+    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+        super().__init__(max_entry_bytes=max_entry_bytes)
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _write(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            tx = _MemoryTransaction(self._sessions)
+            yield tx
+            tx.commit()
+
+    @contextmanager
+    def _read(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            yield _MemoryTransaction(self._sessions)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+
+    def _close(self) -> None:
+        pass
+
+    def record_count(self) -> int:
+        """Rows a SQL backend would hold for the same data (sessions, records, versions)."""
+        with self._lock:
+            return sum(1 + len(s.records) + len(s.versions) for s in self._sessions.values())
+
+
+class AsyncMemoryStore(AsyncStoreBase):
+    """The async twin of `MemoryStore`: operations run inline, as nothing waits on IO."""
+
+    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+        self.sync = MemoryStore(max_entry_bytes=max_entry_bytes)
+        self.max_entry_bytes = self.sync.max_entry_bytes
+
+    async def _run(self, operation: Operation[T]) -> T:
+        return self.sync._run(operation)
+
+    async def close(self) -> None:
+        self.sync.close()
+
+    def record_count(self) -> int:
+        """Rows a SQL backend would hold for the same data (sessions, records, versions)."""
+        return self.sync.record_count()

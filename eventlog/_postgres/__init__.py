@@ -1,0 +1,1 @@
+"""The PostgreSQL backend: driver (async by hand, sync generated), SQL, guarded write."""

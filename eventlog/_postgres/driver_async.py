@@ -1,0 +1,689 @@
+"""The async PostgreSQL driver: psycopg 3 AsyncConnection and AsyncConnectionPool.
+
+This file is the source of `driver.py`, which is generated from it
+(`python -m eventlog._async_to_sync`); a test fails if the two drift.
+
+It only runs SQL: the statements and row mapping are in `statements.py`, every decision
+in `_core`.
+
+`save_delta` and `save` are optimistic: their reads run in autocommit mode
+(save_delta's as one statement), and everything the plan writes goes as one
+statement that applies only if the index row is still the one read
+(`_postgres.guarded`): two round trips, no BEGIN or COMMIT. A write that loses that
+race plans again; after a few lost races the operation takes the locking path
+every other write uses: BEGIN, the index row locked FOR UPDATE, the reads, then
+the writes together with COMMIT in one pipeline.
+
+Every writer creates a session with the same statement (`guarded_write` of a
+plan read on no session): the index row first, `ON CONFLICT DO NOTHING`, and
+the rest only if that insert happened. So creators wait for each other on that
+one row, in one order (no deadlock), and one that finds the row made
+meanwhile writes nothing and runs its operation again, which then sees the
+session: a `fork` raises `SessionExistsError`, a `save_delta` appends.
+"""
+
+from __future__ import annotations
+
+import select
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
+from psycopg_pool import AsyncConnectionPool
+
+from .._core.folding import entries_from_rows
+from .._core.log import logger
+from .._core.operations import Operation
+from .._core.planning import PurgePlan, WritePlan
+from .._core.records import Record, SessionState
+from .._runner.runner_async import AsyncLogStore, AsyncTransaction, VersionRow, drive
+from .._sql import migrations
+from .._sql.catalogue import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
+from ..errors import (
+    ConcurrencyError,
+    InvalidConfigError,
+    StoreError,
+    StoreUnavailableError,
+)
+from ..model import Entry
+from . import connection, schema, statements
+from .arrays import TextArray, register_array_dumpers
+from .errors import connect_error, translated
+from .guarded import guard_sql, guarded_write
+
+__all__ = ["AsyncPostgresStore"]
+
+T = TypeVar("T")
+
+_CLEAN_STATES = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+# Optimistic tries of one operation before it takes the locking path, which
+# cannot lose a race: under heavy contention on one session every call lands.
+_OPTIMISTIC_ATTEMPTS = 3
+# Index rows this store last wrote, kept so an append can skip its read (not
+# rows with larger metadata: the map's memory stays small).
+_KNOWN_STATES = 10_000
+_KNOWN_METADATA_BYTES = 4096
+# Runs of an operation whose session another writer created under it. The
+# second run sees the session (locked), so it loses again only if the session
+# was deleted and created again in between.
+_CREATION_ATTEMPTS = 3
+
+
+class _CreationRaced(Exception):
+    """The session this transaction created was created by another writer first.
+
+    Nothing was written; the operation runs again. Never leaves the store.
+    """
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment  # timestamptz takes the aware datetime itself
+
+
+@asynccontextmanager
+async def _pipeline(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+    """A pipeline on `conn`; any failure inside it closes `conn`, so the pool replaces it.
+
+    psycopg records a statement as prepared when it queues the statement's fifth
+    use, before the server answers. If an earlier statement of the pipeline
+    fails, the server never prepares it, and no later ROLLBACK clears that record
+    (psycopg looks for one only when it first sees a statement). Such a
+    connection would fail every later use of the statement with
+    InvalidSqlStatementName, so it never goes back to the pool as it is.
+    """
+    try:
+        async with conn.pipeline():
+            yield
+    except BaseException:
+        await conn.close()
+        raise
+
+
+class _AsyncPostgresTransaction:
+    """A transaction on one connection; `apply` queues writes for the commit pipeline."""
+
+    def __init__(self, conn: AsyncConnection[Any], *, locking: bool) -> None:
+        self._conn = conn
+        self._locking = locking
+        self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
+        # The statement that creates the session, when the plan creates one.
+        self._creation: tuple[str, dict[str, Any]] | None = None
+
+    async def _rows(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        cursor = self._conn.cursor(binary=True)
+        await cursor.execute(query, params)
+        return await cursor.fetchall()
+
+    async def state(self, session_id: str) -> SessionState | None:
+        state, _ = await self.state_and_latest(session_id, ())
+        return state
+
+    async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        if not entry_ids:
+            return {}
+        rows = await self._rows(
+            statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+        )
+        return {row[2]: statements.record_from_row(row) for row in rows}
+
+    async def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        state_sql = statements.STATE_FOR_UPDATE_SQL if self._locking else statements.STATE_SQL
+        state_cursor = self._conn.cursor(binary=True)
+        latest_cursor = self._conn.cursor(binary=True)
+        async with _pipeline(self._conn):  # both reads in one round trip
+            await state_cursor.execute(state_sql, (session_id,))
+            if entry_ids:
+                await latest_cursor.execute(
+                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                )
+        rows = await state_cursor.fetchall()
+        latest_rows = await latest_cursor.fetchall() if entry_ids else []
+        if not rows and self._locking:
+            # No row to lock yet: creators of one session serialize on a lock, and the
+            # ids are looked up again in case another creator got there first.
+            await self._conn.execute(statements.CREATION_LOCK_SQL, (session_id,))
+            rows = await self._rows(statements.STATE_FOR_UPDATE_SQL, (session_id,))
+            if rows and entry_ids:
+                latest_rows = await self._rows(
+                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                )
+        state = statements.state_from_row(rows[0]) if rows else None
+        return state, {row[2]: statements.record_from_row(row) for row in latest_rows}
+
+    async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        query = statements.LIVE_WITH_PAYLOADS_SQL if payloads else statements.LIVE_DIGESTS_SQL
+        return [statements.record_from_row(row) for row in await self._rows(query, (session_id,))]
+
+    async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+        return entries_from_rows(await self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
+
+    async def records_at(self, session_id: str, version: int) -> list[Record]:
+        rows = await self._rows(statements.RECORDS_AT_SQL, (session_id, version, version))
+        return [statements.record_from_row(row) for row in rows]
+
+    async def version_row(self, session_id: str, version: int) -> VersionRow | None:
+        rows = await self._rows(statements.VERSION_ROW_SQL, (session_id, version))
+        if not rows:
+            return None
+        leaf_id, created_at, metadata = rows[0]
+        return VersionRow(leaf_id, bytes(metadata), statements.state_time(created_at))
+
+    async def apply(self, plan: WritePlan) -> None:
+        if plan.creates:
+            # The optimistic writers' creation statement (see the module docstring).
+            self._creation = guarded_write(plan, None)
+        else:
+            self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
+
+    async def delete(self, session_id: str) -> bool:
+        deleted = 0
+        for statement in statements.DELETE_SQL:
+            cursor = await self._conn.execute(statement, (session_id,))
+            deleted = cursor.rowcount
+        return deleted > 0
+
+    async def purge(self, plan: PurgePlan) -> int:
+        counts = []
+        for statement, rows in purge_statements(plan, paramstyle="%s", length="octet_length"):
+            cursor = await self._conn.execute(statement, rows[0])
+            counts.append(cursor.rowcount)
+        return counts[0]
+
+    async def list_states(
+        self,
+        *,
+        prefix: str | None,
+        updated_before: datetime | None,
+        after: str | None,
+        limit: int,
+    ) -> list[SessionState]:
+        query, params = list_states_sql(
+            prefix=prefix,
+            updated_before=updated_before,
+            after=after,
+            limit=limit,
+            paramstyle="%s",
+            time=_as_is,
+        )
+        return [statements.state_from_row(row) for row in await self._rows(query, params)]
+
+    async def end_read(self) -> None:
+        """End a read transaction."""
+        await self._conn.execute("COMMIT")
+
+    async def commit(self) -> None:
+        """Send the queued writes and COMMIT in one pipeline: one round trip.
+
+        Raises:
+            _CreationRaced: another writer created the session first; nothing was written.
+        """
+        creation = self._conn.cursor()
+        async with _pipeline(self._conn):
+            cursor = self._conn.cursor()
+            for statement, rows in self.pending:
+                if len(rows) == 1:
+                    await cursor.execute(statement, rows[0])
+                else:
+                    await cursor.executemany(statement, rows)
+            if self._creation is not None:
+                await creation.execute(*self._creation)
+            await self._conn.execute("COMMIT")
+        if self._creation is not None:
+            row = await creation.fetchone()
+            if row is None or row[0] != 1:
+                raise _CreationRaced
+
+
+class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
+    """Unlocked reads in autocommit mode, and at most one guarded write (`finish`).
+
+    The guard compares the index row with the first state read; every write
+    that could change what the later reads return changes that row, so reads
+    taken from different snapshots never reach the database as a write.
+    """
+
+    def __init__(self, conn: AsyncConnection[Any], session_id: str) -> None:
+        super().__init__(conn, locking=False)
+        self._session_id = session_id
+        self._first_state: SessionState | None = None
+        self._reads = 0
+        self._plan: WritePlan | None = None
+
+    def _saw(self, state: SessionState | None) -> None:
+        if self._reads == 0:
+            self._first_state = state
+        self._reads += 1
+
+    async def state(self, session_id: str) -> SessionState | None:
+        rows = await self._rows(statements.STATE_SQL, (session_id,))
+        state = statements.state_from_row(rows[0]) if rows else None
+        self._saw(state)
+        return state
+
+    async def state_and_latest(
+        self, session_id: str, entry_ids: Sequence[str]
+    ) -> tuple[SessionState | None, dict[str, Record]]:
+        cursor = self._conn.cursor(binary=True)
+        await cursor.execute(
+            statements.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+        )
+        rows = await cursor.fetchall()
+        state = statements.state_from_row(rows[0]) if rows else None
+        self._saw(state)
+        width = statements.STATE_WIDTH
+        latest = {
+            row[width + 2]: statements.record_from_row(row[width:])
+            for row in rows
+            if row[width] is not None  # seq: NULL when no record of the ids was found
+        }
+        return state, latest
+
+    async def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+        self._reads += 1
+        return await super().latest_records(session_id, entry_ids)
+
+    async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
+        self._reads += 1
+        return await super().live_records(session_id, payloads=payloads)
+
+    async def apply(self, plan: WritePlan) -> None:
+        self._plan = plan
+
+    @property
+    def state_after(self) -> SessionState | None:
+        """The index row once `finish` landed: the plan's, or the one read."""
+        return self._plan.state if self._plan is not None else self._first_state
+
+    async def finish(self) -> bool:
+        """Write the plan if the session is still as first read; False if it was not.
+
+        Without a plan, reads from more than one statement are checked the same
+        way, so a "nothing to do" is never concluded from mixed snapshots.
+        """
+        if self._plan is not None:
+            query, params = guarded_write(self._plan, self._first_state)
+            if self._plan.removals:
+                return await self._custom_planned(query, params)
+        elif self._reads > 1:
+            query, params = guard_sql(self._session_id, self._first_state)
+        else:
+            return True
+        cursor = await self._conn.execute(query, params)
+        row = await cursor.fetchone()
+        return row is not None and row[0] == 1
+
+    async def _custom_planned(self, query: str, params: Mapping[str, Any]) -> bool:
+        """Run a guarded write planned for its own values, in one round trip.
+
+        Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
+        only in a plan that knows the array; the pool's generic plans would
+        filter the session's rows. So this write runs in a transaction of its
+        own that asks for a custom plan.
+        """
+        cursor = self._conn.cursor()
+        async with _pipeline(self._conn):
+            await self._conn.execute("BEGIN")
+            await self._conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            await cursor.execute(query, params)
+            await self._conn.execute("COMMIT")
+        row = await cursor.fetchone()
+        return row is not None and row[0] == 1
+
+
+async def _end_unfinished(conn: AsyncConnection[Any]) -> None:
+    """After a failure, roll back; a connection left mid-query is closed instead."""
+    if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
+        return
+    if conn.info.transaction_status in _CLEAN_STATES:
+        try:
+            await conn.execute("ROLLBACK")
+            return
+        except psycopg.Error:
+            pass
+    # Mid-query (a cancelled task) or broken: the pool discards a closed connection.
+    await conn.close()
+
+
+async def _applied_version(conn: AsyncConnection[Any]) -> int:
+    cursor = await conn.execute(schema.TABLE_EXISTS_SQL, (migrations.VERSION_TABLE,))
+    row = await cursor.fetchone()
+    if row is None or not row[0]:
+        found = []
+        for table in migrations.OUR_TABLES:
+            cursor = await conn.execute(schema.TABLE_EXISTS_SQL, (table,))
+            exists = await cursor.fetchone()
+            if exists is not None and exists[0]:
+                found.append(table)
+        if found:
+            raise schema.foreign_tables_error(found)
+        return 0
+    cursor = await conn.execute(schema.APPLIED_VERSION_SQL)
+    version = await cursor.fetchone()
+    return 0 if version is None else int(version[0])
+
+
+async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[int]:
+    await conn.execute("SELECT pg_advisory_lock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
+    try:
+        await conn.execute("BEGIN")
+        try:
+            plan = schema.plan_migrations(await _applied_version(conn), partitions)
+            for statement, params in plan.statements:
+                await conn.execute(statement, params or None)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await _end_unfinished(conn)
+            raise
+    finally:
+        if not conn.closed:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
+    if plan.versions:
+        logger.info("migrate", backend="postgres", applied=plan.versions)
+    return plan.versions
+
+
+def _has_unread_input(conn: AsyncConnection[Any]) -> bool:
+    """Whether an idle connection's socket has something to read (no round trip)."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (AttributeError, OSError, ValueError, psycopg.Error):  # no poll(), or closed
+        return True
+
+
+class AsyncPostgresStore(AsyncLogStore):
+    """A store in PostgreSQL, for asyncio. Open it with `await AsyncPostgresStore.open(url)`.
+
+    Args:
+        url: a libpq URL, ``postgresql://user@host:5432/db``.
+        min_size: connections the pool keeps open.
+        max_size: connections the pool opens at most.
+        timeout: seconds to wait for a connection (from the pool, or a new one).
+        migrate: apply pending schema migrations on open.
+        partitions: with `migrate`, create a new schema hash-partitioned into
+            this many partitions by session_id.
+        max_entry_bytes: the largest encoded entry accepted.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        migrate: bool = True,
+        partitions: int | None = None,
+        max_entry_bytes: int | None = None,
+    ) -> None:
+        super().__init__(max_entry_bytes=max_entry_bytes)
+        connection.check_url(url)
+        if partitions is not None and (
+            isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1
+        ):
+            raise InvalidConfigError("partitions must be a positive int")
+        if not 1 <= min_size <= max_size:
+            raise InvalidConfigError("pool sizes must satisfy 1 <= min_size <= max_size")
+        self.url = url
+        self._timeout = float(timeout)
+        self._migrate_on_open = migrate
+        self._max_size = max_size
+        self._partitions = partitions
+        self._known: OrderedDict[str, SessionState] = OrderedDict()
+        self._pool = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=self._timeout,
+            open=False,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(self._timeout))},
+            reconnect_timeout=max(self._timeout, 30.0),
+            configure=self._configure_connection,
+        )
+
+    async def _configure_connection(self, conn: AsyncConnection[Any]) -> None:
+        """Settings of every pooled connection, in one round trip.
+
+        - CONNECTION_SETTINGS (see `connection.py`): plans of prepared statements
+          are kept, and are index lookups even when made on empty tables.
+        - synchronous_commit: a returned write must survive a crash (DESIGN.md),
+          so a server, role or URL default of `off` is raised to `on`; stronger
+          settings (remote_write, remote_apply) are kept.
+        - Typed array parameters (`_postgres.arrays`), sent without per-call type discovery.
+        """
+        register_array_dumpers(conn)
+        await conn.execute(connection.CONFIGURE_SQL)
+
+    @classmethod
+    async def open(cls, url: str, **options: Any) -> AsyncPostgresStore:
+        """Connect, migrate (unless ``migrate=False``) and open the pool.
+
+        Raises:
+            InvalidConfigError: the URL or an option is not usable.
+            StoreUnavailableError: the server cannot be reached, or refuses us.
+            SchemaVersionError: the schema is newer than this eventlog, or not ours.
+        """
+        store = cls(url, **options)
+        try:
+            await store._start()
+        except BaseException:
+            await store._pool.close()
+            raise
+        return store
+
+    async def _direct_connection(self) -> AsyncConnection[Any]:
+        try:
+            return await AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self._timeout))
+            )
+        except psycopg.Error as exc:
+            raise connect_error(exc) from None
+
+    async def _start(self) -> None:
+        conn = await self._direct_connection()
+        try:
+            with translated():
+                if self._migrate_on_open:
+                    await _migrate(conn, self._partitions)
+                else:
+                    migrations.check_current(
+                        "postgres",
+                        await _applied_version(conn),
+                        how_to_migrate="run `eventlog migrate --url ...` or connect with "
+                        "migrate=True",
+                    )
+        finally:
+            await conn.close()
+        with translated():
+            await self._pool.open(wait=True, timeout=self._timeout)
+
+    async def migrate(self) -> list[int]:
+        """Apply pending schema migrations; returns the versions applied."""
+        conn = await self._direct_connection()
+        try:
+            with translated():
+                return await _migrate(conn, self._partitions)
+        finally:
+            await conn.close()
+
+    async def _begun(self, begin: str) -> AsyncConnection[Any]:
+        """A pooled connection inside a new transaction.
+
+        BEGIN is the first thing sent on a checked-out connection, so it also
+        serves as the liveness check: a connection the server dropped (a
+        restart, an idle timeout) fails there with nothing done, and is
+        replaced by a fresh one. That saves a ping round trip per call.
+        """
+        for attempt in range(self._max_size + 1):
+            with translated():
+                conn = await self._pool.getconn()
+            try:
+                await conn.execute(begin)
+                return conn
+            except psycopg.OperationalError:
+                await _end_unfinished(conn)
+                await self._pool.putconn(conn)
+                if attempt == self._max_size:
+                    raise
+                logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
+            except BaseException:
+                await _end_unfinished(conn)
+                await self._pool.putconn(conn)
+                raise
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _transaction(
+        self, begin: str, *, locking: bool
+    ) -> AsyncIterator[_AsyncPostgresTransaction]:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        with translated():
+            conn = await self._begun(begin)
+        try:
+            with translated():
+                yield _AsyncPostgresTransaction(conn, locking=locking)
+        except BaseException:
+            await _end_unfinished(conn)
+            raise
+        finally:
+            await self._pool.putconn(conn)
+
+    async def _execute(self, operation: Operation[T]) -> T:
+        try:
+            return await self._execute_on_pool(operation)
+        except StoreError as error:
+            # Driver errors are translated where the session is not at hand.
+            if error.session_id is None and operation.session_id:
+                error.session_id = operation.session_id
+            raise
+
+    async def _execute_on_pool(self, operation: Operation[T]) -> T:
+        sid = operation.session_id
+        # A write forgets the session's row until it knows the new one (a
+        # forgotten or stale row only costs the read it would have saved).
+        known = self._known.pop(sid, None) if operation.mode == "write" else None
+        if known is not None and operation.plan_if_new is not None:
+            unread = operation.plan_if_new(known)
+            if unread is not None:
+                plan, unread_result = unread
+                if await self._append_unread(plan, known):
+                    self._remember(plan.state)
+                    return unread_result
+                logger.debug("postgres.unread_append_missed", session_id=sid)
+        if operation.optimistic:
+            for attempt in range(_OPTIMISTIC_ATTEMPTS):
+                landed, result = await self._optimistic(operation)
+                if landed:
+                    return result
+                logger.debug("postgres.write_lost_race", session_id=sid, attempt=attempt + 1)
+        for attempt in range(_CREATION_ATTEMPTS):
+            try:
+                return await super()._execute(operation)
+            except _CreationRaced:
+                logger.debug("postgres.creation_raced", session_id=sid, attempt=attempt + 1)
+        raise ConcurrencyError(
+            "the session was deleted and created again by other writers during this call; retry it",
+            session_id=sid,
+        )
+
+    def _remember(self, state: SessionState | None) -> None:
+        """Keep the index row this store just wrote (or read, with nothing to write)."""
+        if state is None or len(state.metadata) > _KNOWN_METADATA_BYTES:
+            return
+        self._known[state.session_id] = state
+        # Threads of the sync store share this map: each call here is atomic.
+        with suppress(KeyError):
+            while len(self._known) > _KNOWN_STATES:
+                self._known.popitem(last=False)
+
+    async def _append_unread(self, plan: WritePlan, known: SessionState) -> bool:
+        """Send an append planned on a known index row, in one round trip; whether it landed.
+
+        The write applies only if the session is still `known` and none of its
+        ids has a record, which is what the plan assumed; otherwise nothing is
+        written and the caller reads and plans. A pooled connection with unread
+        input (the server's goodbye after a restart or termination, or a
+        notice) is not used for it: the read path replaces a dead one.
+        """
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        with translated():
+            conn = await self._pool.getconn()
+        try:
+            if _has_unread_input(conn):
+                return False
+            query, params = guarded_write(plan, known, absent=True)
+            with translated(committing=True):
+                cursor = await conn.execute(query, params)
+                row = await cursor.fetchone()
+            return row is not None and row[0] == 1
+        except BaseException:
+            await _end_unfinished(conn)
+            raise
+        finally:
+            await self._pool.putconn(conn)
+
+    async def _optimistic(self, operation: Operation[T]) -> tuple[bool, T]:
+        """One optimistic try: whether its write landed, and the operation's result.
+
+        The reads run before anything is written, so a pooled connection the
+        server dropped fails there harmlessly and is replaced by a fresh one.
+        """
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        for attempt in range(self._max_size + 1):
+            with translated():
+                conn = await self._pool.getconn()
+            try:
+                tx = _AsyncOptimisticTransaction(conn, operation.session_id)
+                try:
+                    result = await drive(operation.steps(), tx)
+                except psycopg.OperationalError:
+                    await _end_unfinished(conn)
+                    if attempt == self._max_size or not conn.closed:
+                        with translated():
+                            raise
+                    logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
+                    continue
+                except psycopg.Error:
+                    with translated():
+                        raise
+                with translated(committing=True):
+                    landed = await tx.finish()
+                if landed:
+                    self._remember(tx.state_after)
+                return landed, result
+            except BaseException:
+                await _end_unfinished(conn)
+                raise
+            finally:
+                await self._pool.putconn(conn)
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncTransaction]:
+        async with self._transaction(statements.WRITE_BEGIN_SQL, locking=True) as tx:
+            yield tx
+            with translated(committing=True):
+                await tx.commit()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncTransaction]:
+        async with self._transaction(statements.READ_BEGIN_SQL, locking=False) as tx:
+            yield tx
+            with translated():
+                await tx.end_read()
+
+    async def _close(self) -> None:
+        await self._pool.close()

@@ -1,0 +1,125 @@
+"""The optimistic write on Postgres: a `WritePlan` as ONE statement, guarded.
+
+The hot writes (`save_delta`, `save`) read without locks, plan, and then
+send everything the plan writes as a single statement in autocommit mode: no
+BEGIN, no COMMIT, one round trip. The statement changes the index row only if
+it is still the row that was read (same version, same creation time, same
+purge floor: every write that touches the session changes one of them), and
+each other part of the statement runs only if that change happened. It
+returns how many index rows it changed: 0 means another write got there
+first, nothing was written, and the caller plans again.
+
+Pure: it builds the statement and its parameters; the drivers run it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._core.planning import WritePlan
+from .._core.records import SessionState
+from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
+from .arrays import ByteaArray, Int8Array, TextArray
+from .statements import LATEST_SQL
+
+__all__ = ["guard_sql", "guarded_write"]
+
+_INSERT_SESSION = (
+    f"INSERT INTO sessions (session_id, {', '.join(SESSION_FIELDS)}) "
+    f"VALUES (%(sid)s, {', '.join(f'%({name})s' for name in SESSION_FIELDS)}) "
+    "ON CONFLICT (session_id) DO NOTHING RETURNING 1"
+)
+_GUARD = (
+    "session_id = %(sid)s AND version = %(read_version)s AND created_at = %(read_created_at)s "
+    "AND history_floor = %(read_history_floor)s"
+)
+_UPDATE_SESSION = (
+    f"UPDATE sessions SET {session_set_clause(lambda name: f'%({name})s')} "
+    f"WHERE {_GUARD}{{absent}} RETURNING 1"
+)
+# For a write planned without reading the ids: none of the appended ids
+# (`ids`, as the insert below names them) has a record, live or not. The id
+# lookup is LATEST_SQL's, one index lookup per id.
+_IDS_ABSENT = f" AND NOT EXISTS ({LATEST_SQL})"
+_STAMP_REMOVALS = (
+    "UPDATE entries SET removed_in_version = %(version)s WHERE session_id = %(sid)s "
+    "AND seq = ANY(%(removals)s::bigint[]) AND EXISTS (SELECT FROM s) RETURNING 1"
+)
+# Rows replaced in this write are stamped first (`r`), so the new live row of a
+# changed entry never meets the old one in the unique index of live ids.
+_INSERT_ENTRIES = (
+    "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, payload, digest, "
+    "added_in_version) SELECT %(sid)s, a.* FROM unnest(%(seqs)s::bigint[], %(poss)s::bigint[], "
+    "%(ids)s::text[], %(parents)s::text[], %(kinds)s::text[], %(timestamps)s::text[], "
+    "%(payloads)b::bytea[], %(digests)b::bytea[], %(added)s::bigint[]) AS a "
+    "WHERE EXISTS (SELECT FROM s){after_removals}"
+)
+_INSERT_VERSION = (
+    "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
+    "SELECT %(sid)s, %(version)s::bigint, %(leaf_id)s::text, %(version_metadata)s::bytea, "
+    "%(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
+)
+
+
+def guarded_write(
+    plan: WritePlan, read: SessionState | None, *, absent: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The statement that applies `plan` if the session is still `read` (None: absent).
+
+    With `absent`, also only if none of the appended ids has a record: for a
+    plan made without reading them (`Operation.plan_if_new`).
+
+    The statement returns one row: the number of index rows written (1 or 0).
+    """
+    state = plan.state
+    params: dict[str, Any] = {"sid": state.session_id}
+    # timestamptz parameters take the aware datetimes themselves.
+    # Metadata goes only where it is new (see `session_set_clause`).
+    values = session_values(
+        state, time=lambda moment: moment, metadata=read is None or plan.metadata_changed
+    )
+    params.update(zip(SESSION_FIELDS, values, strict=True))
+    parts: list[str] = []
+    if read is None:
+        parts.append(f"s AS ({_INSERT_SESSION})")
+    else:
+        assert plan.appends or not absent, "the absence check reads the appended ids"
+        parts.append(f"s AS ({_UPDATE_SESSION.format(absent=_IDS_ABSENT if absent else '')})")
+        params.update(guard_params(read))
+    if plan.removals:
+        parts.append(f"r AS ({_STAMP_REMOVALS})")
+        params["removals"] = Int8Array(plan.removals)
+    if plan.appends:
+        after = " AND (SELECT count(*) FROM r) >= 0" if plan.removals else ""
+        parts.append(f"e AS ({_INSERT_ENTRIES.format(after_removals=after)})")
+        appends = plan.appends
+        params["seqs"] = Int8Array([r.seq for r in appends])
+        params["poss"] = Int8Array([r.pos for r in appends])
+        params["ids"] = TextArray([r.entry_id for r in appends])
+        params["parents"] = TextArray([r.parent_id for r in appends])
+        params["kinds"] = TextArray([r.kind for r in appends])
+        params["timestamps"] = TextArray([r.timestamp for r in appends])
+        params["payloads"] = ByteaArray([r.payload for r in appends])
+        params["digests"] = ByteaArray([r.digest for r in appends])
+        params["added"] = Int8Array([r.added_in_version for r in appends])
+    parts.append(f"v AS ({_INSERT_VERSION})")
+    params["version_metadata"] = state.metadata if plan.metadata_changed else None
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
+
+
+def guard_sql(session_id: str, read: SessionState | None) -> tuple[str, dict[str, Any]]:
+    """A read that returns 1 if the session is still `read` (None: still absent), else 0."""
+    if read is None:
+        query = "SELECT (count(*) = 0)::int FROM sessions WHERE session_id = %(sid)s"
+        return query, {"sid": session_id}
+    return f"SELECT count(*) FROM sessions WHERE {_GUARD}", guard_params(read)
+
+
+def guard_params(read: SessionState) -> dict[str, Any]:
+    """The guard's parameters: what must not have changed since `read`."""
+    return {
+        "sid": read.session_id,
+        "read_version": read.version,
+        "read_created_at": read.created_at,
+        "read_history_floor": read.history_floor,
+    }

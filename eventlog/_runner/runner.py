@@ -1,0 +1,180 @@
+"""The sync runner: runs the `operations` on a sync backend's transactions.
+
+GENERATED from `_runner/runner_async.py` by `python -m eventlog._async_to_sync`:
+do not edit by hand.
+
+`StoreBase` holds the public methods once; a subclass says how an
+operation runs. A backend subclasses `LogStore` and supplies
+`_read()`/`_write()` context managers, each yielding one `Transaction`
+(storage reads and writes, no decisions).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Self, TypeVar
+
+from .._core import operations
+from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
+from .._core.operations import Operation
+from .._core.options import check_max_entry_bytes
+from .._core.storage_requests import Steps, VersionRow
+from .._core.transaction import Transaction
+from ..errors import EventlogError
+from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from .outcome import log_operation, settle_error
+
+__all__ = ["LogStore", "StoreBase", "Transaction", "VersionRow", "drive"]
+
+T = TypeVar("T")
+
+
+class StoreBase(ABC):
+    """The public API of `Store`; subclasses say how an operation runs."""
+
+    max_entry_bytes: int
+
+    @abstractmethod
+    def _run(self, operation: Operation[T]) -> T:
+        """Run one operation in one transaction."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and threads; the store is unusable afterwards."""
+
+    def save_delta(
+        self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """See `Store.save_delta`."""
+        return self._run(
+            operations.save_delta(
+                session_id,
+                delta,
+                expected_version=expected_version,
+                max_entry_bytes=self.max_entry_bytes,
+            )
+        )
+
+    def save(
+        self, session_id: str, data: SessionData, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """See `Store.save`."""
+        return self._run(
+            operations.save(
+                session_id,
+                data,
+                expected_version=expected_version,
+                max_entry_bytes=self.max_entry_bytes,
+            )
+        )
+
+    def load(
+        self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
+    ) -> SessionData | None:
+        """See `Store.load`."""
+        return self._run(operations.load(session_id, at_version=at_version, raw=raw))
+
+    def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+        """See `Store.path`."""
+        return self._run(operations.path(session_id, leaf_id=leaf_id))
+
+    def list_sessions(
+        self,
+        *,
+        prefix: str | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """See `Store.list_sessions`."""
+        return self._run(
+            operations.list_sessions(
+                prefix=prefix, updated_before=updated_before, limit=limit, cursor=cursor
+            )
+        )
+
+    def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
+        """See `Store.delete`."""
+        return self._run(operations.delete(session_id, expected_version=expected_version))
+
+    def fork(
+        self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
+    ) -> SessionInfo:
+        """See `Store.fork`."""
+        return self._run(operations.fork(source_id, new_id, at_entry_id=at_entry_id))
+
+    def purge(self, session_id: str, /) -> int:
+        """See `Store.purge`."""
+        return self._run(operations.purge(session_id))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LogStore(StoreBase):
+    """An `Store` built on a backend's transactions."""
+
+    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+        self.max_entry_bytes = check_max_entry_bytes(
+            DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
+        )
+        self._closed = False
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Transaction]:
+        """A write transaction: committed on a clean exit, rolled back on an error."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Transaction]:
+        """A read transaction seeing one consistent snapshot."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release the backend's resources."""
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def _run(self, operation: Operation[T]) -> T:
+        started = time.perf_counter()
+        try:
+            result = self._execute(operation)
+        except EventlogError as error:
+            settle_error(error, operation)
+            raise
+        log_operation(operation, result, started)
+        return result
+
+    def _execute(self, operation: Operation[T]) -> T:
+        """Run the operation's steps in one transaction of its mode."""
+        with self._write() if operation.mode == "write" else self._read() as tx:
+            return drive(operation.steps(), tx)
+
+
+def drive(steps: Steps[T], tx: Transaction) -> T:
+    """Run an operation's steps on a transaction; returns what the steps return.
+
+    Each request is answered by its own method for the transaction, which
+    mypy checks against `Transaction`; nothing is looked up by name.
+    """
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(request.answer(tx))
+    except StopIteration as done:
+        result: T = done.value
+        return result

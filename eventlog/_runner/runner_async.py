@@ -1,0 +1,180 @@
+"""The async runner: runs the `operations` on an async backend's transactions.
+
+This file is the source of `runner.py`, which is generated from it
+(`python -m eventlog._async_to_sync`); a test fails if the two drift.
+
+`AsyncStoreBase` holds the public methods once; a subclass says how an
+operation runs. A backend subclasses `AsyncLogStore` and supplies
+`_read()`/`_write()` context managers, each yielding one `AsyncTransaction`
+(storage reads and writes, no decisions).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Self, TypeVar
+
+from .._core import operations
+from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
+from .._core.operations import Operation
+from .._core.options import check_max_entry_bytes
+from .._core.storage_requests import Steps, VersionRow
+from .._core.transaction_async import AsyncTransaction
+from ..errors import EventlogError
+from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from .outcome import log_operation, settle_error
+
+__all__ = ["AsyncLogStore", "AsyncStoreBase", "AsyncTransaction", "VersionRow", "drive"]
+
+T = TypeVar("T")
+
+
+class AsyncStoreBase(ABC):
+    """The public API of `AsyncStore`; subclasses say how an operation runs."""
+
+    max_entry_bytes: int
+
+    @abstractmethod
+    async def _run(self, operation: Operation[T]) -> T:
+        """Run one operation in one transaction."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads; the store is unusable afterwards."""
+
+    async def save_delta(
+        self, session_id: str, delta: SessionDelta, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """See `AsyncStore.save_delta`."""
+        return await self._run(
+            operations.save_delta(
+                session_id,
+                delta,
+                expected_version=expected_version,
+                max_entry_bytes=self.max_entry_bytes,
+            )
+        )
+
+    async def save(
+        self, session_id: str, data: SessionData, /, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """See `AsyncStore.save`."""
+        return await self._run(
+            operations.save(
+                session_id,
+                data,
+                expected_version=expected_version,
+                max_entry_bytes=self.max_entry_bytes,
+            )
+        )
+
+    async def load(
+        self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
+    ) -> SessionData | None:
+        """See `AsyncStore.load`."""
+        return await self._run(operations.load(session_id, at_version=at_version, raw=raw))
+
+    async def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+        """See `AsyncStore.path`."""
+        return await self._run(operations.path(session_id, leaf_id=leaf_id))
+
+    async def list_sessions(
+        self,
+        *,
+        prefix: str | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """See `AsyncStore.list_sessions`."""
+        return await self._run(
+            operations.list_sessions(
+                prefix=prefix, updated_before=updated_before, limit=limit, cursor=cursor
+            )
+        )
+
+    async def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
+        """See `AsyncStore.delete`."""
+        return await self._run(operations.delete(session_id, expected_version=expected_version))
+
+    async def fork(
+        self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
+    ) -> SessionInfo:
+        """See `AsyncStore.fork`."""
+        return await self._run(operations.fork(source_id, new_id, at_entry_id=at_entry_id))
+
+    async def purge(self, session_id: str, /) -> int:
+        """See `AsyncStore.purge`."""
+        return await self._run(operations.purge(session_id))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class AsyncLogStore(AsyncStoreBase):
+    """An `AsyncStore` built on a backend's transactions."""
+
+    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+        self.max_entry_bytes = check_max_entry_bytes(
+            DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
+        )
+        self._closed = False
+
+    @abstractmethod
+    def _write(self) -> AbstractAsyncContextManager[AsyncTransaction]:
+        """A write transaction: committed on a clean exit, rolled back on an error."""
+
+    @abstractmethod
+    def _read(self) -> AbstractAsyncContextManager[AsyncTransaction]:
+        """A read transaction seeing one consistent snapshot."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Release the backend's resources."""
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._close()
+
+    async def _run(self, operation: Operation[T]) -> T:
+        started = time.perf_counter()
+        try:
+            result = await self._execute(operation)
+        except EventlogError as error:
+            settle_error(error, operation)
+            raise
+        log_operation(operation, result, started)
+        return result
+
+    async def _execute(self, operation: Operation[T]) -> T:
+        """Run the operation's steps in one transaction of its mode."""
+        async with self._write() if operation.mode == "write" else self._read() as tx:
+            return await drive(operation.steps(), tx)
+
+
+async def drive(steps: Steps[T], tx: AsyncTransaction) -> T:
+    """Run an operation's steps on a transaction; returns what the steps return.
+
+    Each request is answered by its own method for the transaction, which
+    mypy checks against `AsyncTransaction`; nothing is looked up by name.
+    """
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(await request.answer_async(tx))
+    except StopIteration as done:
+        result: T = done.value
+        return result

@@ -1,0 +1,1 @@
+"""SQL both dialects share: the statement catalogue and the migration plan and runner."""

@@ -1,0 +1,342 @@
+"""The statement catalogue: the SQL the SQLite and Postgres drivers share.
+
+Column lists and row mapping, the reads both dialects write alike, the
+`list_sessions` query and the statements that apply a `WritePlan` or a
+`PurgePlan`. Written with psycopg's ``%s`` placeholder; `qmark` gives sqlite3's.
+Where the dialects differ (an empty blob literal, a blob's length, locking) the
+caller passes its dialect's text, and statements only one backend has live
+with its driver.
+
+Pure: it builds statements and parameter rows; the drivers run them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from .._core.planning import PurgePlan, WritePlan
+from .._core.records import Record, SessionState
+from ..errors import CorruptionError
+from .id_ranges import prefix_successor
+
+__all__ = [
+    "DELETE_SESSION_SQL",
+    "LIVE_ENTRIES_SQL",
+    "RECORDS_AT_SQL",
+    "RECORD_COLUMNS",
+    "SESSION_FIELDS",
+    "STATE_COLUMNS",
+    "STATE_SQL",
+    "VERSION_ROW_SQL",
+    "Statement",
+    "list_states_sql",
+    "live_records_sql",
+    "newest_by_id",
+    "plan_statements",
+    "purge_statements",
+    "qmark",
+    "session_set_clause",
+    "session_values",
+    "state_from_row",
+]
+
+Statement: TypeAlias = tuple[str, list[tuple[Any, ...]]]
+
+STATE_COLUMNS = (
+    "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
+    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
+)
+# In `Record` field order; {payload} is the payload column, or an empty literal
+# for reads that only compare digests.
+RECORD_COLUMNS = (
+    "seq, pos, entry_id, parent_id, kind, ts, {payload}, digest, added_in_version, "
+    "removed_in_version"
+)
+
+
+STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
+# The live rows of one session in `pos` order. `pos >= 0` (always true) matches
+# the predicate of Postgres's entries_live_pos.
+_LIVE_SQL = (
+    "SELECT {columns} FROM entries "
+    "WHERE session_id = %s AND removed_in_version IS NULL AND pos >= 0 ORDER BY pos"
+)
+# The live entries, as `planning.entries_from_rows` reads them.
+LIVE_ENTRIES_SQL = _LIVE_SQL.format(columns="entry_id, parent_id, kind, ts, payload")
+RECORDS_AT_SQL = (
+    f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
+    "WHERE session_id = %s AND added_in_version <= %s "
+    "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
+)
+# A version's leaf and write time, and the metadata as of it: the newest
+# version row up to it that carries metadata.
+VERSION_ROW_SQL = (
+    "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
+    "WHERE m.session_id = v.session_id AND m.version <= v.version AND m.metadata IS NOT NULL "
+    "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
+    "WHERE v.session_id = %s AND v.version = %s"
+)
+# Every row of one session; the last statement's row count says whether it existed.
+DELETE_SESSION_SQL = (
+    "DELETE FROM entries WHERE session_id = %s",
+    "DELETE FROM session_versions WHERE session_id = %s",
+    "DELETE FROM sessions WHERE session_id = %s",
+)
+
+
+def qmark(sql: str) -> str:
+    """A catalogue statement with sqlite3's ``?`` placeholders."""
+    return sql.replace("%s", "?")
+
+
+def live_records_sql(payload: str) -> str:
+    """The live records of one session in `pos` order (parameter: the session id).
+
+    Args:
+        payload: the payload column, or the dialect's empty blob for reads that
+            only compare digests.
+    """
+    return _LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=payload))
+
+
+# The index row's columns a write sets, in `session_values` order.
+SESSION_FIELDS = (
+    "version",
+    "leaf_id",
+    "metadata",
+    "next_seq",
+    "entry_count",
+    "removed_count",
+    "bytes",
+    "history_floor",
+    "created_at",
+    "updated_at",
+    "parent_session_id",
+    "forked_from_entry_id",
+)
+
+
+def session_set_clause(placeholder: Callable[[str], str]) -> str:
+    """`SET` of every `SESSION_FIELDS` column, as an UPDATE of the index row writes them.
+
+    A metadata value of NULL keeps the stored metadata: a write that does not
+    change it does not send it, and the server does not write it again (on
+    Postgres a large value stays in TOAST untouched, so a turn's WAL does not
+    grow with the metadata's size).
+    """
+    return ", ".join(
+        f"{name} = coalesce({placeholder(name)}, {name})"
+        if name == "metadata"
+        else f"{name} = {placeholder(name)}"
+        for name in SESSION_FIELDS
+    )
+
+
+def session_values(
+    state: SessionState, *, time: Callable[[datetime], Any], metadata: bool = True
+) -> tuple[Any, ...]:
+    """The values of `SESSION_FIELDS` for `state`; `time` stores a datetime.
+
+    `metadata=False` gives None for the metadata: for an UPDATE that keeps it
+    (see `session_set_clause`).
+    """
+    return (
+        state.version,
+        state.leaf_id,
+        state.metadata if metadata else None,
+        state.next_seq,
+        state.entry_count,
+        state.removed_count,
+        state.bytes,
+        state.history_floor,
+        time(state.created_at),
+        time(state.updated_at),
+        state.parent_session_id,
+        state.forked_from_entry_id,
+    )
+
+
+def newest_by_id(records: Iterable[Record]) -> dict[str, Record]:
+    """The record with the highest seq of each entry id."""
+    newest: dict[str, Record] = {}
+    for record in records:
+        found = newest.get(record.entry_id)
+        if found is None or record.seq > found.seq:
+            newest[record.entry_id] = record
+    return newest
+
+
+def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> SessionState:
+    """A `SessionState` from a row of `STATE_COLUMNS`; `time` reads a stored time.
+
+    Raises:
+        CorruptionError: the row does not hold what the schema says (SQLite keeps
+            any type in any column, so a row edited outside eventlog may not).
+    """
+    try:
+        if not all(type(value) is int for value in row[4:9]) or type(row[1]) is not int:
+            raise TypeError
+        return SessionState(
+            session_id=row[0],
+            version=row[1],
+            leaf_id=row[2],
+            metadata=bytes(row[3]),
+            next_seq=row[4],
+            entry_count=row[5],
+            removed_count=row[6],
+            bytes=row[7],
+            history_floor=row[8],
+            created_at=time(row[9]),
+            updated_at=time(row[10]),
+            parent_session_id=row[11],
+            forked_from_entry_id=row[12],
+        )
+    except (TypeError, ValueError, OverflowError, OSError):
+        pass
+    session_id = row[0] if isinstance(row[0], str) else None
+    raise CorruptionError(
+        "the stored session row is damaged (edited outside eventlog?)", session_id=session_id
+    )
+
+
+def list_states_sql(
+    *,
+    prefix: str | None,
+    updated_before: datetime | None,
+    after: str | None,
+    limit: int,
+    paramstyle: str,
+    time: Callable[[datetime], Any],
+) -> tuple[str, list[Any]]:
+    """The `list_sessions` query: the only statement not bound to one session."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if prefix:
+        clauses.append("session_id >= %s")
+        params.append(prefix)
+        upper = prefix_successor(prefix)
+        if upper is not None:
+            clauses.append("session_id < %s")
+            params.append(upper)
+    if after is not None:
+        clauses.append("session_id > %s")
+        params.append(after)
+    if updated_before is not None:
+        clauses.append("updated_at < %s")
+        params.append(time(updated_before))
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    query = f"SELECT {STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT %s"
+    return query.replace("%s", paramstyle), [*params, limit]
+
+
+def plan_statements(
+    plan: WritePlan, *, paramstyle: str, time: Callable[[datetime], Any]
+) -> list[Statement]:
+    """The statements (each with its parameter rows) that apply a write plan, in order.
+
+    Args:
+        paramstyle: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
+        time: how the backend stores a datetime.
+    """
+    state = plan.state
+    sid = state.session_id
+    statements: list[Statement] = []
+    if plan.removals:
+        statements.append(
+            (
+                "UPDATE entries SET removed_in_version = %s WHERE session_id = %s AND seq = %s",
+                [(state.version, sid, seq) for seq in plan.removals],
+            )
+        )
+    if plan.appends:
+        statements.append(
+            (
+                "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, "
+                "payload, digest, added_in_version) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        sid,
+                        r.seq,
+                        r.pos,
+                        r.entry_id,
+                        r.parent_id,
+                        r.kind,
+                        r.timestamp,
+                        r.payload,
+                        r.digest,
+                        r.added_in_version,
+                    )
+                    for r in plan.appends
+                ],
+            )
+        )
+    if plan.creates:
+        statements.append(
+            (
+                f"INSERT INTO sessions ({', '.join(SESSION_FIELDS)}, session_id) "
+                f"VALUES ({', '.join(['%s'] * (len(SESSION_FIELDS) + 1))})",
+                [(*session_values(state, time=time), sid)],
+            )
+        )
+    else:
+        values = session_values(state, time=time, metadata=plan.metadata_changed)
+        statements.append(
+            (
+                f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} WHERE session_id = %s",
+                [(*values, sid)],
+            )
+        )
+    statements.append(
+        (
+            "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    sid,
+                    state.version,
+                    state.leaf_id,
+                    state.metadata if plan.metadata_changed else None,
+                    time(state.updated_at),
+                )
+            ],
+        )
+    )
+    if paramstyle != "%s":
+        statements = [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]
+    return statements
+
+
+def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[Statement]:
+    """The statements that apply a purge plan, in order; the first one's row count
+    is the number of records dropped.
+
+    Args:
+        paramstyle: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
+        length: the dialect's byte length of a blob, ``length`` (SQLite) or
+            ``octet_length`` (PostgreSQL).
+    """
+    sid = plan.session_id
+    statements: list[Statement] = [
+        (
+            "DELETE FROM entries WHERE session_id = %s AND removed_in_version IS NOT NULL",
+            [(sid,)],
+        ),
+        (
+            "DELETE FROM session_versions WHERE session_id = %s AND version < %s",
+            [(sid, plan.floor)],
+        ),
+        (
+            "UPDATE session_versions SET metadata = %s WHERE session_id = %s AND version = %s",
+            [(plan.metadata, sid, plan.floor)],
+        ),
+        (
+            "UPDATE sessions SET removed_count = %s, history_floor = %s, bytes = "
+            f"(SELECT coalesce(sum({length}(payload)), 0) FROM entries WHERE session_id = %s) "
+            "WHERE session_id = %s",
+            [(plan.removed_count, plan.floor, sid, sid)],
+        ),
+    ]
+    return [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]
