@@ -19,7 +19,7 @@ import msgspec
 from ._core.folding import entries_from_records
 from ._core.operations import Operation
 from ._core.planning import PurgePlan, WritePlan
-from ._core.records import Record, SessionState
+from ._core.records import Record, SessionState, StateQuery
 from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
 from .errors import StoreUnavailableError
@@ -192,22 +192,15 @@ class _MemoryTransaction:
         self.changes[plan.session_id] = _Session.of(state, kept, versions)
         return len(session.records) - len(kept)
 
-    def list_states(
-        self,
-        *,
-        prefix: str | None,
-        updated_before: datetime | None,
-        after: str | None,
-        limit: int,
-    ) -> list[SessionState]:
+    def list_states(self, query: StateQuery) -> list[SessionState]:
         states = [
             session.state
             for session_id, session in sorted(self._sessions.items())
-            if (prefix is None or session_id.startswith(prefix))
-            and (after is None or session_id > after)
-            and (updated_before is None or session.state.updated_at < updated_before)
+            if (query.prefix is None or session_id.startswith(query.prefix))
+            and (query.after is None or session_id > query.after)
+            and (query.updated_before is None or session.state.updated_at < query.updated_before)
         ]
-        return states[:limit]
+        return states[: query.limit]
 
 
 class MemoryStore(LogStore):

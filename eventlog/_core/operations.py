@@ -30,7 +30,7 @@ from ..model import Entry, Page, SaveResult, SessionData, SessionInfo
 from . import folding, planning
 from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
 from .planning import WritePlan
-from .records import SessionState
+from .records import SessionState, StateQuery
 from .storage_requests import (
     Apply,
     Delete,
@@ -377,7 +377,7 @@ def list_sessions(
         if matches_nothing:
             return Page(items=[], next_cursor=None)
         states = yield from ListStates(
-            prefix=prefix, updated_before=updated_before, after=after, limit=fetch + 1
+            StateQuery(prefix=prefix, updated_before=updated_before, after=after, limit=fetch + 1)
         )
         items = [folding.session_info(state) for state in states[:fetch]]
         next_cursor = _encode_cursor(items[-1].session_id) if len(states) > fetch else None

@@ -14,7 +14,7 @@ import msgspec
 from ..errors import InvalidLeafError
 from .branch import branch_to, cycle_error
 
-__all__ = ["Record", "SessionState", "branch_records"]
+__all__ = ["Record", "SessionState", "StateQuery", "branch_records"]
 
 
 class Record(msgspec.Struct, frozen=True):
@@ -60,6 +60,16 @@ class SessionState(msgspec.Struct, frozen=True):
     updated_at: datetime
     parent_session_id: str | None = None
     forked_from_entry_id: str | None = None
+
+
+class StateQuery(msgspec.Struct, frozen=True):
+    """Which index rows `list_sessions` asks a backend for, in session-id order."""
+
+    prefix: str | None
+    updated_before: datetime | None
+    after: str | None
+    """Only ids above this one (the page's cursor)."""
+    limit: int
 
 
 def branch_records(session_id: str, live: Sequence[Record], leaf_id: str) -> list[Record]:

@@ -20,7 +20,7 @@ import msgspec
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import Record, SessionState
+from .records import Record, SessionState, StateQuery
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -220,23 +220,10 @@ class Purge(Request[int]):
 class ListStates(Request[list[SessionState]]):
     """`Transaction.list_states`."""
 
-    prefix: str | None
-    updated_before: datetime | None
-    after: str | None
-    limit: int
+    query: StateQuery
 
     def answer(self, tx: Transaction) -> list[SessionState]:
-        return tx.list_states(
-            prefix=self.prefix,
-            updated_before=self.updated_before,
-            after=self.after,
-            limit=self.limit,
-        )
+        return tx.list_states(self.query)
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[list[SessionState]]:
-        return tx.list_states(
-            prefix=self.prefix,
-            updated_before=self.updated_before,
-            after=self.after,
-            limit=self.limit,
-        )
+        return tx.list_states(self.query)

@@ -7,12 +7,11 @@ do not edit by hand.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Protocol
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import Record, SessionState
+from .records import Record, SessionState, StateQuery
 from .storage_requests import VersionRow
 
 __all__ = ["Transaction"]
@@ -66,13 +65,6 @@ class Transaction(Protocol):
         """Apply a purge plan; return the records dropped."""
         ...
 
-    def list_states(
-        self,
-        *,
-        prefix: str | None,
-        updated_before: datetime | None,
-        after: str | None,
-        limit: int,
-    ) -> list[SessionState]:
+    def list_states(self, query: StateQuery) -> list[SessionState]:
         """Index rows in session-id order, after the id `after`."""
         ...

@@ -40,7 +40,7 @@ from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.operations import Operation
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import Record, SessionState
+from .._core.records import Record, SessionState, StateQuery
 from .._runner.runner_async import AsyncLogStore, AsyncTransaction, VersionRow, drive
 from .._sql import migrations
 from .._sql.catalogue import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
@@ -198,23 +198,9 @@ class _AsyncPostgresTransaction:
             counts.append(cursor.rowcount)
         return counts[0]
 
-    async def list_states(
-        self,
-        *,
-        prefix: str | None,
-        updated_before: datetime | None,
-        after: str | None,
-        limit: int,
-    ) -> list[SessionState]:
-        query, params = list_states_sql(
-            prefix=prefix,
-            updated_before=updated_before,
-            after=after,
-            limit=limit,
-            paramstyle="%s",
-            time=_as_is,
-        )
-        return [statements.state_from_row(row) for row in await self._rows(query, params)]
+    async def list_states(self, query: StateQuery) -> list[SessionState]:
+        sql, params = list_states_sql(query, paramstyle="%s", time=_as_is)
+        return [statements.state_from_row(row) for row in await self._rows(sql, params)]
 
     async def end_read(self) -> None:
         """End a read transaction."""

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import Record, SessionState
+from .._core.records import Record, SessionState, StateQuery
 from ..errors import CorruptionError
 from .id_ranges import prefix_successor
 
@@ -202,15 +202,15 @@ def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> Se
 
 
 def list_states_sql(
-    *,
-    prefix: str | None,
-    updated_before: datetime | None,
-    after: str | None,
-    limit: int,
-    paramstyle: str,
-    time: Callable[[datetime], Any],
+    query: StateQuery, *, paramstyle: str, time: Callable[[datetime], Any]
 ) -> tuple[str, list[Any]]:
     """The `list_sessions` query: the only statement not bound to one session."""
+    prefix, updated_before, after, limit = (
+        query.prefix,
+        query.updated_before,
+        query.after,
+        query.limit,
+    )
     clauses: list[str] = []
     params: list[Any] = []
     if prefix:
@@ -227,8 +227,8 @@ def list_states_sql(
         clauses.append("updated_at < %s")
         params.append(time(updated_before))
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    query = f"SELECT {STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT %s"
-    return query.replace("%s", paramstyle), [*params, limit]
+    sql = f"SELECT {STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT %s"
+    return sql.replace("%s", paramstyle), [*params, limit]
 
 
 def plan_statements(

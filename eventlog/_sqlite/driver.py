@@ -19,7 +19,7 @@ from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.options import check_flag, check_seconds
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import Record, SessionState
+from .._core.records import Record, SessionState, StateQuery
 from .._runner.runner import LogStore, Transaction, VersionRow
 from .._runner.threaded import ThreadedAsyncStore
 from .._sql import migrations
@@ -162,23 +162,9 @@ class _SQLiteTransaction:
         ]
         return counts[0]
 
-    def list_states(
-        self,
-        *,
-        prefix: str | None,
-        updated_before: datetime | None,
-        after: str | None,
-        limit: int,
-    ) -> list[SessionState]:
-        query, params = list_states_sql(
-            prefix=prefix,
-            updated_before=updated_before,
-            after=after,
-            limit=limit,
-            paramstyle="?",
-            time=_to_micros,
-        )
-        rows = self._conn.execute(query, params)
+    def list_states(self, query: StateQuery) -> list[SessionState]:
+        sql, params = list_states_sql(query, paramstyle="?", time=_to_micros)
+        rows = self._conn.execute(sql, params)
         return [_state(row) for row in rows]
 
 

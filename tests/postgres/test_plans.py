@@ -23,7 +23,7 @@ from psycopg import sql as pgsql
 import eventlog
 from eventlog import Entry, SessionDelta, postgres
 from eventlog._core.planning import PurgePlan, WritePlan
-from eventlog._core.records import Record, SessionState
+from eventlog._core.records import Record, SessionState, StateQuery
 from eventlog._postgres import connection, statements
 from eventlog._postgres.guarded import guard_sql, guarded_write
 from eventlog._sql.catalogue import (
@@ -61,7 +61,9 @@ STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
     "guarded append": guarded_write(APPEND, READ, absent=True),
     "guard": guard_sql("s", READ),
     "list": list_states_sql(
-        prefix="s", updated_before=NOW, after="r", limit=10, paramstyle="%s", time=lambda t: t
+        StateQuery(prefix="s", updated_before=NOW, after="r", limit=10),
+        paramstyle="%s",
+        time=lambda t: t,
     ),
     "purge records": (PURGE[0][0], PURGE[0][1][0]),
     **{f"delete {n}": (statement, ("s",)) for n, statement in enumerate(statements.DELETE_SQL)},
