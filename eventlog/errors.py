@@ -207,12 +207,11 @@ class StatementCancelledError(StoreError):
         super().__init__(
             message, session_id=session_id, entry_id=entry_id, where=where, code=sqlstate
         )
-        self.sqlstate = sqlstate
 
-    def _fields(self) -> dict[str, Any]:
-        fields = super()._fields()
-        fields["sqlstate"] = self.sqlstate
-        return fields
+    @property
+    def sqlstate(self) -> str | None:
+        """The server's code; the same value as `code`, which pickles it."""
+        return self.code
 
 
 class CorruptionError(StoreError):
