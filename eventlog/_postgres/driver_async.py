@@ -47,7 +47,6 @@ from .._sql.catalogue import LIVE_ENTRIES_SQL, list_states_sql, plan_statements,
 from ..errors import (
     ConcurrencyError,
     InvalidConfigError,
-    StoreError,
     StoreUnavailableError,
 )
 from ..model import Entry
@@ -546,15 +545,8 @@ class AsyncPostgresStore(AsyncLogStore):
             await self._pool.putconn(conn)
 
     async def _execute(self, operation: Operation[T]) -> T:
-        try:
-            return await self._execute_on_pool(operation)
-        except StoreError as error:
-            # Driver errors are translated where the session is not at hand.
-            if error.session_id is None and operation.session_id:
-                error.session_id = operation.session_id
-            raise
-
-    async def _execute_on_pool(self, operation: Operation[T]) -> T:
+        # A driver error translated without its session gets it in the runner
+        # (`settle_error`), like every other error leaving an operation.
         sid = operation.session_id
         # A write forgets the session's row until it knows the new one (a
         # forgotten or stale row only costs the read it would have saved).
