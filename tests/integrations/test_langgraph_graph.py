@@ -169,7 +169,9 @@ def test_two_graphs_racing_on_one_thread_lose_nothing(store: eventlog.Store) -> 
             start.wait()
             for turn in range(turns):
                 # Follow this run's own branch: continue from its newest checkpoint.
-                events = list(graph.stream(user(f"{name}{turn}"), config, stream_mode="checkpoints"))
+                events = list(
+                    graph.stream(user(f"{name}{turn}"), config, stream_mode="checkpoints")
+                )
                 config = events[-1]["config"]
             results[name] = [config, graph.get_state(config).values["messages"]]
         except BaseException as exc:  # reported below, in the test's thread
