@@ -127,23 +127,27 @@ def plan_chain(
     messages: Sequence[Any],
     known: Sequence[ChainMemory],
     encode: Callable[[Any], dict[str, str]],
-) -> ChainPlan:
+) -> ChainPlan | None:
     """Plan the entries and segments of one version of a message list.
 
     Args:
-        messages: the list LangGraph gave (a non-empty list of messages).
+        messages: a channel value LangGraph gave.
         known: lists this saver stored or read before (most useful first); a
             message object found in one of them reuses its entry.
         encode: serializes one message into an entry payload (``{"t", "b"}``).
 
     Returns:
-        The plan: new entries in list order, the segments, and the memory to keep.
+        The plan (new entries in list order, the segments, the memory to keep),
+        or ``None`` if `messages` is not a list of messages with ids.
     """
+    if type(messages) is not list or not messages:
+        return None
     objs = list(messages)
     start = 0
     stored: list[StoredMessage] = []
     segments: list[Segment] = []
-    # Fast path: the list extends one we know, object for object (an append).
+    # Fast path: the list extends one we know, object for object (an append); only
+    # the tail is new, so only the tail is checked and serialized.
     for memory in known:
         n = len(memory.objs)
         if n and n <= len(objs) and all(map(operator.is_, objs[:n], memory.objs)):
@@ -151,10 +155,13 @@ def plan_chain(
             stored = list(memory.stored)
             segments = list(memory.segments)
             break
-    lookups = [memory.by_identity() for memory in known] if start < len(objs) else []
+    tail = objs[start:]
+    if tail and not is_message_list(tail):
+        return None
+    lookups = [memory.by_identity() for memory in known] if start == 0 else []
     new_entries: list[Entry] = []
     previous = stored[-1].entry_id if stored else None
-    for obj in objs[start:]:
+    for obj in tail:
         found: StoredMessage | None = None
         for lookup in lookups:
             candidate = lookup.get(id(obj))

@@ -9,6 +9,7 @@ back into the generator at the ``yield`` that asked for it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Iterable, Mapping, Sequence
@@ -34,7 +35,6 @@ from ..model import Entry, Page, SessionData, SessionDelta
 from ._langgraph_messages import (
     ChainMemory,
     Segment,
-    is_message_list,
     memory_from_entries,
     plan_chain,
 )
@@ -234,6 +234,15 @@ class SaverCore:
     def decode(self, payload: Mapping[str, Any]) -> Any:
         return self.serde.loads_typed((payload["t"], base64.b64decode(payload["b"])))
 
+    def decode_many(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Decode many values; msgpack ones in one call, as one array (as fast as a list blob)."""
+        if payloads and all(p["t"] == "msgpack" for p in payloads):
+            body = b"".join(base64.b64decode(p["b"]) for p in payloads)
+            value = self.serde.loads_typed(("msgpack", _array_header(len(payloads)) + body))
+            if type(value) is list and len(value) == len(payloads):
+                return value
+        return [self.decode(p) for p in payloads]
+
     # --- memory --------------------------------------------------------------
 
     def _recall(self, sid: str, channel: str) -> list[_ChannelMemory]:
@@ -268,8 +277,8 @@ class SaverCore:
         for memory in known:
             if memory.value is value and memory.version == version:
                 return memory.form, [], None
-        if is_message_list(value):
-            plan = plan_chain(value, [m.chain for m in known if m.chain is not None], self.encode)
+        plan = plan_chain(value, [m.chain for m in known if m.chain is not None], self.encode)
+        if plan is not None:
             form: dict[str, Any] = {"messages": [list(s) for s in plan.segments]}
             return form, plan.new_entries, _ChannelMemory(version, value, form, plan.memory)
         encoded = self.encode(value)
@@ -396,7 +405,7 @@ class SaverCore:
                     f"{len(part)} of {count} messages"
                 )
             entries.extend(part)
-        value = [self.decode(_payload(e)) for e in entries]
+        value = self.decode_many([_payload(e) for e in entries])
         chain = memory_from_entries(value, entries)
         self._remember(sid, channel, _ChannelMemory(version, value, dict(form), chain), read=True)
         return value
@@ -634,9 +643,16 @@ class SaverCore:
         return SessionData(entries=entries, leaf_id=latest.id, metadata=data.metadata)
 
 
-def _digest(encoded: Mapping[str, str]) -> str:
-    import hashlib
+def _array_header(count: int) -> bytes:
+    """The msgpack header of an array of `count` elements."""
+    if count < 16:
+        return bytes([0x90 | count])
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
 
+
+def _digest(encoded: Mapping[str, str]) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(encoded["t"].encode())
     digest.update(b"\x00")

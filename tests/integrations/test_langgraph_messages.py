@@ -52,6 +52,7 @@ class Thread:
 
     def put(self, messages: list[BaseMessage]) -> list[tuple[str, int]]:
         plan = plan_chain(messages, self.known, _encode)
+        assert plan is not None
         self.store.save_delta("s", SessionDelta(new_entries=plan.new_entries))
         self.written += len(plan.new_entries)
         self.known = [plan.memory]
@@ -108,6 +109,7 @@ def test_without_memory_the_plan_gives_the_same_ids_so_the_store_skips_them() ->
     messages = [_msg(i) for i in range(5)]
     first = thread.put(messages)
     fresh = plan_chain([m.model_copy() for m in messages], [], _encode)
+    assert fresh is not None
     assert fresh.segments == first
     result = thread.store.save_delta("s", SessionDelta(new_entries=fresh.new_entries))
     assert result.appended == () and len(result.skipped) == 5
@@ -119,6 +121,8 @@ def test_only_lists_of_messages_with_ids_are_reconciled() -> None:
     assert not is_message_list([HumanMessage(content="no id")])
     assert not is_message_list([_msg(1), "text"])
     assert not is_message_list((_msg(1),))
+    assert plan_chain([_msg(1), "text"], [], _encode) is None
+    assert plan_chain([], [], _encode) is None
 
 
 _OPS = st.lists(
