@@ -30,7 +30,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from ..errors import IdConflictError, SessionExistsError
+from ..errors import ConcurrencyError, IdConflictError, SessionExistsError
 from ..model import Entry, Page, SessionData, SessionDelta
 from ._langgraph_messages import (
     ChainMemory,
@@ -45,6 +45,7 @@ BLOB_PREFIX: Final = "b:"
 INLINE_LIMIT: Final = 512
 """Serialized values up to this many bytes live in the checkpoint entry; larger ones are blobs."""
 MAX_SESSION_ID_BYTES: Final = 255
+_OVERWRITE_ATTEMPTS: Final = 20
 _KNOWN_SESSIONS: Final = 1024
 """How many sessions' channel memories a saver keeps (least recently used dropped)."""
 
@@ -98,6 +99,7 @@ class SaveDelta:
 class SaveSnapshot:
     session_id: str
     data: SessionData
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +336,13 @@ class SaverCore:
             )
         )
         # The newest put is the leaf; a racing older one is caught by the read's scan.
-        yield SaveDelta(sid, SessionDelta(new_entries=entries, leaf_id=entry_id))
+        try:
+            yield SaveDelta(sid, SessionDelta(new_entries=entries, leaf_id=entry_id))
+        except IdConflictError:
+            # The checkpoint id was stored with other content: LangGraph's savers
+            # overwrite it. Rare (blob and message ids are content digests), so the
+            # whole session is rewritten, under optimistic locking.
+            yield from self._overwrite(sid, entries, entry_id)
         for channel, memory in memories:
             self._remember(sid, channel, memory, read=False)
         return {
@@ -344,6 +352,27 @@ class SaverCore:
                 "checkpoint_id": checkpoint_id,
             }
         }
+
+    def _overwrite(self, sid: str, entries: list[Entry], leaf_id: str) -> Op[None]:
+        for _ in range(_OVERWRITE_ATTEMPTS):
+            data = cast("SessionData | None", (yield Load(sid)))
+            current = [] if data is None else list(data.entries)
+            incoming = {e.id: e for e in entries}
+            merged = [incoming.pop(e.id, e) for e in current] + list(incoming.values())
+            snapshot = SessionData(
+                entries=merged,
+                leaf_id=leaf_id,
+                metadata={} if data is None else data.metadata,
+            )
+            try:
+                yield SaveSnapshot(sid, snapshot, 0 if data is None else data.version)
+            except ConcurrencyError:
+                continue
+            return
+        raise ConcurrencyError(
+            f"eventlog session {sid!r}: checkpoint overwrite kept racing other writers",
+            session_id=sid,
+        )
 
     def put_writes(
         self,

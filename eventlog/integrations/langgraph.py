@@ -127,8 +127,8 @@ def _call_sync(store: Store, request: Request) -> Any:
             return store.path(sid, leaf_id=leaf_id)[-limit:]
         case SaveDelta(sid, delta):
             return store.save_delta(sid, delta)
-        case SaveSnapshot(sid, data):
-            return store.save(sid, data)
+        case SaveSnapshot(sid, data, expected):
+            return store.save(sid, data, expected_version=expected)
         case Load(sid):
             return store.load(sid)
         case ListSessions(prefix, cursor):
@@ -157,8 +157,8 @@ async def _call_async(store: AsyncStore, request: Request) -> Any:
             return (await store.path(sid, leaf_id=leaf_id))[-limit:]
         case SaveDelta(sid, delta):
             return await store.save_delta(sid, delta)
-        case SaveSnapshot(sid, data):
-            return await store.save(sid, data)
+        case SaveSnapshot(sid, data, expected):
+            return await store.save(sid, data, expected_version=expected)
         case Load(sid):
             return await store.load(sid)
         case ListSessions(prefix, cursor):

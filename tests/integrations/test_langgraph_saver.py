@@ -164,3 +164,22 @@ def test_prune_keep_latest_keeps_the_thread_readable_and_running(store: eventlog
     assert len(list(saver.list(config))) == 1
     assert ours.get_state(config).values == before
     assert ours.invoke(user(6), config) == theirs.invoke(user(6), config)
+
+
+def test_a_checkpoint_put_again_with_other_content_is_overwritten_like_in_memory_saver(
+    store: eventlog.Store,
+) -> None:
+    ours, theirs = EventlogSaver(store), InMemorySaver()
+    got = []
+    for saver in (ours, theirs):
+        first = _put(saver, "again", {"x": 1})
+        config: Any = {"configurable": {"thread_id": "again", "checkpoint_ns": ""}}
+        checkpoint = _checkpoint({"x": 2, "messages": [HumanMessage(content="new", id="n")]})
+        checkpoint["id"] = first["configurable"]["checkpoint_id"]
+        checkpoint["channel_versions"] = {"x": "2", "messages": "1"}
+        saver.put(config, checkpoint, {"source": "update", "step": 1}, {"x": "2", "messages": "1"})
+        latest = saver.get_tuple(config)
+        assert latest is not None
+        got.append((latest.checkpoint["channel_values"], latest.metadata["source"]))
+        assert len(list(saver.list(config))) == 1
+    assert got[0] == got[1]
