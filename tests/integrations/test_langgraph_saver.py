@@ -3,6 +3,7 @@ exact serde round trips, storage per step that stays flat, prune on a real threa
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +184,26 @@ def test_a_checkpoint_put_again_with_other_content_is_overwritten_like_in_memory
         got.append((latest.checkpoint["channel_values"], latest.metadata["source"]))
         assert len(list(saver.list(config))) == 1
     assert got[0] == got[1]
+
+
+def test_the_async_saver_serves_a_sync_graph_but_not_from_a_running_loop(tmp_path: Path) -> None:
+    from eventlog.integrations.langgraph import AsyncEventlogSaver
+
+    async def opened() -> eventlog.AsyncStore:
+        return await eventlog.connect_async(f"sqlite:///{tmp_path / 'async.db'}")
+
+    store = asyncio.run(opened())
+    try:
+        saver = AsyncEventlogSaver(store)
+        ours, theirs = build(saver), build(InMemorySaver())
+        config: Any = {"configurable": {"thread_id": "sync-on-async"}}
+        for turn in range(3):
+            assert ours.invoke(user(turn), config) == theirs.invoke(user(turn), config)
+
+        async def inside_a_loop() -> None:
+            with pytest.raises(asyncio.InvalidStateError):
+                saver.get_tuple(config)
+
+        asyncio.run(inside_a_loop())
+    finally:
+        asyncio.run(store.close())
