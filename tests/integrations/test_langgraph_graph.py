@@ -14,16 +14,18 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
 pytest.importorskip("langgraph")
 
 from langchain_core.messages import AIMessage, RemoveMessage
+from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
 from langgraph.types import StateSnapshot
 
 import eventlog
@@ -201,3 +203,36 @@ def test_two_graphs_racing_on_one_thread_lose_nothing(store: eventlog.Store) -> 
     listed = list(EventlogSaver(store).list(thread))
     assert len(listed) == 3 + 2 * 3 * turns
     assert len({t.checkpoint["id"] for t in listed}) == len(listed)
+
+
+def _extend(state: list[int], writes: Sequence[list[int]]) -> list[int]:
+    return [*state, *(x for write in writes for x in write)]
+
+
+class DeltaState(TypedDict):
+    items: Annotated[list[int], DeltaChannel(_extend, snapshot_frequency=3)]
+
+
+def test_a_delta_channel_graph_rebuilds_like_in_memory_saver(store: eventlog.Store) -> None:
+    """LangGraph's beta DeltaChannel: values rebuilt from ancestor writes and snapshots."""
+
+    def grow(state: DeltaState) -> dict[str, list[int]]:
+        return {"items": [len(state["items"])]}
+
+    def compile_with(saver: Any) -> Any:
+        builder = StateGraph(DeltaState)
+        builder.add_node("grow", grow)
+        builder.add_edge(START, "grow")
+        builder.add_edge("grow", END)
+        return builder.compile(checkpointer=saver)
+
+    ours, theirs = compile_with(EventlogSaver(store)), compile_with(InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "delta"}}
+    for turn in range(10):
+        assert ours.invoke({"items": [100 + turn]}, config) == theirs.invoke(
+            {"items": [100 + turn]}, config
+        )
+    assert ours.get_state(config).values == theirs.get_state(config).values
+    mine = [s.values for s in ours.get_state_history(config)]
+    other = [s.values for s in theirs.get_state_history(config)]
+    assert mine == other and len(mine) == 30
