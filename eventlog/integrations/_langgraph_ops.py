@@ -502,12 +502,11 @@ class SaverCore:
 
     def _latest(self, sid: str) -> Op[Entry | None]:
         leaf = yield from _leaf(sid)
-        later = yield from _scan(sid, CHECKPOINT_PREFIX, leaf)
-        if later:
-            return later[-1]
-        if leaf is None:
-            return None
-        return (yield from _entry(sid, leaf))
+        # Scanning from just before the leaf returns the leaf itself and anything a
+        # racing put stored after it, in one read; the greatest id is the latest.
+        after = leaf[:-1] if leaf is not None else None
+        candidates = yield from _scan(sid, CHECKPOINT_PREFIX, after)
+        return candidates[-1] if candidates else None
 
     def get_tuple(self, config: RunnableConfig) -> Op[CheckpointTuple | None]:
         thread_id = _thread_id(config)
