@@ -100,31 +100,17 @@ def _next_version(current: str | int | float | None) -> str:
     return f"{number + 1:032}.{random.random():016}"
 
 
-def _scan_loaded(data: Any, request: Scan) -> list[Any]:
-    entries = sorted(
-        (e for e in data.entries if e.id.startswith(request.prefix)), key=lambda e: e.id.encode()
-    )
-    if request.after_id is not None:
-        after = request.after_id.encode()
-        entries = [e for e in entries if e.id.encode() > after]
-    return entries if request.limit is None else entries[: request.limit]
-
-
 def _call_sync(store: Store, request: Request) -> Any:
     match request:
         case Leaf(sid):
-            data = store.load(sid)
-            return None if data is None else data.leaf_id
+            info = store.info(sid)
+            return None if info is None else info.leaf_id
         case GetEntry(sid, entry_id):
-            data = store.load(sid)
-            if data is None:
-                return None
-            return next((e for e in data.entries if e.id == entry_id), None)
-        case Scan(sid):
-            data = store.load(sid)
-            return [] if data is None else _scan_loaded(data, request)
+            return store.entry(sid, entry_id)
+        case Scan(sid, prefix, after_id, limit):
+            return store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit)
         case Path(sid, leaf_id, limit):
-            return store.path(sid, leaf_id=leaf_id)[-limit:]
+            return store.path(sid, leaf_id=leaf_id, limit=limit)
         case SaveDelta(sid, delta):
             return store.save_delta(sid, delta)
         case SaveSnapshot(sid, data, expected):
@@ -143,18 +129,14 @@ def _call_sync(store: Store, request: Request) -> Any:
 async def _call_async(store: AsyncStore, request: Request) -> Any:
     match request:
         case Leaf(sid):
-            data = await store.load(sid)
-            return None if data is None else data.leaf_id
+            info = await store.info(sid)
+            return None if info is None else info.leaf_id
         case GetEntry(sid, entry_id):
-            data = await store.load(sid)
-            if data is None:
-                return None
-            return next((e for e in data.entries if e.id == entry_id), None)
-        case Scan(sid):
-            data = await store.load(sid)
-            return [] if data is None else _scan_loaded(data, request)
+            return await store.entry(sid, entry_id)
+        case Scan(sid, prefix, after_id, limit):
+            return await store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit)
         case Path(sid, leaf_id, limit):
-            return (await store.path(sid, leaf_id=leaf_id))[-limit:]
+            return await store.path(sid, leaf_id=leaf_id, limit=limit)
         case SaveDelta(sid, delta):
             return await store.save_delta(sid, delta)
         case SaveSnapshot(sid, data, expected):
