@@ -25,8 +25,8 @@ pytest.importorskip("langgraph")
 from langchain_core.messages import AIMessage, RemoveMessage
 from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import StateSnapshot
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import Command, StateSnapshot, interrupt
 
 import eventlog
 from eventlog.integrations.langgraph import AsyncEventlogSaver, EventlogSaver
@@ -239,3 +239,41 @@ def test_a_delta_channel_graph_rebuilds_like_in_memory_saver(store: eventlog.Sto
     mine = [s.values for s in ours.get_state_history(config)]
     other = [s.values for s in theirs.get_state_history(config)]
     assert mine == other and len(mine) == 30
+
+
+def test_interrupt_and_resume_match_in_memory_saver(store: eventlog.Store) -> None:
+    """Human in the loop: `interrupt` leaves special writes that `Command(resume=)` reads."""
+
+    def ask(state: MessagesState) -> dict[str, list[Any]]:
+        answer = interrupt({"question": state["messages"][-1].content})
+        return {"messages": [AIMessage(content=f"approved: {answer}", id=f"ai-{answer}")]}
+
+    def compile_with(saver: Any, durability: Any) -> Any:
+        builder = StateGraph(MessagesState)
+        builder.add_node("ask", ask)
+        builder.add_edge(START, "ask")
+        builder.add_edge("ask", END)
+        return builder.compile(checkpointer=saver), durability
+
+    for durability in ("async", "exit"):
+        config: Any = {"configurable": {"thread_id": f"hitl-{durability}"}}
+        runs = [
+            compile_with(EventlogSaver(store), durability),
+            compile_with(InMemorySaver(), durability),
+        ]
+        outcomes = []
+        for graph, mode in runs:
+            first = graph.invoke(user(1), config, durability=mode)
+            pending = graph.get_state(config)
+            resumed = graph.invoke(Command(resume="yes"), config, durability=mode)
+            outcomes.append(
+                (
+                    [i.value for i in first["__interrupt__"]],
+                    pending.next,
+                    [i.value for i in pending.interrupts],
+                    resumed,
+                    graph.get_state(config).values,
+                    len(list(graph.get_state_history(config))),
+                )
+            )
+        assert outcomes[0] == outcomes[1], durability
