@@ -44,6 +44,22 @@ namespace down to its latest checkpoint, that checkpoint's writes and what its
 values need (it refuses threads that use a ``DeltaChannel``, as PostgresSaver
 does); `delete_for_runs` tombstones the run's checkpoints and their writes.
 `get_delta_channel_history` is LangGraph's default walk over `get_tuple`.
+
+Choices and limits:
+
+- Errors as LangGraph's own savers give them: a config without ``thread_id`` raises
+  ``KeyError``; an unknown checkpoint id reads as ``None``; writes for a checkpoint
+  that does not exist are stored and read by nobody, as in InMemorySaver. A
+  ``thread_id`` and ``checkpoint_ns`` longer than a session id allows (255 bytes once
+  quoted) raise ``ValueError``.
+- A checkpoint id put again with other content overwrites it (as InMemorySaver and
+  PostgresSaver do): rare, and done by rewriting the session under optimistic locking.
+- Messages are matched by object identity with what the saver last stored or read
+  (what ``add_messages`` hands over); a message object mutated in place after it
+  was checkpointed is not noticed. Removed messages stay stored for the older
+  checkpoints that hold them, until ``prune``.
+- ``delete_for_runs`` visits every LangGraph session (run ids are not indexed);
+  ``prune`` and the overwrite above read whole sessions; neither is on a step's path.
 """
 
 from __future__ import annotations
