@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -20,12 +21,13 @@ from ..demo import DEMO_SESSION_ID, run_demo
 from ..errors import InvalidInputError
 from ..formats import FORMATS, export_file, import_file
 from ..formats.dump import MAX_PURGED_VERSIONS
+from ..formats.folders import folder_files, import_folder
 from ..model import SessionData, SessionInfo
 from ..retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from ..stats import session_info, store_stats
 from ..store import Store
-from .error_lines import CommandLine, clean_errors
-from .progress import progress_callback
+from .error_lines import CommandLine, OneLineUsageError, clean_errors
+from .progress import file_progress, progress_callback
 from .tree import entry_label, printable, render_tree
 
 __all__ = ["cli", "main"]
@@ -238,8 +240,8 @@ _format_option = click.option(
 @cli.command(name="import")
 @_url_option
 @_format_option
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--session", "session_id", default=None, help="Target session id.")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--session", "session_id", default=None, help="Target session id (not for a folder).")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed lines and count them.")
 @click.option(
     "--max-purged-versions",
@@ -257,7 +259,16 @@ def import_command(
     skip_bad: bool,
     max_purged_versions: int,
 ) -> None:
-    """Import a session FILE (streamed; a malformed line imports nothing unless --skip-bad)."""
+    """Import a session FILE (streamed; a malformed line imports nothing unless --skip-bad).
+
+    FILE may be a folder (claude-code: a project folder; pi: a sessions folder):
+    every session in it is imported, each file all or nothing (or --skip-bad).
+    """
+    if file.is_dir():
+        if session_id is not None:
+            raise OneLineUsageError("--session does not apply to a folder")
+        _import_folder(url, format_name, file, skip_bad=skip_bad)
+        return
     if session_id is not None:
         # Checked here: the file's own id is used only when --session is not given at all.
         check_session_id(session_id, where="--session")
@@ -281,6 +292,28 @@ def import_command(
         more = ", ..." if len(result.bad_lines) > 10 else ""
         where = f" (lines {lines}{more})" if result.bad_lines else ""
         click.echo(f"skipped {result.skipped_bad} malformed lines{where}")
+
+
+def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) -> None:
+    """Import a folder: a bar over its files, each failure on a line, one summary line."""
+    files = folder_files(format_name, folder)
+    with (
+        _opened(url) as store,
+        file_progress(len(files), f"importing {printable(folder.name)}") as step,
+    ):
+        result = import_folder(store, format_name, folder, skip_bad=skip_bad, progress=step)
+    for failure in result.failed:
+        name = printable(os.fspath(failure.path.relative_to(folder)))
+        error = failure.error
+        click.echo(printable(f"eventlog: {name}: {type(error).__name__}: {error}"), err=True)
+    sessions = len(result.imported)
+    skipped = f", {result.skipped_bad} malformed lines skipped" if skip_bad else ""
+    click.echo(
+        f"imported {sessions} of {sessions + len(result.failed)} files: "
+        f"{result.entries} entries, {result.appended} new{skipped}; {len(result.failed)} failed"
+    )
+    if result.failed:
+        sys.exit(1)
 
 
 @cli.command(name="export")

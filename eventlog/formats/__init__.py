@@ -31,7 +31,7 @@ from typing import IO, Final, Literal
 
 from .._core.codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
 from ..errors import InvalidInputError, SessionNotFoundError
-from ..model import SessionData
+from ..model import JSONObject, SessionData
 from ..store import Store
 from . import claude_code, codex, dump, flue, pi
 from ._entry_checks import max_entry_bytes_of
@@ -180,6 +180,19 @@ def write_session(
     writer(data, stream, session_id=session_id)
 
 
+def _with_metadata(
+    finish: Callable[..., ParsedSession], extra: JSONObject
+) -> Callable[..., ParsedSession]:
+    """`finish`, its metadata extended by `extra` (a folder import's links)."""
+
+    def finished(known: Callable[[str], bool]) -> ParsedSession:
+        parsed: ParsedSession = finish(known)
+        parsed.metadata = {**parsed.metadata, **extra}
+        return parsed
+
+    return finished
+
+
 def import_file(
     store: Store,
     format: FormatName | str,
@@ -190,6 +203,7 @@ def import_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_purged_versions: int = dump.MAX_PURGED_VERSIONS,
     progress: Callable[[int], None] | None = None,
+    extra_metadata: JSONObject | None = None,
 ) -> ImportResult:
     """Import a session file into a store, streaming.
 
@@ -209,6 +223,8 @@ def import_file(
             is refused (`InvalidInputError`) before anything is written.
         progress: called after each write with the number of entries it stored
             (appended or found already stored), e.g. to advance a progress bar.
+        extra_metadata: keys added to the session's metadata (not for
+            ``jsonl``), e.g. the parent links a folder import records.
 
     Returns:
         What was read, written and skipped.
@@ -230,6 +246,8 @@ def import_file(
         if name == "jsonl":
             if skip_bad:
                 raise InvalidInputError("skip_bad does not apply to a jsonl dump")
+            if extra_metadata:
+                raise InvalidInputError("extra_metadata does not apply to a jsonl dump")
             restored = dump.restore(
                 store,
                 stream,
@@ -257,6 +275,8 @@ def import_file(
             fallback_id=Path(label).stem,
             max_entry_bytes=max_entry_bytes_of(store),
         )
+        if extra_metadata:
+            finish = _with_metadata(finish, extra_metadata)
         return run_import(
             store,
             attempts,
