@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +21,8 @@ from ..demo import DEMO_SESSION_ID, run_demo
 from ..errors import InvalidInputError
 from ..formats import FORMATS, export_file, import_file
 from ..formats.dump import MAX_PURGED_VERSIONS
-from ..formats.folders import folder_files, import_folder
+from ..formats.folders import FolderResult, folder_files, import_folder
+from ..formats.opencode import import_opencode
 from ..model import SessionData, SessionInfo
 from ..retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from ..stats import session_info, store_stats
@@ -264,9 +265,9 @@ def import_command(
     FILE may be a folder (claude-code: a project folder; pi: a sessions folder):
     every session in it is imported, each file all or nothing (or --skip-bad).
     """
-    if file.is_dir():
+    if format_name == "opencode" or file.is_dir():
         if session_id is not None:
-            raise OneLineUsageError("--session does not apply to a folder")
+            raise OneLineUsageError("--session does not apply to a folder or database")
         _import_folder(url, format_name, file, skip_bad=skip_bad)
         return
     if session_id is not None:
@@ -294,22 +295,36 @@ def import_command(
         click.echo(f"skipped {result.skipped_bad} malformed lines{where}")
 
 
+def _per_session(count: Callable[[int], None] | None) -> Callable[[str], None] | None:
+    """A per-session callback that advances an entry-count bar by one session."""
+    if count is None:
+        return None
+    return lambda _session: count(1)
+
+
 def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) -> None:
     """Import a folder: a bar over its files, each failure on a line, one summary line."""
-    files = folder_files(format_name, folder)
-    with (
-        _opened(url) as store,
-        file_progress(len(files), f"importing {printable(folder.name)}") as step,
-    ):
-        result = import_folder(store, format_name, folder, skip_bad=skip_bad, progress=step)
+    label = f"importing {printable(folder.name)}"
+    result: FolderResult
+    if format_name == "opencode":
+        with _opened(url) as store, progress_callback(label) as count:
+            result = import_opencode(store, folder, progress=_per_session(count))
+    else:
+        files = folder_files(format_name, folder)
+        with _opened(url) as store, file_progress(len(files), label) as step:
+            result = import_folder(store, format_name, folder, skip_bad=skip_bad, progress=step)
     for failure in result.failed:
-        name = printable(os.fspath(failure.path.relative_to(folder)))
+        path = failure.path
+        name = printable(
+            os.fspath(path.relative_to(folder) if path.is_relative_to(folder) else path)
+        )
         error = failure.error
         click.echo(printable(f"eventlog: {name}: {type(error).__name__}: {error}"), err=True)
     sessions = len(result.imported)
     skipped = f", {result.skipped_bad} malformed lines skipped" if skip_bad else ""
     click.echo(
-        f"imported {sessions} of {sessions + len(result.failed)} files: "
+        f"imported {sessions} of {sessions + len(result.failed)} "
+        f"{'sessions' if format_name == 'opencode' else 'files'}: "
         f"{result.entries} entries, {result.appended} new{skipped}; {len(result.failed)} failed"
     )
     if result.failed:

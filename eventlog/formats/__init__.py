@@ -6,6 +6,8 @@ Formats (FORMATS.md describes each from its source):
 - ``pi``: pi-mono coding-agent session JSONL, both ways (`eventlog.formats.pi`);
 - ``claude-code``: Claude Code session JSONL, both ways (`eventlog.formats.claude_code`);
 - ``codex``: OpenAI Codex CLI rollout JSONL, import only (`eventlog.formats.codex`);
+- ``opencode``: an OpenCode storage folder or database, many sessions, import
+  only (`eventlog.formats.opencode.import_opencode`, not `import_file`);
 - ``jsonl``: eventlog's own dump, a lossless backup of a session with its
   versions and tombstones (`eventlog.formats.dump`).
 
@@ -52,8 +54,8 @@ __all__ = [
     "write_session",
 ]
 
-FormatName = Literal["flue", "pi", "claude-code", "codex", "jsonl"]
-FORMATS: Final[tuple[str, ...]] = ("flue", "pi", "claude-code", "codex", "jsonl")
+FormatName = Literal["flue", "pi", "claude-code", "codex", "opencode", "jsonl"]
+FORMATS: Final[tuple[str, ...]] = ("flue", "pi", "claude-code", "codex", "opencode", "jsonl")
 """Every format name, in the order the command line lists them."""
 
 DEFAULT_BATCH_SIZE: Final = 500
@@ -82,6 +84,16 @@ def _check_format(format: object) -> str:
     if not isinstance(format, str) or format not in FORMATS:
         raise InvalidInputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     return format
+
+
+def _one_file_format(format: object) -> str:
+    name = _check_format(format)
+    if name == "opencode":
+        raise InvalidInputError(
+            "opencode holds many sessions in a folder or database: "
+            "use eventlog.formats.opencode.import_opencode"
+        )
+    return name
 
 
 def _peek(stream: IO[bytes]) -> tuple[bytes | None, Iterator[bytes]]:
@@ -145,7 +157,7 @@ def read_session(
     Raises:
         MalformedLineError: a record cannot be read.
     """
-    name = _check_format(format)
+    name = _one_file_format(format)
     path = getattr(stream, "name", "<stream>")
     path = path if isinstance(path, str) else "<stream>"
     if name == "jsonl":
@@ -238,7 +250,7 @@ def import_file(
         ConcurrencyError: another client kept writing to the session; what it
             wrote is kept (a new session is deleted again only if nobody else wrote).
     """
-    name = _check_format(format)
+    name = _one_file_format(format)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError("batch_size must be a positive int")
     label = os.fspath(path)

@@ -167,4 +167,4 @@ def test_cli_refuses_session_for_a_folder(tmp_path: Path) -> None:
         cli, ["import", "--url", url, "--format", "pi", "--session", "x", str(tmp_path)]
     )
     assert run.exit_code == 2
-    assert "--session does not apply to a folder" in run.output
+    assert "--session does not apply to a folder or database" in run.output
