@@ -3,6 +3,8 @@
 Formats (FORMATS.md describes each from its source):
 
 - ``flue``: Flue ``SessionData`` JSON, both ways (`eventlog.formats.flue`);
+- ``flue-stream``: a Flue 2.x conversation stream, its records as JSONL, both
+  ways (`eventlog.formats.flue_stream`);
 - ``pi``: pi-mono coding-agent session JSONL, both ways (`eventlog.formats.pi`);
 - ``claude-code``: Claude Code session JSONL, both ways (`eventlog.formats.claude_code`);
 - ``codex``: OpenAI Codex CLI rollout JSONL, import only (`eventlog.formats.codex`);
@@ -35,7 +37,7 @@ from .._core.codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
 from ..errors import InvalidInputError, SessionNotFoundError
 from ..model import JSONObject, SessionData
 from ..store import Store
-from . import claude_code, codex, dump, flue, pi
+from . import claude_code, codex, dump, flue, flue_stream, pi
 from ._entry_checks import max_entry_bytes_of
 from ._export import atomic_output
 from ._importer import Attempt, collect, run_import
@@ -54,8 +56,16 @@ __all__ = [
     "write_session",
 ]
 
-FormatName = Literal["flue", "pi", "claude-code", "codex", "opencode", "jsonl"]
-FORMATS: Final[tuple[str, ...]] = ("flue", "pi", "claude-code", "codex", "opencode", "jsonl")
+FormatName = Literal["flue", "flue-stream", "pi", "claude-code", "codex", "opencode", "jsonl"]
+FORMATS: Final[tuple[str, ...]] = (
+    "flue",
+    "flue-stream",
+    "pi",
+    "claude-code",
+    "codex",
+    "opencode",
+    "jsonl",
+)
 """Every format name, in the order the command line lists them."""
 
 DEFAULT_BATCH_SIZE: Final = 500
@@ -63,16 +73,19 @@ DEFAULT_BATCH_SIZE: Final = 500
 _Writer = Callable[..., None]
 _WRITERS: Final[dict[str, _Writer]] = {
     "flue": flue.write,
+    "flue-stream": flue_stream.write,
     "pi": pi.write,
     "claude-code": claude_code.write,
     "jsonl": dump.write_snapshot,
 }
 _LINE_READERS: Final[dict[str, Callable[..., LineReader]]] = {
+    "flue-stream": flue_stream.FlueStreamReader,
     "pi": pi.PiReader,
     "claude-code": claude_code.ClaudeCodeReader,
     "codex": codex.CodexReader,
 }
 _HINTS: Final[dict[str, Callable[[bytes | None], str | None]]] = {
+    "flue-stream": flue_stream.session_id_hint,
     "pi": pi.session_id_hint,
     "codex": codex.session_id_hint,
     "jsonl": dump.session_id_hint,
