@@ -234,7 +234,7 @@ _format_option = click.option(
     "format_name",
     type=click.Choice(FORMATS),
     required=True,
-    help="The file format (codex can be imported, not exported).",
+    help="The file format (codex and opencode can be imported, not exported).",
 )
 
 

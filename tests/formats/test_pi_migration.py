@@ -176,3 +176,10 @@ def test_v3_file_is_not_rewritten() -> None:
     )
     data = read_session("pi", io.BytesIO(text.encode()), raw=True)
     assert bytes(data.entries[0].payload) == text.splitlines()[1].encode()  # type: ignore[arg-type]
+
+
+def test_a_header_without_version_is_v1_even_if_lines_have_ids() -> None:
+    # pi reads `header.version ?? 1` and gives every entry a new id; so does the import.
+    text = _HEADER + '{"type":"message","id":"mine","parentId":null,"timestamp":"t"}\n'
+    (entry,) = _read(text)
+    assert entry["id"] != "mine" and _HEX8.fullmatch(entry["id"])
