@@ -100,6 +100,8 @@ class Migration:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return  # pi converts only a number
         del items["firstKeptEntryIndex"]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JavaScript's entries[2.0] is entries[2]
         if not isinstance(value, int) or value < 1 or value > index:
             return  # the header, a later entry (no id yet) or none: pi sets nothing
         at = (value - 1) * _ID_BYTES

@@ -123,8 +123,12 @@ def test_first_kept_index_edge_cases() -> None:
         + _entry("compaction", summary="text", firstKeptEntryIndex="1")
         + _entry("compaction", summary="first", firstKeptEntryIndex=1)
         + _entry("custom", firstKeptEntryIndex=1)
+        + _entry("compaction", summary="float", firstKeptEntryIndex=1.0)
+        + _entry("compaction", summary="fraction", firstKeptEntryIndex=1.5)
     )
-    header, self_ref, later, text_ref, first, custom = _read(text)[1:]
+    header, self_ref, later, text_ref, first, custom, whole, fraction = _read(text)[1:]
+    assert whole["firstKeptEntryId"] == _read(text)[0]["id"]
+    assert "firstKeptEntryIndex" not in fraction and "firstKeptEntryId" not in fraction
     assert "firstKeptEntryIndex" not in header and "firstKeptEntryId" not in header
     assert self_ref["firstKeptEntryId"] == self_ref["id"]
     assert "firstKeptEntryIndex" not in later and "firstKeptEntryId" not in later
