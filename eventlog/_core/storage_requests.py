@@ -20,7 +20,7 @@ import msgspec
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import Record, SessionState, StateQuery
+from .records import LogSlice, Record, SessionState, StateQuery
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -33,6 +33,7 @@ __all__ = [
     "ListStates",
     "LiveEntries",
     "LiveRecords",
+    "LogBetween",
     "Purge",
     "RecordsAt",
     "Request",
@@ -227,3 +228,22 @@ class ListStates(Request[list[SessionState]]):
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[list[SessionState]]:
         return tx.list_states(self.query)
+
+
+# -- the change feed ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogBetween(Request[LogSlice]):
+    """`Transaction.log_between`."""
+
+    session_id: str
+    after: int
+    until: int
+    next_seq: int
+
+    def answer(self, tx: Transaction) -> LogSlice:
+        return tx.log_between(self.session_id, self.after, self.until, next_seq=self.next_seq)
+
+    def answer_async(self, tx: AsyncTransaction) -> Awaitable[LogSlice]:
+        return tx.log_between(self.session_id, self.after, self.until, next_seq=self.next_seq)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import Record, SessionState, StateQuery
+from .records import LogSlice, Record, SessionState, StateQuery
 from .storage_requests import VersionRow
 
 __all__ = ["AsyncTransaction"]
@@ -67,4 +67,14 @@ class AsyncTransaction(Protocol):
 
     async def list_states(self, query: StateQuery) -> list[SessionState]:
         """Index rows in session-id order, after the id `after`."""
+        ...
+
+    # -- the change feed ----------------------------------------------------------
+
+    async def log_between(
+        self, session_id: str, after: int, until: int, *, next_seq: int
+    ) -> LogSlice:
+        """The records added and removed in versions ``(after, until]``, and their
+        version rows; `next_seq` is the session's, read in this transaction.
+        Cost O(what it returns), plus O(log n) index probes."""
         ...

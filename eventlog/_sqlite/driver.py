@@ -19,11 +19,14 @@ from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.options import check_flag, check_seconds
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import Record, SessionState, StateQuery
+from .._core.records import LogSlice, Record, SessionState, StateQuery, VersionChange
 from .._runner.runner import LogStore, Transaction, VersionRow
 from .._runner.threaded import ThreadedAsyncStore
 from .._sql import migrations
 from .._sql.catalogue import (
+    CHANGES_ADDED_SQL,
+    CHANGES_REMOVED_SQL,
+    CHANGES_VERSIONS_SQL,
     DELETE_SESSION_SQL,
     LIVE_ENTRIES_SQL,
     RECORD_COLUMNS,
@@ -32,6 +35,7 @@ from .._sql.catalogue import (
     VERSION_ROW_SQL,
     list_states_sql,
     live_records_sql,
+    named_qmark,
     newest_by_id,
     plan_statements,
     purge_statements,
@@ -59,6 +63,9 @@ _LIVE_WITH_PAYLOADS_SQL: Final = qmark(live_records_sql("payload"))
 _LIVE_DIGESTS_SQL: Final = qmark(live_records_sql("x''"))
 _RECORDS_AT_SQL: Final = qmark(RECORDS_AT_SQL)
 _VERSION_ROW_SQL: Final = qmark(VERSION_ROW_SQL)
+_CHANGES_SQL: Final = tuple(
+    named_qmark(sql) for sql in (CHANGES_ADDED_SQL, CHANGES_REMOVED_SQL, CHANGES_VERSIONS_SQL)
+)
 _DELETE_SESSION_SQL: Final = tuple(qmark(statement) for statement in DELETE_SESSION_SQL)
 _VERSION_TABLE_SQL: Final = (
     f"CREATE TABLE IF NOT EXISTS {migrations.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
@@ -166,6 +173,19 @@ class _SQLiteTransaction:
         sql, params = list_states_sql(query, paramstyle="?", time=_to_micros)
         rows = self._conn.execute(sql, params)
         return [_state(row) for row in rows]
+
+    # -- the change feed ----------------------------------------------------------
+
+    def log_between(self, session_id: str, after: int, until: int, *, next_seq: int) -> LogSlice:
+        params = {"sid": session_id, "after": after, "until": until, "next_seq": next_seq}
+        added_sql, removed_sql, versions_sql = _CHANGES_SQL
+        added = [Record(*row) for row in self._conn.execute(added_sql, params)]
+        removed = [(i, v) for i, v in self._conn.execute(removed_sql, params)]
+        versions = [
+            VersionChange(version, leaf_id, metadata, _from_micros(created_at))
+            for version, leaf_id, metadata, created_at in self._conn.execute(versions_sql, params)
+        ]
+        return LogSlice(added, removed, versions)
 
 
 class SQLiteStore(LogStore):
