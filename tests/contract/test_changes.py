@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from eventlog.testing.contract.changes import ChangesContract
+from eventlog.testing.contract.properties import ChangesPropertiesContract
 
 
-class TestChanges(ChangesContract):
-    """The shipped `ChangesContract` on the backends of tests/conftest.py."""
+class TestChanges(ChangesContract, ChangesPropertiesContract):
+    """The shipped `ChangesContract` and its properties on the backends of tests/conftest.py."""
