@@ -19,7 +19,7 @@ from eventlog import (
     StoreUnavailableError,
 )
 from eventlog._sql import migrations
-from eventlog._sql.catalogue import CHANGES_ADDED_SQL, CHANGES_REMOVED_SQL, named_qmark
+from eventlog._sql.catalogue import CHANGES_ADDED_SQL, CHANGES_REMOVED_SQL, named_qmark, scan_sql
 from eventlog._sqlite.driver import records_of_ids_sql
 from eventlog.sqlite import SQLiteStore
 
@@ -133,3 +133,39 @@ def test_a_file_that_is_not_a_database_is_corruption_with_sqlites_code(tmp_path:
     with pytest.raises(CorruptionError) as caught:
         SQLiteStore(path)
     assert caught.value.code == "SQLITE_NOTADB"
+
+
+def _vm_steps(conn: sqlite3.Connection, sql: str, params: list[object]) -> tuple[int, int]:
+    """SQLite virtual-machine steps a statement takes (in 100s), and the rows it returns."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(count, 100)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps, len(rows)
+
+
+def test_a_scan_after_a_deep_id_reads_only_the_page(tmp_path: Path) -> None:
+    # Both bounds of the page (the prefix and after_id) are lower bounds of one
+    # column; SQLite seeks by one of them only. Were it the prefix, a page deep in
+    # the range would step over every id before it: paging would be quadratic.
+    path = tmp_path / "scan.db"
+    with eventlog.connect(f"sqlite:///{path}") as store:
+        ids = [f"w:{n:05d}" for n in range(3000)]
+        for start in range(0, len(ids), 500):
+            store.save_delta("s", SessionDelta([Entry(i) for i in ids[start : start + 500]]))
+    with sqlite3.connect(path) as conn:
+        shallow = _vm_steps(conn, *scan_sql("s", "w:", ids[10], 20, paramstyle="?"))
+        deep = _vm_steps(conn, *scan_sql("s", "w:", ids[2900], 20, paramstyle="?"))
+        below = _vm_steps(conn, *scan_sql("s", "w:", "a", 20, paramstyle="?"))
+    conn.close()
+    assert shallow[1] == deep[1] == below[1] == 20
+    assert deep[0] <= 2 * shallow[0] + 5, (shallow, deep)
+    assert below[0] <= 2 * shallow[0] + 5, (shallow, below)

@@ -150,19 +150,27 @@ def scan_sql(
     Ids compare by code point (Postgres: COLLATE "C"; SQLite: BINARY over
     UTF-8), so the ids that start with a prefix are one range of the live-id
     index: from the prefix up to its successor.
+
+    The range has one lower bound: `after_id` when it is at or above the prefix
+    (Python compares str by code point too), else the prefix. Given both, SQLite
+    seeks by one only, and by the prefix a page deep in the range would step
+    over every id before it.
     """
     sql = [
         f"SELECT {_PAYLOAD_RECORD_COLUMNS} FROM entries "
-        "WHERE session_id = %s AND removed_in_version IS NULL AND entry_id >= %s"
+        "WHERE session_id = %s AND removed_in_version IS NULL"
     ]
-    params: list[Any] = [session_id, id_prefix]
+    params: list[Any] = [session_id]
+    if after_id is not None and after_id >= id_prefix:
+        sql.append("AND entry_id > %s")
+        params.append(after_id)
+    else:
+        sql.append("AND entry_id >= %s")
+        params.append(id_prefix)
     upper = prefix_successor(id_prefix)
     if upper is not None:
         sql.append("AND entry_id < %s")
         params.append(upper)
-    if after_id is not None:
-        sql.append("AND entry_id > %s")
-        params.append(after_id)
     sql.append("ORDER BY entry_id")
     if limit is not None:
         sql.append("LIMIT %s")
