@@ -115,8 +115,14 @@ def test_round_trips_of_the_framework_reads(
     entry, _ = _measure(proxy, lambda: store.entry("reads", "e050"))
     tail, _ = _measure(proxy, lambda: store.path("reads", limit=20))
     scan, bursts = _measure(proxy, lambda: store.scan("reads", id_prefix="e01"))
+    changes, _ = _measure(proxy, lambda: store.changes("reads", after_version=0, limit=1))
     with capsys.disabled():
-        print(f"\nround trips: info {info}, entry {entry}, path(limit=20) {tail}, scan {scan}")
+        print(
+            f"\nround trips: info {info}, entry {entry}, path(limit=20) {tail}, scan {scan}, "
+            f"changes {changes}"
+        )
     assert b"SELECT" not in b"".join(bursts), "statements should be prepared"
     # Each is one statement, run without BEGIN or COMMIT.
     assert (info, entry, tail, scan) == (1, 1, 1, 1)
+    # BEGIN, the index row, the three reads of the log pipelined, COMMIT.
+    assert changes <= 4
