@@ -24,7 +24,7 @@ import random
 import threading
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -36,7 +36,7 @@ from agents.items import TResponseInputItem
 
 from .._connect import connect_async
 from .._core.branch import branch_to, cycle_error
-from ..errors import ConcurrencyError, InvalidInputError
+from ..errors import ConcurrencyError, InvalidInputError, InvalidPayloadError
 from ..model import Entry, SaveResult, SessionData, SessionDelta, SessionInfo
 from ..store import AsyncStore
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     # Imported for annotations only: SDK versions before SessionSettings work too.
     from agents.memory import SessionSettings
 
-__all__ = ["DEFAULT_KIND", "EventlogSession"]
+__all__ = ["DEFAULT_KIND", "EventlogSession", "UnstorableItemError"]
 
 DEFAULT_KIND: Final = "item"
 """The entry kind of an item without a string ``type`` (a plain role/content message)."""
@@ -57,6 +57,51 @@ _KNOWN_PER_STORE: Final = 1024
 """How many sessions' last seen leaf a process remembers per store (least recent dropped)."""
 
 _T = TypeVar("_T")
+
+
+class UnstorableItemError(InvalidPayloadError, TypeError):
+    """An item is not storable JSON: eventlog's `InvalidPayloadError`, and the
+    `TypeError` the SDK's own sessions raise for it (``json.dumps`` does)."""
+
+
+def _settings(value: SessionSettings | dict[str, Any] | None) -> SessionSettings | None:
+    """The SDK's settings as its own sessions keep them: a dict becomes `SessionSettings`
+    (an unknown key is a `TypeError`), None the default settings."""
+    try:
+        from agents.memory import SessionSettings
+    except ImportError:  # an SDK before SessionSettings: nothing to normalize
+        return value  # type: ignore[return-value]
+    if value is None:
+        return SessionSettings()
+    if isinstance(value, SessionSettings):
+        return value
+    try:
+        from agents.memory.session_settings import coerce_session_settings
+    except ImportError:
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"session_settings must be SessionSettings or a dict, not {type(value).__name__}"
+            ) from None
+        unknown = sorted(set(value) - {"limit"})
+        if unknown:
+            raise TypeError(f"Unknown session settings: {', '.join(unknown)}") from None
+        return SessionSettings(**value)
+    return coerce_session_settings(value)
+
+
+class _Closing:
+    """What `EventlogSession.close` returns: awaiting it closes a store the session owns.
+
+    The session is closed as soon as `close()` is called, awaited or not, as the SDK's
+    sync `SQLiteSession.close()` is.
+    """
+
+    def __init__(self, release: Callable[[], Awaitable[None]] | None) -> None:
+        self._release = release
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._release is not None:
+            yield from self._release().__await__()
 
 
 def _branch(data: SessionData, session_id: str) -> list[Entry]:
@@ -266,6 +311,13 @@ class _Writer:
             if len(batches) == 1 and where is not None and where.startswith("new_entries["):
                 # One call's items are the delta's entries, in order: name the caller's argument.
                 error.where = "items[" + where.removeprefix("new_entries[")
+            if type(error) is InvalidPayloadError:  # not JSON (too large is not a TypeError)
+                raise UnstorableItemError(
+                    error.message,
+                    session_id=error.session_id,
+                    entry_id=error.entry_id,
+                    where=error.where,
+                ) from None
             raise
 
     async def pop(self) -> TResponseInputItem | None:
@@ -384,12 +436,13 @@ class EventlogSession:
         session_id: str,
         store: AsyncStore,
         *,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
     ) -> None:
         self.session_id = session_id
         self.store = store
-        self.session_settings = session_settings
+        self.session_settings = _settings(session_settings)
         self._owns_store = False
+        self._closed = False
         self._own_shared: _Shared | None = None
 
     @classmethod
@@ -398,7 +451,7 @@ class EventlogSession:
         session_id: str,
         url: str,
         *,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
         **options: Any,
     ) -> Self:
         """Open a store with `eventlog.connect_async` and a session on it.
@@ -409,9 +462,8 @@ class EventlogSession:
             InvalidConfigError: the URL or an option is not usable.
             StoreUnavailableError: the database cannot be reached or opened.
         """
-        session = cls(
-            session_id, await connect_async(url, **options), session_settings=session_settings
-        )
+        settings = _settings(session_settings)  # a bad one is refused before connecting
+        session = cls(session_id, await connect_async(url, **options), session_settings=settings)
         session._owns_store = True
         return session
 
@@ -422,6 +474,7 @@ class EventlogSession:
             limit: how many of the newest items to return (default:
                 ``session_settings.limit``, else all); 0 or less returns none.
         """
+        self._check_open()
         if limit is None and self.session_settings is not None:
             limit = self.session_settings.limit
         data = await self.store.load(self.session_id)
@@ -437,8 +490,11 @@ class EventlogSession:
 
         Raises:
             InvalidInputError: `items` is not a list of dicts, or an item is not
-                storable JSON (nothing of the call is written).
+                storable JSON (nothing of the call is written); for the latter an
+                `UnstorableItemError`, which is also a `TypeError`.
+            RuntimeError: the session is closed.
         """
+        self._check_open()
         if not isinstance(items, list | tuple):
             raise InvalidInputError(
                 f"items must be a list of dicts, not {type(items).__name__}",
@@ -465,12 +521,14 @@ class EventlogSession:
 
         Its parent becomes the leaf, so the next `add_items` continues from there.
         """
+        self._check_open()
         writer = self._writer()
         popped = await writer.submit(_Pending(self._future(), run=writer.pop))
         return cast(TResponseInputItem | None, popped)
 
     async def clear_session(self) -> None:
         """Tombstone every item; the session stays, empty, with its history until purged."""
+        self._check_open()
         writer = self._writer()
         await writer.submit(_Pending(self._future(), run=writer.clear))
 
@@ -492,10 +550,20 @@ class EventlogSession:
                 writer = shared.writers[key] = _Writer(self.store, self.session_id, shared, key)
         return writer
 
-    async def close(self) -> None:
-        """Close the store if this session opened it (`from_url`)."""
-        if self._owns_store:
-            await self.store.close()
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed")
+
+    def close(self) -> Awaitable[None]:
+        """Close the session: every later call raises `RuntimeError`.
+
+        ``await session.close()`` also closes the store if this session opened it
+        (`from_url`); a plain ``session.close()`` (as with the SDK's sync
+        `SQLiteSession`) closes the session alone. Closing twice is harmless.
+        """
+        owned = self._owns_store and not self._closed
+        self._closed = True
+        return _Closing(self.store.close if owned else None)
 
     async def __aenter__(self) -> Self:
         return self
