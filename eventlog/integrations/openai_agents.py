@@ -23,7 +23,7 @@ import asyncio
 import random
 import threading
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,9 +35,13 @@ from weakref import WeakKeyDictionary
 from agents.items import TResponseInputItem
 
 from .._connect import connect_async
-from .._core.branch import branch_to, cycle_error
-from ..errors import ConcurrencyError, InvalidInputError, InvalidPayloadError
-from ..model import Entry, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..errors import (
+    ConcurrencyError,
+    InvalidInputError,
+    InvalidPayloadError,
+    SessionNotFoundError,
+)
+from ..model import Entry, SessionDelta
 from ..store import AsyncStore
 
 if TYPE_CHECKING:
@@ -52,9 +56,6 @@ DEFAULT_KIND: Final = "item"
 _FIRST_BACK_OFF: Final = 0.001
 _MAX_BACK_OFF: Final = 0.05
 """Seconds: the ceiling of the jittered exponential back-off after a `ConcurrencyError`."""
-
-_KNOWN_PER_STORE: Final = 1024
-"""How many sessions' last seen leaf a process remembers per store (least recent dropped)."""
 
 _T = TypeVar("_T")
 
@@ -104,12 +105,6 @@ class _Closing:
             yield from self._release().__await__()
 
 
-def _branch(data: SessionData, session_id: str) -> list[Entry]:
-    """The live entries from the root to the leaf, oldest first."""
-    by_id = {entry.id: entry for entry in data.entries}
-    return branch_to(by_id, data.leaf_id, on_cycle=lambda _: cycle_error(session_id))
-
-
 def _kind(item: dict[str, Any]) -> str:
     kind = item.get("type")
     return kind if isinstance(kind, str) and kind else DEFAULT_KIND
@@ -117,30 +112,6 @@ def _kind(item: dict[str, Any]) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class _Known:
-    """A session's version and leaf as this process last saw them.
-
-    The timestamps tell this version apart from the same version number of a session
-    that was deleted and written again since.
-    """
-
-    version: int
-    leaf_id: str | None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    def describes(self, info: SessionInfo) -> bool:
-        return (self.version, self.created_at, self.updated_at) == (
-            info.version,
-            info.created_at,
-            info.updated_at,
-        )
-
-
-_ABSENT: Final = _Known(0, None)
 
 
 @dataclass
@@ -163,10 +134,9 @@ class _Pending:
 
 @dataclass
 class _Shared:
-    """What the sessions of one store share in this process: leaves seen, write queues."""
+    """What the sessions of one store share in this process: their write queues."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    known: OrderedDict[str, _Known] = field(default_factory=OrderedDict)
     writers: dict[tuple[str, asyncio.AbstractEventLoop], _Writer] = field(default_factory=dict)
 
 
@@ -288,8 +258,9 @@ class _Writer:
         leaf = batches[-1].ids[-1]
 
         async def attempt() -> None:
-            known = await self._current()
-            parent = known.leaf_id
+            # The index row alone: the leaf to append after and the version to expect.
+            info = await self.store.info(self.session_id)
+            parent = None if info is None else info.leaf_id
             entries: list[Entry] = []
             for batch in batches:
                 for entry_id, payload in zip(batch.ids, batch.payloads, strict=True):
@@ -297,12 +268,11 @@ class _Writer:
                         Entry(entry_id, parent, _kind(payload), batch.timestamp, payload)
                     )
                     parent = entry_id
-            result = await self.store.save_delta(
+            await self.store.save_delta(
                 self.session_id,
                 SessionDelta(new_entries=entries, leaf_id=leaf),
-                expected_version=known.version,
+                expected_version=0 if info is None else info.version,
             )
-            await self._learn(result, leaf)
 
         try:
             await self.retrying(attempt)
@@ -322,35 +292,35 @@ class _Writer:
 
     async def pop(self) -> TResponseInputItem | None:
         async def attempt() -> TResponseInputItem | None:
-            data = await self.store.load(self.session_id)
-            if data is None:
+            info = await self.store.info(self.session_id)
+            if info is None or info.leaf_id is None:
                 return None
-            branch = _branch(data, self.session_id)
-            if not branch:
+            # The leaf and the entry before it on the branch (if that one is live).
+            tail = await _tail(self.store, self.session_id, 2)
+            if not tail:
                 return None
-            last = branch[-1]
-            leaf = branch[-2].id if len(branch) > 1 else None
-            result = await self.store.save_delta(
+            last = tail[-1]
+            leaf = tail[-2].id if len(tail) > 1 else None
+            await self.store.save_delta(
                 self.session_id,
                 SessionDelta(removed_entry_ids=[last.id], leaf_id=leaf),
-                expected_version=data.version,
+                expected_version=info.version,
             )
-            await self._learn(result, leaf)
             return cast(TResponseInputItem, last.payload)
 
         return await self.retrying(attempt)
 
     async def clear(self) -> None:
         async def attempt() -> None:
+            # Every live entry is tombstoned, so every id is read: O(items), once.
             data = await self.store.load(self.session_id, raw=True)
             if data is None or not data.entries:
                 return
-            result = await self.store.save_delta(
+            await self.store.save_delta(
                 self.session_id,
                 SessionDelta(removed_entry_ids=[entry.id for entry in data.entries], leaf_id=None),
                 expected_version=data.version,
             )
-            await self._learn(result, None)
 
         await self.retrying(attempt)
 
@@ -361,56 +331,18 @@ class _Writer:
             try:
                 return await attempt()
             except ConcurrencyError:
-                self._forget()
                 # Full jitter: writers that collided spread out instead of colliding again.
                 await asyncio.sleep(random.uniform(0, ceiling))
                 ceiling = min(ceiling * 2, _MAX_BACK_OFF)
 
-    async def _info(self) -> SessionInfo | None:
-        """The session's index row alone, without its entries (None if it is absent)."""
-        if not isinstance(self.session_id, str) or not self.session_id or "\0" in self.session_id:
-            return None  # not a session id: `load` names what is wrong with it
-        # An exact id sorts before every longer id it is a prefix of.
-        page = await self.store.list_sessions(prefix=self.session_id, limit=1)
-        if page.items and page.items[0].session_id == self.session_id:
-            return page.items[0]
-        return None
 
-    async def _current(self) -> _Known:
-        """The session's version and leaf, without loading it when this process knows them."""
-        info = await self._info()
-        if info is not None:
-            with self.shared.lock:
-                known = self.shared.known.get(self.session_id)
-            if known is not None and known.describes(info):
-                return known
-        # Also when the index row was not found: `load` is cheap for an absent session,
-        # and certain where a prefix listing might not be.
-        data = await self.store.load(self.session_id, raw=True)
-        if data is None:
-            return _ABSENT
-        known = _Known(data.version, data.leaf_id, data.created_at, data.updated_at)
-        self._remember(known)
-        return known
-
-    async def _learn(self, result: SaveResult, leaf_id: str | None) -> None:
-        """Remember the leaf this process just wrote, with the version it wrote it in."""
-        info = await self._info()
-        if info is not None and info.version == result.version:
-            self._remember(_Known(result.version, leaf_id, info.created_at, info.updated_at))
-        else:
-            self._forget()
-
-    def _remember(self, known: _Known) -> None:
-        with self.shared.lock:
-            self.shared.known[self.session_id] = known
-            self.shared.known.move_to_end(self.session_id)
-            while len(self.shared.known) > _KNOWN_PER_STORE:
-                self.shared.known.popitem(last=False)
-
-    def _forget(self) -> None:
-        with self.shared.lock:
-            self.shared.known.pop(self.session_id, None)
+async def _tail(store: AsyncStore, session_id: str, limit: int | None) -> list[Entry]:
+    """The last `limit` entries of the session's branch (all with None), oldest first:
+    O(limit) reads, whatever the session holds. None for an absent session."""
+    try:
+        return await store.path(session_id, limit=limit)
+    except SessionNotFoundError:
+        return []
 
 
 class EventlogSession:
@@ -477,13 +409,12 @@ class EventlogSession:
         self._check_open()
         if limit is None and self.session_settings is not None:
             limit = self.session_settings.limit
-        data = await self.store.load(self.session_id)
-        if data is None:
+        if limit is not None and limit <= 0:
             return []
-        branch = _branch(data, self.session_id)
-        if limit is not None:
-            branch = branch[-limit:] if limit > 0 else []
-        return [cast(TResponseInputItem, entry.payload) for entry in branch]
+        return [
+            cast(TResponseInputItem, entry.payload)
+            for entry in await _tail(self.store, self.session_id, limit)
+        ]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append items after the newest one; the last becomes the leaf.
