@@ -6,8 +6,8 @@ the async one. Loaded on first use, so `import eventlog` does not import psycopg
 
 from __future__ import annotations
 
+from ._postgres.any_loop import AsyncPostgresStore
 from ._postgres.driver import PostgresStore
-from ._postgres.driver_async import AsyncPostgresStore
 
 __all__ = ["AsyncPostgresStore", "PostgresStore", "migrate"]
 

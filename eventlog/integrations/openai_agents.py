@@ -23,8 +23,8 @@ import asyncio
 import random
 import threading
 import uuid
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -35,16 +35,20 @@ from weakref import WeakKeyDictionary
 from agents.items import TResponseInputItem
 
 from .._connect import connect_async
-from .._core.branch import branch_to, cycle_error
-from ..errors import ConcurrencyError, InvalidInputError
-from ..model import Entry, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..errors import (
+    ConcurrencyError,
+    InvalidInputError,
+    InvalidPayloadError,
+    SessionNotFoundError,
+)
+from ..model import Entry, SessionDelta
 from ..store import AsyncStore
 
 if TYPE_CHECKING:
     # Imported for annotations only: SDK versions before SessionSettings work too.
     from agents.memory import SessionSettings
 
-__all__ = ["DEFAULT_KIND", "EventlogSession"]
+__all__ = ["DEFAULT_KIND", "EventlogSession", "UnstorableItemError"]
 
 DEFAULT_KIND: Final = "item"
 """The entry kind of an item without a string ``type`` (a plain role/content message)."""
@@ -53,16 +57,52 @@ _FIRST_BACK_OFF: Final = 0.001
 _MAX_BACK_OFF: Final = 0.05
 """Seconds: the ceiling of the jittered exponential back-off after a `ConcurrencyError`."""
 
-_KNOWN_PER_STORE: Final = 1024
-"""How many sessions' last seen leaf a process remembers per store (least recent dropped)."""
-
 _T = TypeVar("_T")
 
 
-def _branch(data: SessionData, session_id: str) -> list[Entry]:
-    """The live entries from the root to the leaf, oldest first."""
-    by_id = {entry.id: entry for entry in data.entries}
-    return branch_to(by_id, data.leaf_id, on_cycle=lambda _: cycle_error(session_id))
+class UnstorableItemError(InvalidPayloadError, TypeError):
+    """An item is not storable JSON: eventlog's `InvalidPayloadError`, and the
+    `TypeError` the SDK's own sessions raise for it (``json.dumps`` does)."""
+
+
+def _settings(value: SessionSettings | dict[str, Any] | None) -> SessionSettings | None:
+    """The SDK's settings as its own sessions keep them: a dict becomes `SessionSettings`
+    (an unknown key is a `TypeError`), None the default settings."""
+    try:
+        from agents.memory import SessionSettings
+    except ImportError:  # an SDK before SessionSettings: nothing to normalize
+        return value  # type: ignore[return-value]
+    if value is None:
+        return SessionSettings()
+    if isinstance(value, SessionSettings):
+        return value
+    try:
+        from agents.memory.session_settings import coerce_session_settings
+    except ImportError:
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"session_settings must be SessionSettings or a dict, not {type(value).__name__}"
+            ) from None
+        unknown = sorted(set(value) - {"limit"})
+        if unknown:
+            raise TypeError(f"Unknown session settings: {', '.join(unknown)}") from None
+        return SessionSettings(**value)
+    return coerce_session_settings(value)
+
+
+class _Closing:
+    """What `EventlogSession.close` returns: awaiting it closes a store the session owns.
+
+    The session is closed as soon as `close()` is called, awaited or not, as the SDK's
+    sync `SQLiteSession.close()` is.
+    """
+
+    def __init__(self, release: Callable[[], Awaitable[None]] | None) -> None:
+        self._release = release
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._release is not None:
+            yield from self._release().__await__()
 
 
 def _kind(item: dict[str, Any]) -> str:
@@ -72,30 +112,6 @@ def _kind(item: dict[str, Any]) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class _Known:
-    """A session's version and leaf as this process last saw them.
-
-    The timestamps tell this version apart from the same version number of a session
-    that was deleted and written again since.
-    """
-
-    version: int
-    leaf_id: str | None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    def describes(self, info: SessionInfo) -> bool:
-        return (self.version, self.created_at, self.updated_at) == (
-            info.version,
-            info.created_at,
-            info.updated_at,
-        )
-
-
-_ABSENT: Final = _Known(0, None)
 
 
 @dataclass
@@ -118,10 +134,9 @@ class _Pending:
 
 @dataclass
 class _Shared:
-    """What the sessions of one store share in this process: leaves seen, write queues."""
+    """What the sessions of one store share in this process: their write queues."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    known: OrderedDict[str, _Known] = field(default_factory=OrderedDict)
     writers: dict[tuple[str, asyncio.AbstractEventLoop], _Writer] = field(default_factory=dict)
 
 
@@ -243,8 +258,9 @@ class _Writer:
         leaf = batches[-1].ids[-1]
 
         async def attempt() -> None:
-            known = await self._current()
-            parent = known.leaf_id
+            # The index row alone: the leaf to append after and the version to expect.
+            info = await self.store.info(self.session_id)
+            parent = None if info is None else info.leaf_id
             entries: list[Entry] = []
             for batch in batches:
                 for entry_id, payload in zip(batch.ids, batch.payloads, strict=True):
@@ -252,12 +268,11 @@ class _Writer:
                         Entry(entry_id, parent, _kind(payload), batch.timestamp, payload)
                     )
                     parent = entry_id
-            result = await self.store.save_delta(
+            await self.store.save_delta(
                 self.session_id,
                 SessionDelta(new_entries=entries, leaf_id=leaf),
-                expected_version=known.version,
+                expected_version=0 if info is None else info.version,
             )
-            await self._learn(result, leaf)
 
         try:
             await self.retrying(attempt)
@@ -266,39 +281,46 @@ class _Writer:
             if len(batches) == 1 and where is not None and where.startswith("new_entries["):
                 # One call's items are the delta's entries, in order: name the caller's argument.
                 error.where = "items[" + where.removeprefix("new_entries[")
+            if type(error) is InvalidPayloadError:  # not JSON (too large is not a TypeError)
+                raise UnstorableItemError(
+                    error.message,
+                    session_id=error.session_id,
+                    entry_id=error.entry_id,
+                    where=error.where,
+                ) from None
             raise
 
     async def pop(self) -> TResponseInputItem | None:
         async def attempt() -> TResponseInputItem | None:
-            data = await self.store.load(self.session_id)
-            if data is None:
+            info = await self.store.info(self.session_id)
+            if info is None or info.leaf_id is None:
                 return None
-            branch = _branch(data, self.session_id)
-            if not branch:
+            # The leaf and the entry before it on the branch (if that one is live).
+            tail = await _tail(self.store, self.session_id, 2)
+            if not tail:
                 return None
-            last = branch[-1]
-            leaf = branch[-2].id if len(branch) > 1 else None
-            result = await self.store.save_delta(
+            last = tail[-1]
+            leaf = tail[-2].id if len(tail) > 1 else None
+            await self.store.save_delta(
                 self.session_id,
                 SessionDelta(removed_entry_ids=[last.id], leaf_id=leaf),
-                expected_version=data.version,
+                expected_version=info.version,
             )
-            await self._learn(result, leaf)
             return cast(TResponseInputItem, last.payload)
 
         return await self.retrying(attempt)
 
     async def clear(self) -> None:
         async def attempt() -> None:
+            # Every live entry is tombstoned, so every id is read: O(items), once.
             data = await self.store.load(self.session_id, raw=True)
             if data is None or not data.entries:
                 return
-            result = await self.store.save_delta(
+            await self.store.save_delta(
                 self.session_id,
                 SessionDelta(removed_entry_ids=[entry.id for entry in data.entries], leaf_id=None),
                 expected_version=data.version,
             )
-            await self._learn(result, None)
 
         await self.retrying(attempt)
 
@@ -309,56 +331,18 @@ class _Writer:
             try:
                 return await attempt()
             except ConcurrencyError:
-                self._forget()
                 # Full jitter: writers that collided spread out instead of colliding again.
                 await asyncio.sleep(random.uniform(0, ceiling))
                 ceiling = min(ceiling * 2, _MAX_BACK_OFF)
 
-    async def _info(self) -> SessionInfo | None:
-        """The session's index row alone, without its entries (None if it is absent)."""
-        if not isinstance(self.session_id, str) or not self.session_id or "\0" in self.session_id:
-            return None  # not a session id: `load` names what is wrong with it
-        # An exact id sorts before every longer id it is a prefix of.
-        page = await self.store.list_sessions(prefix=self.session_id, limit=1)
-        if page.items and page.items[0].session_id == self.session_id:
-            return page.items[0]
-        return None
 
-    async def _current(self) -> _Known:
-        """The session's version and leaf, without loading it when this process knows them."""
-        info = await self._info()
-        if info is not None:
-            with self.shared.lock:
-                known = self.shared.known.get(self.session_id)
-            if known is not None and known.describes(info):
-                return known
-        # Also when the index row was not found: `load` is cheap for an absent session,
-        # and certain where a prefix listing might not be.
-        data = await self.store.load(self.session_id, raw=True)
-        if data is None:
-            return _ABSENT
-        known = _Known(data.version, data.leaf_id, data.created_at, data.updated_at)
-        self._remember(known)
-        return known
-
-    async def _learn(self, result: SaveResult, leaf_id: str | None) -> None:
-        """Remember the leaf this process just wrote, with the version it wrote it in."""
-        info = await self._info()
-        if info is not None and info.version == result.version:
-            self._remember(_Known(result.version, leaf_id, info.created_at, info.updated_at))
-        else:
-            self._forget()
-
-    def _remember(self, known: _Known) -> None:
-        with self.shared.lock:
-            self.shared.known[self.session_id] = known
-            self.shared.known.move_to_end(self.session_id)
-            while len(self.shared.known) > _KNOWN_PER_STORE:
-                self.shared.known.popitem(last=False)
-
-    def _forget(self) -> None:
-        with self.shared.lock:
-            self.shared.known.pop(self.session_id, None)
+async def _tail(store: AsyncStore, session_id: str, limit: int | None) -> list[Entry]:
+    """The last `limit` entries of the session's branch (all with None), oldest first:
+    O(limit) reads, whatever the session holds. None for an absent session."""
+    try:
+        return await store.path(session_id, limit=limit)
+    except SessionNotFoundError:
+        return []
 
 
 class EventlogSession:
@@ -384,12 +368,13 @@ class EventlogSession:
         session_id: str,
         store: AsyncStore,
         *,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
     ) -> None:
         self.session_id = session_id
         self.store = store
-        self.session_settings = session_settings
+        self.session_settings = _settings(session_settings)
         self._owns_store = False
+        self._closed = False
         self._own_shared: _Shared | None = None
 
     @classmethod
@@ -398,7 +383,7 @@ class EventlogSession:
         session_id: str,
         url: str,
         *,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
         **options: Any,
     ) -> Self:
         """Open a store with `eventlog.connect_async` and a session on it.
@@ -409,9 +394,8 @@ class EventlogSession:
             InvalidConfigError: the URL or an option is not usable.
             StoreUnavailableError: the database cannot be reached or opened.
         """
-        session = cls(
-            session_id, await connect_async(url, **options), session_settings=session_settings
-        )
+        settings = _settings(session_settings)  # a bad one is refused before connecting
+        session = cls(session_id, await connect_async(url, **options), session_settings=settings)
         session._owns_store = True
         return session
 
@@ -422,23 +406,26 @@ class EventlogSession:
             limit: how many of the newest items to return (default:
                 ``session_settings.limit``, else all); 0 or less returns none.
         """
+        self._check_open()
         if limit is None and self.session_settings is not None:
             limit = self.session_settings.limit
-        data = await self.store.load(self.session_id)
-        if data is None:
+        if limit is not None and limit <= 0:
             return []
-        branch = _branch(data, self.session_id)
-        if limit is not None:
-            branch = branch[-limit:] if limit > 0 else []
-        return [cast(TResponseInputItem, entry.payload) for entry in branch]
+        return [
+            cast(TResponseInputItem, entry.payload)
+            for entry in await _tail(self.store, self.session_id, limit)
+        ]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append items after the newest one; the last becomes the leaf.
 
         Raises:
             InvalidInputError: `items` is not a list of dicts, or an item is not
-                storable JSON (nothing of the call is written).
+                storable JSON (nothing of the call is written); for the latter an
+                `UnstorableItemError`, which is also a `TypeError`.
+            RuntimeError: the session is closed.
         """
+        self._check_open()
         if not isinstance(items, list | tuple):
             raise InvalidInputError(
                 f"items must be a list of dicts, not {type(items).__name__}",
@@ -465,12 +452,14 @@ class EventlogSession:
 
         Its parent becomes the leaf, so the next `add_items` continues from there.
         """
+        self._check_open()
         writer = self._writer()
         popped = await writer.submit(_Pending(self._future(), run=writer.pop))
         return cast(TResponseInputItem | None, popped)
 
     async def clear_session(self) -> None:
         """Tombstone every item; the session stays, empty, with its history until purged."""
+        self._check_open()
         writer = self._writer()
         await writer.submit(_Pending(self._future(), run=writer.clear))
 
@@ -492,10 +481,20 @@ class EventlogSession:
                 writer = shared.writers[key] = _Writer(self.store, self.session_id, shared, key)
         return writer
 
-    async def close(self) -> None:
-        """Close the store if this session opened it (`from_url`)."""
-        if self._owns_store:
-            await self.store.close()
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed")
+
+    def close(self) -> Awaitable[None]:
+        """Close the session: every later call raises `RuntimeError`.
+
+        ``await session.close()`` also closes the store if this session opened it
+        (`from_url`); a plain ``session.close()`` (as with the SDK's sync
+        `SQLiteSession`) closes the session alone. Closing twice is harmless.
+        """
+        owned = self._owns_store and not self._closed
+        self._closed = True
+        return _Closing(self.store.close if owned else None)
 
     async def __aenter__(self) -> Self:
         return self

@@ -164,7 +164,8 @@ def test_a_new_session_object_on_the_same_file_continues_the_conversation(tmp_pa
 def test_is_an_sdk_session(url: str) -> None:
     async def body(session: EventlogSession, store: AsyncStore) -> None:
         assert isinstance(session, Session)
-        assert session.session_id == "chat" and session.session_settings is None
+        # As the SDK's own sessions: default settings, not None.
+        assert session.session_id == "chat" and session.session_settings == SessionSettings()
 
     _with_session(url, body)
 

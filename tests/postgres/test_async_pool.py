@@ -20,14 +20,15 @@ from eventlog.postgres import AsyncPostgresStore
 def test_an_exhausted_pool_raises_after_the_timeout_instead_of_hanging(url: str) -> None:
     async def scenario() -> float:
         store = await AsyncPostgresStore.open(url, min_size=1, max_size=1, timeout=0.5)
-        held = await store._pool.getconn()  # the only connection, taken by someone else
+        # The only connection, taken by someone else (on the loop the store's pool lives on).
+        held = await store._home.run(store._pool.getconn())
         try:
             started = time.perf_counter()
             with pytest.raises(eventlog.StoreUnavailableError):
                 await store.load("s")
             return time.perf_counter() - started
         finally:
-            await store._pool.putconn(held)
+            await store._home.run(store._pool.putconn(held))
             await store.close()
 
     waited = asyncio.run(scenario())
