@@ -18,11 +18,12 @@ from typing import Any
 
 from .._core.planning import WritePlan
 from .._core.records import SessionState
+from .._core.watching import CHANNEL, watch_key
 from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .statements import LATEST_SQL
 
-__all__ = ["guard_sql", "guarded_write"]
+__all__ = ["NOTIFY_SQL", "guard_sql", "guarded_write"]
 
 _INSERT_SESSION = (
     f"INSERT INTO sessions (session_id, {', '.join(SESSION_FIELDS)}) "
@@ -59,6 +60,12 @@ _INSERT_VERSION = (
     "SELECT %(sid)s, %(version)s::bigint, %(leaf_id)s::text, %(version_metadata)s::bytea, "
     "%(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
 )
+
+# The statement's result, and the watchers' notification only if the write
+# happened (once per index row written: the subquery runs per row of `s`).
+# PostgreSQL sends it at COMMIT; it takes the notification queue's lock there.
+NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', %(watch_key)s)"
+_COUNT_AND_NOTIFY = f"SELECT count(*) FROM ({NOTIFY_SQL} FROM s) AS notified"
 
 
 def guarded_write(
@@ -104,7 +111,8 @@ def guarded_write(
         params["added"] = Int8Array([r.added_in_version for r in appends])
     parts.append(f"v AS ({_INSERT_VERSION})")
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
-    return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
+    params["watch_key"] = watch_key(state.session_id)
+    return f"WITH {', '.join(parts)} {_COUNT_AND_NOTIFY}", params
 
 
 def guard_sql(session_id: str, read: SessionState | None) -> tuple[str, dict[str, Any]]:
