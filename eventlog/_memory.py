@@ -19,7 +19,7 @@ import msgspec
 from ._core.folding import entries_from_records
 from ._core.operations import Operation
 from ._core.planning import PurgePlan, WritePlan
-from ._core.records import Record, SessionState, StateQuery
+from ._core.records import BranchWalk, Record, SessionState, StateQuery
 from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
 from .errors import StoreUnavailableError
@@ -191,6 +191,41 @@ class _MemoryTransaction:
         )
         self.changes[plan.session_id] = _Session.of(state, kept, versions)
         return len(session.records) - len(kept)
+
+    def live_record(self, session_id: str, entry_id: str) -> Record | None:
+        session = self._get(session_id)
+        if session is None or entry_id not in session.newest:
+            return None
+        record = session.records[session.newest[entry_id]]
+        return record if record.live else None
+
+    def branch_tail(self, session_id: str, leaf_id: str | None, limit: int) -> BranchWalk:
+        session = self._get(session_id)
+        if session is None:
+            return BranchWalk(exists=False, records=[])
+        walked: list[Record] = []
+        current = session.state.leaf_id if leaf_id is None else leaf_id
+        while current is not None and len(walked) < limit:
+            record = self.live_record(session_id, current)
+            if record is None:
+                break
+            walked.append(record)
+            current = record.parent_id
+        return BranchWalk(exists=True, records=walked)
+
+    def scan_records(
+        self, session_id: str, id_prefix: str, after_id: str | None, limit: int | None
+    ) -> list[Record]:
+        session = self._get(session_id)
+        if session is None:
+            return []
+        found = sorted(
+            (r for r in session.records if r.live and r.entry_id.startswith(id_prefix)),
+            key=lambda record: record.entry_id,
+        )
+        if after_id is not None:
+            found = [record for record in found if record.entry_id > after_id]
+        return found if limit is None else found[:limit]
 
     def list_states(self, query: StateQuery) -> list[SessionState]:
         states = [

@@ -163,6 +163,7 @@ class SessionInfo(msgspec.Struct, frozen=True):
         entry_count: live entries.
         removed_count: stored records that are no longer live (what `purge` drops).
         bytes: payload bytes of every stored record, live or not.
+        leaf_id: the session's leaf (the current branch tip), or None.
     """
 
     session_id: str
@@ -174,6 +175,7 @@ class SessionInfo(msgspec.Struct, frozen=True):
     updated_at: datetime
     parent_session_id: str | None = None
     forked_from_entry_id: str | None = None
+    leaf_id: str | None = None
 
 
 class Page(msgspec.Struct, frozen=True):

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..model import Entry, SessionData, SessionInfo
+from .branch import cycle_error
 from .codec import (
     STORED_DECODE_ERRORS,
     decode_stored,
@@ -27,6 +28,7 @@ __all__ = [
     "fold_session",
     "record_to_entry",
     "session_info",
+    "tail_entries",
     "walk_path",
 ]
 
@@ -117,6 +119,22 @@ def walk_path(session_id: str, live: Sequence[Record], leaf_id: str | None) -> l
     return [record_to_entry(record, raw=False, session_id=session_id) for record in branch]
 
 
+def tail_entries(session_id: str, walked: Sequence[Record]) -> list[Entry]:
+    """The entries of a walk up from a leaf (leaf first), root first.
+
+    Raises:
+        CorruptionError: the walk met an entry twice: the parent links form a cycle.
+    """
+    seen: set[str] = set()
+    for record in walked:
+        if record.entry_id in seen:
+            raise cycle_error(session_id, record.entry_id)
+        seen.add(record.entry_id)
+    return [
+        record_to_entry(record, raw=False, session_id=session_id) for record in reversed(walked)
+    ]
+
+
 def session_info(state: SessionState) -> SessionInfo:
     """The public index record of a session."""
     return SessionInfo(
@@ -129,4 +147,5 @@ def session_info(state: SessionState) -> SessionInfo:
         updated_at=state.updated_at,
         parent_session_id=state.parent_session_id,
         forked_from_entry_id=state.forked_from_entry_id,
+        leaf_id=state.leaf_id,
     )

@@ -22,24 +22,35 @@ import msgspec
 from ..errors import (
     EventlogError,
     HistoryPurgedError,
+    InvalidIdError,
     InvalidInputError,
+    InvalidLeafError,
     SessionExistsError,
     SessionNotFoundError,
 )
 from ..model import Entry, Page, SaveResult, SessionData, SessionInfo
 from . import folding, planning
-from .codec import check_entry_id, check_session_id, prepare_delta, prepare_snapshot
+from .codec import (
+    MAX_ID_BYTES,
+    check_entry_id,
+    check_session_id,
+    prepare_delta,
+    prepare_snapshot,
+)
 from .planning import WritePlan
 from .records import SessionState, StateQuery
 from .storage_requests import (
     Apply,
+    BranchTail,
     Delete,
     LatestRecords,
     ListStates,
     LiveEntries,
+    LiveRecord,
     LiveRecords,
     Purge,
     RecordsAt,
+    ScanRecords,
     State,
     StateAndLatest,
     Steps,
@@ -50,13 +61,16 @@ __all__ = [
     "Operation",
     "Steps",
     "delete",
+    "entry",
     "fork",
+    "info",
     "list_sessions",
     "load",
     "path",
     "purge",
     "save",
     "save_delta",
+    "scan",
 ]
 
 T = TypeVar("T")
@@ -83,6 +97,9 @@ class Operation(msgspec.Struct, Generic[T], frozen=True):
     steps: Callable[[], Steps[T]]
     optimistic: bool = False
     plan_if_new: Callable[[SessionState], tuple[WritePlan, T] | None] | None = None
+    single_statement: bool = False
+    """A read whose steps make one request that one statement answers: a backend
+    may run it without a transaction of its own (the statement is its snapshot)."""
 
 
 def _now() -> datetime:
@@ -288,10 +305,12 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
     return Operation("load", sid, "read", steps)
 
 
-def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
-    """The branch from its root to a leaf."""
+def path(session_id: object, *, leaf_id: object, limit: object = None) -> Operation[list[Entry]]:
+    """The branch from its root to a leaf; with `limit`, only its last `limit` entries."""
     sid = check_session_id(session_id)
     leaf = None if leaf_id is None else check_entry_id(leaf_id, session_id=sid, where="leaf_id")
+    if limit is not None:
+        return _path_tail(sid, leaf, _check_limit(sid, limit))
 
     def steps() -> Steps[list[Entry]]:
         state = _require(sid, (yield from State(sid)))
@@ -299,6 +318,26 @@ def path(session_id: object, *, leaf_id: object) -> Operation[list[Entry]]:
         return folding.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
 
     return Operation("path", sid, "read", steps)
+
+
+def _path_tail(sid: str, leaf: str | None, limit: int) -> Operation[list[Entry]]:
+    """The last `limit` entries of a branch, read by walking up from the leaf: O(limit).
+
+    A parent cycle is reported when the walk meets it within the entries it
+    reads; one further up is beyond what a tail looks at.
+    """
+
+    def steps() -> Steps[list[Entry]]:
+        tail = yield from BranchTail(sid, leaf, limit)
+        if not tail.exists:
+            raise SessionNotFoundError("no such session", session_id=sid)
+        if not tail.records and leaf is not None:
+            raise InvalidLeafError(
+                "the leaf is not a live entry", session_id=sid, entry_id=leaf, where="leaf_id"
+            )
+        return folding.tail_entries(sid, tail.records)
+
+    return Operation("path", sid, "read", steps, single_statement=True)
 
 
 def _encode_cursor(session_id: str) -> str:
@@ -384,3 +423,91 @@ def list_sessions(
         return Page(items=items, next_cursor=next_cursor)
 
     return Operation("list_sessions", "", "read", steps)
+
+
+# -- reads for frameworks: info, entry, scan ------------------------------------
+
+
+def _check_limit(session_id: str, limit: object) -> int:
+    """A positive int limit, capped at what a backend can be asked for."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError(
+            "limit must be None or a positive int", session_id=session_id, where="limit"
+        )
+    return min(limit, _MAX_FETCH)
+
+
+def _check_raw(session_id: str, raw: object) -> bool:
+    if not isinstance(raw, bool):
+        raise InvalidInputError("raw must be True or False", session_id=session_id, where="raw")
+    return raw
+
+
+def _check_id_prefix(session_id: str, id_prefix: object) -> str:
+    """A prefix some entry id can start with: "" or the start of a valid id.
+
+    Raises:
+        InvalidIdError: not a str, or no entry id can start with it (NUL, a lone
+            surrogate, over the id length limit).
+    """
+    if not isinstance(id_prefix, str):
+        raise InvalidIdError("id_prefix must be a str", session_id=session_id, where="id_prefix")
+    if id_prefix == "":
+        return id_prefix
+    try:
+        check_entry_id(id_prefix, session_id=session_id, where="id_prefix")
+    except InvalidIdError:
+        raise InvalidIdError(
+            f"id_prefix must be the start of an entry id (no NUL or lone surrogate, "
+            f"at most {MAX_ID_BYTES} UTF-8 bytes)",
+            session_id=session_id,
+            where="id_prefix",
+        ) from None
+    return id_prefix
+
+
+def info(session_id: object) -> Operation[SessionInfo | None]:
+    """The session's index row alone, or None: no entries are read."""
+    sid = check_session_id(session_id)
+
+    def steps() -> Steps[SessionInfo | None]:
+        state = yield from State(sid)
+        return None if state is None else folding.session_info(state)
+
+    return Operation("info", sid, "read", steps, single_statement=True)
+
+
+def entry(session_id: object, entry_id: object, *, raw: object) -> Operation[Entry | None]:
+    """The live entry with that id, or None (also for a missing session)."""
+    sid = check_session_id(session_id)
+    eid = check_entry_id(entry_id, session_id=sid, where="entry_id")
+    as_raw = _check_raw(sid, raw)
+
+    def steps() -> Steps[Entry | None]:
+        record = yield from LiveRecord(sid, eid)
+        if record is None:
+            return None
+        return folding.record_to_entry(record, raw=as_raw, session_id=sid)
+
+    return Operation("entry", sid, "read", steps, single_statement=True)
+
+
+def scan(
+    session_id: object, *, id_prefix: object, after_id: object, limit: object, raw: object
+) -> Operation[list[Entry]]:
+    """Live entries whose id starts with `id_prefix`, in id order, after `after_id`.
+
+    A missing session has no entries: the answer is `[]`, as for a prefix no
+    live id has.
+    """
+    sid = check_session_id(session_id)
+    prefix = _check_id_prefix(sid, id_prefix)
+    after = None if after_id is None else check_entry_id(after_id, session_id=sid, where="after_id")
+    fetch = None if limit is None else _check_limit(sid, limit)
+    as_raw = _check_raw(sid, raw)
+
+    def steps() -> Steps[list[Entry]]:
+        records = yield from ScanRecords(sid, prefix, after, fetch)
+        return folding.entries_from_records(records, raw=as_raw)
+
+    return Operation("scan", sid, "read", steps, single_statement=True)

@@ -14,7 +14,7 @@ import msgspec
 from ..errors import InvalidLeafError
 from .branch import branch_to, cycle_error
 
-__all__ = ["Record", "SessionState", "StateQuery", "branch_records"]
+__all__ = ["BranchWalk", "Record", "SessionState", "StateQuery", "branch_records"]
 
 
 class Record(msgspec.Struct, frozen=True):
@@ -70,6 +70,18 @@ class StateQuery(msgspec.Struct, frozen=True):
     after: str | None
     """Only ids above this one (the page's cursor)."""
     limit: int
+
+
+class BranchWalk(msgspec.Struct, frozen=True):
+    """A walk up a branch: whether the session exists, and the live records met.
+
+    `records` starts at the leaf and follows parent links while the parent is
+    live, at most as many as asked; empty when the leaf is not live (or the
+    session has none).
+    """
+
+    exists: bool
+    records: list[Record]
 
 
 def branch_records(session_id: str, live: Sequence[Record], leaf_id: str) -> list[Record]:

@@ -20,7 +20,7 @@ import msgspec
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import Record, SessionState, StateQuery
+from .records import BranchWalk, Record, SessionState, StateQuery
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -28,14 +28,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Apply",
+    "BranchTail",
     "Delete",
     "LatestRecords",
     "ListStates",
     "LiveEntries",
+    "LiveRecord",
     "LiveRecords",
     "Purge",
     "RecordsAt",
     "Request",
+    "ScanRecords",
     "State",
     "StateAndLatest",
     "Steps",
@@ -227,3 +230,51 @@ class ListStates(Request[list[SessionState]]):
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[list[SessionState]]:
         return tx.list_states(self.query)
+
+
+# -- reads for frameworks -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRecord(Request[Record | None]):
+    """`Transaction.live_record`."""
+
+    session_id: str
+    entry_id: str
+
+    def answer(self, tx: Transaction) -> Record | None:
+        return tx.live_record(self.session_id, self.entry_id)
+
+    def answer_async(self, tx: AsyncTransaction) -> Awaitable[Record | None]:
+        return tx.live_record(self.session_id, self.entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BranchTail(Request[BranchWalk]):
+    """`Transaction.branch_tail`."""
+
+    session_id: str
+    leaf_id: str | None
+    limit: int
+
+    def answer(self, tx: Transaction) -> BranchWalk:
+        return tx.branch_tail(self.session_id, self.leaf_id, self.limit)
+
+    def answer_async(self, tx: AsyncTransaction) -> Awaitable[BranchWalk]:
+        return tx.branch_tail(self.session_id, self.leaf_id, self.limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRecords(Request[list[Record]]):
+    """`Transaction.scan_records`."""
+
+    session_id: str
+    id_prefix: str
+    after_id: str | None
+    limit: int | None
+
+    def answer(self, tx: Transaction) -> list[Record]:
+        return tx.scan_records(self.session_id, self.id_prefix, self.after_id, self.limit)
+
+    def answer_async(self, tx: AsyncTransaction) -> Awaitable[list[Record]]:
+        return tx.scan_records(self.session_id, self.id_prefix, self.after_id, self.limit)

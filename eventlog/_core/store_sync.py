@@ -70,15 +70,59 @@ class Store(Protocol):
         """
         ...
 
-    def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+    def path(
+        self, session_id: str, /, *, leaf_id: str | None = None, limit: int | None = None
+    ) -> list[Entry]:
         """The branch from its root to `leaf_id` (default: the session's leaf).
 
         The walk stops at an entry whose parent is not live.
 
+        Args:
+            limit: only the last `limit` entries of the branch (still root first),
+                read by walking up from the leaf: cost O(limit), not O(branch).
+
         Raises:
             SessionNotFoundError: no such session.
             InvalidLeafError: `leaf_id` is not a live entry.
-            CorruptionError: the parent links form a cycle.
+            CorruptionError: the parent links form a cycle (with `limit`: one met
+                within the entries walked).
+        """
+        ...
+
+    def info(self, session_id: str, /) -> SessionInfo | None:
+        """The session's index row (leaf, version, counts), or None; reads no entries."""
+        ...
+
+    def entry(self, session_id: str, entry_id: str, /, *, raw: bool = False) -> Entry | None:
+        """The live entry with that id, or None (also for a missing session).
+
+        Args:
+            raw: return the payload as the exact `RawJSON` bytes stored.
+        """
+        ...
+
+    def scan(
+        self,
+        session_id: str,
+        /,
+        *,
+        id_prefix: str,
+        after_id: str | None = None,
+        limit: int | None = None,
+        raw: bool = False,
+    ) -> list[Entry]:
+        """Live entries whose id starts with `id_prefix`, in id (code point) order.
+
+        Answered from the index of live ids, so an adapter can group entries by
+        an id convention (``write:<checkpoint>:...``). A missing session gives [].
+
+        Args:
+            id_prefix: "" for every live entry.
+            after_id: only ids above this one (the last id of the previous page).
+            limit: at most this many.
+
+        Raises:
+            InvalidIdError: `id_prefix` is not the start of any valid entry id.
         """
         ...
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import Record, SessionState, StateQuery
+from .records import BranchWalk, Record, SessionState, StateQuery
 from .storage_requests import VersionRow
 
 __all__ = ["AsyncTransaction"]
@@ -67,4 +67,20 @@ class AsyncTransaction(Protocol):
 
     async def list_states(self, query: StateQuery) -> list[SessionState]:
         """Index rows in session-id order, after the id `after`."""
+        ...
+
+    # -- reads for frameworks ---------------------------------------------------
+
+    async def live_record(self, session_id: str, entry_id: str) -> Record | None:
+        """The live record of `entry_id`, with its payload, or None."""
+        ...
+
+    async def branch_tail(self, session_id: str, leaf_id: str | None, limit: int) -> BranchWalk:
+        """Walk up from `leaf_id` (None: the session's leaf), at most `limit` live records."""
+        ...
+
+    async def scan_records(
+        self, session_id: str, id_prefix: str, after_id: str | None, limit: int | None
+    ) -> list[Record]:
+        """Live records whose id starts with `id_prefix` and is above `after_id`, in id order."""
         ...

@@ -40,10 +40,17 @@ from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.operations import Operation
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import Record, SessionState, StateQuery
+from .._core.records import BranchWalk, Record, SessionState, StateQuery
 from .._runner.runner import LogStore, Transaction, VersionRow, drive
 from .._sql import migrations
-from .._sql.catalogue import LIVE_ENTRIES_SQL, list_states_sql, plan_statements, purge_statements
+from .._sql.catalogue import (
+    LIVE_ENTRIES_SQL,
+    branch_walk_from_rows,
+    list_states_sql,
+    plan_statements,
+    purge_statements,
+    scan_sql,
+)
 from ..errors import (
     ConcurrencyError,
     InvalidConfigError,
@@ -200,6 +207,20 @@ class _PostgresTransaction:
     def list_states(self, query: StateQuery) -> list[SessionState]:
         sql, params = list_states_sql(query, paramstyle="%s", time=_as_is)
         return [statements.state_from_row(row) for row in self._rows(sql, params)]
+
+    def live_record(self, session_id: str, entry_id: str) -> Record | None:
+        rows = self._rows(statements.LIVE_RECORD_SQL, (session_id, entry_id))
+        return statements.record_from_row(rows[0]) if rows else None
+
+    def branch_tail(self, session_id: str, leaf_id: str | None, limit: int) -> BranchWalk:
+        params = (session_id, leaf_id, session_id, session_id, limit, session_id)
+        return branch_walk_from_rows(self._rows(statements.BRANCH_TAIL_SQL, params))
+
+    def scan_records(
+        self, session_id: str, id_prefix: str, after_id: str | None, limit: int | None
+    ) -> list[Record]:
+        sql, params = scan_sql(session_id, id_prefix, after_id, limit, paramstyle="%s")
+        return [statements.record_from_row(row) for row in self._rows(sql, params)]
 
     def end_read(self) -> None:
         """End a read transaction."""
@@ -548,6 +569,8 @@ class PostgresStore(LogStore):
         # A driver error translated without its session gets it in the runner
         # (`settle_error`), like every other error leaving an operation.
         sid = operation.session_id
+        if operation.mode == "read" and operation.single_statement:
+            return self._read_one_statement(operation)
         # A write forgets the session's row until it knows the new one (a
         # forgotten or stale row only costs the read it would have saved).
         known = self._known.pop(sid, None) if operation.mode == "write" else None
@@ -611,6 +634,37 @@ class PostgresStore(LogStore):
             raise
         finally:
             self._pool.putconn(conn)
+
+    def _read_one_statement(self, operation: Operation[T]) -> T:
+        """Run a read of one statement in autocommit mode: one round trip, no BEGIN.
+
+        The statement is its own snapshot. A pooled connection the server
+        dropped fails on it harmlessly (a read), and is replaced by a fresh one.
+        """
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        for attempt in range(self._max_size + 1):
+            with translated():
+                conn = self._pool.getconn()
+            try:
+                tx = _PostgresTransaction(conn, locking=False)
+                try:
+                    return drive(operation.steps(), tx)
+                except psycopg.OperationalError:
+                    _end_unfinished(conn)
+                    if attempt == self._max_size or not conn.closed:
+                        with translated():
+                            raise
+                    logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
+                except psycopg.Error:
+                    with translated():
+                        raise
+            except BaseException:
+                _end_unfinished(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
+        raise AssertionError("unreachable")
 
     def _optimistic(self, operation: Operation[T]) -> tuple[bool, T]:
         """One optimistic try: whether its write landed, and the operation's result.

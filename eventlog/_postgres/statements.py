@@ -14,19 +14,23 @@ from .._core.records import Record, SessionState
 from .._sql import catalogue
 from .._sql.catalogue import (
     DELETE_SESSION_SQL,
+    LIVE_RECORD_SQL,
     RECORD_COLUMNS,
     RECORDS_AT_SQL,
     STATE_COLUMNS,
     STATE_SQL,
     VERSION_ROW_SQL,
+    branch_tail_sql,
     live_records_sql,
 )
 
 __all__ = [
+    "BRANCH_TAIL_SQL",
     "CREATION_LOCK_SQL",
     "DELETE_SQL",
     "LATEST_SQL",
     "LIVE_DIGESTS_SQL",
+    "LIVE_RECORD_SQL",
     "LIVE_WITH_PAYLOADS_SQL",
     "READ_BEGIN_SQL",
     "RECORDS_AT_SQL",
@@ -46,6 +50,7 @@ __all__ = [
 _NO_PAYLOAD = "''::bytea"
 
 STATE_FOR_UPDATE_SQL = STATE_SQL + " FOR UPDATE"
+BRANCH_TAIL_SQL = branch_tail_sql(lateral=True)
 # Locking creators of one new session serialize on this lock (no row exists to
 # lock yet), so only one of them plans the creation. It is not what keeps
 # creators apart: every creator, optimistic or locking, inserts the index row

@@ -78,9 +78,36 @@ class StoreBase(ABC):
         """See `Store.load`."""
         return self._run(operations.load(session_id, at_version=at_version, raw=raw))
 
-    def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+    def path(
+        self, session_id: str, /, *, leaf_id: str | None = None, limit: int | None = None
+    ) -> list[Entry]:
         """See `Store.path`."""
-        return self._run(operations.path(session_id, leaf_id=leaf_id))
+        return self._run(operations.path(session_id, leaf_id=leaf_id, limit=limit))
+
+    def info(self, session_id: str, /) -> SessionInfo | None:
+        """See `Store.info`."""
+        return self._run(operations.info(session_id))
+
+    def entry(self, session_id: str, entry_id: str, /, *, raw: bool = False) -> Entry | None:
+        """See `Store.entry`."""
+        return self._run(operations.entry(session_id, entry_id, raw=raw))
+
+    def scan(
+        self,
+        session_id: str,
+        /,
+        *,
+        id_prefix: str,
+        after_id: str | None = None,
+        limit: int | None = None,
+        raw: bool = False,
+    ) -> list[Entry]:
+        """See `Store.scan`."""
+        return self._run(
+            operations.scan(
+                session_id, id_prefix=id_prefix, after_id=after_id, limit=limit, raw=raw
+            )
+        )
 
     def list_sessions(
         self,

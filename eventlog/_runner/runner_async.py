@@ -78,9 +78,36 @@ class AsyncStoreBase(ABC):
         """See `AsyncStore.load`."""
         return await self._run(operations.load(session_id, at_version=at_version, raw=raw))
 
-    async def path(self, session_id: str, /, *, leaf_id: str | None = None) -> list[Entry]:
+    async def path(
+        self, session_id: str, /, *, leaf_id: str | None = None, limit: int | None = None
+    ) -> list[Entry]:
         """See `AsyncStore.path`."""
-        return await self._run(operations.path(session_id, leaf_id=leaf_id))
+        return await self._run(operations.path(session_id, leaf_id=leaf_id, limit=limit))
+
+    async def info(self, session_id: str, /) -> SessionInfo | None:
+        """See `AsyncStore.info`."""
+        return await self._run(operations.info(session_id))
+
+    async def entry(self, session_id: str, entry_id: str, /, *, raw: bool = False) -> Entry | None:
+        """See `AsyncStore.entry`."""
+        return await self._run(operations.entry(session_id, entry_id, raw=raw))
+
+    async def scan(
+        self,
+        session_id: str,
+        /,
+        *,
+        id_prefix: str,
+        after_id: str | None = None,
+        limit: int | None = None,
+        raw: bool = False,
+    ) -> list[Entry]:
+        """See `AsyncStore.scan`."""
+        return await self._run(
+            operations.scan(
+                session_id, id_prefix=id_prefix, after_id=after_id, limit=limit, raw=raw
+            )
+        )
 
     async def list_sessions(
         self,

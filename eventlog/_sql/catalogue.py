@@ -17,13 +17,14 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import Record, SessionState, StateQuery
+from .._core.records import BranchWalk, Record, SessionState, StateQuery
 from ..errors import CorruptionError
 from .id_ranges import prefix_successor
 
 __all__ = [
     "DELETE_SESSION_SQL",
     "LIVE_ENTRIES_SQL",
+    "LIVE_RECORD_SQL",
     "RECORDS_AT_SQL",
     "RECORD_COLUMNS",
     "SESSION_FIELDS",
@@ -31,12 +32,15 @@ __all__ = [
     "STATE_SQL",
     "VERSION_ROW_SQL",
     "Statement",
+    "branch_tail_sql",
+    "branch_walk_from_rows",
     "list_states_sql",
     "live_records_sql",
     "newest_by_id",
     "plan_statements",
     "purge_statements",
     "qmark",
+    "scan_sql",
     "session_set_clause",
     "session_values",
     "state_from_row",
@@ -78,6 +82,89 @@ VERSION_ROW_SQL = (
     "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
     "WHERE v.session_id = %s AND v.version = %s"
 )
+# -- reads for frameworks: each answered from the live-id index ----------------
+
+_PAYLOAD_RECORD_COLUMNS = RECORD_COLUMNS.format(payload="payload")
+# The live record of one id (parameters: session id, entry id).
+LIVE_RECORD_SQL = (
+    f"SELECT {_PAYLOAD_RECORD_COLUMNS} FROM entries "
+    "WHERE session_id = %s AND entry_id = %s AND removed_in_version IS NULL"
+)
+_WALK_COLUMNS = ", ".join(f"w.{column.strip()}" for column in _PAYLOAD_RECORD_COLUMNS.split(","))
+_STEP_COLUMNS = ", ".join(f"e.{column.strip()}" for column in _PAYLOAD_RECORD_COLUMNS.split(","))
+
+
+def branch_tail_sql(*, lateral: bool) -> str:
+    """A walk up from a leaf, one live record a step through the live-id index.
+
+    The walk starts at the given leaf, else the session's, and takes at most a
+    limit of steps; one row more says whether the session exists. Parameters:
+    session id, leaf id or NULL, session id, session id, limit, session id.
+    Rows: exists, then a record's columns (all NULL when the walk found
+    nothing), leaf first.
+
+    Args:
+        lateral: look each parent up in a LATERAL subquery (Postgres). As a
+            plain join, a plan made on a small table reads every live row of the
+            session at each step; the subquery leaves the planner only the
+            equality lookup (LIMIT 1, true of a live id, keeps the planner from
+            flattening it into the join). SQLite has no LATERAL and looks parents
+            up by key.
+    """
+    live_of = "e.session_id = %s AND e.removed_in_version IS NULL"
+    if lateral:
+        step = (
+            f"FROM walk w CROSS JOIN LATERAL (SELECT {_STEP_COLUMNS} FROM entries e "
+            f"WHERE {live_of} AND e.entry_id = w.parent_id LIMIT 1) e"
+        )
+    else:
+        step = f"FROM walk w JOIN entries e ON {live_of} AND e.entry_id = w.parent_id"
+    return (
+        f"WITH RECURSIVE walk(depth, {_PAYLOAD_RECORD_COLUMNS}) AS ("
+        f"SELECT 1, {_STEP_COLUMNS} FROM entries e WHERE {live_of} "
+        "AND e.entry_id = COALESCE(%s, (SELECT leaf_id FROM sessions WHERE session_id = %s)) "
+        f"UNION ALL SELECT w.depth + 1, {_STEP_COLUMNS} {step} WHERE w.depth < %s) "
+        f"SELECT s.session_id IS NOT NULL, {_WALK_COLUMNS} "
+        "FROM (SELECT 1 AS one) o LEFT JOIN sessions s ON s.session_id = %s "
+        "LEFT JOIN walk w ON 1 = 1 ORDER BY w.depth"
+    )
+
+
+def branch_walk_from_rows(rows: Sequence[Sequence[Any]]) -> BranchWalk:
+    """The `BranchWalk` that the rows of `BRANCH_TAIL_SQL` stand for."""
+    exists = bool(rows[0][0])
+    records = [Record(*row[1:]) for row in rows if row[1] is not None]
+    return BranchWalk(exists=exists, records=records)
+
+
+def scan_sql(
+    session_id: str, id_prefix: str, after_id: str | None, limit: int | None, *, paramstyle: str
+) -> tuple[str, list[Any]]:
+    """The live records of one session by id range, in id order, and the parameters.
+
+    Ids compare by code point (Postgres: COLLATE "C"; SQLite: BINARY over
+    UTF-8), so the ids that start with a prefix are one range of the live-id
+    index: from the prefix up to its successor.
+    """
+    sql = [
+        f"SELECT {_PAYLOAD_RECORD_COLUMNS} FROM entries "
+        "WHERE session_id = %s AND removed_in_version IS NULL AND entry_id >= %s"
+    ]
+    params: list[Any] = [session_id, id_prefix]
+    upper = prefix_successor(id_prefix)
+    if upper is not None:
+        sql.append("AND entry_id < %s")
+        params.append(upper)
+    if after_id is not None:
+        sql.append("AND entry_id > %s")
+        params.append(after_id)
+    sql.append("ORDER BY entry_id")
+    if limit is not None:
+        sql.append("LIMIT %s")
+        params.append(limit)
+    return " ".join(sql).replace("%s", paramstyle), params
+
+
 # Every row of one session; the last statement's row count says whether it existed.
 DELETE_SESSION_SQL = (
     "DELETE FROM entries WHERE session_id = %s",

@@ -19,23 +19,27 @@ from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.options import check_flag, check_seconds
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import Record, SessionState, StateQuery
+from .._core.records import BranchWalk, Record, SessionState, StateQuery
 from .._runner.runner import LogStore, Transaction, VersionRow
 from .._runner.threaded import ThreadedAsyncStore
 from .._sql import migrations
 from .._sql.catalogue import (
     DELETE_SESSION_SQL,
     LIVE_ENTRIES_SQL,
+    LIVE_RECORD_SQL,
     RECORD_COLUMNS,
     RECORDS_AT_SQL,
     STATE_SQL,
     VERSION_ROW_SQL,
+    branch_tail_sql,
+    branch_walk_from_rows,
     list_states_sql,
     live_records_sql,
     newest_by_id,
     plan_statements,
     purge_statements,
     qmark,
+    scan_sql,
     state_from_row,
 )
 from .._sql.id_ranges import iter_chunks
@@ -59,6 +63,8 @@ _LIVE_WITH_PAYLOADS_SQL: Final = qmark(live_records_sql("payload"))
 _LIVE_DIGESTS_SQL: Final = qmark(live_records_sql("x''"))
 _RECORDS_AT_SQL: Final = qmark(RECORDS_AT_SQL)
 _VERSION_ROW_SQL: Final = qmark(VERSION_ROW_SQL)
+_LIVE_RECORD_SQL: Final = qmark(LIVE_RECORD_SQL)
+_BRANCH_TAIL_SQL: Final = qmark(branch_tail_sql(lateral=False))
 _DELETE_SESSION_SQL: Final = tuple(qmark(statement) for statement in DELETE_SESSION_SQL)
 _VERSION_TABLE_SQL: Final = (
     f"CREATE TABLE IF NOT EXISTS {migrations.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
@@ -166,6 +172,22 @@ class _SQLiteTransaction:
         sql, params = list_states_sql(query, paramstyle="?", time=_to_micros)
         rows = self._conn.execute(sql, params)
         return [_state(row) for row in rows]
+
+    def live_record(self, session_id: str, entry_id: str) -> Record | None:
+        row = self._conn.execute(_LIVE_RECORD_SQL, (session_id, entry_id)).fetchone()
+        return None if row is None else Record(*row)
+
+    def branch_tail(self, session_id: str, leaf_id: str | None, limit: int) -> BranchWalk:
+        rows = self._conn.execute(
+            _BRANCH_TAIL_SQL, (session_id, leaf_id, session_id, session_id, limit, session_id)
+        ).fetchall()
+        return branch_walk_from_rows(rows)
+
+    def scan_records(
+        self, session_id: str, id_prefix: str, after_id: str | None, limit: int | None
+    ) -> list[Record]:
+        sql, params = scan_sql(session_id, id_prefix, after_id, limit, paramstyle="?")
+        return [Record(*row) for row in self._conn.execute(sql, params)]
 
 
 class SQLiteStore(LogStore):

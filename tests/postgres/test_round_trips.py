@@ -94,3 +94,29 @@ def test_round_trips_per_call(
     assert unknown == 2
     assert new_session == 2
     assert replay == 2
+
+
+def test_round_trips_of_the_framework_reads(
+    proxy: Proxy, store: eventlog.Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [f"e{i:03d}" for i in range(100)]
+    parents = [None, *ids[:-1]]
+    entries = [
+        Entry(id=i, parent_id=p, payload={"n": i}) for i, p in zip(ids, parents, strict=True)
+    ]
+    store.save_delta("reads", SessionDelta(new_entries=entries, leaf_id=ids[-1]))
+    for _ in range(WARM_UP):
+        store.info("reads")
+        store.entry("reads", "e050")
+        store.path("reads", limit=20)
+        store.scan("reads", id_prefix="e01")
+
+    info, _ = _measure(proxy, lambda: store.info("reads"))
+    entry, _ = _measure(proxy, lambda: store.entry("reads", "e050"))
+    tail, _ = _measure(proxy, lambda: store.path("reads", limit=20))
+    scan, bursts = _measure(proxy, lambda: store.scan("reads", id_prefix="e01"))
+    with capsys.disabled():
+        print(f"\nround trips: info {info}, entry {entry}, path(limit=20) {tail}, scan {scan}")
+    assert b"SELECT" not in b"".join(bursts), "statements should be prepared"
+    # Each is one statement, run without BEGIN or COMMIT.
+    assert (info, entry, tail, scan) == (1, 1, 1, 1)

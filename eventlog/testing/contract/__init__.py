@@ -12,6 +12,7 @@ from .fork_delete_purge import ForkDeletePurgeContract
 from .list_sessions import ListSessionsContract
 from .load import LoadContract
 from .path import PathContract
+from .reads import ReadsContract
 from .reopen import ReopenContract
 from .save_delta import SaveDeltaContract
 from .save_reconcile import SaveReconcileContract
@@ -24,6 +25,7 @@ __all__ = [
     "ListSessionsContract",
     "LoadContract",
     "PathContract",
+    "ReadsContract",
     "ReopenContract",
     "SaveDeltaContract",
     "SaveReconcileContract",
@@ -39,6 +41,7 @@ class StoreContract(
     ListSessionsContract,
     LoadContract,
     PathContract,
+    ReadsContract,
     ReopenContract,
     SaveDeltaContract,
     SaveReconcileContract,

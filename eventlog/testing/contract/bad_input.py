@@ -238,4 +238,67 @@ def bad_input_calls(session_id: str) -> list[BadInput]:
     raw_entry = Entry(id="n2", payload=RawJSON(b'{"text":"' + big.encode() + b'"}'))
     add("raw payload too large", _save(sid, SessionData(entries=[raw_entry])), PayloadTooLargeError)
     add("metadata too large", _save_delta(sid, delta(metadata={"text": big})), PayloadTooLargeError)
+    calls.extend(bad_read_calls(sid))
+    return calls
+
+
+# Limits and flags of the reads: not a positive int, not a bool.
+BAD_LIMITS: list[object] = [0, -1, True, 1.5, "5", None]
+BAD_LIMIT_NAMES = ["zero", "negative", "bool", "float", "str", "none"]
+BAD_FLAGS: list[object] = [1, None, "yes"]
+BAD_FLAG_NAMES = ["int", "none", "str"]
+# Prefixes no entry id can start with.
+BAD_ID_PREFIXES: list[object] = ["a" * 256, "a\x00", "\ud800", 5, None, b"w"]
+BAD_ID_PREFIX_NAMES = ["256-ascii", "nul", "lone-surrogate", "int", "none", "bytes"]
+
+
+def _read(call: Callable[[Store, Any], object], value: object) -> Callable[[Store], object]:
+    return lambda store: call(store, value)
+
+
+def bad_read_calls(session_id: str) -> list[BadInput]:
+    """One call per bad argument of the reads (info, entry, path's limit, scan).
+
+    `None` is a valid limit of `path` and `scan` (no limit) and is left out for them.
+    """
+    sid = session_id
+    calls: list[BadInput] = []
+
+    def add(
+        name: str, call: Callable[[Store, Any], object], value: object, error: type[EventlogError]
+    ) -> None:
+        calls.append(BadInput(name, _read(call, value), error))
+
+    for bad, name in zip(BAD_IDS, BAD_ID_NAMES, strict=True):
+        add(f"info session id [{name}]", lambda s, v: s.info(v), bad, InvalidIdError)
+        add(f"entry session id [{name}]", lambda s, v: s.entry(v, "a"), bad, InvalidIdError)
+        add(f"entry id [{name}] of entry", lambda s, v: s.entry(sid, v), bad, InvalidIdError)
+        add(f"scan session id [{name}]", lambda s, v: s.scan(v, id_prefix=""), bad, InvalidIdError)
+        if bad != "":
+            add(
+                f"scan after_id [{name}]",
+                lambda s, v: s.scan(sid, id_prefix="", after_id=v),
+                bad,
+                InvalidIdError,
+            )
+    for bad, name in zip(BAD_LIMITS, BAD_LIMIT_NAMES, strict=True):
+        if bad is None:
+            continue
+        add(f"path limit [{name}]", lambda s, v: s.path(sid, limit=v), bad, InvalidInputError)
+        add(
+            f"scan limit [{name}]",
+            lambda s, v: s.scan(sid, id_prefix="", limit=v),
+            bad,
+            InvalidInputError,
+        )
+    for bad, name in zip(BAD_FLAGS, BAD_FLAG_NAMES, strict=True):
+        add(f"entry raw [{name}]", lambda s, v: s.entry(sid, "a", raw=v), bad, InvalidInputError)
+        add(
+            f"scan raw [{name}]",
+            lambda s, v: s.scan(sid, id_prefix="", raw=v),
+            bad,
+            InvalidInputError,
+        )
+    for bad, name in zip(BAD_ID_PREFIXES, BAD_ID_PREFIX_NAMES, strict=True):
+        add(f"scan id_prefix [{name}]", lambda s, v: s.scan(sid, id_prefix=v), bad, InvalidIdError)
     return calls
