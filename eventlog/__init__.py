@@ -7,6 +7,7 @@ Open a store with `connect(url)`: ``memory://``, ``sqlite:///relative.db``,
 from __future__ import annotations
 
 from ._connect import connect, connect_async
+from ._core.folding import fold_changes
 from .errors import (
     CommitOutcomeUnknownError,
     ConcurrencyError,
@@ -30,6 +31,8 @@ from .errors import (
 )
 from .model import (
     UNSET,
+    Change,
+    ChangePage,
     Entry,
     Page,
     RawJSON,
@@ -46,6 +49,8 @@ __version__ = "0.1.0"
 __all__ = [
     "UNSET",
     "AsyncStore",
+    "Change",
+    "ChangePage",
     "CommitOutcomeUnknownError",
     "ConcurrencyError",
     "ConflictError",
@@ -77,4 +82,5 @@ __all__ = [
     "__version__",
     "connect",
     "connect_async",
+    "fold_changes",
 ]

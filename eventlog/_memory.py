@@ -8,6 +8,7 @@ they have all succeeded, so a failed call leaves nothing behind.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ import msgspec
 from ._core.folding import entries_from_records
 from ._core.operations import Operation
 from ._core.planning import PurgePlan, WritePlan
-from ._core.records import BranchWalk, Record, SessionState, StateQuery
+from ._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
 from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
 from .errors import StoreUnavailableError
@@ -34,12 +35,19 @@ def _by_pos(record: Record) -> int:
     return record.pos
 
 
+def _added_in(record: Record) -> int:
+    return record.added_in_version
+
+
 class _Session(msgspec.Struct):
     state: SessionState
     records: list[Record]
     versions: dict[int, tuple[str | None, bytes | None, datetime]]
     newest: dict[str, int] = msgspec.field(default_factory=dict)  # entry id -> place
     places: dict[int, int] = msgspec.field(default_factory=dict)  # seq -> place
+    # version -> seqs of the records it removed (what the SQL backends' partial
+    # index on removed_in_version answers)
+    removed_in: dict[int, list[int]] = msgspec.field(default_factory=dict)
 
     @classmethod
     def of(
@@ -56,6 +64,8 @@ class _Session(msgspec.Struct):
     def add(self, record: Record) -> None:
         self.newest[record.entry_id] = self.places[record.seq] = len(self.records)
         self.records.append(record)
+        if record.removed_in_version is not None:
+            self.removed_in.setdefault(record.removed_in_version, []).append(record.seq)
 
     def apply(self, plan: WritePlan) -> None:
         """Write a plan in place: O(its removals and appends)."""
@@ -65,6 +75,7 @@ class _Session(msgspec.Struct):
             self.records[place] = msgspec.structs.replace(
                 self.records[place], removed_in_version=state.version
             )
+            self.removed_in.setdefault(state.version, []).append(seq)
         for record in plan.appends:
             self.add(record)
         self.versions[state.version] = (
@@ -236,6 +247,25 @@ class _MemoryTransaction:
             and (query.updated_before is None or session.state.updated_at < query.updated_before)
         ]
         return states[: query.limit]
+
+    # -- the change feed ----------------------------------------------------------
+
+    def log_between(self, session_id: str, after: int, until: int, *, next_seq: int) -> LogSlice:
+        session = self._get(session_id)
+        if session is None:
+            return LogSlice([], [], [])
+        # Records are kept in seq order, and added_in_version never falls with seq.
+        records = session.records
+        start = bisect.bisect_right(records, after, key=_added_in)
+        end = bisect.bisect_right(records, until, key=_added_in)
+        versions = range(after + 1, until + 1)
+        removed = [
+            (records[session.places[seq]].entry_id, version)
+            for version in versions
+            for seq in sorted(session.removed_in.get(version, ()))
+        ]
+        rows = [VersionChange(v, *session.versions[v]) for v in versions if v in session.versions]
+        return LogSlice(records[start:end], removed, rows)
 
 
 class MemoryStore(LogStore):

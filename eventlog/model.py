@@ -10,6 +10,8 @@ from msgspec import UNSET, UnsetType
 
 __all__ = [
     "UNSET",
+    "Change",
+    "ChangePage",
     "Entry",
     "JSONObject",
     "Page",
@@ -183,3 +185,52 @@ class Page(msgspec.Struct, frozen=True):
 
     items: list[SessionInfo]
     next_cursor: str | None = None
+
+
+# -- the change feed (`changes`) ----------------------------------------------
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One version of a session, as `changes` reads it from the log.
+
+    Fold it onto the entries before it: each `replaced` entry takes the place of
+    the live entry with its id; each id of `removed_ids` leaves; each `appended`
+    entry goes to the end (an id that was live leaves its old place first).
+    `fold_changes` does that.
+
+    Attributes:
+        version: the version this change made.
+        replaced: entries whose content changed in place, keeping their position.
+        appended: records added at the end of the log, in order (new, revived, moved).
+        removed_ids: ids that stopped being live and were not appended again.
+        leaf_id: the session's leaf after this version.
+        metadata: the metadata this version wrote, or `UNSET` if it kept it.
+        created_at: when the version was written.
+    """
+
+    version: int
+    replaced: list[Entry]
+    appended: list[Entry]
+    removed_ids: list[str]
+    leaf_id: str | None
+    metadata: JSONObject | RawJSON | UnsetType
+    created_at: datetime
+
+    def __repr__(self) -> str:
+        return (
+            f"Change(version={self.version}, <{len(self.replaced)} replaced>, "
+            f"<{len(self.appended)} appended>, <{len(self.removed_ids)} removed>, "
+            f"leaf_id={self.leaf_id!r}, metadata=<{type(self.metadata).__name__}>)"
+        )
+
+
+class ChangePage(msgspec.Struct, frozen=True):
+    """One page of `changes`, oldest version first.
+
+    Attributes:
+        next_version: the `after_version` of the next page, or `None` when this
+            page reaches the session's current version.
+    """
+
+    items: list[Change]
+    next_version: int | None = None

@@ -19,6 +19,7 @@ from eventlog import (
     StoreUnavailableError,
 )
 from eventlog._sql import migrations
+from eventlog._sql.catalogue import CHANGES_ADDED_SQL, CHANGES_REMOVED_SQL, named_qmark, scan_sql
 from eventlog._sqlite.driver import records_of_ids_sql
 from eventlog.sqlite import SQLiteStore
 
@@ -26,14 +27,15 @@ from eventlog.sqlite import SQLiteStore
 def _written_at_version_1(path: Path, delta: SessionDelta) -> None:
     """A file holding one session as schema version 1 stored it.
 
-    Version 2 changed only an index, so a file written now and given version
-    1's index back is what version 1 wrote.
+    Versions 2 and 3 changed only indexes, so a file written now and given
+    version 1's indexes back is what version 1 wrote.
     """
     with SQLiteStore(path) as store:
         store.save_delta("s", delta)
         store.save_delta("s", SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
     with sqlite3.connect(path) as conn:
         conn.execute("DROP INDEX entries_removed_entry_id")
+        conn.execute("DROP INDEX entries_removed_version")
         conn.execute("CREATE INDEX entries_entry_id ON entries (session_id, entry_id, seq)")
         conn.execute(f"DELETE FROM {migrations.VERSION_TABLE} WHERE version > 1")
 
@@ -55,6 +57,7 @@ def test_a_version_1_database_upgrades_and_keeps_its_sessions(tmp_path: Path) ->
             }
         assert applied == [m.version for m in migrations.migrations("sqlite")]
         assert "entries_removed_entry_id" in indexes and "entries_entry_id" not in indexes
+        assert "entries_removed_version" in indexes
         # A retried old delta finds b's tombstone through the replaced-rows index.
         result = store.save_delta("s", delta)
         assert result.skipped == ("a", "b") and result.appended == ()
@@ -77,6 +80,34 @@ def test_the_id_lookup_reads_only_the_ids_asked_for(tmp_path: Path) -> None:
         "SEARCH entries USING INDEX entries_live_entry_id (session_id=? AND entry_id=?)",
         "SEARCH entries USING INDEX entries_removed_entry_id (session_id=? AND entry_id=?)",
     ]
+
+
+def test_changes_reads_only_index_ranges_and_key_probes(tmp_path: Path) -> None:
+    # No step of changes scans a session: the removed rows come from their
+    # partial index, the added rows from a primary-key range whose bounds a
+    # binary search finds by key probes.
+    path = tmp_path / "plan.db"
+    eventlog.connect(f"sqlite:///{path}").close()
+    params = {"sid": "s", "after": 1, "until": 3, "next_seq": 100}
+    with sqlite3.connect(path) as conn:
+        removed, added = (
+            [
+                row[3]
+                for row in conn.execute("EXPLAIN QUERY PLAN " + named_qmark(sql), params)
+                if row[3].startswith(("SEARCH", "SCAN"))
+            ]
+            for sql in (CHANGES_REMOVED_SQL, CHANGES_ADDED_SQL)
+        )
+    assert removed == [
+        "SEARCH entries USING INDEX entries_removed_version "
+        "(session_id=? AND removed_in_version>? AND removed_in_version<?)"
+    ]
+    reads = [step for step in added if "CONSTANT ROW" not in step and not step.startswith("SCAN b")]
+    assert reads and all(
+        step.startswith("SEARCH")
+        and "USING INDEX sqlite_autoindex_entries_1 (session_id=? AND seq>" in step
+        for step in reads
+    ), added
 
 
 def test_a_database_locked_past_the_busy_timeout_is_unavailable_with_sqlites_code(
@@ -102,3 +133,39 @@ def test_a_file_that_is_not_a_database_is_corruption_with_sqlites_code(tmp_path:
     with pytest.raises(CorruptionError) as caught:
         SQLiteStore(path)
     assert caught.value.code == "SQLITE_NOTADB"
+
+
+def _vm_steps(conn: sqlite3.Connection, sql: str, params: list[object]) -> tuple[int, int]:
+    """SQLite virtual-machine steps a statement takes (in 100s), and the rows it returns."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(count, 100)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps, len(rows)
+
+
+def test_a_scan_after_a_deep_id_reads_only_the_page(tmp_path: Path) -> None:
+    # Both bounds of the page (the prefix and after_id) are lower bounds of one
+    # column; SQLite seeks by one of them only. Were it the prefix, a page deep in
+    # the range would step over every id before it: paging would be quadratic.
+    path = tmp_path / "scan.db"
+    with eventlog.connect(f"sqlite:///{path}") as store:
+        ids = [f"w:{n:05d}" for n in range(3000)]
+        for start in range(0, len(ids), 500):
+            store.save_delta("s", SessionDelta([Entry(i) for i in ids[start : start + 500]]))
+    with sqlite3.connect(path) as conn:
+        shallow = _vm_steps(conn, *scan_sql("s", "w:", ids[10], 20, paramstyle="?"))
+        deep = _vm_steps(conn, *scan_sql("s", "w:", ids[2900], 20, paramstyle="?"))
+        below = _vm_steps(conn, *scan_sql("s", "w:", "a", 20, paramstyle="?"))
+    conn.close()
+    assert shallow[1] == deep[1] == below[1] == 20
+    assert deep[0] <= 2 * shallow[0] + 5, (shallow, deep)
+    assert below[0] <= 2 * shallow[0] + 5, (shallow, below)

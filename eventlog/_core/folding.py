@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..model import Entry, SessionData, SessionInfo
+from ..model import UNSET, Change, Entry, JSONObject, RawJSON, SessionData, SessionInfo, UnsetType
 from .branch import cycle_error
 from .codec import (
     STORED_DECODE_ERRORS,
@@ -20,11 +20,13 @@ from .codec import (
     raw_object,
     stored_damage,
 )
-from .records import Record, SessionState, branch_records
+from .records import LogSlice, Record, SessionState, branch_records
 
 __all__ = [
+    "changes_from_slice",
     "entries_from_records",
     "entries_from_rows",
+    "fold_changes",
     "fold_session",
     "record_to_entry",
     "session_info",
@@ -148,4 +150,99 @@ def session_info(state: SessionState) -> SessionInfo:
         parent_session_id=state.parent_session_id,
         forked_from_entry_id=state.forked_from_entry_id,
         leaf_id=state.leaf_id,
+    )
+
+
+# -- the change feed ------------------------------------------------------------
+
+
+def changes_from_slice(session_id: str, log: LogSlice, *, raw: bool) -> list[Change]:
+    """One `Change` per version row of `log`, oldest first.
+
+    A record added in a version with ``pos != seq`` supersedes an entry in
+    place (`replaced`); one with ``pos == seq`` went to the end (`appended`:
+    new, revived or moved). An id removed in a version and not added again in
+    it left the session (`removed_ids`).
+
+    Raises:
+        CorruptionError: a stored payload or metadata is not a JSON object.
+    """
+    added: dict[int, list[Record]] = {}
+    for record in log.added:
+        added.setdefault(record.added_in_version, []).append(record)
+    removed: dict[int, list[str]] = {}
+    for entry_id, version in log.removed:
+        removed.setdefault(version, []).append(entry_id)
+    changes = []
+    for row in log.versions:
+        records = added.get(row.version, [])
+        added_ids = {record.entry_id for record in records}
+        metadata: JSONObject | RawJSON | UnsetType = UNSET
+        if row.metadata is not None:
+            metadata = decode_stored(row.metadata, raw=raw, what="metadata", session_id=session_id)
+        changes.append(
+            Change(
+                version=row.version,
+                replaced=[
+                    record_to_entry(r, raw=raw, session_id=session_id)
+                    for r in records
+                    if r.pos != r.seq
+                ],
+                appended=[
+                    record_to_entry(r, raw=raw, session_id=session_id)
+                    for r in records
+                    if r.pos == r.seq
+                ],
+                removed_ids=[i for i in removed.get(row.version, []) if i not in added_ids],
+                leaf_id=row.leaf_id,
+                metadata=metadata,
+                created_at=row.created_at,
+            )
+        )
+    return changes
+
+
+def fold_changes(changes: Iterable[Change], *, start: SessionData | None = None) -> SessionData:
+    """Fold changes, oldest first, onto `start` (default: nothing, before version 1).
+
+    Folding the changes of versions 1..v from nothing gives the entries, leaf
+    and metadata of ``load(at_version=v)``; after a purge, start from
+    ``load(at_version=floor)`` and fold the changes after it. `start` is not
+    changed. The result's `version` and `updated_at` are the last change's.
+    """
+    entries: dict[str, Entry] = {}
+    leaf_id: str | None = None
+    metadata: JSONObject | RawJSON = {}
+    version = 0
+    updated_at = None
+    if start is not None:
+        entries = {entry.id: entry for entry in start.entries}
+        leaf_id, metadata, version, updated_at = (
+            start.leaf_id,
+            start.metadata,
+            start.version,
+            start.updated_at,
+        )
+    for change in changes:
+        for entry in change.replaced:
+            entries[entry.id] = entry  # an existing key keeps its place
+        for entry_id in change.removed_ids:
+            entries.pop(entry_id, None)
+        for entry in change.appended:
+            entries.pop(entry.id, None)
+            entries[entry.id] = entry
+        leaf_id = change.leaf_id
+        if not isinstance(change.metadata, UnsetType):
+            metadata = change.metadata
+        version = change.version
+        updated_at = change.created_at
+    return SessionData(
+        entries=list(entries.values()),
+        leaf_id=leaf_id,
+        metadata=metadata,
+        version=version,
+        created_at=None if start is None else start.created_at,
+        updated_at=updated_at,
+        parent_session_id=None if start is None else start.parent_session_id,
+        forked_from_entry_id=None if start is None else start.forked_from_entry_id,
     )

@@ -28,7 +28,7 @@ from ..errors import (
     SessionExistsError,
     SessionNotFoundError,
 )
-from ..model import Entry, Page, SaveResult, SessionData, SessionInfo
+from ..model import ChangePage, Entry, Page, SaveResult, SessionData, SessionInfo
 from . import folding, planning
 from .codec import (
     MAX_ID_BYTES,
@@ -48,6 +48,7 @@ from .storage_requests import (
     LiveEntries,
     LiveRecord,
     LiveRecords,
+    LogBetween,
     Purge,
     RecordsAt,
     ScanRecords,
@@ -60,6 +61,7 @@ from .storage_requests import (
 __all__ = [
     "Operation",
     "Steps",
+    "changes",
     "delete",
     "entry",
     "fork",
@@ -511,3 +513,50 @@ def scan(
         return folding.entries_from_records(records, raw=as_raw)
 
     return Operation("scan", sid, "read", steps, single_statement=True)
+
+
+# -- the change feed ------------------------------------------------------------
+
+
+def _check_count(session_id: str, value: object, *, where: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidInputError(
+            f"{where} must be an int >= {least}", session_id=session_id, where=where
+        )
+    return value
+
+
+def changes(
+    session_id: object, *, after_version: object, limit: object, raw: object
+) -> Operation[ChangePage]:
+    """The log version by version: the versions after `after_version`, oldest first.
+
+    A missing session, or one not past `after_version` (a reader that is ahead),
+    gives an empty page. Below the purge floor the versions' records are gone:
+    `HistoryPurgedError`. At most `limit` versions; `next_version` is the next
+    page's `after_version`, None when the page reaches the current version.
+    """
+    sid = check_session_id(session_id)
+    after = _check_count(sid, after_version, where="after_version", least=0)
+    most = _check_count(sid, limit, where="limit", least=1)
+    if not isinstance(raw, bool):
+        raise InvalidInputError("raw must be True or False", session_id=sid, where="raw")
+
+    def steps() -> Steps[ChangePage]:
+        state = yield from State(sid)
+        if state is None:
+            return ChangePage(items=[], next_version=None)
+        if after < state.history_floor:
+            raise HistoryPurgedError(
+                f"the history before version {state.history_floor} was purged",
+                session_id=sid,
+                where="after_version",
+            )
+        if after >= state.version:
+            return ChangePage(items=[], next_version=None)
+        until = min(after + most, state.version)
+        log = yield from LogBetween(sid, after, until, state.next_seq)
+        items = folding.changes_from_slice(sid, log, raw=raw)
+        return ChangePage(items=items, next_version=until if until < state.version else None)
+
+    return Operation("changes", sid, "read", steps)

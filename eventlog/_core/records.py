@@ -14,7 +14,15 @@ import msgspec
 from ..errors import InvalidLeafError
 from .branch import branch_to, cycle_error
 
-__all__ = ["BranchWalk", "Record", "SessionState", "StateQuery", "branch_records"]
+__all__ = [
+    "BranchWalk",
+    "LogSlice",
+    "Record",
+    "SessionState",
+    "StateQuery",
+    "VersionChange",
+    "branch_records",
+]
 
 
 class Record(msgspec.Struct, frozen=True):
@@ -97,3 +105,29 @@ def branch_records(session_id: str, live: Sequence[Record], leaf_id: str) -> lis
             "the leaf is not a live entry", session_id=session_id, entry_id=leaf_id, where="leaf_id"
         )
     return branch_to(by_id, leaf_id, on_cycle=lambda entry_id: cycle_error(session_id, entry_id))
+
+
+# -- the change feed ------------------------------------------------------------
+
+
+class VersionChange(msgspec.Struct, frozen=True):
+    """One version row as written: `metadata` is None where the version kept it."""
+
+    version: int
+    leaf_id: str | None
+    metadata: bytes | None
+    created_at: datetime
+
+
+class LogSlice(msgspec.Struct, frozen=True):
+    """What the log holds for the versions in ``(after, until]``, as `changes` folds it.
+
+    Attributes:
+        added: the records added in those versions, in `seq` order, with payloads.
+        removed: ``(entry_id, removed_in_version)`` of the records removed in them.
+        versions: their version rows, oldest first.
+    """
+
+    added: list[Record]
+    removed: list[tuple[str, int]]
+    versions: list[VersionChange]

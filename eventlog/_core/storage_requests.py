@@ -20,7 +20,7 @@ import msgspec
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import BranchWalk, Record, SessionState, StateQuery
+from .records import BranchWalk, LogSlice, Record, SessionState, StateQuery
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -35,6 +35,7 @@ __all__ = [
     "LiveEntries",
     "LiveRecord",
     "LiveRecords",
+    "LogBetween",
     "Purge",
     "RecordsAt",
     "Request",
@@ -278,3 +279,22 @@ class ScanRecords(Request[list[Record]]):
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[list[Record]]:
         return tx.scan_records(self.session_id, self.id_prefix, self.after_id, self.limit)
+
+
+# -- the change feed ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogBetween(Request[LogSlice]):
+    """`Transaction.log_between`."""
+
+    session_id: str
+    after: int
+    until: int
+    next_seq: int
+
+    def answer(self, tx: Transaction) -> LogSlice:
+        return tx.log_between(self.session_id, self.after, self.until, next_seq=self.next_seq)
+
+    def answer_async(self, tx: AsyncTransaction) -> Awaitable[LogSlice]:
+        return tx.log_between(self.session_id, self.after, self.until, next_seq=self.next_seq)

@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..model import ChangePage, Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 
 __all__ = ["Store"]
 
@@ -168,6 +168,28 @@ class Store(Protocol):
 
         Raises:
             SessionNotFoundError: no such session.
+        """
+        ...
+
+    # -- the change feed --------------------------------------------------------
+
+    def changes(
+        self, session_id: str, /, *, after_version: int = 0, limit: int = 100, raw: bool = False
+    ) -> ChangePage:
+        """The session's log version by version, oldest first (see `Change`).
+
+        Folding the changes of versions 1..v from nothing (`fold_changes`) gives
+        `load(at_version=v)`. A missing session, or one not past
+        `after_version`, gives an empty page.
+
+        Args:
+            after_version: the versions after this one (0: from the first).
+            limit: at most this many versions; `next_version` continues.
+            raw: payloads and metadata as the exact `RawJSON` bytes stored.
+
+        Raises:
+            HistoryPurgedError: `after_version` is below the session's last purge.
+            InvalidInputError: `after_version` or `limit` is not an int in range.
         """
         ...
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
-from .records import BranchWalk, Record, SessionState, StateQuery
+from .records import BranchWalk, LogSlice, Record, SessionState, StateQuery
 from .storage_requests import VersionRow
 
 __all__ = ["Transaction"]
@@ -83,4 +83,13 @@ class Transaction(Protocol):
         self, session_id: str, id_prefix: str, after_id: str | None, limit: int | None
     ) -> list[Record]:
         """Live records whose id starts with `id_prefix` and is above `after_id`, in id order."""
+
+    # -- the change feed ----------------------------------------------------------
+
+    def log_between(
+        self, session_id: str, after: int, until: int, *, next_seq: int
+    ) -> LogSlice:
+        """The records added and removed in versions ``(after, until]``, and their
+        version rows; `next_seq` is the session's, read in this transaction.
+        Cost O(what it returns), plus O(log n) index probes."""
         ...

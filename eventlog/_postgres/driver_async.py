@@ -40,10 +40,13 @@ from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.operations import Operation
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import BranchWalk, Record, SessionState, StateQuery
+from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
 from .._runner.runner_async import AsyncLogStore, AsyncTransaction, VersionRow, drive
 from .._sql import migrations
 from .._sql.catalogue import (
+    CHANGES_ADDED_SQL,
+    CHANGES_REMOVED_SQL,
+    CHANGES_VERSIONS_SQL,
     LIVE_ENTRIES_SQL,
     branch_walk_from_rows,
     list_states_sql,
@@ -247,6 +250,33 @@ class _AsyncPostgresTransaction:
             row = await creation.fetchone()
             if row is None or row[0] != 1:
                 raise _CreationRaced
+
+    # -- the change feed ----------------------------------------------------------
+
+    async def log_between(
+        self, session_id: str, after: int, until: int, *, next_seq: int
+    ) -> LogSlice:
+        params = {"sid": session_id, "after": after, "until": until, "next_seq": next_seq}
+        cursors = [self._conn.cursor(binary=True) for _ in range(3)]
+        async with _pipeline(self._conn):  # the three reads in one round trip
+            for cursor, sql in zip(
+                cursors, (CHANGES_ADDED_SQL, CHANGES_REMOVED_SQL, CHANGES_VERSIONS_SQL), strict=True
+            ):
+                await cursor.execute(sql, params)
+        added, removed, versions = [await cursor.fetchall() for cursor in cursors]
+        return LogSlice(
+            [statements.record_from_row(row) for row in added],
+            [(entry_id, version) for entry_id, version in removed],
+            [
+                VersionChange(
+                    version,
+                    leaf_id,
+                    None if metadata is None else bytes(metadata),
+                    statements.state_time(created_at),
+                )
+                for version, leaf_id, metadata, created_at in versions
+            ],
+        )
 
 
 class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):

@@ -25,7 +25,7 @@ from .._core.options import check_max_entry_bytes
 from .._core.storage_requests import Steps, VersionRow
 from .._core.transaction import Transaction
 from ..errors import EventlogError
-from ..model import Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..model import ChangePage, Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
 from .outcome import log_operation, settle_error
 
 __all__ = ["LogStore", "StoreBase", "Transaction", "VersionRow", "drive"]
@@ -137,6 +137,16 @@ class StoreBase(ABC):
     def purge(self, session_id: str, /) -> int:
         """See `Store.purge`."""
         return self._run(operations.purge(session_id))
+
+    # -- the change feed --------------------------------------------------------
+
+    def changes(
+        self, session_id: str, /, *, after_version: int = 0, limit: int = 100, raw: bool = False
+    ) -> ChangePage:
+        """See `Store.changes`."""
+        return self._run(
+            operations.changes(session_id, after_version=after_version, limit=limit, raw=raw)
+        )
 
     def __enter__(self) -> Self:
         return self

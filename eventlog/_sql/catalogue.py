@@ -12,6 +12,7 @@ Pure: it builds statements and parameter rows; the drivers run them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -22,6 +23,9 @@ from ..errors import CorruptionError
 from .id_ranges import prefix_successor
 
 __all__ = [
+    "CHANGES_ADDED_SQL",
+    "CHANGES_REMOVED_SQL",
+    "CHANGES_VERSIONS_SQL",
     "DELETE_SESSION_SQL",
     "LIVE_ENTRIES_SQL",
     "LIVE_RECORD_SQL",
@@ -36,6 +40,7 @@ __all__ = [
     "branch_walk_from_rows",
     "list_states_sql",
     "live_records_sql",
+    "named_qmark",
     "newest_by_id",
     "plan_statements",
     "purge_statements",
@@ -145,19 +150,27 @@ def scan_sql(
     Ids compare by code point (Postgres: COLLATE "C"; SQLite: BINARY over
     UTF-8), so the ids that start with a prefix are one range of the live-id
     index: from the prefix up to its successor.
+
+    The range has one lower bound: `after_id` when it is at or above the prefix
+    (Python compares str by code point too), else the prefix. Given both, SQLite
+    seeks by one only, and by the prefix a page deep in the range would step
+    over every id before it.
     """
     sql = [
         f"SELECT {_PAYLOAD_RECORD_COLUMNS} FROM entries "
-        "WHERE session_id = %s AND removed_in_version IS NULL AND entry_id >= %s"
+        "WHERE session_id = %s AND removed_in_version IS NULL"
     ]
-    params: list[Any] = [session_id, id_prefix]
+    params: list[Any] = [session_id]
+    if after_id is not None and after_id >= id_prefix:
+        sql.append("AND entry_id > %s")
+        params.append(after_id)
+    else:
+        sql.append("AND entry_id >= %s")
+        params.append(id_prefix)
     upper = prefix_successor(id_prefix)
     if upper is not None:
         sql.append("AND entry_id < %s")
         params.append(upper)
-    if after_id is not None:
-        sql.append("AND entry_id > %s")
-        params.append(after_id)
     sql.append("ORDER BY entry_id")
     if limit is not None:
         sql.append("LIMIT %s")
@@ -427,3 +440,56 @@ def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[S
         ),
     ]
     return [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]
+
+
+# -- the change feed ------------------------------------------------------------
+#
+# Named parameters: sid, after, until, next_seq (psycopg's %(name)s; `named_qmark`
+# gives sqlite3's :name).
+#
+# There is no index on added_in_version (an append would write it), but versions
+# are written one at a time per session and seqs grow, so added_in_version never
+# falls with seq: the first seq of the versions after v is found by a binary
+# search over the primary key (session_id, seq), O(log n) index probes in one
+# statement. `_FIRST_ABOVE` is the probe: whether the first record at or after
+# seq `mid` (there may be gaps: purge deletes rows) was added after version `v`,
+# or there is none. Both bounds, after `after` (k = 0) and after `until`
+# (k = 1), are searched in one recursive CTE.
+_MID = "((b.lo + b.hi) / 2)"
+_FIRST_ABOVE = (
+    "coalesce((SELECT e.added_in_version > b.v FROM entries e "
+    f"WHERE e.session_id = %(sid)s AND e.seq >= {_MID} ORDER BY e.seq LIMIT 1), TRUE)"
+)
+CHANGES_ADDED_SQL = (
+    "WITH RECURSIVE b(k, v, lo, hi) AS ("
+    "SELECT 0, CAST(%(after)s AS BIGINT), CAST(0 AS BIGINT), CAST(%(next_seq)s AS BIGINT) "
+    "UNION ALL "
+    "SELECT 1, CAST(%(until)s AS BIGINT), CAST(0 AS BIGINT), CAST(%(next_seq)s AS BIGINT) "
+    "UNION ALL "
+    f"SELECT b.k, b.v, CASE WHEN {_FIRST_ABOVE} THEN b.lo ELSE {_MID} + 1 END, "
+    f"CASE WHEN {_FIRST_ABOVE} THEN {_MID} ELSE b.hi END "
+    "FROM b WHERE b.lo < b.hi) "
+    f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
+    "WHERE session_id = %(sid)s "
+    "AND seq >= (SELECT lo FROM b WHERE k = 0 AND lo >= hi) "
+    "AND seq < (SELECT lo FROM b WHERE k = 1 AND lo >= hi) ORDER BY seq"
+)
+# The records removed in (after, until]: from the partial index
+# entries_removed_version, which only a tombstone or a supersede writes;
+# `removed_in_version > 0` (always true) matches its predicate.
+CHANGES_REMOVED_SQL = (
+    "SELECT entry_id, removed_in_version FROM entries "
+    "WHERE session_id = %(sid)s AND removed_in_version > 0 "
+    "AND removed_in_version > %(after)s AND removed_in_version <= %(until)s "
+    "ORDER BY removed_in_version, seq"
+)
+CHANGES_VERSIONS_SQL = (
+    "SELECT version, leaf_id, metadata, created_at FROM session_versions "
+    "WHERE session_id = %(sid)s AND version > %(after)s AND version <= %(until)s "
+    "ORDER BY version"
+)
+
+
+def named_qmark(sql: str) -> str:
+    """A catalogue statement with psycopg's ``%(name)s`` as sqlite3's ``:name``."""
+    return re.sub(r"%\((\w+)\)s", r":\1", sql)

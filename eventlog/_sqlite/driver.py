@@ -19,11 +19,14 @@ from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.options import check_flag, check_seconds
 from .._core.planning import PurgePlan, WritePlan
-from .._core.records import BranchWalk, Record, SessionState, StateQuery
+from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
 from .._runner.runner import LogStore, Transaction, VersionRow
 from .._runner.threaded import ThreadedAsyncStore
 from .._sql import migrations
 from .._sql.catalogue import (
+    CHANGES_ADDED_SQL,
+    CHANGES_REMOVED_SQL,
+    CHANGES_VERSIONS_SQL,
     DELETE_SESSION_SQL,
     LIVE_ENTRIES_SQL,
     LIVE_RECORD_SQL,
@@ -35,6 +38,7 @@ from .._sql.catalogue import (
     branch_walk_from_rows,
     list_states_sql,
     live_records_sql,
+    named_qmark,
     newest_by_id,
     plan_statements,
     purge_statements,
@@ -65,6 +69,11 @@ _RECORDS_AT_SQL: Final = qmark(RECORDS_AT_SQL)
 _VERSION_ROW_SQL: Final = qmark(VERSION_ROW_SQL)
 _LIVE_RECORD_SQL: Final = qmark(LIVE_RECORD_SQL)
 _BRANCH_TAIL_SQL: Final = qmark(branch_tail_sql(lateral=False))
+
+
+_CHANGES_SQL: Final = tuple(
+    named_qmark(sql) for sql in (CHANGES_ADDED_SQL, CHANGES_REMOVED_SQL, CHANGES_VERSIONS_SQL)
+)
 _DELETE_SESSION_SQL: Final = tuple(qmark(statement) for statement in DELETE_SESSION_SQL)
 _VERSION_TABLE_SQL: Final = (
     f"CREATE TABLE IF NOT EXISTS {migrations.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
@@ -188,6 +197,19 @@ class _SQLiteTransaction:
     ) -> list[Record]:
         sql, params = scan_sql(session_id, id_prefix, after_id, limit, paramstyle="?")
         return [Record(*row) for row in self._conn.execute(sql, params)]
+
+    # -- the change feed ----------------------------------------------------------
+
+    def log_between(self, session_id: str, after: int, until: int, *, next_seq: int) -> LogSlice:
+        params = {"sid": session_id, "after": after, "until": until, "next_seq": next_seq}
+        added_sql, removed_sql, versions_sql = _CHANGES_SQL
+        added = [Record(*row) for row in self._conn.execute(added_sql, params)]
+        removed = [(i, v) for i, v in self._conn.execute(removed_sql, params)]
+        versions = [
+            VersionChange(version, leaf_id, metadata, _from_micros(created_at))
+            for version, leaf_id, metadata, created_at in self._conn.execute(versions_sql, params)
+        ]
+        return LogSlice(added, removed, versions)
 
 
 class SQLiteStore(LogStore):

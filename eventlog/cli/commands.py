@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -20,12 +21,14 @@ from ..demo import DEMO_SESSION_ID, run_demo
 from ..errors import InvalidInputError
 from ..formats import FORMATS, export_file, import_file
 from ..formats.dump import MAX_PURGED_VERSIONS
+from ..formats.folders import FolderResult, folder_files, import_folder
+from ..formats.opencode import import_opencode
 from ..model import SessionData, SessionInfo
 from ..retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from ..stats import session_info, store_stats
 from ..store import Store
-from .error_lines import CommandLine, clean_errors
-from .progress import progress_callback
+from .error_lines import CommandLine, OneLineUsageError, clean_errors
+from .progress import file_progress, progress_callback
 from .tree import entry_label, printable, render_tree
 
 __all__ = ["cli", "main"]
@@ -231,15 +234,15 @@ _format_option = click.option(
     "format_name",
     type=click.Choice(FORMATS),
     required=True,
-    help="The file format (codex can be imported, not exported).",
+    help="The file format (codex and opencode can be imported, not exported).",
 )
 
 
 @cli.command(name="import")
 @_url_option
 @_format_option
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--session", "session_id", default=None, help="Target session id.")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--session", "session_id", default=None, help="Target session id (not for a folder).")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed lines and count them.")
 @click.option(
     "--max-purged-versions",
@@ -257,7 +260,16 @@ def import_command(
     skip_bad: bool,
     max_purged_versions: int,
 ) -> None:
-    """Import a session FILE (streamed; a malformed line imports nothing unless --skip-bad)."""
+    """Import a session FILE (streamed; a malformed line imports nothing unless --skip-bad).
+
+    FILE may be a folder (claude-code: a project folder; pi: a sessions folder):
+    every session in it is imported, each file all or nothing (or --skip-bad).
+    """
+    if format_name == "opencode" or file.is_dir():
+        if session_id is not None:
+            raise OneLineUsageError("--session does not apply to a folder or database")
+        _import_folder(url, format_name, file, skip_bad=skip_bad)
+        return
     if session_id is not None:
         # Checked here: the file's own id is used only when --session is not given at all.
         check_session_id(session_id, where="--session")
@@ -281,6 +293,42 @@ def import_command(
         more = ", ..." if len(result.bad_lines) > 10 else ""
         where = f" (lines {lines}{more})" if result.bad_lines else ""
         click.echo(f"skipped {result.skipped_bad} malformed lines{where}")
+
+
+def _per_session(count: Callable[[int], None] | None) -> Callable[[str], None] | None:
+    """A per-session callback that advances an entry-count bar by one session."""
+    if count is None:
+        return None
+    return lambda _session: count(1)
+
+
+def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) -> None:
+    """Import a folder: a bar over its files, each failure on a line, one summary line."""
+    label = f"importing {printable(folder.name)}"
+    result: FolderResult
+    if format_name == "opencode":
+        with _opened(url) as store, progress_callback(label) as count:
+            result = import_opencode(store, folder, progress=_per_session(count))
+    else:
+        files = folder_files(format_name, folder)
+        with _opened(url) as store, file_progress(len(files), label) as step:
+            result = import_folder(store, format_name, folder, skip_bad=skip_bad, progress=step)
+    for failure in result.failed:
+        path = failure.path
+        name = printable(
+            os.fspath(path.relative_to(folder) if path.is_relative_to(folder) else path)
+        )
+        error = failure.error
+        click.echo(printable(f"eventlog: {name}: {type(error).__name__}: {error}"), err=True)
+    sessions = len(result.imported)
+    skipped = f", {result.skipped_bad} malformed lines skipped" if skip_bad else ""
+    click.echo(
+        f"imported {sessions} of {sessions + len(result.failed)} "
+        f"{'sessions' if format_name == 'opencode' else 'files'}: "
+        f"{result.entries} entries, {result.appended} new{skipped}; {len(result.failed)} failed"
+    )
+    if result.failed:
+        sys.exit(1)
 
 
 @cli.command(name="export")

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-__all__ = ["progress_callback"]
+__all__ = ["file_progress", "progress_callback"]
 
 
 def _no_length_hint() -> Iterator[None]:
@@ -31,3 +31,14 @@ def progress_callback(label: str) -> Iterator[Callable[[int], None] | None]:
         _no_length_hint(), label=label, file=stderr, show_pos=True, show_eta=False
     ) as bar:
         yield bar.update
+
+
+@contextmanager
+def file_progress(total: int, label: str) -> Iterator[Callable[[object], None] | None]:
+    """A callback that advances a bar over `total` files by one per call; `None` off a terminal."""
+    stderr = sys.stderr
+    if not stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=stderr, show_pos=True) as bar:
+        yield lambda _file: bar.update(1)

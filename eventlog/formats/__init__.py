@@ -3,9 +3,13 @@
 Formats (FORMATS.md describes each from its source):
 
 - ``flue``: Flue ``SessionData`` JSON, both ways (`eventlog.formats.flue`);
+- ``flue-stream``: a Flue 2.x conversation stream, its records as JSONL, both
+  ways (`eventlog.formats.flue_stream`);
 - ``pi``: pi-mono coding-agent session JSONL, both ways (`eventlog.formats.pi`);
 - ``claude-code``: Claude Code session JSONL, both ways (`eventlog.formats.claude_code`);
 - ``codex``: OpenAI Codex CLI rollout JSONL, import only (`eventlog.formats.codex`);
+- ``opencode``: an OpenCode storage folder or database, many sessions, import
+  only (`eventlog.formats.opencode.import_opencode`, not `import_file`);
 - ``jsonl``: eventlog's own dump, a lossless backup of a session with its
   versions and tombstones (`eventlog.formats.dump`).
 
@@ -31,9 +35,9 @@ from typing import IO, Final, Literal
 
 from .._core.codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
 from ..errors import InvalidInputError, SessionNotFoundError
-from ..model import SessionData
+from ..model import JSONObject, SessionData
 from ..store import Store
-from . import claude_code, codex, dump, flue, pi
+from . import claude_code, codex, dump, flue, flue_stream, pi
 from ._entry_checks import max_entry_bytes_of
 from ._export import atomic_output
 from ._importer import Attempt, collect, run_import
@@ -52,8 +56,16 @@ __all__ = [
     "write_session",
 ]
 
-FormatName = Literal["flue", "pi", "claude-code", "codex", "jsonl"]
-FORMATS: Final[tuple[str, ...]] = ("flue", "pi", "claude-code", "codex", "jsonl")
+FormatName = Literal["flue", "flue-stream", "pi", "claude-code", "codex", "opencode", "jsonl"]
+FORMATS: Final[tuple[str, ...]] = (
+    "flue",
+    "flue-stream",
+    "pi",
+    "claude-code",
+    "codex",
+    "opencode",
+    "jsonl",
+)
 """Every format name, in the order the command line lists them."""
 
 DEFAULT_BATCH_SIZE: Final = 500
@@ -61,16 +73,19 @@ DEFAULT_BATCH_SIZE: Final = 500
 _Writer = Callable[..., None]
 _WRITERS: Final[dict[str, _Writer]] = {
     "flue": flue.write,
+    "flue-stream": flue_stream.write,
     "pi": pi.write,
     "claude-code": claude_code.write,
     "jsonl": dump.write_snapshot,
 }
 _LINE_READERS: Final[dict[str, Callable[..., LineReader]]] = {
+    "flue-stream": flue_stream.FlueStreamReader,
     "pi": pi.PiReader,
     "claude-code": claude_code.ClaudeCodeReader,
     "codex": codex.CodexReader,
 }
 _HINTS: Final[dict[str, Callable[[bytes | None], str | None]]] = {
+    "flue-stream": flue_stream.session_id_hint,
     "pi": pi.session_id_hint,
     "codex": codex.session_id_hint,
     "jsonl": dump.session_id_hint,
@@ -82,6 +97,16 @@ def _check_format(format: object) -> str:
     if not isinstance(format, str) or format not in FORMATS:
         raise InvalidInputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     return format
+
+
+def _one_file_format(format: object) -> str:
+    name = _check_format(format)
+    if name == "opencode":
+        raise InvalidInputError(
+            "opencode holds many sessions in a folder or database: "
+            "use eventlog.formats.opencode.import_opencode"
+        )
+    return name
 
 
 def _peek(stream: IO[bytes]) -> tuple[bytes | None, Iterator[bytes]]:
@@ -145,7 +170,7 @@ def read_session(
     Raises:
         MalformedLineError: a record cannot be read.
     """
-    name = _check_format(format)
+    name = _one_file_format(format)
     path = getattr(stream, "name", "<stream>")
     path = path if isinstance(path, str) else "<stream>"
     if name == "jsonl":
@@ -180,6 +205,19 @@ def write_session(
     writer(data, stream, session_id=session_id)
 
 
+def _with_metadata(
+    finish: Callable[..., ParsedSession], extra: JSONObject
+) -> Callable[..., ParsedSession]:
+    """`finish`, its metadata extended by `extra` (a folder import's links)."""
+
+    def finished(known: Callable[[str], bool]) -> ParsedSession:
+        parsed: ParsedSession = finish(known)
+        parsed.metadata = {**parsed.metadata, **extra}
+        return parsed
+
+    return finished
+
+
 def import_file(
     store: Store,
     format: FormatName | str,
@@ -190,6 +228,7 @@ def import_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_purged_versions: int = dump.MAX_PURGED_VERSIONS,
     progress: Callable[[int], None] | None = None,
+    extra_metadata: JSONObject | None = None,
 ) -> ImportResult:
     """Import a session file into a store, streaming.
 
@@ -209,6 +248,8 @@ def import_file(
             is refused (`InvalidInputError`) before anything is written.
         progress: called after each write with the number of entries it stored
             (appended or found already stored), e.g. to advance a progress bar.
+        extra_metadata: keys added to the session's metadata (not for
+            ``jsonl``), e.g. the parent links a folder import records.
 
     Returns:
         What was read, written and skipped.
@@ -222,7 +263,7 @@ def import_file(
         ConcurrencyError: another client kept writing to the session; what it
             wrote is kept (a new session is deleted again only if nobody else wrote).
     """
-    name = _check_format(format)
+    name = _one_file_format(format)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError("batch_size must be a positive int")
     label = os.fspath(path)
@@ -230,6 +271,8 @@ def import_file(
         if name == "jsonl":
             if skip_bad:
                 raise InvalidInputError("skip_bad does not apply to a jsonl dump")
+            if extra_metadata:
+                raise InvalidInputError("extra_metadata does not apply to a jsonl dump")
             restored = dump.restore(
                 store,
                 stream,
@@ -257,6 +300,8 @@ def import_file(
             fallback_id=Path(label).stem,
             max_entry_bytes=max_entry_bytes_of(store),
         )
+        if extra_metadata:
+            finish = _with_metadata(finish, extra_metadata)
         return run_import(
             store,
             attempts,

@@ -15,8 +15,9 @@ or repeating an earlier line's uuid, gets a synthetic id
 (`eventlog.formats.SYNTHETIC_PREFIX`, from the session id and line number, so a
 re-import is idempotent) and no parent; export writes such lines back as they
 were, without the synthetic id. The leaf is the last uuid line that is not a
-sidechain. A line eventlog built from an entry (see `write`) imports as that
-entry, its payload exactly as it was.
+sidechain, else the last uuid line (`TipRule`, which export applies too).
+A line eventlog built from an entry (see `write`) imports as that entry, its
+payload exactly as it was.
 
 Export writes every line in log order; if that would make Claude Code resume
 another branch, the active branch is written last.
@@ -43,7 +44,7 @@ from ._payload_keys import (
 )
 from ._results import ParsedSession
 
-__all__ = ["ClaudeCodeReader", "write"]
+__all__ = ["ClaudeCodeReader", "TipRule", "write"]
 
 _OWN: Final = frozenset(("type", "subtype", "uuid", "parentUuid", "timestamp"))
 """The keys a line built from an entry holds for the entry's fields."""
@@ -67,14 +68,41 @@ class _Head(msgspec.Struct):
 _head_decoder = msgspec.json.Decoder(_Head)
 
 
+class TipRule:
+    """Where Claude Code resumes: the last uuid line off sidechains, else the last uuid line.
+
+    One rule for the importer (the leaf it records) and the exporter (whether
+    the log order already ends on the leaf), fed the same entries in the same
+    order, so an unchanged import exports in its own order. A sub-agent file
+    (every line ``isSidechain: true``) thus ends on its last uuid line. Lines
+    under a synthetic id (no uuid, or a repeated one) never count.
+    """
+
+    def __init__(self) -> None:
+        self._main: str | None = None
+        self._any: str | None = None
+
+    def see(self, entry_id: str, sidechain: object) -> None:
+        """Count one entry, in file order (`sidechain`: the line's ``isSidechain``)."""
+        if entry_id.startswith(SYNTHETIC_PREFIX):
+            return
+        self._any = entry_id
+        if sidechain is not True:
+            self._main = entry_id
+
+    @property
+    def tip(self) -> str | None:
+        """The tip after the entries seen so far."""
+        return self._main or self._any
+
+
 class ClaudeCodeReader:
     """Reads a Claude Code session file line by line (see the module docstring)."""
 
     def __init__(self, session_id: str, *, max_entry_bytes: int) -> None:
         self._session_id = session_id
         self._max_entry_bytes = max_entry_bytes
-        self._leaf: str | None = None
-        self._last_uuid: str | None = None
+        self._tip = TipRule()
 
     def feed(
         self, line_no: int, line: bytes, known: Callable[[str], bool]
@@ -102,15 +130,12 @@ class ClaudeCodeReader:
         payload_bytes = line if built is None else built
         entry = Entry(entry_id, parent, kind, text_or_none(head.timestamp), RawJSON(payload_bytes))
         payload = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
-        if uuid is not None:
-            self._last_uuid = uuid
-            if head.isSidechain is not True:
-                self._leaf = uuid
+        self._tip.see(entry_id, head.isSidechain)
         return entry, payload
 
     def finish(self, known: Callable[[str], bool]) -> ParsedSession:
-        """The leaf: the last uuid line off sidechains (else the last uuid line)."""
-        return ParsedSession(leaf_id=self._leaf or self._last_uuid, metadata={})
+        """The leaf, by `TipRule`."""
+        return ParsedSession(leaf_id=self._tip.tip, metadata={})
 
 
 def _parent(session_id: str, head: _Head, known: Callable[[str], bool]) -> str | None:
@@ -151,14 +176,14 @@ def _is_original(entry: Entry, payload: JSONObject) -> bool:
 
 
 def _tip(entries: list[Entry]) -> str | None:
-    """The last uuid line that is not a sidechain: what Claude Code resumes from."""
-    for entry in reversed(entries):
-        if entry.id.startswith(SYNTHETIC_PREFIX):
-            continue
-        if as_dict(entry.payload).get("isSidechain") is True:
-            continue
-        return entry.id
-    return None
+    """`TipRule` over the entries in the order they would be written."""
+    rule = TipRule()
+    for entry in entries:
+        payload = entry.payload
+        # Decoding only what can hold the key keeps a long export linear in its bytes.
+        maybe = not isinstance(payload, RawJSON) or b'"isSidechain"' in bytes(payload)
+        rule.see(entry.id, as_dict(payload).get("isSidechain") if maybe else None)
+    return rule.tip
 
 
 def _line(entry: Entry) -> bytes:

@@ -1,4 +1,4 @@
-"""pi-mono coding-agent session JSONL (badlogic/pi-mono, session format v3).
+"""pi-mono coding-agent session JSONL (badlogic/pi-mono, session format v3; v1 and v2 migrated).
 
 Layout (FORMATS.md section 2): a header line ``{"type":"session","version":3,"id",
 "timestamp","cwd",...}``, then one entry per line with ``type``, ``id``,
@@ -9,7 +9,10 @@ Mapping: each entry line becomes an entry with ``kind=type``; its payload is the
 exact bytes of the whole line (`RawJSON`), so unknown types and fields, key
 order and number spelling survive and export writes the line back byte for
 byte. The header becomes ``metadata["pi.header"]``. The leaf is the last
-line's id, or a ``leaf`` line's ``targetId``.
+line's id, or a ``leaf`` line's ``targetId``. A v1 or v2 file is migrated as
+pi migrates it on load (`eventlog.formats._pi_migrate`, with deterministic
+ids for v1): the payload is the line as pi would rewrite it, so export writes
+the current format and importing that again gives the same session.
 
 Export writes the header, then the entries in log order; if that order would
 make pi resume another branch, the active branch is written last. An entry
@@ -39,6 +42,7 @@ from ._payload_keys import (
     escaped_items,
     has_reserved_key,
 )
+from ._pi_migrate import CURRENT_VERSION, Migration, header_version
 from ._results import ParsedSession
 
 __all__ = ["HEADER_KEY", "PiReader", "session_id_hint", "write"]
@@ -85,6 +89,7 @@ class PiReader:
         self._first = True
         self._header: JSONObject | None = None
         self._leaf: str | None = None
+        self._migration: Migration | None = None
 
     def feed(
         self, line_no: int, line: bytes, known: Callable[[str], bool]
@@ -97,15 +102,24 @@ class PiReader:
                 raise BadLine('the first line is not a pi header {"type":"session","id":...}')
             # The head decoder skipped the other fields unread: read them whole now.
             header = decode_json(_dict_decoder, line)
+            version = header_version(header)
+            if version < CURRENT_VERSION:
+                # As pi on load: the header says v3, the entries are migrated below.
+                header["version"] = CURRENT_VERSION
+                self._migration = Migration(head.id, version)
             validate_metadata(
                 self._session_id, {HEADER_KEY: header}, max_entry_bytes=self._max_entry_bytes
             )
             self._header = header
             return None
+        accepted: Callable[[], None] | None = None
+        if self._migration is not None:
+            line, accepted = self._migration.line(line, known)
+            head = decode_line(_head_decoder, line)
         if not isinstance(head.type, str):
             raise BadLine("an entry needs a string 'type'")
         if not isinstance(head.id, str):
-            raise BadLine("an entry needs a string 'id' (open v1 files in pi once to migrate)")
+            raise BadLine("an entry needs a string 'id'")
         if head.parentId is not UNSET and not isinstance(head.parentId, str | None):
             raise BadLine("'parentId' must be a string or null", entry_id=head.id)
         # Validated before `known` looks them up: a spool cannot even hold a bad id.
@@ -129,6 +143,8 @@ class PiReader:
             RawJSON(line if built is None else built),
         )
         payload = validate_entry(self._session_id, entry, max_entry_bytes=self._max_entry_bytes)
+        if accepted is not None:
+            accepted()
         self._leaf = tip
         return entry, payload
 

@@ -2,6 +2,8 @@
 
 - `eventlog.integrations.openai_agents`: an OpenAI Agents SDK ``Session``
   (``pip install eventlog[openai-agents]``).
+- `eventlog.integrations.langgraph`: LangGraph checkpointers ``EventlogSaver`` and
+  ``AsyncEventlogSaver`` (``pip install eventlog[langgraph]``).
 
 Importing this package imports no framework; import the adapter module itself.
 """

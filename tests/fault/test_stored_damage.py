@@ -108,6 +108,12 @@ def _reads(tmp_path: Path) -> dict[str, Callable[[eventlog.Store], object]]:
         "path": lambda s: s.path(SID),
         "fork": lambda s: s.fork(SID, "copy"),
         "fork at the damaged entry": lambda s: s.fork(SID, "copy", at_entry_id="b"),
+        "entry": lambda s: s.entry(SID, "b"),
+        "entry raw": lambda s: s.entry(SID, "b", raw=True),
+        "scan": lambda s: s.scan(SID, id_prefix=""),
+        "scan raw": lambda s: s.scan(SID, id_prefix="b", raw=True),
+        "path limit": lambda s: s.path(SID, limit=2),
+        "path limit to the damaged entry": lambda s: s.path(SID, leaf_id="b", limit=1),
     }
 
 
@@ -136,6 +142,11 @@ def test_damaged_payload_reads_raise_corruption_error(
     # Reads that do not decode the damaged bytes still work, and so do writes.
     assert [info.session_id for info in store.list_sessions().items] == [SID]
     assert [e.id for e in store.path(SID, leaf_id="a")] == ["a"]
+    assert [e.id for e in store.path(SID, limit=1)] == ["c"]
+    assert [e.id for e in store.scan(SID, id_prefix="c")] == ["c"]
+    assert store.entry(SID, "a") == Entry("a")
+    info = store.info(SID)
+    assert info is not None and info.leaf_id == "c"
     store.save_delta(SID, SessionDelta([Entry("d", "c")], leaf_id="d"))
 
 
@@ -181,6 +192,7 @@ def test_damaged_sqlite_session_row_raises_corruption_error(
         conn.close()
         for call in (
             lambda: store.load(SID),
+            lambda: store.info(SID),
             lambda: store.list_sessions(),
             lambda: store.save_delta(SID, SessionDelta([Entry("z")])),
             lambda: store.fork(SID, "copy"),

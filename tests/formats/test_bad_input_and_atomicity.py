@@ -124,8 +124,10 @@ def test_oversized_entry_is_a_malformed_line(tmp_path: Path) -> None:
 
 
 def test_unknown_format_and_bad_batch_size(store: Store, tmp_path: Path) -> None:
-    assert FORMATS == ("flue", "pi", "claude-code", "codex", "jsonl")
+    assert FORMATS == ("flue", "flue-stream", "pi", "claude-code", "codex", "opencode", "jsonl")
     with pytest.raises(InvalidInputError):
+        import_file(store, "opencod", LINE_FORMATS["pi"])
+    with pytest.raises(InvalidInputError, match="import_opencode"):
         import_file(store, "opencode", LINE_FORMATS["pi"])
     with pytest.raises(InvalidInputError):
         import_file(store, "pi", LINE_FORMATS["pi"], batch_size=0)

@@ -99,12 +99,17 @@ def test_the_indexes_the_queries_rely_on(
     removed = defs["entries_removed_entry_id"]
     assert "(session_id, entry_id, seq)" in removed
     assert "WHERE (removed_in_version IS NOT NULL)" in removed
+    # changes finds what a version removed; only a tombstone or supersede writes it.
+    removed_in = defs["entries_removed_version"]
+    assert "(session_id, removed_in_version)" in removed_in
+    assert "WHERE (removed_in_version > 0)" in removed_in
     # An append writes the primary key and these two: no full index on the id.
     assert set(defs) == {
         "entries_pkey",
         "entries_live_entry_id",
         "entries_live_pos",
         "entries_removed_entry_id",
+        "entries_removed_version",
     }
 
 

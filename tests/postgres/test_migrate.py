@@ -158,8 +158,9 @@ def test_a_version_1_schema_upgrades_and_keeps_its_sessions(
     with eventlog.connect(url) as store:
         store.save_delta("s", delta)
         store.save_delta("s", eventlog.SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
-    # Version 2 changed only indexes: given version 1's back, this is what version 1 wrote.
+    # Versions 2 and 3 changed only indexes: given version 1's back, this is what version 1 wrote.
     admin.execute(f"DROP INDEX {schema}.entries_removed_entry_id")
+    admin.execute(f"DROP INDEX {schema}.entries_removed_version")
     admin.execute(f"DROP INDEX {schema}.entries_live_pos")
     admin.execute(
         f"CREATE INDEX entries_live_pos ON {schema}.entries (session_id, pos) "
@@ -181,6 +182,7 @@ def test_a_version_1_schema_upgrades_and_keeps_its_sessions(
     assert "entries_entry_id" not in defs
     assert "WHERE (removed_in_version IS NOT NULL)" in defs["entries_removed_entry_id"]
     assert "(pos >= 0)" in defs["entries_live_pos"]
+    assert "WHERE (removed_in_version > 0)" in defs["entries_removed_version"]
     with eventlog.connect(url, migrate=False) as store:
         # A retried old delta finds b's tombstone through the replaced-rows index.
         result = store.save_delta("s", delta)

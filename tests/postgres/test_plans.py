@@ -31,6 +31,7 @@ from eventlog._sql.catalogue import (
     list_states_sql,
     plan_statements,
     purge_statements,
+    scan_sql,
 )
 from eventlog.model import SaveResult
 
@@ -66,6 +67,10 @@ STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
         time=lambda t: t,
     ),
     "purge records": (PURGE[0][0], PURGE[0][1][0]),
+    "live record": (statements.LIVE_RECORD_SQL, ("s", "h1-7")),
+    "branch tail": (statements.BRANCH_TAIL_SQL, ("s", None, "s", "s", 20, "s")),
+    "scan": scan_sql("s", "h1-", None, 20, paramstyle="%s"),
+    "scan after an id": scan_sql("s", "h1-", "h1-400", 20, paramstyle="%s"),
     **{f"delete {n}": (statement, ("s",)) for n, statement in enumerate(statements.DELETE_SQL)},
     **{
         f"locking write {n}": (statement, rows[0])
@@ -86,6 +91,8 @@ NARROW = {
     "guarded append",
     "locking write 0",
     "locking write 1",
+    "live record",
+    "branch tail",
 }
 
 

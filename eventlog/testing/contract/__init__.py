@@ -7,6 +7,7 @@ hypothesis-driven ones where hypothesis is installed.
 
 from __future__ import annotations
 
+from .changes import ChangesContract
 from .errors import ErrorsContract
 from .fork_delete_purge import ForkDeletePurgeContract
 from .list_sessions import ListSessionsContract
@@ -20,6 +21,7 @@ from .validation import ValidationContract
 from .versions import VersionsContract
 
 __all__ = [
+    "ChangesContract",
     "ErrorsContract",
     "ForkDeletePurgeContract",
     "ListSessionsContract",
@@ -36,6 +38,7 @@ __all__ = [
 
 
 class StoreContract(
+    ChangesContract,
     ErrorsContract,
     ForkDeletePurgeContract,
     ListSessionsContract,

@@ -165,6 +165,10 @@ def _fork(source_id: str, new_id: Any) -> Callable[[Store], object]:
     return lambda store: store.fork(source_id, new_id)
 
 
+def _changes(session_id: str, **arguments: Any) -> Callable[[Store], object]:
+    return lambda store: store.changes(session_id, **arguments)
+
+
 def bad_input_calls(session_id: str) -> list[BadInput]:
     """One call per value and place of the table, each writing to `session_id`.
 
@@ -238,6 +242,10 @@ def bad_input_calls(session_id: str) -> list[BadInput]:
     raw_entry = Entry(id="n2", payload=RawJSON(b'{"text":"' + big.encode() + b'"}'))
     add("raw payload too large", _save(sid, SessionData(entries=[raw_entry])), PayloadTooLargeError)
     add("metadata too large", _save_delta(sid, delta(metadata={"text": big})), PayloadTooLargeError)
+    for bad, name in zip(BAD_AFTER_VERSIONS, BAD_AFTER_VERSION_NAMES, strict=True):
+        add(f"changes after_version [{name}]", _changes(sid, after_version=bad), InvalidInputError)
+    for bad, name in zip(BAD_LIMITS, BAD_LIMIT_NAMES, strict=True):
+        add(f"changes limit [{name}]", _changes(sid, limit=bad), InvalidInputError)
     calls.extend(bad_read_calls(sid))
     return calls
 
@@ -301,4 +309,13 @@ def bad_read_calls(session_id: str) -> list[BadInput]:
         )
     for bad, name in zip(BAD_ID_PREFIXES, BAD_ID_PREFIX_NAMES, strict=True):
         add(f"scan id_prefix [{name}]", lambda s, v: s.scan(sid, id_prefix=v), bad, InvalidIdError)
+
     return calls
+
+
+# -- the change feed ------------------------------------------------------------
+
+# `changes(after_version=...)`: an int >= 0, never a bool.
+BAD_AFTER_VERSIONS: list[object] = [-1, True, False, 1.0, "1", None]
+BAD_AFTER_VERSION_NAMES = ["negative", "true", "false", "float", "str", "none"]
+# `changes(limit=...)`: an int >= 1, never a bool.

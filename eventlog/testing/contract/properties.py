@@ -205,3 +205,95 @@ class SaveReconcilePropertiesContract:
         for version, data in history:
             at: Any = store.load(sid, at_version=version)
             assert at == data
+
+
+# -- the change feed ------------------------------------------------------------
+
+_IDS = ["a", "b", "c", "d", "e"]
+_some_ids = st.lists(st.sampled_from(_IDS), max_size=4, unique=True)
+_text = st.sampled_from(["x", "y"])
+_step = st.one_of(
+    st.tuples(
+        st.just("delta"),
+        st.lists(st.tuples(st.sampled_from(_IDS), _text), max_size=3),
+        _some_ids,
+        st.booleans(),
+    ),
+    st.tuples(st.just("save"), st.lists(st.tuples(st.sampled_from(_IDS), _text), max_size=5)),
+    st.tuples(st.just("fork")),
+    st.tuples(st.just("purge")),
+)
+
+
+def _run_step(store: Store, sid: str, step: tuple[Any, ...], forks: list[str]) -> None:
+    """One random write; the ones the contract rejects (conflicts, bad leaves) write nothing."""
+    kind = step[0]
+    try:
+        if kind == "delta":
+            _, new, removed, with_metadata = step
+            entries = [Entry(i, payload={"t": t}) for i, t in dict(new).items()]
+            removed = [i for i in removed if i not in dict(new)]  # both: InvalidInputError
+            metadata: Any = {"n": len(removed)} if with_metadata else eventlog.UNSET
+            leaf = entries[-1].id if entries else eventlog.UNSET
+            store.save_delta(sid, delta(*entries, removed=removed, leaf=leaf, metadata=metadata))
+        elif kind == "save":
+            entries = [Entry(i, payload={"t": t}) for i, t in dict(step[1]).items()]
+            leaf_id = entries[0].id if entries else None
+            store.save(sid, SessionData(entries, leaf_id=leaf_id, metadata={"s": len(entries)}))
+        elif kind == "fork":
+            fork_id = f"{sid}-fork{len(forks)}"
+            store.fork(sid, fork_id)
+            forks.append(fork_id)
+        else:
+            store.purge(sid)
+    except eventlog.SessionNotFoundError:
+        pass
+    except (eventlog.IdConflictError, eventlog.InvalidLeafError):
+        pass
+
+
+def _check_folds(store: Store, sid: str) -> None:
+    """Folding the changes from the purge floor equals load at every version."""
+    current = store.load(sid)
+    if current is None:
+        assert store.changes(sid).items == []
+        return
+    floor = 0
+    while floor < current.version:  # the floor: the lowest after_version accepted
+        try:
+            store.changes(sid, after_version=floor, limit=1)
+            break
+        except eventlog.HistoryPurgedError:
+            floor += 1
+    start = None if floor == 0 else store.load(sid, at_version=floor)
+    changes: list[eventlog.Change] = []
+    after: int | None = floor
+    while after is not None:  # small pages, so paging is part of the property
+        page = store.changes(sid, after_version=after, limit=2)
+        changes += page.items
+        after = page.next_version
+    assert [change.version for change in changes] == list(range(floor + 1, current.version + 1))
+    for count in range(1, len(changes) + 1):
+        folded = eventlog.fold_changes(changes[:count], start=start)
+        assert folded == store.load(sid, at_version=floor + count)
+    assert eventlog.fold_changes(changes, start=start) == current
+
+
+class ChangesPropertiesContract:
+    """Random histories: the folded changes equal `load(at_version=v)` for every v."""
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(steps=st.lists(_step, min_size=1, max_size=8))
+    def test_folded_changes_equal_load_at_every_version(
+        self, store: Store, steps: list[tuple[Any, ...]]
+    ) -> None:
+        sid = f"changes-{next(_counter)}"
+        forks: list[str] = []
+        for step in steps:
+            _run_step(store, sid, step, forks)
+        for session_id in (sid, *forks):
+            _check_folds(store, session_id)

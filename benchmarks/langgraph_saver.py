@@ -1,0 +1,295 @@
+"""LangGraph checkpointers: eventlog's `EventlogSaver` against LangGraph's own savers.
+
+    python -m benchmarks.langgraph_saver [--postgres DSN] [--quick]
+
+A thread of a MessagesState graph is seeded with N messages (10, 100, 1,000),
+then each step appends two messages (a question and an answer) and stores the
+checkpoint and the node's pending write, as LangGraph does per turn. Measured per
+saver in the same run: the median step latency, the bytes the database grows per
+step (tables and indexes on PostgreSQL, the file after a WAL checkpoint on
+SQLite), and resume, the median ``get_tuple`` of the latest checkpoint by a new
+saver at that length. Peers, when installed (the ``bench-peers`` extra):
+``PostgresSaver`` (``langgraph-checkpoint-postgres``) and ``SqliteSaver``
+(``langgraph-checkpoint-sqlite``).
+
+Targets (issue 16): eventlog's bytes per step at 1,000 messages <= 1.5x at 10;
+step latency >= 20x faster than PostgresSaver at 1,000; resume at 1,000 no
+slower than PostgresSaver's.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import click
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+
+import eventlog
+from eventlog.integrations.langgraph import EventlogSaver
+
+__all__ = ["Figures", "measure"]
+
+SIZES = (10, 100, 1000)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One saver at one thread length."""
+
+    step_ms: float
+    bytes_per_step: float
+    resume_ms: float
+
+
+_VOCABULARY = (
+    "the of and to in is that for it as with was on be by at this an are from or have "
+    "not but what all were when we there can which their said if do will each about how "
+    "up out them then she many some so these would other into has more her two like him "
+    "see time could no make than first been its who now people my made over did down only"
+)
+_WORDS = tuple(_VOCABULARY.split(" "))
+
+
+def _text(seed: int, words: int) -> str:
+    """Prose-like text that compresses like prose (TOAST compresses repeated text away)."""
+    rng = random.Random(seed)
+    return " ".join(rng.choice(_WORDS) + str(rng.randrange(100)) for _ in range(words))
+
+
+def _message(i: int) -> BaseMessage:
+    """A question of ~40 words or an answer of ~120 (about 250 and 750 bytes)."""
+    if i % 2 == 0:
+        return HumanMessage(content=_text(i, 40), id=f"h-{i}")
+    return AIMessage(content=_text(i, 120), id=f"a-{i}")
+
+
+class _Thread:
+    """Drives one thread's checkpoints through a saver the way a graph's loop does."""
+
+    def __init__(self, saver: BaseCheckpointSaver[Any], thread_id: str) -> None:
+        self.saver = saver
+        self.config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        self.messages: list[BaseMessage] = []
+        self.version: Any = None
+        self.step = -1
+
+    def put(self, new: list[BaseMessage]) -> None:
+        self.messages = [*self.messages, *new]
+        self.version = self.saver.get_next_version(self.version, None)
+        self.step += 1
+        checkpoint = empty_checkpoint()
+        checkpoint["channel_values"] = {"messages": self.messages}
+        checkpoint["channel_versions"] = {"messages": self.version}
+        checkpoint["versions_seen"] = {"answer": {"messages": self.version}}
+        metadata: Any = {"source": "loop", "step": self.step, "parents": {}}
+        self.config = self.saver.put(self.config, checkpoint, metadata, {"messages": self.version})
+        # The node's write (its answer) is recorded against the checkpoint, as in a run.
+        self.saver.put_writes(self.config, [("messages", new[-1:])], str(uuid.uuid4()))
+
+
+def measure(
+    open_saver: Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]],
+    storage: Callable[[], int],
+    size: int,
+    steps: int,
+    resumes: int,
+) -> Figures:
+    """Seed a thread with `size` messages, time `steps` steps and `resumes` resumes."""
+    thread_id = f"bench-{size}-{secrets.token_hex(3)}"
+    with open_saver() as saver:
+        thread = _Thread(saver, thread_id)
+        thread.put([_message(i) for i in range(size)])
+        base = size
+        before = storage()
+        timings = []
+        for _ in range(steps):
+            pair = [_message(base), _message(base + 1)]
+            base += 2
+            started = time.perf_counter()
+            thread.put(pair)
+            timings.append(time.perf_counter() - started)
+        grown = storage() - before
+    latest: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    resume = []
+    for _ in range(resumes):
+        with open_saver() as fresh:
+            started = time.perf_counter()
+            found = fresh.get_tuple(latest)
+            resume.append(time.perf_counter() - started)
+            assert found is not None
+            assert len(found.checkpoint["channel_values"]["messages"]) == base
+    return Figures(
+        step_ms=statistics.median(timings) * 1000,
+        bytes_per_step=grown / steps,
+        resume_ms=statistics.median(resume) * 1000,
+    )
+
+
+def _sqlite_size(path: Path) -> Callable[[], int]:
+    def size() -> int:
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        wal = path.with_name(path.name + "-wal")
+        return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+    return size
+
+
+def _pg_size(dsn: str, schema: str) -> Callable[[], int]:
+    import psycopg
+
+    def size() -> int:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
+                (schema,),
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+    return size
+
+
+def _with_schema(dsn: str, schema: str) -> str:
+    separator = "&" if "?" in dsn else "?"
+    return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def _eventlog(url: str) -> Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]:
+    store = eventlog.connect(url)  # one store per run, as an application keeps it
+
+    @contextmanager
+    def open_saver() -> Iterator[BaseCheckpointSaver[Any]]:
+        yield EventlogSaver(store)
+
+    return open_saver
+
+
+def _sqlite_saver(path: Path) -> Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    @contextmanager
+    def open_saver() -> Iterator[BaseCheckpointSaver[Any]]:
+        conn = sqlite3.connect(path, check_same_thread=False)
+        try:
+            yield SqliteSaver(conn)
+        finally:
+            conn.close()
+
+    return open_saver
+
+
+def _postgres_saver(url: str) -> Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    with PostgresSaver.from_conn_string(url) as saver:
+        saver.setup()
+
+    @contextmanager
+    def open_saver() -> Iterator[BaseCheckpointSaver[Any]]:
+        with PostgresSaver.from_conn_string(url) as saver:
+            yield saver
+
+    return open_saver
+
+
+def _run(
+    contenders: dict[str, tuple[Callable[[], Any], Callable[[], int]]],
+    steps: int,
+    resumes: int,
+) -> dict[str, dict[int, Figures]]:
+    results: dict[str, dict[int, Figures]] = {}
+    for name, (open_saver, storage) in contenders.items():
+        results[name] = {}
+        for size in SIZES:
+            results[name][size] = measure(open_saver, storage, size, steps, resumes)
+            click.echo(f"  {name} @ {size}: {results[name][size]}", err=True)
+    return results
+
+
+def _table(backend: str, results: dict[str, dict[int, Figures]]) -> str:
+    lines = [f"## {backend}", "", "| saver | messages | step ms | bytes/step | resume ms |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for name, by_size in results.items():
+        for size, f in by_size.items():
+            figures = f"{f.step_ms:.2f} | {f.bytes_per_step:,.0f} | {f.resume_ms:.2f}"
+            lines.append(f"| {name} | {size} | {figures} |")
+    ours = results["eventlog"]
+    flat = ours[1000].bytes_per_step / max(ours[10].bytes_per_step, 1.0)
+    lines += ["", f"eventlog bytes/step at 1,000 vs 10: {flat:.2f}x (target <= 1.5x)"]
+    for peer in (p for p in results if p != "eventlog"):
+        theirs = results[peer][1000]
+        lines.append(
+            f"{peer} step / eventlog step at 1,000: {theirs.step_ms / ours[1000].step_ms:.1f}x"
+            f"{' (target >= 20x)' if peer == 'PostgresSaver' else ''}; resume "
+            f"{peer} / eventlog: {theirs.resume_ms / ours[1000].resume_ms:.2f}x"
+            f"{' (target >= 1x)' if peer == 'PostgresSaver' else ''}"
+        )
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--postgres", "dsn", default=None, help="PostgreSQL DSN (a schema per saver).")
+@click.option("--quick", is_flag=True, help="Fewer steps and resumes.")
+def main(dsn: str | None, quick: bool) -> None:
+    steps, resumes = (10, 3) if quick else (40, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ours = folder / "eventlog.db"
+        sqlite: dict[str, tuple[Callable[[], Any], Callable[[], int]]] = {
+            "eventlog": (_eventlog(f"sqlite:///{ours}"), _sqlite_size(ours)),
+        }
+        try:
+            theirs = folder / "sqlite_saver.db"
+            sqlite["SqliteSaver"] = (_sqlite_saver(theirs), _sqlite_size(theirs))
+        except ImportError:
+            click.echo("peer SqliteSaver: not installed (langgraph-checkpoint-sqlite)", err=True)
+        click.echo(_table("SQLite", _run(sqlite, steps, resumes)))
+    if dsn is None:
+        return
+    import psycopg
+
+    tag = secrets.token_hex(3)
+    schemas = {"eventlog": f"lgbench_{tag}_eventlog", "PostgresSaver": f"lgbench_{tag}_peer"}
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        for schema in schemas.values():
+            admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            pg: dict[str, tuple[Callable[[], Any], Callable[[], int]]] = {
+                "eventlog": (
+                    _eventlog(_with_schema(dsn, schemas["eventlog"])),
+                    _pg_size(dsn, schemas["eventlog"]),
+                )
+            }
+            try:
+                url = _with_schema(dsn, schemas["PostgresSaver"])
+                pg["PostgresSaver"] = (
+                    _postgres_saver(url),
+                    _pg_size(dsn, schemas["PostgresSaver"]),
+                )
+            except ImportError:
+                click.echo("peer PostgresSaver: not installed", err=True)
+            click.echo("")
+            click.echo(_table("PostgreSQL", _run(pg, steps, resumes)))
+        finally:
+            for schema in schemas.values():
+                admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()

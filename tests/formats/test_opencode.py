@@ -1,0 +1,215 @@
+"""OpenCode: the 1.x JSON storage folder and the 1.2+ SQLite database, reconciled on re-import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from eventlog import Store, connect
+from eventlog.cli import cli
+from eventlog.errors import InvalidInputError
+from eventlog.formats import MalformedLineError
+from eventlog.formats.folders import PARENT_KEY
+from eventlog.formats.opencode import SESSION_KEY, import_opencode
+
+from .helpers import FIXTURES
+
+STORAGE = FIXTURES / "opencode_storage"
+S = "ses_7f3a2c1e9ffeABCDEF"
+CHILD = "ses_7f3a2c1e9ffdCHILD0"
+A1 = "msg_01JD0000000002"
+TOOL = "prt_01JD0000000003"
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "storage"
+    shutil.copytree(STORAGE, target)
+    return target
+
+
+def test_storage_folder_imports_each_session_as_one_branch(store: Store) -> None:
+    result = import_opencode(store, STORAGE)
+    assert result.failed == ()
+    assert sorted(imported.session_id for imported in result.imported) == [CHILD, S]
+    data = store.load(S)
+    assert data is not None
+    kinds = [entry.kind for entry in data.entries]
+    assert kinds == [
+        "message/user",
+        "part/text",
+        "message/assistant",
+        "part/step-start",
+        "part/tool",
+        "part/step-finish",
+        "message/user",
+        "part/text",
+        "message/assistant",
+        "part/text",
+    ]
+    for previous, entry in zip(data.entries, data.entries[1:], strict=False):
+        assert entry.parent_id == previous.id
+    assert data.entries[0].parent_id is None
+    assert data.entries[0].timestamp == "2025-11-24T16:00:00.000Z"
+    assert data.leaf_id == data.entries[-1].id
+    tool = next(entry for entry in data.entries if entry.id == TOOL)
+    assert tool.payload == json.loads((STORAGE / "part" / A1 / f"{TOOL}.json").read_text())
+    assert data.metadata[SESSION_KEY]["title"] == "Fix CI"
+    child = store.load(CHILD)
+    assert child is not None and child.metadata[PARENT_KEY] == S
+
+
+def test_reimport_of_an_unchanged_folder_writes_nothing(store: Store) -> None:
+    first = import_opencode(store, STORAGE)
+    again = import_opencode(store, STORAGE)
+    assert [r.version for r in again.imported] == [r.version for r in first.imported]
+    assert all(r.appended == 0 and r.tombstoned == 0 for r in again.imported)
+
+
+def test_changed_and_deleted_parts_are_reconciled(store: Store, tmp_path: Path) -> None:
+    storage = _copy(tmp_path)
+    import_opencode(store, storage)
+    before = store.load(S)
+    assert before is not None
+    # OpenCode rewrites a tool part in place (pruning), and revert cleanup deletes a message.
+    tool_file = storage / "part" / A1 / f"{TOOL}.json"
+    tool = json.loads(tool_file.read_text())
+    tool["state"]["time"]["compacted"] = 1764000100000
+    tool_file.write_text(json.dumps(tool))
+    (storage / "message" / S / "msg_01JD0000000006.json").unlink()
+    shutil.rmtree(storage / "part" / "msg_01JD0000000006")
+    (result,) = [r for r in import_opencode(store, storage).imported if r.session_id == S]
+    assert result.tombstoned == 2
+    after = store.load(S)
+    assert after is not None
+    assert len(after.entries) == 8
+    changed = next(entry for entry in after.entries if entry.id == TOOL)
+    assert changed.payload == tool
+    assert after.leaf_id == "prt_01JD0000000005a"
+    old = store.load(S, at_version=before.version)
+    assert old is not None and old.entries == before.entries  # the history is kept
+
+
+def test_revert_hides_the_reverted_messages(store: Store, tmp_path: Path) -> None:
+    storage = _copy(tmp_path)
+    info_file = next((storage / "session").glob(f"*/{S}.json"))
+    info = json.loads(info_file.read_text())
+    info["revert"] = {"messageID": "msg_01JD0000000005"}
+    info_file.write_text(json.dumps(info))
+    import_opencode(store, storage)
+    data = store.load(S)
+    assert data is not None
+    assert data.leaf_id == "prt_01JD0000000004"  # the entry before the reverted message
+    assert len(data.entries) == 10  # hidden, not deleted, until OpenCode cleans up
+
+
+def test_a_bad_file_fails_its_session_only(store: Store, tmp_path: Path) -> None:
+    storage = _copy(tmp_path)
+    bad = storage / "part" / A1 / f"{TOOL}.json"
+    bad.write_text('{"id": "prt_01JD0000000003", "secret": "hunter2",')
+    result = import_opencode(store, storage)
+    assert [r.session_id for r in result.imported] == [CHILD]
+    (failure,) = result.failed
+    assert isinstance(failure.error, MalformedLineError)
+    assert failure.error.path == str(bad)
+    assert "hunter2" not in str(failure.error)
+    assert store.load(S) is None
+
+
+def _database(tmp_path: Path) -> Path:
+    """An OpenCode 1.2 database (session.sql.ts columns) holding the storage folder's sessions."""
+    db = tmp_path / "opencode.db"
+    connection = sqlite3.connect(db)
+    connection.executescript(
+        "CREATE TABLE session (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, "
+        "workspace_id TEXT, parent_id TEXT, slug TEXT NOT NULL, directory TEXT NOT NULL, "
+        "path TEXT, title TEXT NOT NULL, version TEXT NOT NULL, share_url TEXT, "
+        "summary_additions INTEGER, summary_deletions INTEGER, summary_files INTEGER, "
+        "summary_diffs TEXT, cost REAL NOT NULL DEFAULT 0, revert TEXT, permission TEXT, "
+        "time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, "
+        "time_compacting INTEGER, time_archived INTEGER);"
+        "CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, "
+        "time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, data TEXT NOT NULL);"
+        "CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, "
+        "session_id TEXT NOT NULL, time_created INTEGER NOT NULL, "
+        "time_updated INTEGER NOT NULL, data TEXT NOT NULL);"
+    )
+    for info_file in sorted(STORAGE.glob("session/*/*.json")):
+        info = json.loads(info_file.read_text())
+        connection.execute(
+            "INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, "
+            "time_created, time_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                info["id"],
+                info["projectID"],
+                info.get("parentID"),
+                "slug",
+                info["directory"],
+                info["title"],
+                info["version"],
+                info["time"]["created"],
+                info["time"]["updated"],
+            ),
+        )
+        # Inserted newest first: the reader orders, not the rowids.
+        for message_file in sorted((STORAGE / "message" / info["id"]).glob("*.json"), reverse=True):
+            message = json.loads(message_file.read_text())
+            data = {k: v for k, v in message.items() if k not in ("id", "sessionID")}
+            created = message["time"]["created"]
+            connection.execute(
+                "INSERT INTO message VALUES (?, ?, ?, ?, ?)",
+                (message["id"], info["id"], created, created, json.dumps(data)),
+            )
+            for part_file in sorted((STORAGE / "part" / message["id"]).glob("*.json")):
+                part = json.loads(part_file.read_text())
+                rest = {k: v for k, v in part.items() if k not in ("id", "sessionID", "messageID")}
+                connection.execute(
+                    "INSERT INTO part VALUES (?, ?, ?, ?, ?, ?)",
+                    (part["id"], message["id"], info["id"], created, created, json.dumps(rest)),
+                )
+    connection.commit()
+    connection.close()
+    return db
+
+
+def test_database_gives_the_same_entries_as_the_folder(store: Store, tmp_path: Path) -> None:
+    result = import_opencode(store, _database(tmp_path))
+    assert result.failed == ()
+    from_db = store.load(S)
+    assert from_db is not None
+    assert from_db.metadata[SESSION_KEY]["title"] == "Fix CI"
+    child = store.load(CHILD)
+    assert child is not None and child.metadata[PARENT_KEY] == S
+    with connect("memory://") as other:
+        import_opencode(other, STORAGE)
+        from_folder = other.load(S)
+        assert from_folder is not None
+        assert from_db.entries == from_folder.entries
+        assert from_db.leaf_id == from_folder.leaf_id
+
+
+def test_not_opencode_input_is_a_typed_error(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        import_opencode(store, tmp_path)  # no session/
+    not_db = tmp_path / "x.db"
+    not_db.write_bytes(b"this is not sqlite")
+    with pytest.raises(InvalidInputError):
+        import_opencode(store, not_db)
+    with pytest.raises(InvalidInputError):
+        import_opencode(store, tmp_path / "missing")
+
+
+def test_cli_imports_a_storage_folder(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    run = CliRunner().invoke(cli, ["import", "--url", url, "--format", "opencode", str(STORAGE)])
+    assert run.exit_code == 0, run.output
+    assert run.stdout.splitlines() == ["imported 2 of 2 sessions: 14 entries, 14 new; 0 failed"]
+    run = CliRunner().invoke(
+        cli, ["import", "--url", url, "--format", "opencode", str(_database(tmp_path))]
+    )
+    assert run.exit_code == 0, run.output
+    assert run.stdout.splitlines() == ["imported 2 of 2 sessions: 14 entries, 0 new; 0 failed"]
