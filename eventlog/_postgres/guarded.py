@@ -69,12 +69,13 @@ _COUNT_AND_NOTIFY = f"SELECT count(*) FROM ({NOTIFY_SQL} FROM s) AS notified"
 
 
 def guarded_write(
-    plan: WritePlan, read: SessionState | None, *, absent: bool = False
+    plan: WritePlan, read: SessionState | None, *, absent: bool = False, notify: bool = True
 ) -> tuple[str, dict[str, Any]]:
     """The statement that applies `plan` if the session is still `read` (None: absent).
 
     With `absent`, also only if none of the appended ids has a record: for a
-    plan made without reading them (`Operation.plan_if_new`).
+    plan made without reading them (`Operation.plan_if_new`). With `notify`,
+    the write notifies the session's watchers (`NOTIFY_SQL`) if it happens.
 
     The statement returns one row: the number of index rows written (1 or 0).
     """
@@ -111,6 +112,8 @@ def guarded_write(
         params["added"] = Int8Array([r.added_in_version for r in appends])
     parts.append(f"v AS ({_INSERT_VERSION})")
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
+    if not notify:
+        return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
     params["watch_key"] = watch_key(state.session_id)
     return f"WITH {', '.join(parts)} {_COUNT_AND_NOTIFY}", params
 

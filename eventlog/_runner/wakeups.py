@@ -30,8 +30,9 @@ class Feed(Protocol):
     def start(self) -> None:
         """Begin waking the hub's watchers (called with the first subscriber)."""
 
-    def stop(self) -> None:
-        """Stop and release what the feed holds (called when the last one leaves, or on close)."""
+    def stop(self, *, wait: bool) -> None:
+        """Stop and release what the feed holds: when the last watcher leaves (without
+        waiting: that may be on an event loop) or when the store closes (waiting)."""
 
 
 class _Subscriber:
@@ -138,7 +139,7 @@ class Wakeups:
             self._count -= 1
             last = self._count == 0
         if last and self.feed is not None:
-            self.feed.stop()
+            self.feed.stop(wait=False)
 
     @property
     def watchers(self) -> int:
@@ -173,4 +174,4 @@ class Wakeups:
             subscriber.closed = True
             subscriber.wake()
         if had_watchers and self.feed is not None:
-            self.feed.stop()
+            self.feed.stop(wait=True)
