@@ -51,6 +51,7 @@ _NAMES: Final = [
     ("__aenter__", "__enter__"),
     ("__aexit__", "__exit__"),
     ("answer_async", "answer"),
+    ("subscribe_async", "subscribe"),
     ("transaction_async", "transaction"),
     ("store_async", "store_sync"),
     ("runner_async", "runner"),

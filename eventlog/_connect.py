@@ -58,6 +58,8 @@ def _check_options(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
         if "synchronous" in checked and checked["synchronous"] not in ("full", "normal"):
             raise InvalidConfigError("synchronous must be 'full' or 'normal'")
     elif scheme in ("postgresql", "postgres"):
+        if "notify" in checked:
+            check_flag("notify", checked["notify"])
         if "timeout" in checked:
             checked["timeout"] = check_seconds("timeout", checked["timeout"], zero=False)
         sizes = [_pool_size(n, checked[n]) for n in ("min_size", "max_size") if n in checked]

@@ -23,6 +23,7 @@ from ._core.planning import PurgePlan, WritePlan
 from ._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
 from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
+from ._runner.wakeups import Wakeups
 from .errors import StoreUnavailableError
 from .model import Entry
 
@@ -283,6 +284,8 @@ class MemoryStore(LogStore):
             tx = _MemoryTransaction(self._sessions)
             yield tx
             tx.commit()
+            for session_id in tx.changes:
+                self._wakeups.notify(session_id)
 
     @contextmanager
     def _read(self) -> Iterator[Transaction]:
@@ -315,6 +318,9 @@ class AsyncMemoryStore(AsyncStoreBase):
 
     async def close(self) -> None:
         self.sync.close()
+
+    def _watch_hub(self) -> Wakeups:
+        return self.sync._watch_hub()
 
     def record_count(self) -> int:
         """Rows a SQL backend would hold for the same data (sessions, records, versions)."""

@@ -6,11 +6,21 @@ This file is the source of `store_sync.py`, which is generated from it
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from ..model import ChangePage, Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..model import (
+    Change,
+    ChangePage,
+    Entry,
+    Page,
+    SaveResult,
+    SessionData,
+    SessionDelta,
+    SessionInfo,
+)
 
 __all__ = ["AsyncStore"]
 
@@ -190,6 +200,22 @@ class AsyncStore(Protocol):
         Raises:
             HistoryPurgedError: `after_version` is below the session's last purge.
             InvalidInputError: `after_version` or `limit` is not an int in range.
+        """
+        ...
+
+    def watch(self, session_id: str, /, *, after_version: int = 0) -> AsyncIterator[Change]:
+        """The session's changes after `after_version`, then each new version as it commits.
+
+        Iterate it (``async for`` on an `AsyncStore`): first the stored versions,
+        then each version written by any process, seen within about 100 ms. It
+        ends when the session is deleted (or deleted and created again), when the
+        session does not exist at the first read, or when the store closes.
+        Closing or dropping the iterator releases what it holds.
+
+        Raises:
+            InvalidInputError: `after_version` is not an int >= 0; raised at the call.
+            HistoryPurgedError: from the iterator, if `after_version` is below
+                the session's last purge.
         """
         ...
 

@@ -39,8 +39,10 @@ from psycopg_pool import AsyncConnectionPool
 from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.operations import Operation
+from .._core.options import check_flag
 from .._core.planning import PurgePlan, WritePlan
 from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from .._core.watching import watch_key
 from .._runner.runner_async import AsyncLogStore, AsyncTransaction, VersionRow, drive
 from .._sql import migrations
 from .._sql.catalogue import (
@@ -63,7 +65,8 @@ from ..model import Entry
 from . import connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
 from .errors import connect_error, translated
-from .guarded import guard_sql, guarded_write
+from .guarded import NOTIFY_SQL, guard_sql, guarded_write
+from .listener import NotificationFeed
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -116,12 +119,16 @@ async def _pipeline(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
 class _AsyncPostgresTransaction:
     """A transaction on one connection; `apply` queues writes for the commit pipeline."""
 
-    def __init__(self, conn: AsyncConnection[Any], *, locking: bool) -> None:
+    def __init__(self, conn: AsyncConnection[Any], *, locking: bool, notify: bool) -> None:
         self._conn = conn
         self._locking = locking
+        self._notifies = notify
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
         # The statement that creates the session, when the plan creates one.
         self._creation: tuple[str, dict[str, Any]] | None = None
+        # The watch keys of the sessions written here other than by `_creation`
+        # (which notifies by itself), notified at commit.
+        self._notify_keys: set[str] = set()
 
     async def _rows(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
@@ -189,15 +196,18 @@ class _AsyncPostgresTransaction:
     async def apply(self, plan: WritePlan) -> None:
         if plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
-            self._creation = guarded_write(plan, None)
+            self._creation = guarded_write(plan, None, notify=self._notifies)
         else:
             self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
+            self._notify_keys.add(watch_key(plan.state.session_id))
 
     async def delete(self, session_id: str) -> bool:
         deleted = 0
         for statement in statements.DELETE_SQL:
             cursor = await self._conn.execute(statement, (session_id,))
             deleted = cursor.rowcount
+        if deleted:
+            self._notify_keys.add(watch_key(session_id))
         return deleted > 0
 
     async def purge(self, plan: PurgePlan) -> int:
@@ -245,6 +255,9 @@ class _AsyncPostgresTransaction:
                     await cursor.executemany(statement, rows)
             if self._creation is not None:
                 await creation.execute(*self._creation)
+            # In the pipeline: no round trip of its own.
+            for key in sorted(self._notify_keys) if self._notifies else ():
+                await cursor.execute(NOTIFY_SQL, {"watch_key": key})
             await self._conn.execute("COMMIT")
         if self._creation is not None:
             row = await creation.fetchone()
@@ -287,8 +300,8 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
     taken from different snapshots never reach the database as a write.
     """
 
-    def __init__(self, conn: AsyncConnection[Any], session_id: str) -> None:
-        super().__init__(conn, locking=False)
+    def __init__(self, conn: AsyncConnection[Any], session_id: str, *, notify: bool) -> None:
+        super().__init__(conn, locking=False, notify=notify)
         self._session_id = session_id
         self._first_state: SessionState | None = None
         self._reads = 0
@@ -346,7 +359,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
         if self._plan is not None:
-            query, params = guarded_write(self._plan, self._first_state)
+            query, params = guarded_write(self._plan, self._first_state, notify=self._notifies)
             if self._plan.removals:
                 return await self._custom_planned(query, params)
         elif self._reads > 1:
@@ -449,6 +462,10 @@ class AsyncPostgresStore(AsyncLogStore):
         partitions: with `migrate`, create a new schema hash-partitioned into
             this many partitions by session_id.
         max_entry_bytes: the largest encoded entry accepted.
+        notify: each write notifies the session's watchers in any process
+            (LISTEN/NOTIFY). Off, writes skip the NOTIFY (and the commit lock it
+            takes); watchers elsewhere then see them at their next safety
+            re-read, within about a second.
     """
 
     def __init__(
@@ -461,9 +478,11 @@ class AsyncPostgresStore(AsyncLogStore):
         migrate: bool = True,
         partitions: int | None = None,
         max_entry_bytes: int | None = None,
+        notify: bool = True,
     ) -> None:
         super().__init__(max_entry_bytes=max_entry_bytes)
         connection.check_url(url)
+        self._notifies = check_flag("notify", notify)
         if partitions is not None and (
             isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1
         ):
@@ -486,6 +505,12 @@ class AsyncPostgresStore(AsyncLogStore):
             reconnect_timeout=max(self._timeout, 30.0),
             configure=self._configure_connection,
         )
+        self._wakeups.feed = NotificationFeed(
+            self._wakeups, url, connect_timeout=max(1, round(self._timeout))
+        )
+
+    def _watch_key(self, session_id: str) -> str:
+        return watch_key(session_id)
 
     async def _configure_connection(self, conn: AsyncConnection[Any]) -> None:
         """Settings of every pooled connection, in one round trip.
@@ -588,7 +613,7 @@ class AsyncPostgresStore(AsyncLogStore):
             conn = await self._begun(begin)
         try:
             with translated():
-                yield _AsyncPostgresTransaction(conn, locking=locking)
+                yield _AsyncPostgresTransaction(conn, locking=locking, notify=self._notifies)
         except BaseException:
             await _end_unfinished(conn)
             raise
@@ -654,7 +679,7 @@ class AsyncPostgresStore(AsyncLogStore):
         try:
             if _has_unread_input(conn):
                 return False
-            query, params = guarded_write(plan, known, absent=True)
+            query, params = guarded_write(plan, known, absent=True, notify=self._notifies)
             with translated(committing=True):
                 cursor = await conn.execute(query, params)
                 row = await cursor.fetchone()
@@ -677,7 +702,7 @@ class AsyncPostgresStore(AsyncLogStore):
             with translated():
                 conn = await self._pool.getconn()
             try:
-                tx = _AsyncPostgresTransaction(conn, locking=False)
+                tx = _AsyncPostgresTransaction(conn, locking=False, notify=self._notifies)
                 try:
                     return await drive(operation.steps(), tx)
                 except psycopg.OperationalError:
@@ -708,7 +733,7 @@ class AsyncPostgresStore(AsyncLogStore):
             with translated():
                 conn = await self._pool.getconn()
             try:
-                tx = _AsyncOptimisticTransaction(conn, operation.session_id)
+                tx = _AsyncOptimisticTransaction(conn, operation.session_id, notify=self._notifies)
                 try:
                     result = await drive(operation.steps(), tx)
                 except psycopg.OperationalError:

@@ -18,11 +18,12 @@ from typing import Any
 
 from .._core.planning import WritePlan
 from .._core.records import SessionState
+from .._core.watching import CHANNEL, watch_key
 from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .statements import LATEST_SQL
 
-__all__ = ["guard_sql", "guarded_write"]
+__all__ = ["NOTIFY_SQL", "guard_sql", "guarded_write"]
 
 _INSERT_SESSION = (
     f"INSERT INTO sessions (session_id, {', '.join(SESSION_FIELDS)}) "
@@ -60,14 +61,21 @@ _INSERT_VERSION = (
     "%(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
 )
 
+# The statement's result, and the watchers' notification only if the write
+# happened (once per index row written: the subquery runs per row of `s`).
+# PostgreSQL sends it at COMMIT; it takes the notification queue's lock there.
+NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', %(watch_key)s)"
+_COUNT_AND_NOTIFY = f"SELECT count(*) FROM ({NOTIFY_SQL} FROM s) AS notified"
+
 
 def guarded_write(
-    plan: WritePlan, read: SessionState | None, *, absent: bool = False
+    plan: WritePlan, read: SessionState | None, *, absent: bool = False, notify: bool = True
 ) -> tuple[str, dict[str, Any]]:
     """The statement that applies `plan` if the session is still `read` (None: absent).
 
     With `absent`, also only if none of the appended ids has a record: for a
-    plan made without reading them (`Operation.plan_if_new`).
+    plan made without reading them (`Operation.plan_if_new`). With `notify`,
+    the write notifies the session's watchers (`NOTIFY_SQL`) if it happens.
 
     The statement returns one row: the number of index rows written (1 or 0).
     """
@@ -104,7 +112,10 @@ def guarded_write(
         params["added"] = Int8Array([r.added_in_version for r in appends])
     parts.append(f"v AS ({_INSERT_VERSION})")
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
-    return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
+    if not notify:
+        return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
+    params["watch_key"] = watch_key(state.session_id)
+    return f"WITH {', '.join(parts)} {_COUNT_AND_NOTIFY}", params
 
 
 def guard_sql(session_id: str, read: SessionState | None) -> tuple[str, dict[str, Any]]:

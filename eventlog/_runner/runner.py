@@ -13,20 +13,31 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
-from .._core import operations
+from .._core import operations, watching
 from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
 from .._core.operations import Operation
 from .._core.options import check_max_entry_bytes
 from .._core.storage_requests import Steps, VersionRow
 from .._core.transaction import Transaction
-from ..errors import EventlogError
-from ..model import ChangePage, Entry, Page, SaveResult, SessionData, SessionDelta, SessionInfo
+from ..errors import EventlogError, StoreUnavailableError
+from ..model import (
+    Change,
+    ChangePage,
+    Entry,
+    Page,
+    SaveResult,
+    SessionData,
+    SessionDelta,
+    SessionInfo,
+)
 from .outcome import log_operation, settle_error
+from .wakeups import Wakeups
 
 __all__ = ["LogStore", "StoreBase", "Transaction", "VersionRow", "drive"]
 
@@ -148,6 +159,59 @@ class StoreBase(ABC):
             operations.changes(session_id, after_version=after_version, limit=limit, raw=raw)
         )
 
+    # -- watch ------------------------------------------------------------------
+
+    def watch(self, session_id: str, /, *, after_version: int = 0) -> Iterator[Change]:
+        """See `Store.watch`."""
+        sid, after = watching.check_watch(session_id, after_version)
+        return self._watching(sid, after)
+
+    @abstractmethod
+    def _watch_hub(self) -> Wakeups:
+        """The wake-ups of this store's watchers (closed with the store)."""
+
+    def _watch_key(self, session_id: str) -> str:
+        """The key a write of `session_id` wakes in `_watch_hub`."""
+        return session_id
+
+    def _watching(self, session_id: str, after_version: int) -> Iterator[Change]:
+        cursor = watching.WatchCursor(after_version)
+        failing_since: float | None = None
+        with self._watch_hub().subscribe(self._watch_key(session_id)) as wakeup:
+            while not wakeup.closed:
+                try:
+                    page, more = self._watch_page(session_id, cursor)
+                    failing_since = None
+                except StoreUnavailableError:
+                    # A server restart: read again (resuming at `cursor`) until
+                    # it is back, unless the store closed meanwhile.
+                    if wakeup.closed:
+                        return
+                    now = time.monotonic()
+                    failing_since = now if failing_since is None else failing_since
+                    if now - failing_since > watching.RETRY_FOR_S:
+                        raise
+                    page, more = [], False
+                if page is None:
+                    return
+                for change in page:
+                    cursor.last = change.version
+                    yield change
+                if not more:
+                    wakeup.wait(watching.SAFETY_READ_S)
+
+    def _watch_page(
+        self, session_id: str, cursor: watching.WatchCursor
+    ) -> tuple[list[Change] | None, bool]:
+        """The next changes after `cursor` (None: the session is gone), and whether more wait."""
+        where = self._run(watching.position(session_id))
+        if where is None or cursor.ended(where):
+            return None, False
+        if not cursor.behind(where):
+            return [], False
+        page = self.changes(session_id, after_version=cursor.last, limit=watching.PAGE_SIZE)
+        return page.items, page.next_version is not None
+
     def __enter__(self) -> Self:
         return self
 
@@ -168,6 +232,10 @@ class LogStore(StoreBase):
             DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
         )
         self._closed = False
+        self._wakeups = Wakeups()
+
+    def _watch_hub(self) -> Wakeups:
+        return self._wakeups
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Transaction]:
@@ -184,6 +252,7 @@ class LogStore(StoreBase):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._wakeups.close()  # watchers end before the connections go
             self._close()
 
     def _run(self, operation: Operation[T]) -> T:

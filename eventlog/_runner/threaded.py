@@ -10,6 +10,7 @@ from .._core.operations import Operation
 from ..errors import StoreUnavailableError
 from .runner import LogStore
 from .runner_async import AsyncStoreBase
+from .wakeups import Wakeups
 
 __all__ = ["ThreadedAsyncStore"]
 
@@ -39,10 +40,17 @@ class ThreadedAsyncStore(AsyncStoreBase):
         result: T = await loop.run_in_executor(pool, self.sync._run, operation)
         return result
 
+    def _watch_hub(self) -> Wakeups:
+        return self.sync._watch_hub()
+
+    def _watch_key(self, session_id: str) -> str:
+        return self.sync._watch_key(session_id)
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self.sync._watch_hub().close()  # watchers end before the threads go
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
 
     def _shutdown(self) -> None:

@@ -53,6 +53,7 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..model import Entry
+from .change_counter import ChangeCounterFeed
 from .errors import translated as _translated
 
 __all__ = ["AsyncSQLiteStore", "SQLiteStore", "records_of_ids_sql"]
@@ -245,6 +246,7 @@ class SQLiteStore(LogStore):
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
+        self._wakeups.feed = ChangeCounterFeed(self._wakeups, self._watch_connection)
         if migrate:
             self.migrate()
         else:
@@ -267,6 +269,10 @@ class SQLiteStore(LogStore):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             return conn
+
+    def _watch_connection(self) -> sqlite3.Connection:
+        """The change counter's own connection (it only reads `PRAGMA data_version`)."""
+        return sqlite3.connect(self.file, isolation_level=None, check_same_thread=False)
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:

@@ -23,7 +23,7 @@ from ..formats import FORMATS, export_file, import_file
 from ..formats.dump import MAX_PURGED_VERSIONS
 from ..formats.folders import FolderResult, folder_files, import_folder
 from ..formats.opencode import import_opencode
-from ..model import SessionData, SessionInfo
+from ..model import Entry, SessionData, SessionInfo
 from ..retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from ..stats import session_info, store_stats
 from ..store import Store
@@ -193,9 +193,58 @@ def show(url: str, session_id: str, tree: bool) -> None:
             _echo_summary(info)
             return
         for entry in data.entries:
-            marker = "  ◀ leaf" if entry.id == data.leaf_id else ""
-            parent = "-" if entry.parent_id is None else printable(entry.parent_id)
-            click.echo(f"{printable(entry.id)}\t{parent}\t{entry_label(entry)}{marker}")
+            click.echo(_entry_line(entry, data.leaf_id))
+
+
+def _entry_line(entry: Entry, leaf_id: str | None) -> str:
+    """One entry as `show` prints it: id, parent, label, and the leaf marked."""
+    marker = "  ◀ leaf" if entry.id == leaf_id else ""
+    parent = "-" if entry.parent_id is None else printable(entry.parent_id)
+    return f"{printable(entry.id)}\t{parent}\t{entry_label(entry)}{marker}"
+
+
+# The exit status of a tail ended by Ctrl-C: the shell's 128 + SIGINT, so a
+# script can tell an interrupted tail from one whose session was deleted (0).
+_INTERRUPTED: Final = 130
+
+
+@cli.command()
+@_url_option
+@click.argument("session_id")
+@click.option(
+    "--from-version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Print the entries written after this version (default: the current version).",
+)
+@clean_errors
+def tail(url: str, session_id: str, from_version: int | None) -> None:
+    """Print a session's entries as they are written, like `show`; Ctrl-C ends it.
+
+    Each new version prints its appended and changed entries, and a line per
+    removed id; it ends by itself when the session is deleted.
+    """
+    try:
+        with _opened(url) as store:
+            info = store.info(session_id)
+            if info is None:
+                raise click.ClickException(f"no session {_quoted(session_id)}")
+            after = info.version if from_version is None else from_version
+            changes = store.watch(session_id, after_version=after)
+            click.echo(f"eventlog: tailing {_quoted(session_id)} after version {after}", err=True)
+            try:
+                for change in changes:
+                    for entry in [*change.replaced, *change.appended]:
+                        click.echo(_entry_line(entry, change.leaf_id))
+                    for removed in change.removed_ids:
+                        click.echo(f"{printable(removed)}\t-\t(removed)")
+            finally:
+                close = getattr(changes, "close", None)
+                if close is not None:
+                    close()
+        click.echo(f"eventlog: session {_quoted(session_id)} was deleted", err=True)
+    except KeyboardInterrupt:
+        sys.exit(_INTERRUPTED)
 
 
 @cli.command(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from functools import cache
 from typing import Any, cast
 
@@ -31,7 +31,12 @@ class SyncFacade:
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.inner, name)
-        return lambda *args, **kwargs: self._call(method(*args, **kwargs))
+        return lambda *args, **kwargs: self._result(method(*args, **kwargs))
+
+    def _result(self, returned: Any) -> Any:
+        if isinstance(returned, AsyncIterator):  # watch: iterated on the loop, one step a call
+            return SyncIterator(returned)
+        return self._call(returned)
 
     def close(self) -> None:
         self._call(self.inner.close())
@@ -46,3 +51,26 @@ class SyncFacade:
 def sync_store(opener: Callable[[], Coroutine[Any, Any, AsyncStore]]) -> Store:
     """A `SyncFacade` typed as the `Store` it stands in for (its methods are the inner store's)."""
     return cast(Store, SyncFacade(opener))
+
+
+class SyncIterator(Iterator[Any]):
+    """An async iterator stepped on the facade's loop: `next` blocks until its next item."""
+
+    def __init__(self, inner: AsyncIterator[Any]) -> None:
+        self.inner = inner
+
+    def __next__(self) -> Any:
+        try:
+            return SyncFacade._call(_next(self.inner))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """Close the async iterator (its `aclose`), as a generator's `close` would."""
+        aclose = getattr(self.inner, "aclose", None)
+        if aclose is not None:
+            SyncFacade._call(aclose())
+
+
+async def _next(iterator: AsyncIterator[Any]) -> Any:
+    return await anext(iterator)

@@ -19,6 +19,7 @@ from .save_delta import SaveDeltaContract
 from .save_reconcile import SaveReconcileContract
 from .validation import ValidationContract
 from .versions import VersionsContract
+from .watch import WatchContract
 
 __all__ = [
     "ChangesContract",
@@ -34,6 +35,7 @@ __all__ = [
     "StoreContract",
     "ValidationContract",
     "VersionsContract",
+    "WatchContract",
 ]
 
 
@@ -50,5 +52,6 @@ class StoreContract(
     SaveReconcileContract,
     ValidationContract,
     VersionsContract,
+    WatchContract,
 ):
     """Every contract test class at once: subclass it as `Test...` to run the whole suite."""

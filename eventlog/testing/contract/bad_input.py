@@ -169,6 +169,11 @@ def _changes(session_id: str, **arguments: Any) -> Callable[[Store], object]:
     return lambda store: store.changes(session_id, **arguments)
 
 
+def _watch(session_id: str, after_version: object) -> Callable[[Store], object]:
+    # `watch` checks its arguments at the call, before any iteration.
+    return lambda store: store.watch(session_id, after_version=as_any(after_version))
+
+
 def bad_input_calls(session_id: str) -> list[BadInput]:
     """One call per value and place of the table, each writing to `session_id`.
 
@@ -244,6 +249,7 @@ def bad_input_calls(session_id: str) -> list[BadInput]:
     add("metadata too large", _save_delta(sid, delta(metadata={"text": big})), PayloadTooLargeError)
     for bad, name in zip(BAD_AFTER_VERSIONS, BAD_AFTER_VERSION_NAMES, strict=True):
         add(f"changes after_version [{name}]", _changes(sid, after_version=bad), InvalidInputError)
+        add(f"watch after_version [{name}]", _watch(sid, bad), InvalidInputError)
     for bad, name in zip(BAD_LIMITS, BAD_LIMIT_NAMES, strict=True):
         add(f"changes limit [{name}]", _changes(sid, limit=bad), InvalidInputError)
     calls.extend(bad_read_calls(sid))
