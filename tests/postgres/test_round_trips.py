@@ -110,6 +110,7 @@ def test_round_trips_of_the_framework_reads(
         store.entry("reads", "e050")
         store.path("reads", limit=20)
         store.scan("reads", id_prefix="e01")
+        store.changes("reads", after_version=0, limit=1)
 
     info, _ = _measure(proxy, lambda: store.info("reads"))
     entry, _ = _measure(proxy, lambda: store.entry("reads", "e050"))
