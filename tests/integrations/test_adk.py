@@ -198,12 +198,13 @@ def test_bad_input(store_url: str) -> None:
 
 _KEYS = st.sampled_from(["k", "m", "app:a", "user:u", "temp:t"])
 _VALUES = st.one_of(st.integers(-3, 3), st.text(max_size=3), st.none(), st.lists(st.booleans()))
-_STEP = st.one_of(
-    st.tuples(st.just("create"), st.integers(0, 2), st.integers(0, 3), _KEYS, _VALUES),
-    st.tuples(st.just("append"), st.integers(0, 2), st.integers(0, 3), _KEYS, _VALUES),
-    st.tuples(st.just("partial"), st.integers(0, 2), st.integers(0, 3), _KEYS, _VALUES),
-    st.tuples(st.just("delete"), st.integers(0, 2), st.integers(0, 3), _KEYS, _VALUES),
-    st.tuples(st.just("recent"), st.integers(0, 2), st.integers(0, 3), _KEYS, _VALUES),
+_STEP = st.tuples(
+    st.sampled_from(["create", "append", "append", "append", "partial", "delete", "recent"]),
+    st.integers(0, 1),
+    st.integers(0, 1),
+    _KEYS,
+    _VALUES,
+    st.integers(0, 4),
 )
 
 
@@ -222,10 +223,10 @@ def _view(session: Session | None) -> Any:
 async def _step(
     service: BaseSessionService,
     held: dict[tuple[str, str], Session],
-    step: tuple[str, int, int, str, Any],
+    step: tuple[str, int, int, str, Any, int],
     clock: list[float],
 ) -> Any:
-    op, user_n, sid_n, key, value = step
+    op, user_n, sid_n, key, value, n = step
     user, sid = f"u{user_n}", f"s{sid_n}"
     existing = await service.get_session(app_name="app", user_id=user, session_id=sid)
     if op == "create":
@@ -245,7 +246,7 @@ async def _step(
             app_name="app",
             user_id=user,
             session_id=sid,
-            config=GetSessionConfig(num_recent_events=sid_n),
+            config=GetSessionConfig(num_recent_events=n),
         )
         return _view(got)
     if existing is None:
@@ -258,9 +259,9 @@ async def _step(
     return existing.state
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(_STEP, max_size=25))
-def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, Any]]) -> None:
+def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, Any, int]]) -> None:
     async def main() -> None:
         store: AsyncStore = await eventlog.connect_async("memory://")
         ours: BaseSessionService = EventlogSessionService(store)
@@ -273,8 +274,8 @@ def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, An
                 a = await _step(ours, held_ours, step, clock_ours)
                 b = await _step(theirs, held_theirs, step, clock_theirs)
                 assert a == b, step
-                for user in ("u0", "u1", "u2"):
-                    for sid in ("s0", "s1", "s2", "s3"):
+                for user in ("u0", "u1"):
+                    for sid in ("s0", "s1"):
                         got_a = await ours.get_session(app_name="app", user_id=user, session_id=sid)
                         got_b = await theirs.get_session(
                             app_name="app", user_id=user, session_id=sid
