@@ -293,3 +293,41 @@ def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, An
             await store.close()
 
     asyncio.run(main())
+
+
+def test_racing_copies_one_lands_the_other_is_stale(store_url: str) -> None:
+    async def body(service: EventlogSessionService) -> None:
+        await service.create_session(app_name="a", user_id="u", session_id="s")
+        for round_ in range(6):
+            latest = await service.get_session(app_name="a", user_id="u", session_id="s")
+            assert latest is not None
+            copies = [latest.model_copy(deep=True) for _ in range(2)]
+            outcomes = await asyncio.gather(
+                *(
+                    service.append_event(copy, _event(f"r{round_}-{n}", {f"k{round_}": n}))
+                    for n, copy in enumerate(copies)
+                ),
+                return_exceptions=True,
+            )
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            assert len(errors) == 1 and isinstance(errors[0], StaleSessionError), outcomes
+        final = await service.get_session(app_name="a", user_id="u", session_id="s")
+        assert final is not None and len(final.events) == 6
+        assert sorted(final.state) == [f"k{n}" for n in range(6)]
+
+    _with_service(store_url, body)
+
+
+def test_list_orders_by_last_activity_oldest_first(store_url: str) -> None:
+    async def body(service: EventlogSessionService) -> None:
+        for sid in ("a", "b", "c"):
+            await service.create_session(app_name="a", user_id="u", session_id=sid)
+        first = await service.get_session(app_name="a", user_id="u", session_id="a")
+        assert first is not None
+        await asyncio.sleep(0.01)
+        await service.append_event(first, _event("wake"))
+        listed = await service.list_sessions(app_name="a", user_id="u")
+        assert [s.id for s in listed.sessions] == ["b", "c", "a"]
+        assert listed.sessions[-1].last_update_time == first.last_update_time
+
+    _with_service(store_url, body)
