@@ -1,0 +1,355 @@
+"""A Google ADK session service on any eventlog `AsyncStore`: `EventlogSessionService`.
+
+Install with ``pip install eventlog[adk]``::
+
+    import eventlog
+    from google.adk.runners import Runner
+    from eventlog.integrations.adk import EventlogSessionService
+
+    store = await eventlog.connect_async("sqlite:///eventlog.db")
+    runner = Runner(agent=agent, app_name="app", session_service=EventlogSessionService(store))
+
+How ADK's data maps onto eventlog:
+
+- An ADK session is the eventlog session ``adk/<app>/<user>/<session id>`` (each part
+  percent-quoted), so ``list_sessions(prefix="adk/<app>/<user>/")`` lists exactly one
+  user's sessions and ``adk/<app>/`` one app's.
+- Its first entry ``c`` (kind ``adk.created``) carries the creation time; each event
+  is the entry ``e:<version>`` (kind ``adk.event``, payload the event's JSON dump)
+  parented by the one before, so the leaf is the newest event (or ``c``) and
+  `path(limit=n)` reads the last n events without the rest.
+- Session-scoped state is never written whole: the initial state and each event's
+  session-scoped delta are root entries ``s:<version>`` (kind ``adk.state``), read in
+  order with ``scan(id_prefix="s:")`` and folded.
+- ``app:`` and ``user:`` deltas go to the sessions ``adk-app/<app>`` and
+  ``adk-user/<app>/<user>``, one entry per delta, folded on read.
+- The stale-session check is eventlog's version: a session object carries the
+  version it was read or written at, and an append from an older one raises ADK's
+  ``StaleSessionError`` (checked by ``save_delta(expected_version=...)``).
+
+Choices and limits:
+
+- ``last_update_time`` is the newest event's ``timestamp`` (the creation time before
+  the first event), as ADK's in-memory and database services report it.
+- An event and the ``app:``/``user:`` part of its delta are two writes (eventlog
+  writes one session per transaction): the event first, then the scoped state.
+- Session ids are stripped of surrounding whitespace, as ADK's in-memory service does.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Final
+from urllib.parse import quote, unquote
+
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
+from google.adk.events.event import Event
+from google.adk.sessions import _session_util
+from google.adk.sessions.base_session_service import (
+    BaseSessionService,
+    GetSessionConfig,
+    ListSessionsResponse,
+)
+from google.adk.sessions.session import Session
+from google.adk.sessions.state import State
+from pydantic_core import PydanticSerializationError
+from typing_extensions import override
+
+from ..errors import ConcurrencyError, InvalidInputError
+from ..model import Entry, SessionDelta, SessionInfo
+from ..store import AsyncStore
+
+__all__ = ["EventlogSessionService"]
+
+PREFIX: Final = "adk/"
+APP_PREFIX: Final = "adk-app/"
+USER_PREFIX: Final = "adk-user/"
+
+_CREATED: Final = "c"
+_EVENT_KIND: Final = "adk.event"
+_STATE_KIND: Final = "adk.state"
+_DELTA_KIND: Final = "adk.delta"
+_PAGE: Final = 500
+_STALE: Final = (
+    "The session has been modified in storage since it was loaded. "
+    "Please reload the session before appending more events."
+)
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")
+
+
+def _session_key(app_name: str, user_id: str, session_id: str) -> str:
+    return f"{PREFIX}{_q(app_name)}/{_q(user_id)}/{_q(session_id)}"
+
+
+def _app_key(app_name: str) -> str:
+    return f"{APP_PREFIX}{_q(app_name)}"
+
+
+def _user_key(app_name: str, user_id: str) -> str:
+    return f"{USER_PREFIX}{_q(app_name)}/{_q(user_id)}"
+
+
+def _seq(version: int) -> str:
+    return f"{version:012d}"
+
+
+def _json(value: dict[str, Any], *, session_id: str, where: str) -> dict[str, Any]:
+    """A JSON-ready copy of a state dict, or a typed error naming where it failed."""
+    try:
+        dumped = Session(id="x", app_name="x", user_id="x", state=value).model_dump(
+            mode="json", include={"state"}
+        )
+    except (PydanticSerializationError, ValueError, TypeError) as error:
+        raise InvalidInputError(
+            "state values must be JSON-serializable", session_id=session_id, where=where
+        ) from error
+    state: dict[str, Any] = dumped["state"]
+    return state
+
+
+def _event_payload(event: Event, session_id: str) -> dict[str, Any]:
+    try:
+        payload: dict[str, Any] = event.model_dump(mode="json", exclude_none=True)
+    except (PydanticSerializationError, ValueError, TypeError) as error:
+        raise InvalidInputError(
+            "the event must be JSON-serializable", session_id=session_id, where="event"
+        ) from error
+    return payload
+
+
+def _time(entry: Entry) -> float:
+    return float(entry.timestamp) if entry.timestamp else 0.0
+
+
+def _strip(session_id: str | None) -> str | None:
+    return session_id.strip() if session_id else session_id
+
+
+def _fold(entries: list[Entry], kind: str) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for entry in entries:
+        if entry.kind == kind and isinstance(entry.payload, dict):
+            state.update(entry.payload)
+    return state
+
+
+class EventlogSessionService(BaseSessionService):
+    """ADK's ``BaseSessionService`` kept in an eventlog store.
+
+    Args:
+        store: any `AsyncStore` (``await eventlog.connect_async(url)``); not closed here.
+    """
+
+    def __init__(self, store: AsyncStore) -> None:
+        self.store = store
+
+    # -- scoped state -------------------------------------------------------------
+
+    async def _scoped(self, key: str) -> dict[str, Any]:
+        data = await self.store.load(key)
+        return {} if data is None else _fold(data.entries, _DELTA_KIND)
+
+    async def _write_scoped(self, key: str, delta: dict[str, Any], timestamp: float) -> None:
+        if not delta:
+            return
+        entry = Entry(f"d:{uuid.uuid4().hex}", None, _DELTA_KIND, repr(timestamp), delta)
+        await self.store.save_delta(key, SessionDelta(new_entries=[entry]))
+
+    async def _merged(self, app_name: str, user_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(state)
+        for key, value in (await self._scoped(_app_key(app_name))).items():
+            merged[State.APP_PREFIX + key] = value
+        for key, value in (await self._scoped(_user_key(app_name, user_id))).items():
+            merged[State.USER_PREFIX + key] = value
+        return merged
+
+    async def _session_state(self, key: str) -> dict[str, Any]:
+        entries: list[Entry] = []
+        after: str | None = None
+        while True:
+            page = await self.store.scan(key, id_prefix="s:", after_id=after, limit=_PAGE)
+            entries.extend(page)
+            if len(page) < _PAGE:
+                return _fold(entries, _STATE_KIND)
+            after = page[-1].id
+
+    # -- BaseSessionService -----------------------------------------------------
+
+    @override
+    async def create_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        session_id = _strip(session_id) or str(uuid.uuid4())
+        key = _session_key(app_name, user_id, session_id)
+        deltas = _session_util.extract_state_delta(
+            _json(state or {}, session_id=key, where="state")
+        )
+        now = time.time()
+        entries = [Entry(_CREATED, None, "adk.created", repr(now), {})]
+        if deltas["session"]:
+            entries.append(Entry(f"s:{_seq(0)}", None, _STATE_KIND, repr(now), deltas["session"]))
+        try:
+            result = await self.store.save_delta(
+                key,
+                SessionDelta(new_entries=entries, leaf_id=_CREATED),
+                expected_version=0,
+            )
+        except ConcurrencyError:
+            raise AlreadyExistsError(f"Session with id {session_id} already exists.") from None
+        await self._write_scoped(_app_key(app_name), deltas["app"], now)
+        await self._write_scoped(_user_key(app_name, user_id), deltas["user"], now)
+        session = Session(
+            app_name=app_name,
+            user_id=user_id,
+            id=session_id,
+            state=await self._merged(app_name, user_id, deltas["session"]),
+            last_update_time=now,
+        )
+        session._storage_update_marker = str(result.version)
+        return session
+
+    @override
+    async def get_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        config: GetSessionConfig | None = None,
+    ) -> Session | None:
+        session_id = _strip(session_id) or session_id
+        key = _session_key(app_name, user_id, session_id)
+        info = await self.store.info(key)
+        if info is None:
+            return None
+        limit = None if config is None else config.num_recent_events
+        if limit == 0:
+            chain = [] if info.leaf_id is None else await self.store.path(key, limit=1)
+        else:
+            chain = await self.store.path(key, limit=None if limit is None else limit + 1)
+        last = _time(chain[-1]) if chain else 0.0
+        entries = [entry for entry in chain if entry.kind == _EVENT_KIND]
+        if limit is not None:
+            entries = entries[-limit:] if limit > 0 else []
+        events = [Event.model_validate(entry.payload) for entry in entries]
+        if config is not None and config.after_timestamp is not None:
+            i = len(events) - 1
+            while i >= 0 and events[i].timestamp >= config.after_timestamp:
+                i -= 1
+            events = events[i + 1 :]
+        state = await self._merged(app_name, user_id, await self._session_state(key))
+        session = Session(
+            app_name=app_name,
+            user_id=user_id,
+            id=session_id,
+            state=state,
+            events=events,
+            last_update_time=last,
+        )
+        session._storage_update_marker = str(info.version)
+        return session
+
+    async def _listed(self, info: SessionInfo) -> tuple[str, str, str] | None:
+        parts = info.session_id.removeprefix(PREFIX).split("/")
+        if len(parts) != 3:
+            return None
+        app, user, sid = (unquote(part) for part in parts)
+        return app, user, sid
+
+    @override
+    async def list_sessions(
+        self, *, app_name: str, user_id: str | None = None
+    ) -> ListSessionsResponse:
+        prefix = f"{PREFIX}{_q(app_name)}/"
+        if user_id is not None:
+            prefix += f"{_q(user_id)}/"
+        infos: list[SessionInfo] = []
+        cursor: str | None = None
+        while True:
+            page = await self.store.list_sessions(prefix=prefix, limit=_PAGE, cursor=cursor)
+            infos.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        app_state = await self._scoped(_app_key(app_name))
+        user_states: dict[str, dict[str, Any]] = {}
+        sessions: list[Session] = []
+        for info in infos:
+            names = await self._listed(info)
+            if names is None or info.leaf_id is None:
+                continue
+            app, user, sid = names
+            leaf = await self.store.entry(info.session_id, info.leaf_id)
+            if leaf is None:
+                continue
+            if user not in user_states:
+                user_states[user] = await self._scoped(_user_key(app, user))
+            state = await self._session_state(info.session_id)
+            for k, v in app_state.items():
+                state[State.APP_PREFIX + k] = v
+            for k, v in user_states[user].items():
+                state[State.USER_PREFIX + k] = v
+            session = Session(
+                app_name=app, user_id=user, id=sid, state=state, last_update_time=_time(leaf)
+            )
+            session._storage_update_marker = str(info.version)
+            sessions.append(session)
+        sessions.sort(key=lambda s: (s.last_update_time, s.user_id, s.id))
+        return ListSessionsResponse(sessions=sessions)
+
+    @override
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        session_id = _strip(session_id) or session_id
+        await self.store.delete(_session_key(app_name, user_id, session_id))
+
+    @override
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        return await self._scoped(_user_key(app_name, user_id))
+
+    @override
+    async def append_event(self, session: Session, event: Event) -> Event:
+        if event.partial:
+            return event
+        key = _session_key(session.app_name, session.user_id, session.id)
+        info = await self.store.info(key)
+        if info is None:
+            raise SessionNotFoundError(f"Session {session.id} not found.")
+        marker = session._storage_update_marker
+        if marker is not None and marker != str(info.version):
+            raise StaleSessionError(_STALE)
+        self._apply_temp_state(session, event)
+        event = self._trim_temp_delta_state(event)
+        delta = event.actions.state_delta if event.actions else {}
+        deltas = _session_util.extract_state_delta(_json(delta, session_id=key, where="event"))
+        seq = _seq(info.version + 1)
+        stamp = repr(event.timestamp)
+        entries = [Entry(f"e:{seq}", info.leaf_id, _EVENT_KIND, stamp, _event_payload(event, key))]
+        if deltas["session"]:
+            entries.append(Entry(f"s:{seq}", None, _STATE_KIND, stamp, deltas["session"]))
+        try:
+            result = await self.store.save_delta(
+                key,
+                SessionDelta(new_entries=entries, leaf_id=entries[0].id),
+                expected_version=info.version,
+            )
+        except ConcurrencyError:
+            raise StaleSessionError(_STALE) from None
+        await self._write_scoped(_app_key(session.app_name), deltas["app"], event.timestamp)
+        await self._write_scoped(
+            _user_key(session.app_name, session.user_id), deltas["user"], event.timestamp
+        )
+        self._commit_event_to_session(session, event)
+        session.last_update_time = event.timestamp
+        session._storage_update_marker = str(result.version)
+        return event
