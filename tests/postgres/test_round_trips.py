@@ -125,5 +125,6 @@ def test_round_trips_of_the_framework_reads(
     assert b"SELECT" not in b"".join(bursts), "statements should be prepared"
     # Each is one statement, run without BEGIN or COMMIT.
     assert (info, entry, tail, scan) == (1, 1, 1, 1)
-    # BEGIN, the index row, the three reads of the log pipelined, COMMIT.
-    assert changes <= 4
+    # BEGIN, the index row, the three reads of the log pipelined, COMMIT: 4; the
+    # pipeline's three answers may reach the proxy as two bursts.
+    assert changes <= 5
