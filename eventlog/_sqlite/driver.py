@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -57,6 +58,32 @@ from .change_counter import ChangeCounterFeed
 from .errors import translated as _translated
 
 __all__ = ["AsyncSQLiteStore", "SQLiteStore", "records_of_ids_sql"]
+
+_WAL_RETRY_FIRST: Final = 0.001
+_WAL_RETRY_MOST: Final = 0.05
+
+
+def _enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Put the file in WAL mode, waiting out other connections up to the busy timeout.
+
+    SQLite answers a journal-mode change with SQLITE_BUSY at once, without its
+    busy handler, while another connection holds the file; that happens when
+    several connections open a new file together (the first one is switching
+    it to WAL). So the wait is done here.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = _WAL_RETRY_FIRST
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, _WAL_RETRY_MOST)
+
 
 Synchronous = Literal["full", "normal"]
 _MAX_IDLE_CONNECTIONS: Final = 8
@@ -266,8 +293,12 @@ class SQLiteStore(LogStore):
                     f"cannot open SQLite database {str(self.file)!r}: {exc}",
                     code=getattr(exc, "sqlite_errorname", None),
                 ) from None
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            try:
+                _enter_wal(conn, self._busy_timeout)
+                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            except BaseException:
+                conn.close()
+                raise
             return conn
 
     def _watch_connection(self) -> sqlite3.Connection:
