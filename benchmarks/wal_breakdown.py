@@ -7,12 +7,15 @@ tool turns each; pg_walinspect (a contrib extension of PostgreSQL 15 and later;
 creating it needs a superuser) splits the WAL each wrote by resource manager and
 record type: heap inserts, index inserts, the index-row update, commits, full
 page images. The per-turn total is what the benchmark's WAL target compares.
+Only the contender's own relations and transactions count, so other clients of
+the server do not disturb the figures.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import click
 import msgspec
@@ -21,12 +24,33 @@ import psycopg
 from .contenders import Contender, EventlogContender, FloorContender, Target
 from .workload import TurnSource, history
 
-__all__ = ["WalLine", "breakdown"]
+__all__ = ["WalLine", "breakdown", "schema_wal"]
 
-_STATS_SQL = (
-    'SELECT "resource_manager/record_type", count, record_size, fpi_size, combined_size '
-    "FROM pg_get_wal_stats(%s, %s, true) WHERE count > 0 ORDER BY combined_size DESC"
+# The WAL of one schema alone, so other clients of the server do not count: the
+# records that touch its relations (by relfilenode), and every record of the
+# transactions that wrote them (commits, TOAST rows in pg_toast).
+_SCHEMA_WAL_SQL = r"""
+WITH ours AS (
+    SELECT pg_relation_filenode(c.oid) AS node
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %(schema)s AND pg_relation_filenode(c.oid) IS NOT NULL
+), records AS (
+    SELECT * FROM pg_get_wal_records_info(%(start)s, %(end)s)
+), touching AS (
+    SELECT r.start_lsn, r.xid FROM records r
+    WHERE EXISTS (
+        SELECT 1 FROM regexp_matches(coalesce(r.block_ref, ''), 'rel \d+/\d+/(\d+)', 'g') AS m(ref)
+        WHERE m.ref[1]::oid IN (SELECT node FROM ours)
+    )
 )
+SELECT r.resource_manager || '/' || r.record_type, count(*),
+       sum(r.record_length - r.fpi_length), sum(r.fpi_length)
+FROM records r
+WHERE r.start_lsn IN (SELECT start_lsn FROM touching)
+   OR (r.xid <> 0 AND r.xid IN (SELECT xid FROM touching WHERE xid <> 0))
+GROUP BY 1
+ORDER BY sum(r.record_length) DESC
+"""
 
 
 class WalLine(msgspec.Struct, frozen=True):
@@ -40,6 +64,21 @@ class WalLine(msgspec.Struct, frozen=True):
     @property
     def total(self) -> float:
         return self.record_bytes + self.full_page_bytes
+
+
+def schema_wal(
+    admin: psycopg.Connection[Any], schema: str, start: Any, end: Any, *, per: int = 1
+) -> list[WalLine]:
+    """The WAL one schema's writes made between two LSNs, by record type, divided by `per`.
+
+    Needs pg_walinspect. Counts only the schema's relations and the transactions
+    that wrote them, so it holds while other clients use the same server.
+    """
+    rows = admin.execute(_SCHEMA_WAL_SQL, {"schema": schema, "start": start, "end": end})
+    return [
+        WalLine(str(kind), count / per, float(size) / per, float(fpi) / per)
+        for kind, count, size, fpi in rows
+    ]
 
 
 def _contenders(dsn: str, schema: str) -> Iterator[Contender]:
@@ -68,12 +107,7 @@ def breakdown(dsn: str, *, entries: int, turns: int) -> dict[str, list[WalLine]]
                         contender.append_turn("wal", turn)
                     end = admin.execute("SELECT pg_current_wal_lsn()").fetchone()
                     assert start is not None and end is not None
-                    found[contender.name] = [
-                        WalLine(str(kind), count / turns, size / turns, fpi / turns)
-                        for kind, count, size, fpi, _ in admin.execute(
-                            _STATS_SQL, (start[0], end[0])
-                        )
-                    ]
+                    found[contender.name] = schema_wal(admin, schema, start[0], end[0], per=turns)
                 finally:
                     contender.close()
         finally:
