@@ -421,7 +421,7 @@ def _applied_version(conn: Connection[Any]) -> int:
 
 
 def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
-    conn.execute("SELECT pg_advisory_lock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
+    conn.execute(schema.LOCK_MIGRATION_SQL)
     try:
         conn.execute("BEGIN")
         try:
@@ -434,7 +434,7 @@ def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
             raise
     finally:
         if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
+            conn.execute(schema.UNLOCK_MIGRATION_SQL)
     if plan.versions:
         logger.info("migrate", backend="postgres", applied=plan.versions)
     return plan.versions

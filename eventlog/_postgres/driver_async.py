@@ -421,7 +421,7 @@ async def _applied_version(conn: AsyncConnection[Any]) -> int:
 
 
 async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[int]:
-    await conn.execute("SELECT pg_advisory_lock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
+    await conn.execute(schema.LOCK_MIGRATION_SQL)
     try:
         await conn.execute("BEGIN")
         try:
@@ -434,7 +434,7 @@ async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[i
             raise
     finally:
         if not conn.closed:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (schema.ADVISORY_MIGRATION_KEY,))
+            await conn.execute(schema.UNLOCK_MIGRATION_SQL)
     if plan.versions:
         logger.info("migrate", backend="postgres", applied=plan.versions)
     return plan.versions

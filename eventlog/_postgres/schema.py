@@ -10,10 +10,11 @@ from .._sql import migrations
 from ..errors import SchemaVersionError
 
 __all__ = [
-    "ADVISORY_MIGRATION_KEY",
     "APPLIED_VERSION_SQL",
+    "LOCK_MIGRATION_SQL",
     "RECORD_MIGRATION_SQL",
     "TABLE_EXISTS_SQL",
+    "UNLOCK_MIGRATION_SQL",
     "VERSION_TABLE_SQL",
     "foreign_tables_error",
     "migration_statements",
@@ -21,7 +22,12 @@ __all__ = [
 ]
 
 
-ADVISORY_MIGRATION_KEY: Final = 0x6576656E746C6F67  # "eventlog"
+# Migrations of one schema take turns; other schemas of the database (other
+# apps, or tests of one run) migrate at the same time. Advisory locks are per
+# database already; the key names the schema the search path points at.
+_MIGRATION_KEY_SQL = "hashtextextended('eventlog migrate ' || coalesce(current_schema(), ''), 0)"
+LOCK_MIGRATION_SQL: Final = f"SELECT pg_advisory_lock({_MIGRATION_KEY_SQL})"
+UNLOCK_MIGRATION_SQL: Final = f"SELECT pg_advisory_unlock({_MIGRATION_KEY_SQL})"
 
 
 VERSION_TABLE_SQL = (

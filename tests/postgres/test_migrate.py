@@ -6,13 +6,17 @@ import subprocess
 import sys
 import threading
 from typing import Any
+from urllib.parse import quote
 
+import pgserver
 import psycopg
 import pytest
 
 import eventlog
 from eventlog import SchemaVersionError, postgres
+from eventlog._postgres import schema as pg_schema
 from eventlog._sql import migrations as schema_files
+from eventlog.errors import StatementCancelledError
 
 _KNOWN = len(schema_files.migrations("postgres"))
 
@@ -189,3 +193,23 @@ def test_a_version_1_schema_upgrades_and_keeps_its_sessions(
         assert result.skipped == ("a", "b") and result.appended == ()
         loaded = store.load("s")
         assert loaded is not None and [entry.id for entry in loaded.entries] == ["a"]
+
+
+def test_a_migration_waits_only_for_its_own_schema(server_dsn: str) -> None:
+    # One schema's migration lock is held (as by a process migrating it): opening a
+    # store on another schema does not wait for it; one on the same schema does.
+    busy, other = pgserver.make_schema("lock_busy"), pgserver.make_schema("lock_other")
+
+    def impatient(schema: str) -> str:  # a lock wait of more than 300 ms is cancelled
+        options = quote(f"-csearch_path={schema} -clock_timeout=300")
+        return f"{server_dsn}{'&' if '?' in server_dsn else '?'}options={options}"
+
+    with psycopg.connect(impatient(busy), autocommit=True) as holder:
+        holder.execute(pg_schema.LOCK_MIGRATION_SQL)
+        with eventlog.connect(impatient(other)) as store:
+            assert store.load("s") is None
+        with pytest.raises(StatementCancelledError):
+            eventlog.connect(impatient(busy))
+        holder.execute(pg_schema.UNLOCK_MIGRATION_SQL)
+    with eventlog.connect(impatient(busy)) as store:
+        assert store.load("s") is None
