@@ -65,8 +65,7 @@ def _url_option(command: Callable[..., Any]) -> Callable[..., Any]:
         envvar="EVENTLOG_TENANT",
         default=None,
         callback=_not_empty,
-        help="The tenant whose sessions to use (default: the default tenant); "
-        "or EVENTLOG_TENANT.",
+        help="The tenant whose sessions to use (default: the default tenant); or EVENTLOG_TENANT.",
     )(run)
     return _url_click_option(with_tenant)
 
