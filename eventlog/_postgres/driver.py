@@ -140,12 +140,14 @@ def _in_tenant(
     binary: bool = False,
     custom_plan: bool = False,
 ) -> Cursor[Any]:
-    """Run one statement in a transaction of its own, in the tenant: one round trip.
+    """Run one statement of an autocommit connection in the tenant: one round trip.
 
-    BEGIN, the tenant's setting (transaction-local), the statement and COMMIT
-    go in one pipeline, so a statement that ran in autocommit mode keeps its one
-    round trip and still runs with the tenant set, which row-level security
-    needs. Returns the statement's cursor, its rows ready to fetch.
+    The tenant's setting (transaction-local) and the statement go in one
+    pipeline, which psycopg ends with one Sync: the server runs both, in that
+    order, in one implicit transaction that ends (commits) at the Sync. So the
+    statement keeps its one round trip, runs with the tenant set, which
+    row-level security needs, and the setting ends with it. Returns the
+    statement's cursor, its rows ready to fetch.
 
     Args:
         custom_plan: plan the statement for its values (see `guarded`).
@@ -153,10 +155,8 @@ def _in_tenant(
     cursor = conn.cursor(binary=binary)
     setting = statements.SET_TENANT_CUSTOM_PLAN_SQL if custom_plan else statements.SET_TENANT_SQL
     with _pipeline(conn):
-        conn.execute("BEGIN")
         conn.execute(setting, (tenant,))
         cursor.execute(query, params)
-        conn.execute("COMMIT")
     return cursor
 
 
@@ -219,7 +219,7 @@ class _PostgresTransaction:
     def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
-        if self._autocommit:  # each read in a transaction of its own (`_rows`)
+        if self._autocommit:  # each read a statement of its own in the tenant (`_rows`)
             rows = self._rows(statements.STATE_SQL, (self._tenant, session_id))
             state = statements.state_from_row(rows[0]) if rows else None
             return state, self.latest_records(session_id, entry_ids)
@@ -775,11 +775,12 @@ class PostgresStore(LogStore):
             self._pool.putconn(conn)
 
     def _read_one_statement(self, operation: Operation[T]) -> T:
-        """Run a read of one statement in a transaction of its own: one round trip.
+        """Run a read of one statement in autocommit mode: one round trip, no BEGIN.
 
-        BEGIN, the tenant's setting, the statement and COMMIT go in one
-        pipeline (`_in_tenant`); the statement is its own snapshot. A pooled connection the server
-        dropped fails on it harmlessly (a read), and is replaced by a fresh one.
+        The tenant's setting and the statement go in one pipeline, one implicit
+        transaction (`_in_tenant`); the statement is its own snapshot. A pooled
+        connection the server dropped fails on it harmlessly (a read), and is
+        replaced by a fresh one.
         """
         if self._closed:
             raise StoreUnavailableError("the store is closed")
