@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import app_roles
 import pgserver
 
 import eventlog
@@ -25,6 +26,9 @@ pytest_plugins = ["eventlog.testing.plugin", "pg_fixtures", "pytester"]
 SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
 BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
+# PostgreSQL connected as the least-privilege role `eventlog migrate --app-role`
+# makes (DESIGN.md 7): the contract suite runs on it too (tests/contract/conftest.py).
+APP_ROLE_BACKEND = "postgres-app-role"
 POSTGRES_PARTITIONS = 4
 
 
@@ -73,6 +77,14 @@ def _postgres_schema(partitioned: bool) -> str:
     return schema
 
 
+@cache
+def _app_role_schema() -> tuple[str, str]:
+    """A schema of this run and its app role, made once by `eventlog migrate --app-role`."""
+    pgserver.dsn_or_skip()
+    schema = pgserver.make_schema("app_role")
+    return schema, app_roles.make_app_role(schema, "contract")
+
+
 def open_backend(name: str, tmp_path: Path) -> Backend:
     """Open a fresh, empty store of one backend."""
     kind = name.removesuffix("-async")
@@ -90,6 +102,11 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
         schema = _postgres_schema(kind == "postgres-partitioned")
         pgserver.truncate(schema)
         url = pgserver.with_search_path(pgserver.server_dsn(), schema)
+        return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
+    if kind == APP_ROLE_BACKEND:
+        schema, role = _app_role_schema()
+        pgserver.truncate(schema)  # as the superuser: the app role may not TRUNCATE
+        url = app_roles.role_url(role, schema)
         return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
     raise AssertionError(name)
 
