@@ -22,11 +22,11 @@ backend = backend_fixture(open_backend, [*BACKENDS, APP_ROLE_BACKEND])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    left_out = [
-        item
-        for item in items
-        if item.path.name in APP_ROLE_LEFT_OUT and f"[{APP_ROLE_BACKEND}" in item.name
-    ]
+    kept: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    for item in items:
+        as_role = f"[{APP_ROLE_BACKEND}" in item.name
+        (left_out if as_role and item.path.name in APP_ROLE_LEFT_OUT else kept).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if item not in left_out]
+        items[:] = kept
