@@ -295,3 +295,40 @@ def test_cli_app_role_needs_a_postgres_url(tmp_path: Any) -> None:
     )
     assert result.exit_code != 0
     assert "PostgreSQL URL only" in result.output
+
+
+def test_cli_bad_role_name_is_one_clean_line(app_schema: AppSchema) -> None:
+    result = CliRunner().invoke(
+        cli, ["migrate", "--url", app_schema.owner_url, "--app-role", "x; DROP TABLE entries"]
+    )
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "identifier" in lines[0] and "Traceback" not in result.output
+
+
+def test_create_through_public_is_reported(as_owner: psycopg.Connection[Any]) -> None:
+    # PUBLIC may create in this schema (as in `public` before PostgreSQL 15): the
+    # role then can too, which eventlog reports rather than silently leaves.
+    schema = pgserver.make_schema("sec_public_create")
+    as_owner.execute(sql.SQL("GRANT CREATE ON SCHEMA {} TO PUBLIC").format(sql.Identifier(schema)))
+    role = app_roles.role_name("public_create")
+    try:
+        result = CliRunner().invoke(
+            cli,
+            [
+                "migrate",
+                "--url",
+                pgserver.with_search_path(pgserver.server_dsn(), schema),
+                "--app-role",
+                role,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC" in result.output
+        as_owner.execute(
+            sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC").format(sql.Identifier(schema))
+        )
+        made = create_app_role(pgserver.with_search_path(pgserver.server_dsn(), schema), role)
+        assert made.can_create_in_schema is False
+    finally:
+        app_roles.drop_role(role)
