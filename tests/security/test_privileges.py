@@ -123,6 +123,9 @@ def test_the_role_reads_and_writes_what_the_operations_need(empty: AppSchema) ->
         assert [entry.id for entry in store.path("s")] == ["a"]
         assert store.changes("t").items
         assert store.info("t") is not None and store.entry("t", "a") is not None
+        assert [entry.id for entry in store.scan("t", id_prefix="a")] == ["a"]
+        assert [entry.id for entry in store.path("t", limit=1)] == ["a"]
+        assert store.load("t", at_version=1) is not None
         assert [info.session_id for info in store.list_sessions().items] == ["s", "t"]
         assert store.delete("t") is True
 
