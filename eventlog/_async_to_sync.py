@@ -41,6 +41,7 @@ _NAMES: Final = [
     ("_AsyncOptimisticTransaction", "_OptimisticTransaction"),
     ("AsyncConnectionPool", "ConnectionPool"),
     ("AsyncConnection", "Connection"),
+    ("AsyncCursor", "Cursor"),
     ("AsyncStoreBase", "StoreBase"),
     ("AsyncLogStore", "LogStore"),
     ("AsyncStore", "Store"),

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ._core.codec import check_tenant
 from ._core.options import check_flag, check_max_entry_bytes, check_seconds
 from .errors import InvalidConfigError
 from .store import AsyncStore, Store
@@ -88,12 +89,18 @@ def _sqlite_arguments(url: str, options: dict[str, Any]) -> tuple[str, dict[str,
 _UNKNOWN_SCHEME = "unknown URL scheme; use memory://, sqlite:///file.db or postgresql://..."
 
 
-def connect(url: str, **options: Any) -> Store:
+def connect(url: str, *, tenant: str | None = None, **options: Any) -> Store:
     """Open a store.
 
     Args:
         url: ``memory://``, ``sqlite:///relative.db``, ``sqlite:////absolute.db``
             or ``postgresql://user@host/db``.
+        tenant: the tenant whose sessions the store reads and writes; None is
+            the default tenant ``""``, where all data written before tenants
+            existed lives. A tenant id follows the session id rules. On
+            PostgreSQL row-level security enforces it too (DESIGN.md section
+            7); ``memory://`` opens a new, empty memory (`MemoryStore.for_tenant`
+            opens another tenant's view of one).
         **options: keyword options of the backend's store class, e.g.
             ``max_entry_bytes``, ``migrate=False``; SQLite also takes
             ``synchronous`` and ``busy_timeout`` (or as URL query parameters),
@@ -101,55 +108,61 @@ def connect(url: str, **options: Any) -> Store:
 
     Raises:
         InvalidConfigError: the URL or an option is not usable.
+        InvalidIdError: the tenant id breaks the session id rules.
         StoreUnavailableError: the database cannot be reached or opened.
         SchemaVersionError: the database schema is newer, or not eventlog's.
     """
     scheme = _scheme(url)
+    check_tenant(tenant)  # before anything is opened
     try:
         if scheme == "memory":
             from ._memory import MemoryStore
 
-            return MemoryStore(**_check_options(scheme, options))
+            return MemoryStore(tenant=tenant, **_check_options(scheme, options))
         if scheme == "sqlite":
             from ._sqlite.driver import SQLiteStore
 
             path, options = _sqlite_arguments(url, options)
-            return SQLiteStore(path, **options)
+            return SQLiteStore(path, tenant=tenant, **options)
         if scheme in ("postgresql", "postgres"):
             from .postgres import PostgresStore
 
-            return PostgresStore.open(url, **_check_options(scheme, options))
+            return PostgresStore.open(url, tenant=tenant, **_check_options(scheme, options))
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
     raise InvalidConfigError(_UNKNOWN_SCHEME)
 
 
-async def connect_async(url: str, **options: Any) -> AsyncStore:
+async def connect_async(url: str, *, tenant: str | None = None, **options: Any) -> AsyncStore:
     """Open an async store: ``store = await connect_async(url)``.
 
-    Takes the same URLs and options as `connect`. Opening (and migrating) the
-    embedded SQLite file runs off the event loop.
+    Takes the same URLs, tenant and options as `connect`. Opening (and
+    migrating) the embedded SQLite file runs off the event loop.
 
     Raises:
         InvalidConfigError: the URL or an option is not usable.
+        InvalidIdError: the tenant id breaks the session id rules.
         StoreUnavailableError: the database cannot be reached or opened.
         SchemaVersionError: the database schema is newer, or not eventlog's.
     """
     scheme = _scheme(url)
+    check_tenant(tenant)  # before anything is opened
     try:
         if scheme == "memory":
             from ._memory import AsyncMemoryStore
 
-            return AsyncMemoryStore(**_check_options(scheme, options))
+            return AsyncMemoryStore(tenant=tenant, **_check_options(scheme, options))
         if scheme == "sqlite":
             from ._sqlite.driver import AsyncSQLiteStore
 
             path, options = _sqlite_arguments(url, options)
-            return await asyncio.to_thread(AsyncSQLiteStore, path, **options)
+            return await asyncio.to_thread(AsyncSQLiteStore, path, tenant=tenant, **options)
         if scheme in ("postgresql", "postgres"):
             from .postgres import AsyncPostgresStore
 
-            return await AsyncPostgresStore.open(url, **_check_options(scheme, options))
+            return await AsyncPostgresStore.open(
+                url, tenant=tenant, **_check_options(scheme, options)
+            )
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
     raise InvalidConfigError(_UNKNOWN_SCHEME)

@@ -4,12 +4,20 @@ Records live in plain Python lists, with maps from entry id to the newest
 record and from seq to a record's place, so a write costs O(delta) here too.
 A write's steps only read; what they would write is staged and applied when
 they have all succeeded, so a failed call leaves nothing behind.
+
+Tenants: one memory database (`_Database`) holds a dict of sessions per
+tenant. `MemoryStore(tenant=...)` opens a new database; `store.for_tenant(t)`
+opens a view of the same database for tenant `t` (what two stores connected
+to one SQL database for two tenants are). Each view reads and writes only its
+tenant's dict, so tenants are kept apart by key, and closing a view leaves the
+database and the other views open.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,6 +25,7 @@ from typing import TypeVar
 
 import msgspec
 
+from ._core.codec import check_tenant
 from ._core.folding import entries_from_records
 from ._core.operations import Operation
 from ._core.planning import PurgePlan, WritePlan
@@ -269,13 +278,62 @@ class _MemoryTransaction:
         return LogSlice(records[start:end], removed, rows)
 
 
-class MemoryStore(LogStore):
-    """A store held in process memory; gone when the process ends."""
+class _Database:
+    """One memory database: every tenant's sessions, and the stores open on it."""
 
-    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+    def __init__(self) -> None:
+        self.tenants: dict[str, dict[str, _Session]] = {}
+        self.lock = threading.RLock()
+        # The watch hubs of the stores open on it, each woken by every write
+        # (keys name the tenant, so only that tenant's watchers wake).
+        self.hubs: weakref.WeakSet[Wakeups] = weakref.WeakSet()
+
+
+def _tenant_key(tenant: str, session_id: str) -> str:
+    """A session's key in the watch hubs: NUL is in no id, so it names one pair."""
+    return f"{tenant}\x00{session_id}"
+
+
+class MemoryStore(LogStore):
+    """A store held in process memory; gone when the process ends.
+
+    Args:
+        max_entry_bytes: the largest encoded entry accepted.
+        tenant: the tenant whose sessions the store reads and writes (None:
+            the default tenant ``""``). `for_tenant` opens another tenant's
+            view of the same memory.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_entry_bytes: int | None = None,
+        tenant: str | None = None,
+        _database: _Database | None = None,
+    ) -> None:
         super().__init__(max_entry_bytes=max_entry_bytes)
-        self._sessions: dict[str, _Session] = {}
-        self._lock = threading.RLock()
+        self.tenant = check_tenant(tenant)
+        self._database = _Database() if _database is None else _database
+        self._lock = self._database.lock
+        with self._lock:
+            self._sessions = self._database.tenants.setdefault(self.tenant, {})
+            self._database.hubs.add(self._wakeups)
+
+    def for_tenant(self, tenant: str | None) -> MemoryStore:
+        """A store for `tenant` over this store's memory (None: the default tenant).
+
+        Raises:
+            InvalidIdError: the tenant id breaks the session id rules.
+        """
+        return MemoryStore(
+            max_entry_bytes=self.max_entry_bytes, tenant=tenant, _database=self._database
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} tenant={self.tenant!r}>"
+
+    def _watch_key(self, session_id: str) -> str:
+        return _tenant_key(self.tenant, session_id)
 
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
@@ -284,8 +342,11 @@ class MemoryStore(LogStore):
             tx = _MemoryTransaction(self._sessions)
             yield tx
             tx.commit()
-            for session_id in tx.changes:
-                self._wakeups.notify(session_id)
+            hubs = list(self._database.hubs)
+        for session_id in tx.changes:
+            key = _tenant_key(self.tenant, session_id)
+            for hub in hubs:
+                hub.notify(key)
 
     @contextmanager
     def _read(self) -> Iterator[Transaction]:
@@ -301,7 +362,7 @@ class MemoryStore(LogStore):
         pass
 
     def record_count(self) -> int:
-        """Rows a SQL backend would hold for the same data (sessions, records, versions)."""
+        """Rows a SQL backend would hold for this tenant's data (sessions, records, versions)."""
         with self._lock:
             return sum(1 + len(s.records) + len(s.versions) for s in self._sessions.values())
 
@@ -309,9 +370,28 @@ class MemoryStore(LogStore):
 class AsyncMemoryStore(AsyncStoreBase):
     """The async twin of `MemoryStore`: operations run inline, as nothing waits on IO."""
 
-    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
-        self.sync = MemoryStore(max_entry_bytes=max_entry_bytes)
+    def __init__(
+        self,
+        *,
+        max_entry_bytes: int | None = None,
+        tenant: str | None = None,
+        _sync: MemoryStore | None = None,
+    ) -> None:
+        self.sync = (
+            MemoryStore(max_entry_bytes=max_entry_bytes, tenant=tenant) if _sync is None else _sync
+        )
         self.max_entry_bytes = self.sync.max_entry_bytes
+        self.tenant = self.sync.tenant
+
+    def for_tenant(self, tenant: str | None) -> AsyncMemoryStore:
+        """A store for `tenant` over this store's memory (see `MemoryStore.for_tenant`)."""
+        return AsyncMemoryStore(_sync=self.sync.for_tenant(tenant))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} tenant={self.tenant!r}>"
+
+    def _watch_key(self, session_id: str) -> str:
+        return self.sync._watch_key(session_id)
 
     async def _run(self, operation: Operation[T]) -> T:
         return self.sync._run(operation)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,45 +26,112 @@ from eventlog._sqlite.driver import records_of_ids_sql
 from eventlog.sqlite import SQLiteStore
 
 
-def _written_at_version_1(path: Path, delta: SessionDelta) -> None:
-    """A file holding one session as schema version 1 stored it.
+def _written_at(path: Path, version: int, write: Callable[[SQLiteStore], None]) -> dict[str, Any]:
+    """A file at schema `version` holding what `write` saves; returns every session loaded.
 
-    Versions 2 and 3 changed only indexes, so a file written now and given
-    version 1's indexes back is what version 1 wrote.
+    The schema files up to `version` are applied as the migrator applies them;
+    the rows are those a current store writes for the same calls (in the
+    default tenant: the columns of the older schema, without `tenant`), copied
+    over from a file of their own.
     """
-    with SQLiteStore(path) as store:
-        store.save_delta("s", delta)
-        store.save_delta("s", SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP INDEX entries_removed_entry_id")
-        conn.execute("DROP INDEX entries_removed_version")
-        conn.execute("CREATE INDEX entries_entry_id ON entries (session_id, entry_id, seq)")
-        conn.execute(f"DELETE FROM {migrations.VERSION_TABLE} WHERE version > 1")
+    current = path.with_name(f"{path.stem}-current.db")
+    with SQLiteStore(current) as store:
+        write(store)
+        listed = store.list_sessions(limit=1000).items
+        loaded = {info.session_id: store.load(info.session_id) for info in listed}
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute(
+            f"CREATE TABLE {migrations.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
+        for step in migrations.migrations("sqlite")[:version]:
+            for statement in migrations.split_statements(step.sql):
+                conn.execute(statement)
+            conn.execute(
+                f"INSERT INTO {migrations.VERSION_TABLE} VALUES (?, ?, 0)",
+                (step.version, step.name),
+            )
+        conn.execute("COMMIT")
+        conn.execute("ATTACH ? AS current", (str(current),))
+        conn.execute("BEGIN")
+        for table in migrations.OUR_TABLES:
+            columns = ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({table})"))
+            conn.execute(
+                f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM current.{table}"
+            )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return {sid: data for sid, data in loaded.items() if data is not None}
 
 
-def test_a_version_1_database_upgrades_and_keeps_its_sessions(tmp_path: Path) -> None:
+def _sessions_of_every_kind(store: SQLiteStore) -> None:
+    """Sessions with tombstones, superseded entries, metadata, a fork and a purge."""
+    first = SessionDelta(
+        [Entry("a", payload={"n": 1}), Entry("b", "a", payload={"n": 2})],
+        leaf_id="b",
+        metadata={"title": "one"},
+    )
+    store.save_delta("s", first)
+    store.save_delta("s", SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
+    store.save_delta("s", SessionDelta([Entry("c", "a", payload={"n": 3})], leaf_id="c"))
+    store.fork("s", "s-fork", at_entry_id="a")
+    store.save_delta("purged", first)
+    store.save_delta("purged", SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
+    store.purge("purged")
+    for n in range(5):
+        store.save_delta(f"many-{n}", SessionDelta([Entry(f"e{n}")]))
+
+
+def test_a_version_3_database_upgrades_to_tenants_and_keeps_every_session(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "old.db"
-    delta = SessionDelta([Entry("a", payload={"n": 1}), Entry("b", "a", payload={"n": 2})])
-    _written_at_version_1(path, delta)
+    before = _written_at(path, 3, _sessions_of_every_kind)
+    assert len(before) == 8
     with pytest.raises(SchemaVersionError):
         SQLiteStore(path, migrate=False)
     with SQLiteStore(path) as store:
-        with sqlite3.connect(path) as conn:
-            applied = [
-                row[0] for row in conn.execute(f"SELECT version FROM {migrations.VERSION_TABLE}")
+        assert {sid: store.load(sid) for sid in before} == before
+        assert [info.session_id for info in store.list_sessions().items] == sorted(before)
+        history = store.load("s", at_version=1)
+        assert history is not None and [entry.id for entry in history.entries] == ["a", "b"]
+    with sqlite3.connect(path) as conn:
+        for table in migrations.OUR_TABLES:
+            tenants = conn.execute(f"SELECT DISTINCT tenant FROM {table}").fetchall()
+            assert tenants == [("",)]
+            keys = [
+                row[1]
+                for row in sorted(conn.execute(f"PRAGMA table_info({table})"), key=lambda r: r[5])
+                if row[5]
             ]
-            indexes = {
-                row[0]
-                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
-            }
-        assert applied == [m.version for m in migrations.migrations("sqlite")]
-        assert "entries_removed_entry_id" in indexes and "entries_entry_id" not in indexes
-        assert "entries_removed_version" in indexes
-        # A retried old delta finds b's tombstone through the replaced-rows index.
-        result = store.save_delta("s", delta)
-        assert result.skipped == ("a", "b") and result.appended == ()
-        loaded = store.load("s")
-        assert loaded is not None and [entry.id for entry in loaded.entries] == ["a"]
+            assert keys[:2] == ["tenant", "session_id"]
+        indexes = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'"
+        ).fetchall()
+        for (index,) in indexes:
+            columns = [row[2] for row in conn.execute(f"PRAGMA index_info({index})")]
+            assert columns[:2] == ["tenant", "session_id"], index
+    conn.close()
+    # Another tenant sees none of them, and may reuse their ids.
+    with SQLiteStore(path, tenant="other") as other:
+        assert other.list_sessions().items == []
+        assert other.load("s") is None
+        other.save_delta("s", SessionDelta([Entry("a")]))
+    with SQLiteStore(path) as store:
+        assert store.load("s") == before["s"]
+
+
+def _written_at_version_1(path: Path, delta: SessionDelta) -> None:
+    """A file holding one session as schema version 1 stored it."""
+
+    def write(store: SQLiteStore) -> None:
+        store.save_delta("s", delta)
+        store.save_delta("s", SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
+
+    _written_at(path, 1, write)
 
 
 def test_the_id_lookup_reads_only_the_ids_asked_for(tmp_path: Path) -> None:
@@ -72,13 +141,16 @@ def test_the_id_lookup_reads_only_the_ids_asked_for(tmp_path: Path) -> None:
         plan = [
             row[3]
             for row in conn.execute(
-                "EXPLAIN QUERY PLAN " + records_of_ids_sql("seq", 2), ("s", "a", "b", "s", "a", "b")
+                "EXPLAIN QUERY PLAN " + records_of_ids_sql("seq", 2),
+                ("", "s", "a", "b", "", "s", "a", "b"),
             )
         ]
     searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
     assert searches == [
-        "SEARCH entries USING INDEX entries_live_entry_id (session_id=? AND entry_id=?)",
-        "SEARCH entries USING INDEX entries_removed_entry_id (session_id=? AND entry_id=?)",
+        "SEARCH entries USING INDEX entries_live_entry_id "
+        "(tenant=? AND session_id=? AND entry_id=?)",
+        "SEARCH entries USING INDEX entries_removed_entry_id "
+        "(tenant=? AND session_id=? AND entry_id=?)",
     ]
 
 
@@ -88,7 +160,7 @@ def test_changes_reads_only_index_ranges_and_key_probes(tmp_path: Path) -> None:
     # binary search finds by key probes.
     path = tmp_path / "plan.db"
     eventlog.connect(f"sqlite:///{path}").close()
-    params = {"sid": "s", "after": 1, "until": 3, "next_seq": 100}
+    params = {"tenant": "", "sid": "s", "after": 1, "until": 3, "next_seq": 100}
     with sqlite3.connect(path) as conn:
         removed, added = (
             [
@@ -100,12 +172,12 @@ def test_changes_reads_only_index_ranges_and_key_probes(tmp_path: Path) -> None:
         )
     assert removed == [
         "SEARCH entries USING INDEX entries_removed_version "
-        "(session_id=? AND removed_in_version>? AND removed_in_version<?)"
+        "(tenant=? AND session_id=? AND removed_in_version>? AND removed_in_version<?)"
     ]
     reads = [step for step in added if "CONSTANT ROW" not in step and not step.startswith("SCAN b")]
     assert reads and all(
         step.startswith("SEARCH")
-        and "USING INDEX sqlite_autoindex_entries_1 (session_id=? AND seq>" in step
+        and "USING INDEX sqlite_autoindex_entries_1 (tenant=? AND session_id=? AND seq>" in step
         for step in reads
     ), added
 
@@ -162,9 +234,9 @@ def test_a_scan_after_a_deep_id_reads_only_the_page(tmp_path: Path) -> None:
         for start in range(0, len(ids), 500):
             store.save_delta("s", SessionDelta([Entry(i) for i in ids[start : start + 500]]))
     with sqlite3.connect(path) as conn:
-        shallow = _vm_steps(conn, *scan_sql("s", "w:", ids[10], 20, paramstyle="?"))
-        deep = _vm_steps(conn, *scan_sql("s", "w:", ids[2900], 20, paramstyle="?"))
-        below = _vm_steps(conn, *scan_sql("s", "w:", "a", 20, paramstyle="?"))
+        shallow = _vm_steps(conn, *scan_sql("", "s", "w:", ids[10], 20, paramstyle="?"))
+        deep = _vm_steps(conn, *scan_sql("", "s", "w:", ids[2900], 20, paramstyle="?"))
+        below = _vm_steps(conn, *scan_sql("", "s", "w:", "a", 20, paramstyle="?"))
     conn.close()
     assert shallow[1] == deep[1] == below[1] == 20
     assert deep[0] <= 2 * shallow[0] + 5, (shallow, deep)

@@ -35,6 +35,7 @@ __all__ = [
     "check_entry_id",
     "check_session_id",
     "check_stored",
+    "check_tenant",
     "decode_stored",
     "encode_object",
     "json_decode",
@@ -148,6 +149,18 @@ def check_session_id(session_id: object, *, where: str = "session_id") -> str:
     """
     valid_session_id = session_id if isinstance(session_id, str) else None
     return _check_id(session_id, "session id", where=where, session_id=valid_session_id)
+
+
+def check_tenant(tenant: object) -> str:
+    """Validate a store's tenant: None is the default tenant ``""``; any other
+    tenant id follows the session id rules.
+
+    Raises:
+        InvalidIdError: not None and not a str of 1..255 UTF-8 bytes without NUL.
+    """
+    if tenant is None:
+        return ""
+    return _check_id(tenant, "tenant id", where="tenant", session_id=None)
 
 
 def check_entry_id(entry_id: object, *, session_id: str, where: str) -> str:

@@ -44,14 +44,20 @@ RETRY_FOR_S: Final = 60.0
 CHANNEL: Final = "eventlog_changes"
 
 
-def watch_key(session_id: str) -> str:
+def watch_key(session_id: str, tenant: str = "") -> str:
     """The name of a session in notifications: a short digest, never the id in clear.
 
     Anyone allowed to LISTEN on the database sees the notifications; what they
-    see is 16 hex digits per write. Distinct sessions may share a key: a
-    watcher always reads to find out whether its session changed.
+    see is 16 hex digits per write. The digest covers the tenant too, so a
+    watcher of one tenant's session is not woken by another tenant's session of
+    the same id (the default tenant's keys are those of before tenants). Distinct
+    sessions may share a key: a watcher always reads, in its own tenant, to find
+    out whether its session changed.
     """
-    digest = hashlib.blake2b(session_id.encode(), digest_size=8, person=b"eventlog.watch")
+    # NUL is in no id (tenant ids follow the session id rules), so the joined
+    # text names one (tenant, session) pair.
+    named = session_id if tenant == "" else f"{tenant}\x00{session_id}"
+    digest = hashlib.blake2b(named.encode(), digest_size=8, person=b"eventlog.watch")
     return digest.hexdigest()
 
 

@@ -25,6 +25,7 @@ session: a `fork` raises `SessionExistsError`, a `save_delta` appends.
 from __future__ import annotations
 
 import select
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -32,10 +33,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
+from .._core.codec import check_tenant
 from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.operations import Operation
@@ -50,6 +52,7 @@ from .._sql.catalogue import (
     CHANGES_REMOVED_SQL,
     CHANGES_VERSIONS_SQL,
     LIVE_ENTRIES_SQL,
+    branch_tail_params,
     branch_walk_from_rows,
     list_states_sql,
     plan_statements,
@@ -112,17 +115,74 @@ async def _pipeline(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
         async with conn.pipeline():
             yield
     except BaseException:
+        if not conn.closed:
+            _closed_alive.add(conn)
         await conn.close()
         raise
 
 
-class _AsyncPostgresTransaction:
-    """A transaction on one connection; `apply` queues writes for the commit pipeline."""
+# Connections `_pipeline` closed while the server still had them: their failure
+# was the statement's, not a lost connection's, so it is not retried.
+_closed_alive: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
 
-    def __init__(self, conn: AsyncConnection[Any], *, locking: bool, notify: bool) -> None:
+
+def _lost(conn: AsyncConnection[Any]) -> bool:
+    """Whether a failed connection was lost (the server dropped it), not closed by us."""
+    return conn.closed and conn not in _closed_alive
+
+
+async def _in_tenant(
+    conn: AsyncConnection[Any],
+    tenant: str,
+    query: str,
+    params: Sequence[Any] | Mapping[str, Any],
+    *,
+    binary: bool = False,
+    custom_plan: bool = False,
+) -> AsyncCursor[Any]:
+    """Run one statement in a transaction of its own, in the tenant: one round trip.
+
+    BEGIN, the tenant's setting (transaction-local), the statement and COMMIT
+    go in one pipeline, so a statement that ran in autocommit mode keeps its one
+    round trip and still runs with the tenant set, which row-level security
+    needs. Returns the statement's cursor, its rows ready to fetch.
+
+    Args:
+        custom_plan: plan the statement for its values (see `guarded`).
+    """
+    cursor = conn.cursor(binary=binary)
+    setting = statements.SET_TENANT_CUSTOM_PLAN_SQL if custom_plan else statements.SET_TENANT_SQL
+    async with _pipeline(conn):
+        await conn.execute("BEGIN")
+        await conn.execute(setting, (tenant,))
+        await cursor.execute(query, params)
+        await conn.execute("COMMIT")
+    return cursor
+
+
+class _AsyncPostgresTransaction:
+    """A transaction on one connection; `apply` queues writes for the commit pipeline.
+
+    Every statement names the tenant (`tenant = ...` leads every key), and the
+    transaction runs with the tenant's setting, which the row-level security
+    policies check: set by `_begun` for a transaction, or per statement
+    (`_in_tenant`) when `autocommit`.
+    """
+
+    def __init__(
+        self,
+        conn: AsyncConnection[Any],
+        *,
+        locking: bool,
+        notify: bool,
+        tenant: str,
+        autocommit: bool = False,
+    ) -> None:
         self._conn = conn
         self._locking = locking
         self._notifies = notify
+        self._tenant = tenant
+        self._autocommit = autocommit
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
         # The statement that creates the session, when the plan creates one.
         self._creation: tuple[str, dict[str, Any]] | None = None
@@ -133,9 +193,16 @@ class _AsyncPostgresTransaction:
     async def _rows(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
-        cursor = self._conn.cursor(binary=True)
-        await cursor.execute(query, params)
+        if self._autocommit:
+            cursor = await _in_tenant(self._conn, self._tenant, query, params, binary=True)
+        else:
+            cursor = self._conn.cursor(binary=True)
+            await cursor.execute(query, params)
         return await cursor.fetchall()
+
+    def _named(self, session_id: str, **params: Any) -> dict[str, Any]:
+        """Named parameters of one session of this tenant."""
+        return {"tenant": self._tenant, "sid": session_id, **params}
 
     async def state(self, session_id: str) -> SessionState | None:
         state, _ = await self.state_and_latest(session_id, ())
@@ -145,7 +212,7 @@ class _AsyncPostgresTransaction:
         if not entry_ids:
             return {}
         rows = await self._rows(
-            statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+            statements.LATEST_SQL, self._named(session_id, ids=TextArray(entry_ids))
         )
         return {row[2]: statements.record_from_row(row) for row in rows}
 
@@ -156,38 +223,42 @@ class _AsyncPostgresTransaction:
         state_cursor = self._conn.cursor(binary=True)
         latest_cursor = self._conn.cursor(binary=True)
         async with _pipeline(self._conn):  # both reads in one round trip
-            await state_cursor.execute(state_sql, (session_id,))
+            await state_cursor.execute(state_sql, (self._tenant, session_id))
             if entry_ids:
                 await latest_cursor.execute(
-                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                    statements.LATEST_SQL, self._named(session_id, ids=TextArray(entry_ids))
                 )
         rows = await state_cursor.fetchall()
         latest_rows = await latest_cursor.fetchall() if entry_ids else []
         if not rows and self._locking:
             # No row to lock yet: creators of one session serialize on a lock, and the
             # ids are looked up again in case another creator got there first.
-            await self._conn.execute(statements.CREATION_LOCK_SQL, (session_id,))
-            rows = await self._rows(statements.STATE_FOR_UPDATE_SQL, (session_id,))
+            await self._conn.execute(statements.CREATION_LOCK_SQL, (self._tenant, session_id))
+            rows = await self._rows(statements.STATE_FOR_UPDATE_SQL, (self._tenant, session_id))
             if rows and entry_ids:
                 latest_rows = await self._rows(
-                    statements.LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+                    statements.LATEST_SQL, self._named(session_id, ids=TextArray(entry_ids))
                 )
         state = statements.state_from_row(rows[0]) if rows else None
         return state, {row[2]: statements.record_from_row(row) for row in latest_rows}
 
     async def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = statements.LIVE_WITH_PAYLOADS_SQL if payloads else statements.LIVE_DIGESTS_SQL
-        return [statements.record_from_row(row) for row in await self._rows(query, (session_id,))]
+        rows = await self._rows(query, (self._tenant, session_id))
+        return [statements.record_from_row(row) for row in rows]
 
     async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        return entries_from_rows(await self._rows(LIVE_ENTRIES_SQL, (session_id,)), raw=raw)
+        rows = await self._rows(LIVE_ENTRIES_SQL, (self._tenant, session_id))
+        return entries_from_rows(rows, raw=raw)
 
     async def records_at(self, session_id: str, version: int) -> list[Record]:
-        rows = await self._rows(statements.RECORDS_AT_SQL, (session_id, version, version))
+        rows = await self._rows(
+            statements.RECORDS_AT_SQL, (self._tenant, session_id, version, version)
+        )
         return [statements.record_from_row(row) for row in rows]
 
     async def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        rows = await self._rows(statements.VERSION_ROW_SQL, (session_id, version))
+        rows = await self._rows(statements.VERSION_ROW_SQL, (self._tenant, session_id, version))
         if not rows:
             return None
         leaf_id, created_at, metadata = rows[0]
@@ -196,43 +267,49 @@ class _AsyncPostgresTransaction:
     async def apply(self, plan: WritePlan) -> None:
         if plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
-            self._creation = guarded_write(plan, None, notify=self._notifies)
+            self._creation = guarded_write(plan, None, tenant=self._tenant, notify=self._notifies)
         else:
-            self.pending.extend(plan_statements(plan, paramstyle="%s", time=_as_is))
-            self._notify_keys.add(watch_key(plan.state.session_id))
+            self.pending.extend(
+                plan_statements(plan, tenant=self._tenant, paramstyle="%s", time=_as_is)
+            )
+            self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
 
     async def delete(self, session_id: str) -> bool:
         deleted = 0
         for statement in statements.DELETE_SQL:
-            cursor = await self._conn.execute(statement, (session_id,))
+            cursor = await self._conn.execute(statement, (self._tenant, session_id))
             deleted = cursor.rowcount
         if deleted:
-            self._notify_keys.add(watch_key(session_id))
+            self._notify_keys.add(watch_key(session_id, self._tenant))
         return deleted > 0
 
     async def purge(self, plan: PurgePlan) -> int:
         counts = []
-        for statement, rows in purge_statements(plan, paramstyle="%s", length="octet_length"):
+        for statement, rows in purge_statements(
+            plan, tenant=self._tenant, paramstyle="%s", length="octet_length"
+        ):
             cursor = await self._conn.execute(statement, rows[0])
             counts.append(cursor.rowcount)
         return counts[0]
 
     async def list_states(self, query: StateQuery) -> list[SessionState]:
-        sql, params = list_states_sql(query, paramstyle="%s", time=_as_is)
+        sql, params = list_states_sql(self._tenant, query, paramstyle="%s", time=_as_is)
         return [statements.state_from_row(row) for row in await self._rows(sql, params)]
 
     async def live_record(self, session_id: str, entry_id: str) -> Record | None:
-        rows = await self._rows(statements.LIVE_RECORD_SQL, (session_id, entry_id))
+        rows = await self._rows(statements.LIVE_RECORD_SQL, (self._tenant, session_id, entry_id))
         return statements.record_from_row(rows[0]) if rows else None
 
     async def branch_tail(self, session_id: str, leaf_id: str | None, limit: int) -> BranchWalk:
-        params = (session_id, leaf_id, session_id, session_id, limit, session_id)
+        params = branch_tail_params(self._tenant, session_id, leaf_id, limit)
         return branch_walk_from_rows(await self._rows(statements.BRANCH_TAIL_SQL, params))
 
     async def scan_records(
         self, session_id: str, id_prefix: str, after_id: str | None, limit: int | None
     ) -> list[Record]:
-        sql, params = scan_sql(session_id, id_prefix, after_id, limit, paramstyle="%s")
+        sql, params = scan_sql(
+            self._tenant, session_id, id_prefix, after_id, limit, paramstyle="%s"
+        )
         return [statements.record_from_row(row) for row in await self._rows(sql, params)]
 
     async def end_read(self) -> None:
@@ -269,7 +346,7 @@ class _AsyncPostgresTransaction:
     async def log_between(
         self, session_id: str, after: int, until: int, *, next_seq: int
     ) -> LogSlice:
-        params = {"sid": session_id, "after": after, "until": until, "next_seq": next_seq}
+        params = self._named(session_id, after=after, until=until, next_seq=next_seq)
         cursors = [self._conn.cursor(binary=True) for _ in range(3)]
         async with _pipeline(self._conn):  # the three reads in one round trip
             for cursor, sql in zip(
@@ -300,8 +377,10 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
     taken from different snapshots never reach the database as a write.
     """
 
-    def __init__(self, conn: AsyncConnection[Any], session_id: str, *, notify: bool) -> None:
-        super().__init__(conn, locking=False, notify=notify)
+    def __init__(
+        self, conn: AsyncConnection[Any], session_id: str, *, notify: bool, tenant: str
+    ) -> None:
+        super().__init__(conn, locking=False, notify=notify, tenant=tenant, autocommit=True)
         self._session_id = session_id
         self._first_state: SessionState | None = None
         self._reads = 0
@@ -313,7 +392,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         self._reads += 1
 
     async def state(self, session_id: str) -> SessionState | None:
-        rows = await self._rows(statements.STATE_SQL, (session_id,))
+        rows = await self._rows(statements.STATE_SQL, (self._tenant, session_id))
         state = statements.state_from_row(rows[0]) if rows else None
         self._saw(state)
         return state
@@ -321,11 +400,9 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
     async def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
-        cursor = self._conn.cursor(binary=True)
-        await cursor.execute(
-            statements.STATE_AND_LATEST_SQL, {"sid": session_id, "ids": TextArray(entry_ids)}
+        rows = await self._rows(
+            statements.STATE_AND_LATEST_SQL, self._named(session_id, ids=TextArray(entry_ids))
         )
-        rows = await cursor.fetchall()
         state = statements.state_from_row(rows[0]) if rows else None
         self._saw(state)
         width = statements.STATE_WIDTH
@@ -359,31 +436,18 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
         if self._plan is not None:
-            query, params = guarded_write(self._plan, self._first_state, notify=self._notifies)
-            if self._plan.removals:
-                return await self._custom_planned(query, params)
+            query, params = guarded_write(
+                self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
+            )
         elif self._reads > 1:
-            query, params = guard_sql(self._session_id, self._first_state)
+            query, params = guard_sql(self._session_id, self._first_state, self._tenant)
         else:
             return True
-        cursor = await self._conn.execute(query, params)
-        row = await cursor.fetchone()
-        return row is not None and row[0] == 1
-
-    async def _custom_planned(self, query: str, params: Mapping[str, Any]) -> bool:
-        """Run a guarded write planned for its own values, in one round trip.
-
-        Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
-        only in a plan that knows the array; the pool's generic plans would
-        filter the session's rows. So this write runs in a transaction of its
-        own that asks for a custom plan.
-        """
-        cursor = self._conn.cursor()
-        async with _pipeline(self._conn):
-            await self._conn.execute("BEGIN")
-            await self._conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            await cursor.execute(query, params)
-            await self._conn.execute("COMMIT")
+        # Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
+        # only in a plan that knows the array; the pool's generic plans would
+        # filter the session's rows. So that write asks for a custom plan.
+        custom_plan = self._plan is not None and bool(self._plan.removals)
+        cursor = await _in_tenant(self._conn, self._tenant, query, params, custom_plan=custom_plan)
         row = await cursor.fetchone()
         return row is not None and row[0] == 1
 
@@ -466,6 +530,9 @@ class AsyncPostgresStore(AsyncLogStore):
             (LISTEN/NOTIFY). Off, writes skip the NOTIFY (and the commit lock it
             takes); watchers elsewhere then see them at their next safety
             re-read, within about a second.
+        tenant: the tenant whose sessions the store reads and writes (None: the
+            default tenant ``""``). Every statement names it, and every
+            transaction sets it for the row-level security policies.
     """
 
     def __init__(
@@ -479,8 +546,10 @@ class AsyncPostgresStore(AsyncLogStore):
         partitions: int | None = None,
         max_entry_bytes: int | None = None,
         notify: bool = True,
+        tenant: str | None = None,
     ) -> None:
         super().__init__(max_entry_bytes=max_entry_bytes)
+        self.tenant = check_tenant(tenant)
         connection.check_url(url)
         self._notifies = check_flag("notify", notify)
         if partitions is not None and (
@@ -509,8 +578,12 @@ class AsyncPostgresStore(AsyncLogStore):
             self._wakeups, url, connect_timeout=max(1, round(self._timeout))
         )
 
+    def __repr__(self) -> str:
+        # Never the URL: it may hold a password.
+        return f"<{type(self).__name__} tenant={self.tenant!r}>"
+
     def _watch_key(self, session_id: str) -> str:
-        return watch_key(session_id)
+        return watch_key(session_id, self.tenant)
 
     async def _configure_connection(self, conn: AsyncConnection[Any]) -> None:
         """Settings of every pooled connection, in one round trip.
@@ -583,13 +656,16 @@ class AsyncPostgresStore(AsyncLogStore):
         BEGIN is the first thing sent on a checked-out connection, so it also
         serves as the liveness check: a connection the server dropped (a
         restart, an idle timeout) fails there with nothing done, and is
-        replaced by a fresh one. That saves a ping round trip per call.
+        replaced by a fresh one. That saves a ping round trip per call. The
+        tenant's setting goes in the same pipeline: still one round trip.
         """
         for attempt in range(self._max_size + 1):
             with translated():
                 conn = await self._pool.getconn()
             try:
-                await conn.execute(begin)
+                async with _pipeline(conn):
+                    await conn.execute(begin)
+                    await conn.execute(statements.SET_TENANT_SQL, (self.tenant,))
                 return conn
             except psycopg.OperationalError:
                 await _end_unfinished(conn)
@@ -613,7 +689,9 @@ class AsyncPostgresStore(AsyncLogStore):
             conn = await self._begun(begin)
         try:
             with translated():
-                yield _AsyncPostgresTransaction(conn, locking=locking, notify=self._notifies)
+                yield _AsyncPostgresTransaction(
+                    conn, locking=locking, notify=self._notifies, tenant=self.tenant
+                )
         except BaseException:
             await _end_unfinished(conn)
             raise
@@ -679,9 +757,11 @@ class AsyncPostgresStore(AsyncLogStore):
         try:
             if _has_unread_input(conn):
                 return False
-            query, params = guarded_write(plan, known, absent=True, notify=self._notifies)
+            query, params = guarded_write(
+                plan, known, tenant=self.tenant, absent=True, notify=self._notifies
+            )
             with translated(committing=True):
-                cursor = await conn.execute(query, params)
+                cursor = await _in_tenant(conn, self.tenant, query, params)
                 row = await cursor.fetchone()
             return row is not None and row[0] == 1
         except BaseException:
@@ -691,9 +771,10 @@ class AsyncPostgresStore(AsyncLogStore):
             await self._pool.putconn(conn)
 
     async def _read_one_statement(self, operation: Operation[T]) -> T:
-        """Run a read of one statement in autocommit mode: one round trip, no BEGIN.
+        """Run a read of one statement in a transaction of its own: one round trip.
 
-        The statement is its own snapshot. A pooled connection the server
+        BEGIN, the tenant's setting, the statement and COMMIT go in one
+        pipeline (`_in_tenant`); the statement is its own snapshot. A pooled connection the server
         dropped fails on it harmlessly (a read), and is replaced by a fresh one.
         """
         if self._closed:
@@ -702,12 +783,14 @@ class AsyncPostgresStore(AsyncLogStore):
             with translated():
                 conn = await self._pool.getconn()
             try:
-                tx = _AsyncPostgresTransaction(conn, locking=False, notify=self._notifies)
+                tx = _AsyncPostgresTransaction(
+                    conn, locking=False, notify=self._notifies, tenant=self.tenant, autocommit=True
+                )
                 try:
                     return await drive(operation.steps(), tx)
                 except psycopg.OperationalError:
                     await _end_unfinished(conn)
-                    if attempt == self._max_size or not conn.closed:
+                    if attempt == self._max_size or not _lost(conn):
                         with translated():
                             raise
                     logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)
@@ -733,12 +816,14 @@ class AsyncPostgresStore(AsyncLogStore):
             with translated():
                 conn = await self._pool.getconn()
             try:
-                tx = _AsyncOptimisticTransaction(conn, operation.session_id, notify=self._notifies)
+                tx = _AsyncOptimisticTransaction(
+                    conn, operation.session_id, notify=self._notifies, tenant=self.tenant
+                )
                 try:
                     result = await drive(operation.steps(), tx)
                 except psycopg.OperationalError:
                     await _end_unfinished(conn)
-                    if attempt == self._max_size or not conn.closed:
+                    if attempt == self._max_size or not _lost(conn):
                         with translated():
                             raise
                     logger.warning("postgres.stale_connection_replaced", attempt=attempt + 1)

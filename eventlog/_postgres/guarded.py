@@ -26,13 +26,13 @@ from .statements import LATEST_SQL
 __all__ = ["NOTIFY_SQL", "guard_sql", "guarded_write"]
 
 _INSERT_SESSION = (
-    f"INSERT INTO sessions (session_id, {', '.join(SESSION_FIELDS)}) "
-    f"VALUES (%(sid)s, {', '.join(f'%({name})s' for name in SESSION_FIELDS)}) "
-    "ON CONFLICT (session_id) DO NOTHING RETURNING 1"
+    f"INSERT INTO sessions (tenant, session_id, {', '.join(SESSION_FIELDS)}) "
+    f"VALUES (%(tenant)s, %(sid)s, {', '.join(f'%({name})s' for name in SESSION_FIELDS)}) "
+    "ON CONFLICT (tenant, session_id) DO NOTHING RETURNING 1"
 )
 _GUARD = (
-    "session_id = %(sid)s AND version = %(read_version)s AND created_at = %(read_created_at)s "
-    "AND history_floor = %(read_history_floor)s"
+    "tenant = %(tenant)s AND session_id = %(sid)s AND version = %(read_version)s "
+    "AND created_at = %(read_created_at)s AND history_floor = %(read_history_floor)s"
 )
 _UPDATE_SESSION = (
     f"UPDATE sessions SET {session_set_clause(lambda name: f'%({name})s')} "
@@ -42,23 +42,30 @@ _UPDATE_SESSION = (
 # (`ids`, as the insert below names them) has a record, live or not. The id
 # lookup is LATEST_SQL's, one index lookup per id.
 _IDS_ABSENT = f" AND NOT EXISTS ({LATEST_SQL})"
+# The seqs to stamp bound the key range read: a plan made without statistics
+# (which estimate one row for a tenant's session, two equalities of unknown
+# selectivity) takes `seq = ANY(...)` as a filter, not as index lookups, so the
+# range keeps it from reading the session's whole key range.
 _STAMP_REMOVALS = (
-    "UPDATE entries SET removed_in_version = %(version)s WHERE session_id = %(sid)s "
+    "UPDATE entries SET removed_in_version = %(version)s "
+    "WHERE tenant = %(tenant)s AND session_id = %(sid)s "
+    "AND seq >= %(first_removal)s AND seq <= %(last_removal)s "
     "AND seq = ANY(%(removals)s::bigint[]) AND EXISTS (SELECT FROM s) RETURNING 1"
 )
 # Rows replaced in this write are stamped first (`r`), so the new live row of a
 # changed entry never meets the old one in the unique index of live ids.
 _INSERT_ENTRIES = (
-    "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, payload, digest, "
-    "added_in_version) SELECT %(sid)s, a.* FROM unnest(%(seqs)s::bigint[], %(poss)s::bigint[], "
+    "INSERT INTO entries (tenant, session_id, seq, pos, entry_id, parent_id, kind, ts, payload, "
+    "digest, added_in_version) SELECT %(tenant)s, %(sid)s, a.* "
+    "FROM unnest(%(seqs)s::bigint[], %(poss)s::bigint[], "
     "%(ids)s::text[], %(parents)s::text[], %(kinds)s::text[], %(timestamps)s::text[], "
     "%(payloads)b::bytea[], %(digests)b::bytea[], %(added)s::bigint[]) AS a "
     "WHERE EXISTS (SELECT FROM s){after_removals}"
 )
 _INSERT_VERSION = (
-    "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
-    "SELECT %(sid)s, %(version)s::bigint, %(leaf_id)s::text, %(version_metadata)s::bytea, "
-    "%(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
+    "INSERT INTO session_versions (tenant, session_id, version, leaf_id, metadata, created_at) "
+    "SELECT %(tenant)s, %(sid)s, %(version)s::bigint, %(leaf_id)s::text, "
+    "%(version_metadata)s::bytea, %(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
 )
 
 # The statement's result, and the watchers' notification only if the write
@@ -69,7 +76,12 @@ _COUNT_AND_NOTIFY = f"SELECT count(*) FROM ({NOTIFY_SQL} FROM s) AS notified"
 
 
 def guarded_write(
-    plan: WritePlan, read: SessionState | None, *, absent: bool = False, notify: bool = True
+    plan: WritePlan,
+    read: SessionState | None,
+    *,
+    tenant: str,
+    absent: bool = False,
+    notify: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """The statement that applies `plan` if the session is still `read` (None: absent).
 
@@ -80,7 +92,7 @@ def guarded_write(
     The statement returns one row: the number of index rows written (1 or 0).
     """
     state = plan.state
-    params: dict[str, Any] = {"sid": state.session_id}
+    params: dict[str, Any] = {"tenant": tenant, "sid": state.session_id}
     # timestamptz parameters take the aware datetimes themselves.
     # Metadata goes only where it is new (see `session_set_clause`).
     values = session_values(
@@ -93,10 +105,12 @@ def guarded_write(
     else:
         assert plan.appends or not absent, "the absence check reads the appended ids"
         parts.append(f"s AS ({_UPDATE_SESSION.format(absent=_IDS_ABSENT if absent else '')})")
-        params.update(guard_params(read))
+        params.update(guard_params(read, tenant))
     if plan.removals:
         parts.append(f"r AS ({_STAMP_REMOVALS})")
         params["removals"] = Int8Array(plan.removals)
+        params["first_removal"] = min(plan.removals)
+        params["last_removal"] = max(plan.removals)
     if plan.appends:
         after = " AND (SELECT count(*) FROM r) >= 0" if plan.removals else ""
         parts.append(f"e AS ({_INSERT_ENTRIES.format(after_removals=after)})")
@@ -114,21 +128,27 @@ def guarded_write(
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
     if not notify:
         return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
-    params["watch_key"] = watch_key(state.session_id)
+    params["watch_key"] = watch_key(state.session_id, tenant)
     return f"WITH {', '.join(parts)} {_COUNT_AND_NOTIFY}", params
 
 
-def guard_sql(session_id: str, read: SessionState | None) -> tuple[str, dict[str, Any]]:
+def guard_sql(
+    session_id: str, read: SessionState | None, tenant: str
+) -> tuple[str, dict[str, Any]]:
     """A read that returns 1 if the session is still `read` (None: still absent), else 0."""
     if read is None:
-        query = "SELECT (count(*) = 0)::int FROM sessions WHERE session_id = %(sid)s"
-        return query, {"sid": session_id}
-    return f"SELECT count(*) FROM sessions WHERE {_GUARD}", guard_params(read)
+        query = (
+            "SELECT (count(*) = 0)::int FROM sessions "
+            "WHERE tenant = %(tenant)s AND session_id = %(sid)s"
+        )
+        return query, {"tenant": tenant, "sid": session_id}
+    return f"SELECT count(*) FROM sessions WHERE {_GUARD}", guard_params(read, tenant)
 
 
-def guard_params(read: SessionState) -> dict[str, Any]:
+def guard_params(read: SessionState, tenant: str) -> dict[str, Any]:
     """The guard's parameters: what must not have changed since `read`."""
     return {
+        "tenant": tenant,
         "sid": read.session_id,
         "read_version": read.version,
         "read_created_at": read.created_at,

@@ -34,6 +34,8 @@ __all__ = [
     "LIVE_WITH_PAYLOADS_SQL",
     "READ_BEGIN_SQL",
     "RECORDS_AT_SQL",
+    "SET_TENANT_CUSTOM_PLAN_SQL",
+    "SET_TENANT_SQL",
     "STATE_AND_LATEST_SQL",
     "STATE_FOR_UPDATE_SQL",
     "STATE_SQL",
@@ -56,7 +58,8 @@ BRANCH_TAIL_SQL = branch_tail_sql(lateral=True)
 # creators apart: every creator, optimistic or locking, inserts the index row
 # first with ON CONFLICT DO NOTHING (`_postgres.guarded`), and one that finds the row
 # made meanwhile writes nothing and runs again.
-CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+# Its key hashes the tenant and the session id (parameters: tenant, session id).
+CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s || '/' || %s, 0))"
 # The newest record (live or not) of each of some ids: per id, its live row
 # (entries_live_entry_id) and its newest replaced or tombstoned row
 # (entries_removed_entry_id, read backwards), the newer of the two. One
@@ -65,7 +68,8 @@ CREATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 # small, and pooled connections keep plans.
 _LATEST_OF_ID = (
     f"SELECT {RECORD_COLUMNS.format(payload=_NO_PAYLOAD)} FROM entries "
-    "WHERE session_id = %(sid)s AND entry_id = asked.entry_id AND removed_in_version IS {removed}"
+    "WHERE tenant = %(tenant)s AND session_id = %(sid)s AND entry_id = asked.entry_id "
+    "AND removed_in_version IS {removed}"
 )
 LATEST_SQL = (
     "SELECT e.* FROM unnest(%(ids)s::text[]) AS asked(entry_id) CROSS JOIN LATERAL "
@@ -78,7 +82,7 @@ LATEST_SQL = (
 # session does not exist.
 STATE_AND_LATEST_SQL = (
     "SELECT {state}, e.* FROM sessions s LEFT JOIN LATERAL ({records}) e ON true "
-    "WHERE s.session_id = %(sid)s"
+    "WHERE s.tenant = %(tenant)s AND s.session_id = %(sid)s"
 ).format(
     state=", ".join(f"s.{column.strip()}" for column in STATE_COLUMNS.split(",")),
     records=LATEST_SQL,
@@ -89,9 +93,24 @@ LIVE_DIGESTS_SQL = live_records_sql(_NO_PAYLOAD)
 # The lock waits for a write in flight; the deletes after it (read committed:
 # a fresh snapshot each) then see and remove what that write added. The last
 # statement's row count says whether the session existed.
-DELETE_SQL = ("SELECT 1 FROM sessions WHERE session_id = %s FOR UPDATE", *DELETE_SESSION_SQL)
+# Parameters of each: tenant, session id.
+DELETE_SQL = (
+    "SELECT 1 FROM sessions WHERE tenant = %s AND session_id = %s FOR UPDATE",
+    *DELETE_SESSION_SQL,
+)
 
 READ_BEGIN_SQL = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+# The tenant of the transaction, which the row-level security policies compare
+# with (schema/postgres/0004_tenants.sql): transaction-local (`true`), so it ends
+# with the transaction and a pooled connection never carries it to its next
+# borrower; prefixed with 't:' so an unset setting matches no tenant.
+SET_TENANT_SQL = "SELECT set_config('eventlog.tenant', 't:' || %s, true)"
+# The same, and a custom plan for the transaction's one statement (see
+# `guarded`: a write that stamps removals).
+SET_TENANT_CUSTOM_PLAN_SQL = (
+    "SELECT set_config('eventlog.tenant', 't:' || %s, true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
 WRITE_BEGIN_SQL = "BEGIN"
 
 

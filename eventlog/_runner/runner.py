@@ -48,6 +48,8 @@ class StoreBase(ABC):
     """The public API of `Store`; subclasses say how an operation runs."""
 
     max_entry_bytes: int
+    # The tenant whose sessions the store reads and writes ("": the default tenant).
+    tenant: str = ""
 
     @abstractmethod
     def _run(self, operation: Operation[T]) -> T:

@@ -48,6 +48,8 @@ class AsyncStoreBase(ABC):
     """The public API of `AsyncStore`; subclasses say how an operation runs."""
 
     max_entry_bytes: int
+    # The tenant whose sessions the store reads and writes ("": the default tenant).
+    tenant: str = ""
 
     @abstractmethod
     async def _run(self, operation: Operation[T]) -> T:

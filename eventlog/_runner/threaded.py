@@ -28,6 +28,7 @@ class ThreadedAsyncStore(AsyncStoreBase):
     def __init__(self, sync: LogStore, *, readers: int = 4) -> None:
         self.sync = sync
         self.max_entry_bytes = sync.max_entry_bytes
+        self.tenant = sync.tenant
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="eventlog-reader")
         self._closed = False

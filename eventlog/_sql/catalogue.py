@@ -36,6 +36,7 @@ __all__ = [
     "STATE_SQL",
     "VERSION_ROW_SQL",
     "Statement",
+    "branch_tail_params",
     "branch_tail_sql",
     "branch_walk_from_rows",
     "list_states_sql",
@@ -65,35 +66,36 @@ RECORD_COLUMNS = (
 )
 
 
-STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE session_id = %s"
+STATE_SQL = f"SELECT {STATE_COLUMNS} FROM sessions WHERE tenant = %s AND session_id = %s"
 # The live rows of one session in `pos` order. `pos >= 0` (always true) matches
 # the predicate of Postgres's entries_live_pos.
 _LIVE_SQL = (
     "SELECT {columns} FROM entries "
-    "WHERE session_id = %s AND removed_in_version IS NULL AND pos >= 0 ORDER BY pos"
+    "WHERE tenant = %s AND session_id = %s AND removed_in_version IS NULL AND pos >= 0 "
+    "ORDER BY pos"
 )
 # The live entries, as `planning.entries_from_rows` reads them.
 LIVE_ENTRIES_SQL = _LIVE_SQL.format(columns="entry_id, parent_id, kind, ts, payload")
 RECORDS_AT_SQL = (
     f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
-    "WHERE session_id = %s AND added_in_version <= %s "
+    "WHERE tenant = %s AND session_id = %s AND added_in_version <= %s "
     "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
 )
 # A version's leaf and write time, and the metadata as of it: the newest
 # version row up to it that carries metadata.
 VERSION_ROW_SQL = (
     "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
-    "WHERE m.session_id = v.session_id AND m.version <= v.version AND m.metadata IS NOT NULL "
-    "ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
-    "WHERE v.session_id = %s AND v.version = %s"
+    "WHERE m.tenant = v.tenant AND m.session_id = v.session_id AND m.version <= v.version "
+    "AND m.metadata IS NOT NULL ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
+    "WHERE v.tenant = %s AND v.session_id = %s AND v.version = %s"
 )
 # -- reads for frameworks: each answered from the live-id index ----------------
 
 _PAYLOAD_RECORD_COLUMNS = RECORD_COLUMNS.format(payload="payload")
-# The live record of one id (parameters: session id, entry id).
+# The live record of one id (parameters: tenant, session id, entry id).
 LIVE_RECORD_SQL = (
     f"SELECT {_PAYLOAD_RECORD_COLUMNS} FROM entries "
-    "WHERE session_id = %s AND entry_id = %s AND removed_in_version IS NULL"
+    "WHERE tenant = %s AND session_id = %s AND entry_id = %s AND removed_in_version IS NULL"
 )
 _WALK_COLUMNS = ", ".join(f"w.{column.strip()}" for column in _PAYLOAD_RECORD_COLUMNS.split(","))
 _STEP_COLUMNS = ", ".join(f"e.{column.strip()}" for column in _PAYLOAD_RECORD_COLUMNS.split(","))
@@ -104,7 +106,7 @@ def branch_tail_sql(*, lateral: bool) -> str:
 
     The walk starts at the given leaf, else the session's, and takes at most a
     limit of steps; one row more says whether the session exists. Parameters:
-    session id, leaf id or NULL, session id, session id, limit, session id.
+    `branch_tail_params`.
     Rows: exists, then a record's columns (all NULL when the walk found
     nothing), leaf first.
 
@@ -116,7 +118,7 @@ def branch_tail_sql(*, lateral: bool) -> str:
             flattening it into the join). SQLite has no LATERAL and looks parents
             up by key.
     """
-    live_of = "e.session_id = %s AND e.removed_in_version IS NULL"
+    live_of = "e.tenant = %s AND e.session_id = %s AND e.removed_in_version IS NULL"
     if lateral:
         step = (
             f"FROM walk w CROSS JOIN LATERAL (SELECT {_STEP_COLUMNS} FROM entries e "
@@ -127,12 +129,21 @@ def branch_tail_sql(*, lateral: bool) -> str:
     return (
         f"WITH RECURSIVE walk(depth, {_PAYLOAD_RECORD_COLUMNS}) AS ("
         f"SELECT 1, {_STEP_COLUMNS} FROM entries e WHERE {live_of} "
-        "AND e.entry_id = COALESCE(%s, (SELECT leaf_id FROM sessions WHERE session_id = %s)) "
+        "AND e.entry_id = COALESCE(%s, "
+        "(SELECT leaf_id FROM sessions WHERE tenant = %s AND session_id = %s)) "
         f"UNION ALL SELECT w.depth + 1, {_STEP_COLUMNS} {step} WHERE w.depth < %s) "
         f"SELECT s.session_id IS NOT NULL, {_WALK_COLUMNS} "
-        "FROM (SELECT 1 AS one) o LEFT JOIN sessions s ON s.session_id = %s "
+        "FROM (SELECT 1 AS one) o LEFT JOIN sessions s ON s.tenant = %s AND s.session_id = %s "
         "LEFT JOIN walk w ON 1 = 1 ORDER BY w.depth"
     )
+
+
+def branch_tail_params(
+    tenant: str, session_id: str, leaf_id: str | None, limit: int
+) -> tuple[Any, ...]:
+    """The parameters of `branch_tail_sql`, in its placeholders' order."""
+    key = (tenant, session_id)
+    return (*key, leaf_id, *key, *key, limit, *key)
 
 
 def branch_walk_from_rows(rows: Sequence[Sequence[Any]]) -> BranchWalk:
@@ -143,7 +154,13 @@ def branch_walk_from_rows(rows: Sequence[Sequence[Any]]) -> BranchWalk:
 
 
 def scan_sql(
-    session_id: str, id_prefix: str, after_id: str | None, limit: int | None, *, paramstyle: str
+    tenant: str,
+    session_id: str,
+    id_prefix: str,
+    after_id: str | None,
+    limit: int | None,
+    *,
+    paramstyle: str,
 ) -> tuple[str, list[Any]]:
     """The live records of one session by id range, in id order, and the parameters.
 
@@ -158,9 +175,9 @@ def scan_sql(
     """
     sql = [
         f"SELECT {_PAYLOAD_RECORD_COLUMNS} FROM entries "
-        "WHERE session_id = %s AND removed_in_version IS NULL"
+        "WHERE tenant = %s AND session_id = %s AND removed_in_version IS NULL"
     ]
-    params: list[Any] = [session_id]
+    params: list[Any] = [tenant, session_id]
     if after_id is not None and after_id >= id_prefix:
         sql.append("AND entry_id > %s")
         params.append(after_id)
@@ -178,11 +195,12 @@ def scan_sql(
     return " ".join(sql).replace("%s", paramstyle), params
 
 
-# Every row of one session; the last statement's row count says whether it existed.
+# Every row of one session (parameters: tenant, session id); the last
+# statement's row count says whether it existed.
 DELETE_SESSION_SQL = (
-    "DELETE FROM entries WHERE session_id = %s",
-    "DELETE FROM session_versions WHERE session_id = %s",
-    "DELETE FROM sessions WHERE session_id = %s",
+    "DELETE FROM entries WHERE tenant = %s AND session_id = %s",
+    "DELETE FROM session_versions WHERE tenant = %s AND session_id = %s",
+    "DELETE FROM sessions WHERE tenant = %s AND session_id = %s",
 )
 
 
@@ -192,7 +210,7 @@ def qmark(sql: str) -> str:
 
 
 def live_records_sql(payload: str) -> str:
-    """The live records of one session in `pos` order (parameter: the session id).
+    """The live records of one session in `pos` order (parameters: tenant, session id).
 
     Args:
         payload: the payload column, or the dialect's empty blob for reads that
@@ -302,17 +320,17 @@ def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> Se
 
 
 def list_states_sql(
-    query: StateQuery, *, paramstyle: str, time: Callable[[datetime], Any]
+    tenant: str, query: StateQuery, *, paramstyle: str, time: Callable[[datetime], Any]
 ) -> tuple[str, list[Any]]:
-    """The `list_sessions` query: the only statement not bound to one session."""
+    """The `list_sessions` query: the only statement not bound to one session (one tenant's)."""
     prefix, updated_before, after, limit = (
         query.prefix,
         query.updated_before,
         query.after,
         query.limit,
     )
-    clauses: list[str] = []
-    params: list[Any] = []
+    clauses: list[str] = ["tenant = %s"]
+    params: list[Any] = [tenant]
     if prefix:
         clauses.append("session_id >= %s")
         params.append(prefix)
@@ -326,17 +344,18 @@ def list_states_sql(
     if updated_before is not None:
         clauses.append("updated_at < %s")
         params.append(time(updated_before))
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where = f"WHERE {' AND '.join(clauses)}"
     sql = f"SELECT {STATE_COLUMNS} FROM sessions {where} ORDER BY session_id LIMIT %s"
     return sql.replace("%s", paramstyle), [*params, limit]
 
 
 def plan_statements(
-    plan: WritePlan, *, paramstyle: str, time: Callable[[datetime], Any]
+    plan: WritePlan, *, tenant: str, paramstyle: str, time: Callable[[datetime], Any]
 ) -> list[Statement]:
     """The statements (each with its parameter rows) that apply a write plan, in order.
 
     Args:
+        tenant: the tenant whose session the plan writes.
         paramstyle: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
         time: how the backend stores a datetime.
     """
@@ -346,18 +365,20 @@ def plan_statements(
     if plan.removals:
         statements.append(
             (
-                "UPDATE entries SET removed_in_version = %s WHERE session_id = %s AND seq = %s",
-                [(state.version, sid, seq) for seq in plan.removals],
+                "UPDATE entries SET removed_in_version = %s "
+                "WHERE tenant = %s AND session_id = %s AND seq = %s",
+                [(state.version, tenant, sid, seq) for seq in plan.removals],
             )
         )
     if plan.appends:
         statements.append(
             (
-                "INSERT INTO entries (session_id, seq, pos, entry_id, parent_id, kind, ts, "
-                "payload, digest, added_in_version) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO entries (tenant, session_id, seq, pos, entry_id, parent_id, kind, "
+                "ts, payload, digest, added_in_version) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
+                        tenant,
                         sid,
                         r.seq,
                         r.pos,
@@ -376,25 +397,27 @@ def plan_statements(
     if plan.creates:
         statements.append(
             (
-                f"INSERT INTO sessions ({', '.join(SESSION_FIELDS)}, session_id) "
-                f"VALUES ({', '.join(['%s'] * (len(SESSION_FIELDS) + 1))})",
-                [(*session_values(state, time=time), sid)],
+                f"INSERT INTO sessions ({', '.join(SESSION_FIELDS)}, tenant, session_id) "
+                f"VALUES ({', '.join(['%s'] * (len(SESSION_FIELDS) + 2))})",
+                [(*session_values(state, time=time), tenant, sid)],
             )
         )
     else:
         values = session_values(state, time=time, metadata=plan.metadata_changed)
         statements.append(
             (
-                f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} WHERE session_id = %s",
-                [(*values, sid)],
+                f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} "
+                "WHERE tenant = %s AND session_id = %s",
+                [(*values, tenant, sid)],
             )
         )
     statements.append(
         (
-            "INSERT INTO session_versions (session_id, version, leaf_id, metadata, created_at) "
-            "VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO session_versions (tenant, session_id, version, leaf_id, metadata, "
+            "created_at) VALUES (%s, %s, %s, %s, %s, %s)",
             [
                 (
+                    tenant,
                     sid,
                     state.version,
                     state.leaf_id,
@@ -409,11 +432,14 @@ def plan_statements(
     return statements
 
 
-def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[Statement]:
+def purge_statements(
+    plan: PurgePlan, *, tenant: str, paramstyle: str, length: str
+) -> list[Statement]:
     """The statements that apply a purge plan, in order; the first one's row count
     is the number of records dropped.
 
     Args:
+        tenant: the tenant whose session is purged.
         paramstyle: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
         length: the dialect's byte length of a blob, ``length`` (SQLite) or
             ``octet_length`` (PostgreSQL).
@@ -421,22 +447,25 @@ def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[S
     sid = plan.session_id
     statements: list[Statement] = [
         (
-            "DELETE FROM entries WHERE session_id = %s AND removed_in_version IS NOT NULL",
-            [(sid,)],
+            "DELETE FROM entries "
+            "WHERE tenant = %s AND session_id = %s AND removed_in_version IS NOT NULL",
+            [(tenant, sid)],
         ),
         (
-            "DELETE FROM session_versions WHERE session_id = %s AND version < %s",
-            [(sid, plan.floor)],
+            "DELETE FROM session_versions WHERE tenant = %s AND session_id = %s AND version < %s",
+            [(tenant, sid, plan.floor)],
         ),
         (
-            "UPDATE session_versions SET metadata = %s WHERE session_id = %s AND version = %s",
-            [(plan.metadata, sid, plan.floor)],
+            "UPDATE session_versions SET metadata = %s "
+            "WHERE tenant = %s AND session_id = %s AND version = %s",
+            [(plan.metadata, tenant, sid, plan.floor)],
         ),
         (
             "UPDATE sessions SET removed_count = %s, history_floor = %s, bytes = "
-            f"(SELECT coalesce(sum({length}(payload)), 0) FROM entries WHERE session_id = %s) "
-            "WHERE session_id = %s",
-            [(plan.removed_count, plan.floor, sid, sid)],
+            f"(SELECT coalesce(sum({length}(payload)), 0) FROM entries "
+            "WHERE tenant = %s AND session_id = %s) "
+            "WHERE tenant = %s AND session_id = %s",
+            [(plan.removed_count, plan.floor, tenant, sid, tenant, sid)],
         ),
     ]
     return [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]
@@ -444,7 +473,7 @@ def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[S
 
 # -- the change feed ------------------------------------------------------------
 #
-# Named parameters: sid, after, until, next_seq (psycopg's %(name)s; `named_qmark`
+# Named parameters: tenant, sid, after, until, next_seq (psycopg's %(name)s; `named_qmark`
 # gives sqlite3's :name).
 #
 # There is no index on added_in_version (an append would write it), but versions
@@ -458,7 +487,8 @@ def purge_statements(plan: PurgePlan, *, paramstyle: str, length: str) -> list[S
 _MID = "((b.lo + b.hi) / 2)"
 _FIRST_ABOVE = (
     "coalesce((SELECT e.added_in_version > b.v FROM entries e "
-    f"WHERE e.session_id = %(sid)s AND e.seq >= {_MID} ORDER BY e.seq LIMIT 1), TRUE)"
+    "WHERE e.tenant = %(tenant)s AND e.session_id = %(sid)s "
+    f"AND e.seq >= {_MID} ORDER BY e.seq LIMIT 1), TRUE)"
 )
 CHANGES_ADDED_SQL = (
     "WITH RECURSIVE b(k, v, lo, hi) AS ("
@@ -470,7 +500,7 @@ CHANGES_ADDED_SQL = (
     f"CASE WHEN {_FIRST_ABOVE} THEN {_MID} ELSE b.hi END "
     "FROM b WHERE b.lo < b.hi) "
     f"SELECT {RECORD_COLUMNS.format(payload='payload')} FROM entries "
-    "WHERE session_id = %(sid)s "
+    "WHERE tenant = %(tenant)s AND session_id = %(sid)s "
     "AND seq >= (SELECT lo FROM b WHERE k = 0 AND lo >= hi) "
     "AND seq < (SELECT lo FROM b WHERE k = 1 AND lo >= hi) ORDER BY seq"
 )
@@ -479,13 +509,14 @@ CHANGES_ADDED_SQL = (
 # `removed_in_version > 0` (always true) matches its predicate.
 CHANGES_REMOVED_SQL = (
     "SELECT entry_id, removed_in_version FROM entries "
-    "WHERE session_id = %(sid)s AND removed_in_version > 0 "
+    "WHERE tenant = %(tenant)s AND session_id = %(sid)s AND removed_in_version > 0 "
     "AND removed_in_version > %(after)s AND removed_in_version <= %(until)s "
     "ORDER BY removed_in_version, seq"
 )
 CHANGES_VERSIONS_SQL = (
     "SELECT version, leaf_id, metadata, created_at FROM session_versions "
-    "WHERE session_id = %(sid)s AND version > %(after)s AND version <= %(until)s "
+    "WHERE tenant = %(tenant)s AND session_id = %(sid)s AND version > %(after)s "
+    "AND version <= %(until)s "
     "ORDER BY version"
 )
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from .._core.codec import check_tenant
 from .._core.folding import entries_from_rows
 from .._core.log import logger
 from .._core.options import check_flag, check_seconds
@@ -35,6 +36,7 @@ from .._sql.catalogue import (
     RECORDS_AT_SQL,
     STATE_SQL,
     VERSION_ROW_SQL,
+    branch_tail_params,
     branch_tail_sql,
     branch_walk_from_rows,
     list_states_sql,
@@ -130,10 +132,10 @@ def _record(row: Sequence[Any]) -> Record:
 
 
 def records_of_ids_sql(columns: str, count: int) -> str:
-    """Every record of `count` ids of one session (parameters: session id and the
-    ids, twice): live rows and replaced rows each through their own partial index,
-    so the lookup never reads the rest of the session."""
-    ids = f"session_id = ? AND entry_id IN ({','.join('?' * count)})"
+    """Every record of `count` ids of one session (parameters: tenant, session id
+    and the ids, twice): live rows and replaced rows each through their own
+    partial index, so the lookup never reads the rest of the session."""
+    ids = f"tenant = ? AND session_id = ? AND entry_id IN ({','.join('?' * count)})"
     return (
         f"SELECT {columns} FROM entries WHERE {ids} AND removed_in_version IS NULL "
         f"UNION ALL SELECT {columns} FROM entries WHERE {ids} AND removed_in_version IS NOT NULL"
@@ -141,13 +143,17 @@ def records_of_ids_sql(columns: str, count: int) -> str:
 
 
 class _SQLiteTransaction:
-    """A `Transaction` on one SQLite connection inside BEGIN ... COMMIT."""
+    """A `Transaction` on one SQLite connection inside BEGIN ... COMMIT, in one tenant.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    Every statement names the tenant: `tenant = ?` leads every key.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
         self._conn = conn
+        self._tenant = tenant
 
     def state(self, session_id: str) -> SessionState | None:
-        row = self._conn.execute(_STATE_SQL, (session_id,)).fetchone()
+        row = self._conn.execute(_STATE_SQL, (self._tenant, session_id)).fetchone()
         return None if row is None else _state(row)
 
     def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
@@ -155,7 +161,8 @@ class _SQLiteTransaction:
         columns = RECORD_COLUMNS.format(payload="x''")
         for chunk in iter_chunks(entry_ids, _IN_CHUNK):
             rows = self._conn.execute(
-                records_of_ids_sql(columns, len(chunk)), (session_id, *chunk, session_id, *chunk)
+                records_of_ids_sql(columns, len(chunk)),
+                (self._tenant, session_id, *chunk, self._tenant, session_id, *chunk),
             )
             latest.update(newest_by_id(map(_record, rows)))
         return latest
@@ -167,25 +174,26 @@ class _SQLiteTransaction:
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = _LIVE_WITH_PAYLOADS_SQL if payloads else _LIVE_DIGESTS_SQL
-        return [Record(*row) for row in self._conn.execute(query, (session_id,))]
+        return [Record(*row) for row in self._conn.execute(query, (self._tenant, session_id))]
 
     def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        rows = self._conn.execute(_LIVE_ENTRIES_SQL, (session_id,))
+        rows = self._conn.execute(_LIVE_ENTRIES_SQL, (self._tenant, session_id))
         return entries_from_rows(rows, raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
-        rows = self._conn.execute(_RECORDS_AT_SQL, (session_id, version, version))
+        rows = self._conn.execute(_RECORDS_AT_SQL, (self._tenant, session_id, version, version))
         return [Record(*row) for row in rows]
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        row = self._conn.execute(_VERSION_ROW_SQL, (session_id, version)).fetchone()
+        row = self._conn.execute(_VERSION_ROW_SQL, (self._tenant, session_id, version)).fetchone()
         if row is None:
             return None
         leaf_id, created_at, metadata = row
         return VersionRow(leaf_id, metadata, _from_micros(created_at))
 
     def apply(self, plan: WritePlan) -> None:
-        for statement, rows in plan_statements(plan, paramstyle="?", time=_to_micros):
+        statements = plan_statements(plan, tenant=self._tenant, paramstyle="?", time=_to_micros)
+        for statement, rows in statements:
             if len(rows) == 1:
                 self._conn.execute(statement, rows[0])
             else:
@@ -193,7 +201,7 @@ class _SQLiteTransaction:
 
     def delete(self, session_id: str) -> bool:
         deleted = [
-            self._conn.execute(statement, (session_id,)).rowcount
+            self._conn.execute(statement, (self._tenant, session_id)).rowcount
             for statement in _DELETE_SESSION_SQL
         ]
         return deleted[-1] > 0
@@ -201,35 +209,43 @@ class _SQLiteTransaction:
     def purge(self, plan: PurgePlan) -> int:
         counts = [
             self._conn.execute(statement, rows[0]).rowcount
-            for statement, rows in purge_statements(plan, paramstyle="?", length="length")
+            for statement, rows in purge_statements(
+                plan, tenant=self._tenant, paramstyle="?", length="length"
+            )
         ]
         return counts[0]
 
     def list_states(self, query: StateQuery) -> list[SessionState]:
-        sql, params = list_states_sql(query, paramstyle="?", time=_to_micros)
+        sql, params = list_states_sql(self._tenant, query, paramstyle="?", time=_to_micros)
         rows = self._conn.execute(sql, params)
         return [_state(row) for row in rows]
 
     def live_record(self, session_id: str, entry_id: str) -> Record | None:
-        row = self._conn.execute(_LIVE_RECORD_SQL, (session_id, entry_id)).fetchone()
+        row = self._conn.execute(_LIVE_RECORD_SQL, (self._tenant, session_id, entry_id)).fetchone()
         return None if row is None else Record(*row)
 
     def branch_tail(self, session_id: str, leaf_id: str | None, limit: int) -> BranchWalk:
         rows = self._conn.execute(
-            _BRANCH_TAIL_SQL, (session_id, leaf_id, session_id, session_id, limit, session_id)
+            _BRANCH_TAIL_SQL, branch_tail_params(self._tenant, session_id, leaf_id, limit)
         ).fetchall()
         return branch_walk_from_rows(rows)
 
     def scan_records(
         self, session_id: str, id_prefix: str, after_id: str | None, limit: int | None
     ) -> list[Record]:
-        sql, params = scan_sql(session_id, id_prefix, after_id, limit, paramstyle="?")
+        sql, params = scan_sql(self._tenant, session_id, id_prefix, after_id, limit, paramstyle="?")
         return [Record(*row) for row in self._conn.execute(sql, params)]
 
     # -- the change feed ----------------------------------------------------------
 
     def log_between(self, session_id: str, after: int, until: int, *, next_seq: int) -> LogSlice:
-        params = {"sid": session_id, "after": after, "until": until, "next_seq": next_seq}
+        params = {
+            "tenant": self._tenant,
+            "sid": session_id,
+            "after": after,
+            "until": until,
+            "next_seq": next_seq,
+        }
         added_sql, removed_sql, versions_sql = _CHANGES_SQL
         added = [Record(*row) for row in self._conn.execute(added_sql, params)]
         removed = [(i, v) for i, v in self._conn.execute(removed_sql, params)]
@@ -250,6 +266,8 @@ class SQLiteStore(LogStore):
         busy_timeout: seconds a write waits for another writer before failing.
         migrate: apply pending schema migrations on open.
         max_entry_bytes: the largest encoded entry accepted.
+        tenant: the tenant whose sessions the store reads and writes (None: the
+            default tenant ``""``); tenants of one file are kept apart by key.
     """
 
     def __init__(
@@ -260,8 +278,10 @@ class SQLiteStore(LogStore):
         busy_timeout: float = 30.0,
         migrate: bool = True,
         max_entry_bytes: int | None = None,
+        tenant: str | None = None,
     ) -> None:
         super().__init__(max_entry_bytes=max_entry_bytes)
+        self.tenant = check_tenant(tenant)
         if synchronous not in ("full", "normal"):
             raise InvalidConfigError("synchronous must be 'full' or 'normal'")
         if str(path) in ("", ":memory:"):
@@ -341,7 +361,7 @@ class SQLiteStore(LogStore):
     def _transaction(self, begin: str) -> Iterator[Transaction]:
         with self._connection() as conn, _translated():
             conn.execute(begin)
-            yield _SQLiteTransaction(conn)
+            yield _SQLiteTransaction(conn, self.tenant)
             conn.execute("COMMIT")
 
     @contextmanager

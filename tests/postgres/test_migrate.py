@@ -5,13 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
+import pgserver
 import psycopg
 import pytest
 
 import eventlog
 from eventlog import SchemaVersionError, postgres
+from eventlog._postgres import schema as pg_schema
 from eventlog._sql import migrations as schema_files
 
 _KNOWN = len(schema_files.migrations("postgres"))
@@ -147,28 +150,126 @@ def test_opening_without_migrating_an_empty_schema_says_to_migrate(url: str) -> 
         eventlog.connect(url, migrate=False)
 
 
+def _written_at(
+    server_dsn: str,
+    url: str,
+    schema: str,
+    admin: psycopg.Connection[Any],
+    *,
+    version: int,
+    partitions: int | None,
+    write: Callable[[eventlog.Store], None],
+) -> dict[str, eventlog.SessionData]:
+    """`schema` at schema `version`, holding what `write` saves; returns every session loaded.
+
+    The schema files up to `version` are applied as the migrator applies them;
+    the rows are those a current store writes for the same calls (in the
+    default tenant: the columns of the older schema, without `tenant`), copied
+    over from a schema of their own.
+    """
+    current = pgserver.make_schema(f"{schema.rsplit('_', 1)[-1]}_current")
+    with eventlog.connect(pgserver.with_search_path(server_dsn, current)) as store:
+        write(store)
+        listed = store.list_sessions(limit=1000).items
+        loaded = {info.session_id: store.load(info.session_id) for info in listed}
+    with psycopg.connect(url) as conn:  # one transaction, in `schema`
+        conn.execute(pg_schema.VERSION_TABLE_SQL)
+        for step in schema_files.migrations("postgres")[:version]:
+            for statement in pg_schema.migration_statements(step.sql, partitions):
+                conn.execute(statement)
+            conn.execute(pg_schema.RECORD_MIGRATION_SQL, (step.version, step.name))
+        for table in schema_files.OUR_TABLES:
+            columns = ", ".join(
+                row[0]
+                for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s",
+                    (schema, table),
+                )
+            )
+            conn.execute(
+                f"INSERT INTO {schema}.{table} ({columns}) SELECT {columns} FROM {current}.{table}"
+            )
+    return {sid: data for sid, data in loaded.items() if data is not None}
+
+
+def _sessions_of_every_kind(store: eventlog.Store) -> None:
+    """Sessions with tombstones, superseded entries, metadata, a fork and a purge."""
+    first = eventlog.SessionDelta(
+        [eventlog.Entry("a", payload={"n": 1}), eventlog.Entry("b", "a", payload={"n": 2})],
+        leaf_id="b",
+        metadata={"title": "one"},
+    )
+    store.save_delta("s", first)
+    store.save_delta("s", eventlog.SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
+    store.save_delta(
+        "s", eventlog.SessionDelta([eventlog.Entry("c", "a", payload={"n": 3})], leaf_id="c")
+    )
+    store.fork("s", "s-fork", at_entry_id="a")
+    store.save_delta("purged", first)
+    store.save_delta("purged", eventlog.SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
+    store.purge("purged")
+    for n in range(5):
+        store.save_delta(f"many-{n}", eventlog.SessionDelta([eventlog.Entry(f"e{n}")]))
+
+
+@pytest.mark.parametrize("partitions", [None, 4], ids=["plain", "partitioned"])
+def test_a_version_3_schema_upgrades_to_tenants_and_keeps_every_session(
+    server_dsn: str,
+    url: str,
+    schema: str,
+    admin: psycopg.Connection[Any],
+    partitions: int | None,
+) -> None:
+    before = _written_at(
+        server_dsn,
+        url,
+        schema,
+        admin,
+        version=3,
+        partitions=partitions,
+        write=_sessions_of_every_kind,
+    )
+    assert len(before) == 8
+    with pytest.raises(SchemaVersionError):
+        eventlog.connect(url, migrate=False)
+    assert postgres.migrate(url) == list(range(4, _KNOWN + 1))
+    with eventlog.connect(url, migrate=False) as store:
+        assert {sid: store.load(sid) for sid in before} == before
+        assert [info.session_id for info in store.list_sessions().items] == sorted(before)
+        history = store.load("s", at_version=1)
+        assert history is not None and [entry.id for entry in history.entries] == ["a", "b"]
+    for table in schema_files.OUR_TABLES:
+        tenants = admin.execute(f"SELECT DISTINCT tenant FROM {schema}.{table}").fetchall()
+        assert tenants == [("",)]
+    # Another tenant sees none of them, and may reuse their ids.
+    with eventlog.connect(url, tenant="other", migrate=False) as other:
+        assert other.list_sessions().items == []
+        assert other.load("s") is None
+        other.save_delta("s", eventlog.SessionDelta([eventlog.Entry("a")]))
+    with eventlog.connect(url, migrate=False) as store:
+        assert store.load("s") == before["s"]
+
+
 @pytest.mark.parametrize("partitions", [None, 4], ids=["plain", "partitioned"])
 def test_a_version_1_schema_upgrades_and_keeps_its_sessions(
-    url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
+    server_dsn: str,
+    url: str,
+    schema: str,
+    admin: psycopg.Connection[Any],
+    partitions: int | None,
 ) -> None:
     delta = eventlog.SessionDelta(
         [eventlog.Entry("a", payload={"n": 1}), eventlog.Entry("b", "a", payload={"n": 2})]
     )
-    postgres.migrate(url, partitions=partitions)
-    with eventlog.connect(url) as store:
+
+    def write(store: eventlog.Store) -> None:
         store.save_delta("s", delta)
         store.save_delta("s", eventlog.SessionDelta(removed_entry_ids=["b"], leaf_id="a"))
-    # Versions 2 and 3 changed only indexes: given version 1's back, this is what version 1 wrote.
-    admin.execute(f"DROP INDEX {schema}.entries_removed_entry_id")
-    admin.execute(f"DROP INDEX {schema}.entries_removed_version")
-    admin.execute(f"DROP INDEX {schema}.entries_live_pos")
-    admin.execute(
-        f"CREATE INDEX entries_live_pos ON {schema}.entries (session_id, pos) "
-        "WHERE removed_in_version IS NULL"
-    )
-    admin.execute(f"CREATE INDEX entries_entry_id ON {schema}.entries (session_id, entry_id, seq)")
-    admin.execute(f"DELETE FROM {schema}.{schema_files.VERSION_TABLE} WHERE version > 1")
 
+    before = _written_at(
+        server_dsn, url, schema, admin, version=1, partitions=partitions, write=write
+    )
     with pytest.raises(SchemaVersionError):
         eventlog.connect(url, migrate=False)
     assert postgres.migrate(url) == list(range(2, _KNOWN + 1))
@@ -184,6 +285,7 @@ def test_a_version_1_schema_upgrades_and_keeps_its_sessions(
     assert "(pos >= 0)" in defs["entries_live_pos"]
     assert "WHERE (removed_in_version > 0)" in defs["entries_removed_version"]
     with eventlog.connect(url, migrate=False) as store:
+        assert store.load("s") == before["s"]
         # A retried old delta finds b's tombstone through the replaced-rows index.
         result = store.save_delta("s", delta)
         assert result.skipped == ("a", "b") and result.appended == ()
