@@ -16,6 +16,7 @@ from pathlib import Path
 
 import app_roles
 import pgserver
+import pytest
 
 import eventlog
 from eventlog.memory import AsyncMemoryStore, MemoryStore
@@ -27,7 +28,7 @@ SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
 BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
 # PostgreSQL connected as the least-privilege role `eventlog migrate --app-role`
-# makes (DESIGN.md 7): the contract suite runs on it too (tests/contract/conftest.py).
+# makes (DESIGN.md 7): a subset of the contract suite runs on it too (`app_roles`).
 APP_ROLE_BACKEND = "postgres-app-role"
 POSTGRES_PARTITIONS = 4
 
@@ -111,4 +112,13 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
     raise AssertionError(name)
 
 
-backend = backend_fixture(open_backend, BACKENDS)
+backend = backend_fixture(open_backend, [*BACKENDS, APP_ROLE_BACKEND])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the app-role variant only on its subset of tests/contract (`app_roles`)."""
+    left_out = app_roles.app_role_items_left_out(items, APP_ROLE_BACKEND)
+    if left_out:
+        dropped = set(map(id, left_out))
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if id(item) not in dropped]
