@@ -76,10 +76,35 @@ def populate(
                 )
 
 
+@pytest.fixture(scope="module")
+def seeded(app_schema: AppSchema) -> AppSchema:
+    """The module's schema populated once, and a copy of its rows (`seed_<table>`)."""
+    pgserver.truncate(app_schema.schema)
+    populate(app_schema)
+    with psycopg.connect(pgserver.server_dsn(), autocommit=True) as conn:
+        for table in TABLES:
+            conn.execute(
+                sql.SQL("CREATE TABLE {} AS SELECT * FROM {}").format(
+                    sql.Identifier(app_schema.schema, f"seed_{table}"),
+                    sql.Identifier(app_schema.schema, table),
+                )
+            )
+    return app_schema
+
+
 @pytest.fixture
-def populated(empty: AppSchema) -> AppSchema:
-    populate(empty)
-    return empty
+def populated(seeded: AppSchema) -> AppSchema:
+    """The populated rows, restored from the copy (as the superuser) before each test."""
+    pgserver.truncate(seeded.schema)
+    with psycopg.connect(pgserver.server_dsn(), autocommit=True) as conn:
+        for table in TABLES:
+            conn.execute(
+                sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
+                    sql.Identifier(seeded.schema, table),
+                    sql.Identifier(seeded.schema, f"seed_{table}"),
+                )
+            )
+    return seeded
 
 
 def _tenants_of(entries: list[Entry]) -> set[str]:
