@@ -4,12 +4,18 @@ The contract suite and its `store` fixture come from `eventlog.testing` (its
 plugin); this file points its `backend` fixture at the seven backends. The async
 stores join through `SyncFacade`, which runs each call on an event loop in a
 background thread, so the one contract suite covers them unchanged.
+
+Three tenant variants (`tenant_backends.py`) run the contract modules in
+`TENANT_MODULES` on a store for tenant "a" of a database where tenant "b"
+holds sessions with the same ids, checked unchanged after each test. The
+app-role variant (`app_roles.py`) runs a subset of the contract suite connected
+as the role `eventlog migrate --app-role` makes.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,16 +23,33 @@ from pathlib import Path
 import app_roles
 import pgserver
 import pytest
+import tenant_backends
 
 import eventlog
 from eventlog.memory import AsyncMemoryStore, MemoryStore
-from eventlog.testing import SyncFacade, backend_fixture, sync_store
+from eventlog.testing import SyncFacade, sync_store
 
 pytest_plugins = ["eventlog.testing.plugin", "pg_fixtures", "pytester"]
 
 SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
 BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
+# Tenant variants of the sync stores (the async stores run the same drivers).
+TENANT_BACKENDS = ["memory-tenant", "sqlite-tenant", "postgres-tenant"]
+# The contract modules the tenant variants run: every operation that reads or
+# writes stored sessions. Input validation, error mapping, watch, reopening and
+# the version checks run before or beside the tenant's statements (and the
+# statements they run are those of these modules): minutes of CI for nothing.
+TENANT_MODULES = (
+    "test_changes.py",
+    "test_fork_delete_purge.py",
+    "test_list_sessions.py",
+    "test_load.py",
+    "test_path.py",
+    "test_reads.py",
+    "test_save_delta.py",
+    "test_save_reconcile.py",
+)
 # PostgreSQL connected as the least-privilege role `eventlog migrate --app-role`
 # makes (DESIGN.md 7): a subset of the contract suite runs on it too (`app_roles`).
 APP_ROLE_BACKEND = "postgres-app-role"
@@ -42,6 +65,8 @@ class Backend:
     store: eventlog.Store
     count_rows: Callable[[], int]
     connect: Callable[[str], eventlog.Store]
+    # Tenant variants: checks at the end of a test that the other tenant's data is unchanged.
+    other_tenant: tenant_backends.OtherTenantCheck | None = None
 
     def reopen(self) -> eventlog.Store:
         """Close the store and open the same database again (memory keeps its state)."""
@@ -86,8 +111,44 @@ def _app_role_schema() -> tuple[str, str]:
     return schema, app_roles.make_app_role(schema, "contract")
 
 
+def _open_tenant_backend(name: str, tmp_path: Path) -> Backend:
+    """A fresh store for tenant a, beside tenant b's sessions (`tenant_backends`)."""
+    tenant, other = tenant_backends.TENANT, tenant_backends.OTHER_TENANT
+
+    def connect(url: str) -> eventlog.Store:
+        return eventlog.connect(url, tenant=tenant)
+
+    if name == "memory-tenant":
+        seeded = MemoryStore(tenant=other)
+        tenant_backends.seed_other_tenant(seeded)
+        store = seeded.for_tenant(tenant)
+        check = tenant_backends.OtherTenantCheck(
+            tenant_backends.snapshot_of(lambda: seeded.for_tenant(other))
+        )
+        return Backend(name, "memory://", store, store.record_count, connect, check)
+    if name == "sqlite-tenant":
+        path = tmp_path / "contract.db"
+        before = tenant_backends.sqlite_with_other_tenant(path, tmp_path.parent)
+        url = f"sqlite:///{path}"
+        check = tenant_backends.OtherTenantCheck(
+            tenant_backends.snapshot_of(lambda: eventlog.connect(url, tenant=other)), before
+        )
+        return Backend(name, url, connect(url), _sqlite_row_count(path), connect, check)
+    if name == "postgres-tenant":
+        shared = tenant_backends.postgres_tenant_schema()
+        tenant_backends.empty_tenant(shared.schema, tenant)
+        check = tenant_backends.OtherTenantCheck(
+            lambda: tenant_backends.tenant_snapshot(shared.other), shared.before
+        )
+        count = tenant_backends.tenant_row_count(shared.schema, tenant)
+        return Backend(name, shared.role_url, connect(shared.role_url), count, connect, check)
+    raise AssertionError(name)
+
+
 def open_backend(name: str, tmp_path: Path) -> Backend:
     """Open a fresh, empty store of one backend."""
+    if name in TENANT_BACKENDS:
+        return _open_tenant_backend(name, tmp_path)
     kind = name.removesuffix("-async")
     connect = _connect_async if name.endswith("-async") else eventlog.connect
     if kind == "memory":
@@ -112,13 +173,31 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
     raise AssertionError(name)
 
 
-backend = backend_fixture(open_backend, [*BACKENDS, APP_ROLE_BACKEND])
+@pytest.fixture(params=[*BACKENDS, *TENANT_BACKENDS, APP_ROLE_BACKEND], name="backend")
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The backend under test, closed after the test; a tenant variant then checks
+    that the other tenant's data is unchanged."""
+    opened = open_backend(request.param, tmp_path)
+    try:
+        yield opened
+    finally:
+        opened.store.close()
+    if opened.other_tenant is not None:
+        opened.other_tenant.verify()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the app-role variant only on its subset of tests/contract (`app_roles`)."""
-    left_out = app_roles.app_role_items_left_out(items, APP_ROLE_BACKEND)
-    if left_out:
-        dropped = set(map(id, left_out))
-        config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if id(item) not in dropped]
+    """Run the tenant variants only in `TENANT_MODULES` of tests/contract, and the
+    app-role variant only on its subset of tests/contract (`app_roles`)."""
+    kept, dropped = [], []
+    app_role_left_out = set(map(id, app_roles.app_role_items_left_out(items, APP_ROLE_BACKEND)))
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        variant = callspec.params.get("backend") if callspec is not None else None
+        path = item.path
+        in_scope = path.parent.name == "contract" and path.name in TENANT_MODULES
+        out = (variant in TENANT_BACKENDS and not in_scope) or id(item) in app_role_left_out
+        (dropped if out else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -219,6 +219,10 @@ class _AsyncPostgresTransaction:
     async def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
+        if self._autocommit:  # each read in a transaction of its own (`_rows`)
+            rows = await self._rows(statements.STATE_SQL, (self._tenant, session_id))
+            state = statements.state_from_row(rows[0]) if rows else None
+            return state, await self.latest_records(session_id, entry_ids)
         state_sql = statements.STATE_FOR_UPDATE_SQL if self._locking else statements.STATE_SQL
         state_cursor = self._conn.cursor(binary=True)
         latest_cursor = self._conn.cursor(binary=True)
