@@ -9,6 +9,7 @@ fail would show.
 from __future__ import annotations
 
 import pickle
+import threading
 from typing import Any
 
 import app_roles
@@ -333,5 +334,33 @@ def test_create_through_public_is_reported(as_owner: psycopg.Connection[Any]) ->
         )
         made = create_app_role(pgserver.with_search_path(pgserver.server_dsn(), schema), role)
         assert made.can_create_in_schema is False
+    finally:
+        app_roles.drop_role(role)
+
+
+def test_two_runs_at_once_make_one_role(as_owner: psycopg.Connection[Any]) -> None:
+    # Serialized on the migration lock: one creates the role, the other finds it.
+    schema = pgserver.make_schema("sec_at_once")
+    role = app_roles.role_name("at_once")
+    url = pgserver.with_search_path(pgserver.server_dsn(), schema)
+    made: list[object] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        start.wait()
+        try:
+            made.append(create_app_role(url, role).created)
+        except Exception as error:  # reported below, not lost in the thread
+            made.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(made, key=str) == [False, True]
+        row = as_owner.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (role,))
+        assert row.fetchone() == (1,)
     finally:
         app_roles.drop_role(role)
