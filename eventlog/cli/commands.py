@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,13 +38,36 @@ __all__ = ["cli", "main"]
 # Each part is a table per eventlog table; more than this is a typo, not a design.
 _MAX_PARTITIONS: Final = 1024
 
-_url_option = click.option(
+_url_click_option = click.option(
     "--url",
     envvar="EVENTLOG_URL",
     default=DEFAULT_URL,
     show_default=True,
     help="Store URL (memory://, sqlite:///file.db, postgresql://...); or EVENTLOG_URL.",
 )
+# The tenant of the running command's store (`--tenant`), read by `_opened`.
+_TENANT: ContextVar[str | None] = ContextVar("eventlog_cli_tenant", default=None)
+
+
+def _url_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--url` and `--tenant`: the store a command opens (`_opened`), and whose sessions."""
+
+    @functools.wraps(command)
+    def run(*args: Any, tenant: str | None, **kwargs: Any) -> Any:
+        token = _TENANT.set(tenant)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            _TENANT.reset(token)
+
+    with_tenant = click.option(
+        "--tenant",
+        envvar="EVENTLOG_TENANT",
+        default=None,
+        callback=_not_empty,
+        help="The tenant whose sessions to use (default: the default tenant); or EVENTLOG_TENANT.",
+    )(run)
+    return _url_click_option(with_tenant)
 
 
 # A query parameter or key=value setting that holds a secret: password, sslpassword.
@@ -78,7 +103,7 @@ def _quoted(text: str) -> str:
 
 @contextmanager
 def _opened(url: str, **options: Any) -> Iterator[Store]:
-    store = connect(url, **options)
+    store = connect(url, tenant=_TENANT.get(), **options)
     try:
         yield store
     finally:
