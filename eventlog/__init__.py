@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._connect import connect, connect_async
 from ._core.folding import fold_changes
 from .errors import (
+    AccessDeniedError,
     CommitOutcomeUnknownError,
     ConcurrencyError,
     ConflictError,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "UNSET",
+    "AccessDeniedError",
     "AsyncStore",
     "Change",
     "ChangePage",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AccessDeniedError",
     "CommitOutcomeUnknownError",
     "ConcurrencyError",
     "ConflictError",
@@ -220,6 +221,16 @@ class CorruptionError(StoreError):
 
 class SchemaVersionError(StoreError):
     """The database schema is newer than this eventlog, or not eventlog's."""
+
+
+class AccessDeniedError(StoreError):
+    """The database refused the statement: SQLSTATE ``42501`` (insufficient_privilege).
+
+    The connected role lacks a right the statement needs (eventlog's app role
+    cannot change the schema, TRUNCATE, or rewrite a stored entry), or a
+    row-level security policy refused a row it would write. Nothing was written.
+    `code` holds the SQLSTATE.
+    """
 
 
 class SessionNotFoundError(EventlogError, LookupError):

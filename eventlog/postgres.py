@@ -7,9 +7,18 @@ the async one. Loaded on first use, so `import eventlog` does not import psycopg
 from __future__ import annotations
 
 from ._postgres.any_loop import AsyncPostgresStore
+from ._postgres.app_role import GRANTS, AppRole, TableGrant, create_app_role
 from ._postgres.driver import PostgresStore
 
-__all__ = ["AsyncPostgresStore", "PostgresStore", "migrate"]
+__all__ = [
+    "GRANTS",
+    "AppRole",
+    "AsyncPostgresStore",
+    "PostgresStore",
+    "TableGrant",
+    "create_app_role",
+    "migrate",
+]
 
 
 def migrate(url: str, *, partitions: int | None = None) -> list[int]:

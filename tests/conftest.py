@@ -7,7 +7,9 @@ background thread, so the one contract suite covers them unchanged.
 
 Three tenant variants (`tenant_backends.py`) run the contract modules in
 `TENANT_MODULES` on a store for tenant "a" of a database where tenant "b"
-holds sessions with the same ids, checked unchanged after each test.
+holds sessions with the same ids, checked unchanged after each test. The
+app-role variant (`app_roles.py`) runs a subset of the contract suite connected
+as the role `eventlog migrate --app-role` makes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import app_roles
 import pgserver
 import pytest
 import tenant_backends
@@ -47,6 +50,9 @@ TENANT_MODULES = (
     "test_save_delta.py",
     "test_save_reconcile.py",
 )
+# PostgreSQL connected as the least-privilege role `eventlog migrate --app-role`
+# makes (DESIGN.md 7): a subset of the contract suite runs on it too (`app_roles`).
+APP_ROLE_BACKEND = "postgres-app-role"
 POSTGRES_PARTITIONS = 4
 
 
@@ -95,6 +101,14 @@ def _postgres_schema(partitioned: bool) -> str:
     with eventlog.connect(url, partitions=POSTGRES_PARTITIONS if partitioned else None):
         pass
     return schema
+
+
+@cache
+def _app_role_schema() -> tuple[str, str]:
+    """A schema of this run and its app role, made once by `eventlog migrate --app-role`."""
+    pgserver.dsn_or_skip()
+    schema = pgserver.make_schema("app_role")
+    return schema, app_roles.make_app_role(schema, "contract")
 
 
 def _open_tenant_backend(name: str, tmp_path: Path) -> Backend:
@@ -151,10 +165,15 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
         pgserver.truncate(schema)
         url = pgserver.with_search_path(pgserver.server_dsn(), schema)
         return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
+    if kind == APP_ROLE_BACKEND:
+        schema, role = _app_role_schema()
+        pgserver.truncate(schema)  # as the superuser: the app role may not TRUNCATE
+        url = app_roles.role_url(role, schema)
+        return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
     raise AssertionError(name)
 
 
-@pytest.fixture(params=BACKENDS + TENANT_BACKENDS, name="backend")
+@pytest.fixture(params=[*BACKENDS, *TENANT_BACKENDS, APP_ROLE_BACKEND], name="backend")
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backend under test, closed after the test; a tenant variant then checks
     that the other tenant's data is unchanged."""
@@ -168,14 +187,17 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tenant variants only in `TENANT_MODULES` of tests/contract."""
+    """Run the tenant variants only in `TENANT_MODULES` of tests/contract, and the
+    app-role variant only on its subset of tests/contract (`app_roles`)."""
     kept, dropped = [], []
+    app_role_left_out = set(map(id, app_roles.app_role_items_left_out(items, APP_ROLE_BACKEND)))
     for item in items:
         callspec = getattr(item, "callspec", None)
         variant = callspec.params.get("backend") if callspec is not None else None
         path = item.path
         in_scope = path.parent.name == "contract" and path.name in TENANT_MODULES
-        (dropped if variant in TENANT_BACKENDS and not in_scope else kept).append(item)
+        out = (variant in TENANT_BACKENDS and not in_scope) or id(item) in app_role_left_out
+        (dropped if out else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -11,6 +11,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 
 from ..errors import (
+    AccessDeniedError,
     CommitOutcomeUnknownError,
     ConcurrencyError,
     CorruptionError,
@@ -69,7 +70,15 @@ def translation(
         )
     kind: type[StoreError] = StoreError
     message = f"PostgreSQL failed: {type(exc).__name__} (SQLSTATE {code or '-'})"
-    if isinstance(exc, pg_errors.IntegrityError):
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        # 42501, by class: a missing right, and a row-level security policy refusing
+        # a written row (WITH CHECK) alike. The server's text is not used.
+        kind = AccessDeniedError
+        message = (
+            "the database refused: the connected role lacks the right, or a row-level "
+            f"security policy refused the row (SQLSTATE {code})"
+        )
+    elif isinstance(exc, pg_errors.IntegrityError):
         kind, message = CorruptionError, f"a stored invariant was violated ({type(exc).__name__})"
     elif isinstance(exc, psycopg.OperationalError) and committing:
         kind = CommitOutcomeUnknownError

@@ -124,9 +124,39 @@ def cli() -> None:
     default=None,
     help="PostgreSQL only: hash-partition a new schema's tables by session id into N parts.",
 )
+@click.option(
+    "--app-role",
+    "app_role",
+    default=None,
+    metavar="NAME",
+    help="PostgreSQL only: then create (if absent) the least-privilege role NAME that "
+    "applications connect as, and grant it only the rights eventlog's operations use.",
+)
 @clean_errors
-def migrate(url: str, partitions: int | None) -> None:
+def migrate(url: str, partitions: int | None, app_role: str | None) -> None:
     """Create or upgrade the schema of the store at URL."""
+    if app_role is not None:
+        if not url.lower().startswith(("postgresql:", "postgres:")):
+            raise click.ClickException("--app-role applies to a PostgreSQL URL only")
+        from ..postgres import create_app_role
+
+        made = create_app_role(url, app_role, partitions=partitions)
+        done = f"applied {', '.join(map(str, made.applied))}" if made.applied else "up to date"
+        how = "created" if made.created else "exists"
+        click.echo(f"schema {done}: {shown_url(url)}")
+        click.echo(
+            f"app role {printable(made.name)} {how}, rights granted on schema "
+            f"{printable(made.schema)}; set its password (ALTER ROLE ... PASSWORD) and connect "
+            "as it"
+        )
+        if made.can_create_in_schema:
+            click.echo(
+                f"warning: PUBLIC may create objects in schema {printable(made.schema)}, so "
+                f"the app role can too: REVOKE CREATE ON SCHEMA {printable(made.schema)} "
+                "FROM PUBLIC",
+                err=True,
+            )
+        return
     if partitions is not None:
         if not url.lower().startswith(("postgresql:", "postgres:")):
             raise click.ClickException("--partitions applies to a PostgreSQL URL only")

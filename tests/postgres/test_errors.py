@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 
 import eventlog
 from eventlog import (
+    AccessDeniedError,
     CommitOutcomeUnknownError,
     ConcurrencyError,
     CorruptionError,
@@ -351,6 +352,9 @@ def test_every_psycopg_error_becomes_an_eventlog_error(committing: bool) -> None
             assert isinstance(translated, ConcurrencyError)
         elif issubclass(cls, pg_errors.IntegrityError):
             assert isinstance(translated, CorruptionError)
+        elif issubclass(cls, pg_errors.InsufficientPrivilege):
+            # 42501: a missing right or a row-level security refusal.
+            assert isinstance(translated, AccessDeniedError), cls
         elif issubclass(cls, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
             # Cancelled by the server, connection intact: nothing landed, even in COMMIT.
             assert isinstance(translated, StatementCancelledError), cls
@@ -362,6 +366,25 @@ def test_every_psycopg_error_becomes_an_eventlog_error(committing: bool) -> None
             assert isinstance(translated, StoreError), cls
         if isinstance(translated, StoreError) and not issubclass(cls, psycopg_pool.PoolTimeout):
             assert translated.code == cls.sqlstate, cls  # the driver's code is kept
+
+
+def test_only_insufficient_privilege_is_access_denied() -> None:
+    # By SQLSTATE, never by text: a 42501 worded like anything is AccessDeniedError,
+    # and an error of another code that says "permission denied" is not.
+    for cls, expected in (
+        (pg_errors.InsufficientPrivilege, True),
+        (pg_errors.lookup("42501"), True),
+        (pg_errors.UndefinedTable, False),
+        (pg_errors.InvalidAuthorizationSpecification, False),
+    ):
+        with pytest.raises(StoreError) as caught, error_translation.translated("sid"):
+            raise cls("permission denied for table entries" if not expected else "x")
+        assert isinstance(caught.value, AccessDeniedError) is expected, cls
+    error = AccessDeniedError("refused", session_id="s", code="42501")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is AccessDeniedError
+    assert (copy.session_id, copy.code, str(copy)) == ("s", "42501", str(error))
+    assert isinstance(copy, StoreError)
 
 
 def test_pool_timeout_becomes_store_unavailable() -> None:
