@@ -61,6 +61,7 @@ from typing_extensions import override
 from ..errors import ConcurrencyError, InvalidInputError
 from ..model import Entry, SessionDelta, SessionInfo
 from ..store import AsyncStore
+from ._adk_events import decode_event
 
 __all__ = ["EventlogSessionService"]
 
@@ -242,7 +243,7 @@ class EventlogSessionService(BaseSessionService):
         entries = [entry for entry in chain if entry.kind == _EVENT_KIND]
         if limit is not None:
             entries = entries[-limit:] if limit > 0 else []
-        events = [Event.model_validate(entry.payload) for entry in entries]
+        events = [decode_event(entry.payload) for entry in entries]
         if config is not None and config.after_timestamp is not None:
             i = len(events) - 1
             while i >= 0 and events[i].timestamp >= config.after_timestamp:
@@ -328,13 +329,21 @@ class EventlogSessionService(BaseSessionService):
         marker = session._storage_update_marker
         if marker is not None and marker != str(info.version):
             raise StaleSessionError(_STALE)
+        # Checked before the caller's session or event is touched: a bad value
+        # leaves both (and the store) as they were.
+        delta = event.actions.state_delta if event.actions else {}
+        kept = {k: v for k, v in delta.items() if not k.startswith(State.TEMP_PREFIX)}
+        deltas = _session_util.extract_state_delta(_json(kept, session_id=key, where="event"))
+        stored = event
+        if len(kept) != len(delta):  # temp: values are never stored, JSON or not
+            actions = event.actions.model_copy(update={"state_delta": kept})
+            stored = event.model_copy(update={"actions": actions})
+        payload = _event_payload(stored, key)
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
-        delta = event.actions.state_delta if event.actions else {}
-        deltas = _session_util.extract_state_delta(_json(delta, session_id=key, where="event"))
         seq = _seq(info.version + 1)
         stamp = repr(event.timestamp)
-        entries = [Entry(f"e:{seq}", info.leaf_id, _EVENT_KIND, stamp, _event_payload(event, key))]
+        entries = [Entry(f"e:{seq}", info.leaf_id, _EVENT_KIND, stamp, payload)]
         if deltas["session"]:
             entries.append(Entry(f"s:{seq}", None, _STATE_KIND, stamp, deltas["session"]))
         try:
