@@ -38,6 +38,7 @@ Choices and limits:
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any, Final
@@ -74,6 +75,7 @@ _EVENT_KIND: Final = "adk.event"
 _STATE_KIND: Final = "adk.state"
 _DELTA_KIND: Final = "adk.delta"
 _PAGE: Final = 500
+_BATCH: Final = 32
 _STALE: Final = (
     "The session has been modified in storage since it was loaded. "
     "Please reload the session before appending more events."
@@ -261,12 +263,30 @@ class EventlogSessionService(BaseSessionService):
         session._storage_update_marker = str(info.version)
         return session
 
-    async def _listed(self, info: SessionInfo) -> tuple[str, str, str] | None:
+    @staticmethod
+    def _listed(info: SessionInfo) -> tuple[str, str, str] | None:
         parts = info.session_id.removeprefix(PREFIX).split("/")
-        if len(parts) != 3:
+        if len(parts) != 3 or info.leaf_id is None:
             return None
         app, user, sid = (unquote(part) for part in parts)
         return app, user, sid
+
+    async def _listed_session(
+        self, info: SessionInfo, app: str, user: str, sid: str
+    ) -> tuple[Session, str] | None:
+        """One listed session without its scoped state (its leaf and state read together)."""
+        assert info.leaf_id is not None  # _listed skips sessions without one
+        leaf, state = await asyncio.gather(
+            self.store.entry(info.session_id, info.leaf_id),
+            self._session_state(info.session_id),
+        )
+        if leaf is None:  # deleted between the listing and this read
+            return None
+        session = Session(
+            app_name=app, user_id=user, id=sid, state=state, last_update_time=_time(leaf)
+        )
+        session._storage_update_marker = str(info.version)
+        return session, user
 
     @override
     async def list_sessions(
@@ -283,29 +303,30 @@ class EventlogSessionService(BaseSessionService):
             cursor = page.next_cursor
             if cursor is None:
                 break
-        app_state = await self._scoped(_app_key(app_name))
-        user_states: dict[str, dict[str, Any]] = {}
+        found = [(info, names) for info in infos if (names := self._listed(info)) is not None]
+        users = sorted({user for _, (_, user, _) in found})
+        # Each session's reads, and the app's and users' scoped state, run together
+        # (a batch at a time, so a listing of thousands does not hold the pool).
+        scoped = await asyncio.gather(
+            self._scoped(_app_key(app_name)),
+            *(self._scoped(_user_key(app_name, user)) for user in users),
+        )
+        app_state, user_states = scoped[0], dict(zip(users, scoped[1:], strict=True))
         sessions: list[Session] = []
-        for info in infos:
-            names = await self._listed(info)
-            if names is None or info.leaf_id is None:
-                continue
-            app, user, sid = names
-            leaf = await self.store.entry(info.session_id, info.leaf_id)
-            if leaf is None:
-                continue
-            if user not in user_states:
-                user_states[user] = await self._scoped(_user_key(app, user))
-            state = await self._session_state(info.session_id)
-            for k, v in app_state.items():
-                state[State.APP_PREFIX + k] = v
-            for k, v in user_states[user].items():
-                state[State.USER_PREFIX + k] = v
-            session = Session(
-                app_name=app, user_id=user, id=sid, state=state, last_update_time=_time(leaf)
+        for start in range(0, len(found), _BATCH):
+            batch = found[start : start + _BATCH]
+            listed = await asyncio.gather(
+                *(self._listed_session(info, *names) for info, names in batch)
             )
-            session._storage_update_marker = str(info.version)
-            sessions.append(session)
+            for item in listed:
+                if item is None:
+                    continue
+                session, user = item
+                for k, v in app_state.items():
+                    session.state[State.APP_PREFIX + k] = v
+                for k, v in user_states[user].items():
+                    session.state[State.USER_PREFIX + k] = v
+                sessions.append(session)
         sessions.sort(key=lambda s: (s.last_update_time, s.user_id, s.id))
         return ListSessionsResponse(sessions=sessions)
 
