@@ -60,6 +60,7 @@ from pydantic_core import PydanticSerializationError
 from typing_extensions import override
 
 from ..errors import ConcurrencyError, InvalidInputError
+from ..errors import SessionNotFoundError as StoreSessionNotFoundError
 from ..model import Entry, SessionDelta, SessionInfo
 from ..store import AsyncStore
 from ._adk_events import decode_event
@@ -172,6 +173,25 @@ class EventlogSessionService(BaseSessionService):
             merged[State.USER_PREFIX + key] = value
         return merged
 
+    async def _chain(self, key: str, info: SessionInfo, limit: int | None) -> list[Entry]:
+        """The events' chain, or the last `limit` of it plus one (the newest for limit 0)."""
+        if limit == 0:
+            return [] if info.leaf_id is None else await self.store.path(key, limit=1)
+        return await self.store.path(key, limit=None if limit is None else limit + 1)
+
+    async def _merged_state(self, key: str, app_name: str, user_id: str) -> dict[str, Any]:
+        """The session's state with the app's and the user's, their three reads together."""
+        state, app, user = await asyncio.gather(
+            self._session_state(key),
+            self._scoped(_app_key(app_name)),
+            self._scoped(_user_key(app_name, user_id)),
+        )
+        for k, v in app.items():
+            state[State.APP_PREFIX + k] = v
+        for k, v in user.items():
+            state[State.USER_PREFIX + k] = v
+        return state
+
     async def _session_state(self, key: str) -> dict[str, Any]:
         entries: list[Entry] = []
         after: str | None = None
@@ -237,10 +257,14 @@ class EventlogSessionService(BaseSessionService):
         if info is None:
             return None
         limit = None if config is None else config.num_recent_events
-        if limit == 0:
-            chain = [] if info.leaf_id is None else await self.store.path(key, limit=1)
-        else:
-            chain = await self.store.path(key, limit=None if limit is None else limit + 1)
+        # Read after `info`, so these see its version or a newer one: a session
+        # whose marker is older than its events can only be refused as stale.
+        try:
+            chain, state = await asyncio.gather(
+                self._chain(key, info, limit), self._merged_state(key, app_name, user_id)
+            )
+        except StoreSessionNotFoundError:  # deleted since `info`
+            return None
         last = _time(chain[-1]) if chain else 0.0
         entries = [entry for entry in chain if entry.kind == _EVENT_KIND]
         if limit is not None:
@@ -251,7 +275,6 @@ class EventlogSessionService(BaseSessionService):
             while i >= 0 and events[i].timestamp >= config.after_timestamp:
                 i -= 1
             events = events[i + 1 :]
-        state = await self._merged(app_name, user_id, await self._session_state(key))
         session = Session(
             app_name=app_name,
             user_id=user_id,

@@ -1,7 +1,8 @@
 """The Google ADK session service, with the real `google-adk` package, against ADK's own.
 
 Each behaviour is checked on eventlog's service and, where ADK defines it, compared
-with ADK's `InMemorySessionService` on the same call sequence.
+with ADK's `InMemorySessionService` (and `DatabaseSessionService` on SQLite) on the
+same call sequence.
 """
 
 from __future__ import annotations
@@ -259,13 +260,27 @@ async def _step(
     return existing.state
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _peer(name: str) -> BaseSessionService:
+    if name == "in_memory":
+        return InMemorySessionService()
+    pytest.importorskip("sqlalchemy")
+    from google.adk.sessions.database_session_service import DatabaseSessionService
+
+    return DatabaseSessionService("sqlite+aiosqlite:///:memory:")
+
+
+@pytest.mark.parametrize("peer", ["in_memory", "database_sqlite"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(_STEP, max_size=25))
-def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, Any, int]]) -> None:
+def test_differential_against_adks_services(
+    peer: str, steps: list[tuple[str, int, int, str, Any, int]]
+) -> None:
+    """The same calls on eventlog's service and on ADK's in-memory or SQL one."""
+
     async def main() -> None:
         store: AsyncStore = await eventlog.connect_async("memory://")
         ours: BaseSessionService = EventlogSessionService(store)
-        theirs: BaseSessionService = InMemorySessionService()
+        theirs: BaseSessionService = _peer(peer)
         held_ours: dict[tuple[str, str], Session] = {}
         held_theirs: dict[tuple[str, str], Session] = {}
         clock_ours, clock_theirs = [1000.0], [1000.0]
@@ -291,6 +306,9 @@ def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, An
                 assert key_a == key_b
         finally:
             await store.close()
+            close = getattr(theirs, "close", None)
+            if close is not None:
+                await close()
 
     asyncio.run(main())
 
