@@ -132,20 +132,22 @@ class _Decoder:
         def construct(value: Any) -> Any:
             if type(value) is not dict:
                 raise _Fallback
+            if not required.issubset(value):
+                return cls.model_validate(value)
+            # Filled in place (no intermediate dict: fewer allocations, fewer
+            # garbage-collector passes over a large session).
+            values = template.copy()
             try:
-                converted = {key: fields[key](item) for key, item in value.items()}
+                for key, item in value.items():
+                    values[key] = fields[key](item)
             except (_Fallback, KeyError):
                 return cls.model_validate(value)
-            if not required.issubset(converted):
-                return cls.model_validate(value)
-            values = template.copy()
-            values.update(converted)
             for name, factory in factories:
-                if name not in converted:
+                if name not in value:
                     values[name] = factory()
             instance = new(cls)
             setattr_(instance, "__dict__", values)
-            setattr_(instance, "__pydantic_fields_set__", set(converted))
+            setattr_(instance, "__pydantic_fields_set__", set(value))
             setattr_(instance, "__pydantic_extra__", None)
             setattr_(instance, "__pydantic_private__", None)
             if post_init:
