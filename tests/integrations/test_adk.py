@@ -183,8 +183,22 @@ def test_bad_input(store_url: str) -> None:
             await service.create_session(app_name="a", user_id="u", session_id="s")
         with pytest.raises(InvalidInputError):
             await service.append_event(s, _event("bad", {"f": object()}))
+        bad = _event("bad", {"temp:t": 1, "k": 1, "f": object()})
+        with pytest.raises(InvalidInputError):
+            await service.append_event(s, bad)
+        # Neither the caller's session nor its event was touched.
+        assert s.state == {} and s.events == []
+        assert bad.actions.state_delta == {"temp:t": 1, "k": 1, "f": bad.actions.state_delta["f"]}
         got = await service.get_session(app_name="a", user_id="u", session_id="s")
         assert got is not None and got.events == [] and got.state == {}
+        # temp: values are never stored, so they need not be JSON.
+        handle = object()
+        await service.append_event(s, _event("ok", {"temp:handle": handle, "k": 2}))
+        assert s.state == {"temp:handle": handle, "k": 2}
+        got = await service.get_session(app_name="a", user_id="u", session_id="s")
+        assert got is not None and got.state == {"k": 2} and len(got.events) == 1
+        assert got.events[0].actions.state_delta == {"k": 2}
+        s = got
         ghost = Session(app_name="a", user_id="u", id="ghost")
         with pytest.raises(SessionNotFoundError):
             await service.append_event(ghost, _event("x"))
