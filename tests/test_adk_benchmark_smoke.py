@@ -28,6 +28,7 @@ def test_measure_gives_every_figure(tmp_path: Path) -> None:
         "append@30",
         "get_full",
         "get_recent20",
-        "list_one_user",
+        "list_one_user@2",
+        "list_one_user@5",
     }
     assert all(value > 0 for value in figures.values())

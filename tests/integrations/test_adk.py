@@ -1,7 +1,8 @@
 """The Google ADK session service, with the real `google-adk` package, against ADK's own.
 
 Each behaviour is checked on eventlog's service and, where ADK defines it, compared
-with ADK's `InMemorySessionService` on the same call sequence.
+with ADK's `InMemorySessionService` (and `DatabaseSessionService` on SQLite) on the
+same call sequence.
 """
 
 from __future__ import annotations
@@ -182,8 +183,22 @@ def test_bad_input(store_url: str) -> None:
             await service.create_session(app_name="a", user_id="u", session_id="s")
         with pytest.raises(InvalidInputError):
             await service.append_event(s, _event("bad", {"f": object()}))
+        bad = _event("bad", {"temp:t": 1, "k": 1, "f": object()})
+        with pytest.raises(InvalidInputError):
+            await service.append_event(s, bad)
+        # Neither the caller's session nor its event was touched.
+        assert s.state == {} and s.events == []
+        assert bad.actions.state_delta == {"temp:t": 1, "k": 1, "f": bad.actions.state_delta["f"]}
         got = await service.get_session(app_name="a", user_id="u", session_id="s")
         assert got is not None and got.events == [] and got.state == {}
+        # temp: values are never stored, so they need not be JSON.
+        handle = object()
+        await service.append_event(s, _event("ok", {"temp:handle": handle, "k": 2}))
+        assert s.state == {"temp:handle": handle, "k": 2}
+        got = await service.get_session(app_name="a", user_id="u", session_id="s")
+        assert got is not None and got.state == {"k": 2} and len(got.events) == 1
+        assert got.events[0].actions.state_delta == {"k": 2}
+        s = got
         ghost = Session(app_name="a", user_id="u", id="ghost")
         with pytest.raises(SessionNotFoundError):
             await service.append_event(ghost, _event("x"))
@@ -259,13 +274,27 @@ async def _step(
     return existing.state
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _peer(name: str) -> BaseSessionService:
+    if name == "in_memory":
+        return InMemorySessionService()
+    pytest.importorskip("sqlalchemy")
+    from google.adk.sessions.database_session_service import DatabaseSessionService
+
+    return DatabaseSessionService("sqlite+aiosqlite:///:memory:")
+
+
+@pytest.mark.parametrize("peer", ["in_memory", "database_sqlite"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(_STEP, max_size=25))
-def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, Any, int]]) -> None:
+def test_differential_against_adks_services(
+    peer: str, steps: list[tuple[str, int, int, str, Any, int]]
+) -> None:
+    """The same calls on eventlog's service and on ADK's in-memory or SQL one."""
+
     async def main() -> None:
         store: AsyncStore = await eventlog.connect_async("memory://")
         ours: BaseSessionService = EventlogSessionService(store)
-        theirs: BaseSessionService = InMemorySessionService()
+        theirs: BaseSessionService = _peer(peer)
         held_ours: dict[tuple[str, str], Session] = {}
         held_theirs: dict[tuple[str, str], Session] = {}
         clock_ours, clock_theirs = [1000.0], [1000.0]
@@ -291,6 +320,9 @@ def test_differential_against_in_memory(steps: list[tuple[str, int, int, str, An
                 assert key_a == key_b
         finally:
             await store.close()
+            close = getattr(theirs, "close", None)
+            if close is not None:
+                await close()
 
     asyncio.run(main())
 
