@@ -24,7 +24,7 @@ from .._sql.migrations import OUR_TABLES, VERSION_TABLE
 from ..errors import AccessDeniedError, InvalidConfigError, SchemaVersionError
 from .connection import check_url
 from .errors import connect_error, translated
-from .schema import ADVISORY_MIGRATION_KEY
+from .schema import XACT_LOCK_MIGRATION_SQL
 
 __all__ = ["GRANTS", "AppRole", "TableGrant", "check_role_name", "create_app_role"]
 
@@ -295,7 +295,7 @@ def create_app_role(url: str, role: str, *, partitions: int | None = None) -> Ap
 def _grant(conn: psycopg.Connection[Any], role: str, applied: list[int]) -> AppRole:
     with conn.transaction():
         # Serialized with migrations (and other runs of this) on the migration lock.
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_MIGRATION_KEY,))
+        conn.execute(XACT_LOCK_MIGRATION_SQL)
         schema, tables = _our_tables(conn)
         qualified = [sql.Identifier(schema, table).as_string(conn) for table in tables]
         existed = _check_existing(conn, role, qualified)

@@ -16,6 +16,7 @@ __all__ = [
     "TABLE_EXISTS_SQL",
     "UNLOCK_MIGRATION_SQL",
     "VERSION_TABLE_SQL",
+    "XACT_LOCK_MIGRATION_SQL",
     "foreign_tables_error",
     "migration_statements",
     "plan_migrations",
@@ -28,6 +29,7 @@ __all__ = [
 _MIGRATION_KEY_SQL = "hashtextextended('eventlog migrate ' || coalesce(current_schema(), ''), 0)"
 LOCK_MIGRATION_SQL: Final = f"SELECT pg_advisory_lock({_MIGRATION_KEY_SQL})"
 UNLOCK_MIGRATION_SQL: Final = f"SELECT pg_advisory_unlock({_MIGRATION_KEY_SQL})"
+XACT_LOCK_MIGRATION_SQL: Final = f"SELECT pg_advisory_xact_lock({_MIGRATION_KEY_SQL})"
 
 
 VERSION_TABLE_SQL = (
