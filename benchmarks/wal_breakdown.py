@@ -24,7 +24,7 @@ import psycopg
 from .contenders import Contender, EventlogContender, FloorContender, Target
 from .workload import TurnSource, history
 
-__all__ = ["WalLine", "breakdown", "schema_wal"]
+__all__ = ["WalLine", "breakdown", "has_walinspect", "schema_wal"]
 
 # The WAL of one schema alone, so other clients of the server do not count: the
 # records that touch its relations (by relfilenode), and every record of the
@@ -64,6 +64,15 @@ class WalLine(msgspec.Struct, frozen=True):
     @property
     def total(self) -> float:
         return self.record_bytes + self.full_page_bytes
+
+
+def has_walinspect(admin: psycopg.Connection[Any]) -> bool:
+    """Create pg_walinspect if missing; False where the server cannot (no contrib or superuser)."""
+    try:
+        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+    except psycopg.Error:
+        return False
+    return True
 
 
 def schema_wal(

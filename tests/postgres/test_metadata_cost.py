@@ -17,18 +17,10 @@ from typing import Any
 import psycopg
 
 import eventlog
-from benchmarks.wal_breakdown import schema_wal
+from benchmarks.wal_breakdown import has_walinspect, schema_wal
 from eventlog import Entry, SessionDelta
 
 TURNS = 20
-
-
-def _has_walinspect(admin: psycopg.Connection[Any]) -> bool:
-    try:
-        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
-    except psycopg.Error:  # the server lacks contrib, or we are not superuser
-        return False
-    return True
 
 
 def _wal_per_turn(
@@ -51,7 +43,7 @@ def _wal_per_turn(
             ),
         )
     end = lsn()
-    if _has_walinspect(admin):
+    if has_walinspect(admin):
         return sum(line.total for line in schema_wal(admin, schema, start, end, per=TURNS))
     row = admin.execute("SELECT pg_wal_lsn_diff(%s, %s)", (end, start)).fetchone()
     assert row is not None

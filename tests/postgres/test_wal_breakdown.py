@@ -8,14 +8,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from benchmarks.wal_breakdown import breakdown, render
+from benchmarks.wal_breakdown import breakdown, has_walinspect, render
 
 
 def test_wal_breakdown_of_a_few_turns(server_dsn: str, admin: psycopg.Connection[Any]) -> None:
-    try:
-        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
-    except psycopg.Error as error:  # the server lacks contrib, or we are not superuser
-        pytest.skip(f"pg_walinspect is not available: {type(error).__name__}")
+    if not has_walinspect(admin):  # the server lacks contrib, or we are not superuser
+        pytest.skip("pg_walinspect is not available")
     found = breakdown(server_dsn, entries=10, turns=4)
     assert set(found) == {"floor", "eventlog"}
     kinds = {name: {line.record_type: line for line in lines} for name, lines in found.items()}
