@@ -129,8 +129,8 @@ def branch_tail_sql(*, lateral: bool) -> str:
     return (
         f"WITH RECURSIVE walk(depth, {_PAYLOAD_RECORD_COLUMNS}) AS ("
         f"SELECT 1, {_STEP_COLUMNS} FROM entries e WHERE {live_of} "
-        "AND e.entry_id = COALESCE(%s, "
-        "(SELECT leaf_id FROM sessions WHERE tenant = %s AND session_id = %s)) "
+        "AND e.entry_id = (SELECT COALESCE(%s, "
+        "(SELECT leaf_id FROM sessions WHERE tenant = %s AND session_id = %s))) "
         f"UNION ALL SELECT w.depth + 1, {_STEP_COLUMNS} {step} WHERE w.depth < %s) "
         f"SELECT s.session_id IS NOT NULL, {_WALK_COLUMNS} "
         "FROM (SELECT 1 AS one) o LEFT JOIN sessions s ON s.tenant = %s AND s.session_id = %s "

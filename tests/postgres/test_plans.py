@@ -7,6 +7,9 @@ tables, or a session's whole history, for the connection's life. Each
 statement's generic plan is EXPLAINed, on a connection set up as the pool sets
 its own, on a new empty schema and in a schema holding one 2,000-entry session
 and no statistics yet (never ANALYZEd: a new database's first busy minutes).
+Each is made as the tables' owner and as the app role, under row-level
+security: PostgreSQL evaluates a condition it cannot prove leakproof after the
+tenant policy, so such a condition can never be an index lookup.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import app_roles
+import pgserver
 import psycopg
 import pytest
 from psycopg import sql as pgsql
@@ -124,29 +129,57 @@ def numbered(query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[str
     return re.sub(r"%(?:\((\w+)\))?[sb]", number, query), values
 
 
-@pytest.fixture(params=[None, 4], ids=["plain", "partitioned"])
-def empty(
-    request: pytest.FixtureRequest, url: str
-) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+# Where the plans are made: as the tables' owner (the server's superuser, which
+# skips row-level security) on plain and partitioned tables, and as the app role
+# `eventlog migrate --app-role` makes, for which PostgreSQL adds the tenant policy
+# to every statement: the policy must not turn an index lookup into a scan.
+LAYOUTS = {"plain": None, "partitioned": 4, "plain-app-role": None, "partitioned-app-role": 4}
+
+
+def _migrated(layout: str, schema: str, url: str, name: str) -> str:
+    """Migrate the schema for `layout`; returns the URL the layout's plans are made as."""
+    partitions = LAYOUTS[layout]
+    if not layout.endswith("app-role"):
+        postgres.migrate(url, partitions=partitions)
+        return url
+    role = app_roles.make_app_role(schema, f"plans_{name}", partitions=partitions)
+    return app_roles.role_url(role, schema)
+
+
+def _configured_connection(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute(connection.CONFIGURE_SQL)
+    # The default tenant's setting, as the store sets it in each transaction.
+    conn.execute("SELECT set_config('eventlog.tenant', 't:' || %s, false)", (T,))
+    return conn
+
+
+def _schema_url(layout: str, name: str) -> str:
+    """A new schema migrated for `layout`; returns the URL the layout's plans are made as."""
+    schema = pgserver.make_schema(f"plans_{name}_{layout}")
+    return _migrated(layout, schema, pgserver.with_search_path(pgserver.server_dsn(), schema), name)
+
+
+# The plans are only EXPLAINed (and ANALYZE changes only statistics): one schema
+# of each kind per layout serves the module.
+@pytest.fixture(params=sorted(LAYOUTS), scope="module")
+def empty(request: pytest.FixtureRequest) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A connection to a new, empty schema, set up as the pool's are."""
-    postgres.migrate(url, partitions=request.param)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(connection.CONFIGURE_SQL)
+    pgserver.dsn_or_skip()
+    with _configured_connection(_schema_url(request.param, "empty")) as conn:
         yield conn
 
 
-@pytest.fixture(params=[None, 4], ids=["plain", "partitioned"])
-def configured(
-    request: pytest.FixtureRequest, url: str
-) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+@pytest.fixture(params=sorted(LAYOUTS), scope="module")
+def configured(request: pytest.FixtureRequest) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A connection to a new schema holding one long session, set up as the pool's are."""
-    postgres.migrate(url, partitions=request.param)
-    with eventlog.connect(url) as store:
+    pgserver.dsn_or_skip()
+    connect_url = _schema_url(request.param, "long")
+    with eventlog.connect(connect_url) as store:
         for batch in range(4):
             entries = [Entry(f"h{batch}-{n}", payload={"n": n}) for n in range(500)]
             store.save_delta("s", SessionDelta(entries))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(connection.CONFIGURE_SQL)
+    with _configured_connection(connect_url) as conn:
         yield conn
 
 
@@ -159,7 +192,7 @@ def generic_plan(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> str:
         rows = conn.execute(pgsql.SQL("EXPLAIN EXECUTE probe({})").format(arguments)).fetchall()
     finally:
         conn.execute("DEALLOCATE probe")
-        conn.execute("RESET plan_cache_mode")
+        conn.execute(connection.CONFIGURE_SQL)  # the pool's setting again
     return "\n".join(str(row[0]) for row in rows)
 
 
@@ -206,7 +239,7 @@ def custom_plan(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> str:
     try:
         rows = conn.execute(f"EXPLAIN {query}", params).fetchall()
     finally:
-        conn.execute("RESET plan_cache_mode")
+        conn.execute(connection.CONFIGURE_SQL)  # the pool's setting again
     return "\n".join(str(row[0]) for row in rows)
 
 
