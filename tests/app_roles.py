@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import secrets
-from typing import Any
 
 import pgserver
 import psycopg
@@ -74,32 +73,3 @@ def drop_roles() -> None:
 
 
 atexit.register(drop_roles)
-
-
-# -- the contract suite as the app role -----------------------------------------
-#
-# Rights depend on the statements a test runs, not on its values, so as the app
-# role a representative subset of tests/contract runs (the whole suite as the role,
-# 539 tests, took 65 to 115 s on the shared 2-core machine at load 5, mostly
-# opening a store per test): every test function once (the first of its
-# parametrizations), except in two modules: `test_validation.py` (input refused
-# before any SQL) and `test_errors.py` (the errors' types, text and pickling,
-# raised by the writes the other modules run). 216 tests.
-CONTRACT_LEFT_OUT = frozenset({"test_validation.py", "test_errors.py"})
-
-
-def app_role_items_left_out(items: list[Any], variant: str) -> list[Any]:
-    """The collected items of backend `variant` that do not run (see above)."""
-    left_out = []
-    functions_run: set[str] = set()
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is None or callspec.params.get("backend") != variant:
-            continue
-        function = item.nodeid.split("[", 1)[0]
-        in_scope = item.path.parent.name == "contract" and item.path.name not in CONTRACT_LEFT_OUT
-        if not in_scope or function in functions_run:
-            left_out.append(item)
-        else:
-            functions_run.add(function)
-    return left_out

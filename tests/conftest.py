@@ -7,9 +7,12 @@ background thread, so the one contract suite covers them unchanged.
 
 Three tenant variants (`tenant_backends.py`) run the contract modules in
 `TENANT_MODULES` on a store for tenant "a" of a database where tenant "b"
-holds sessions with the same ids, checked unchanged after each test. The
-app-role variant (`app_roles.py`) runs a subset of the contract suite connected
-as the role `eventlog migrate --app-role` makes.
+holds sessions with the same ids, checked unchanged after each test.
+
+`postgres` connects as the least-privilege role `eventlog migrate --app-role`
+makes (`app_roles.py`, DESIGN.md 7), so the whole contract suite runs under
+row-level security with only the app role's rights; `postgres-partitioned`
+and `postgres-async` connect as the tables' owner (the server's superuser).
 """
 
 from __future__ import annotations
@@ -50,9 +53,6 @@ TENANT_MODULES = (
     "test_save_delta.py",
     "test_save_reconcile.py",
 )
-# PostgreSQL connected as the least-privilege role `eventlog migrate --app-role`
-# makes (DESIGN.md 7): a subset of the contract suite runs on it too (`app_roles`).
-APP_ROLE_BACKEND = "postgres-app-role"
 POSTGRES_PARTITIONS = 4
 
 
@@ -160,20 +160,20 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
         path = tmp_path / "contract.db"
         url = f"sqlite:///{path}"
         return Backend(name, url, connect(url), _sqlite_row_count(path), connect)
+    if name == "postgres":
+        schema, role = _app_role_schema()
+        pgserver.truncate(schema)  # as the superuser: the app role may not TRUNCATE
+        url = app_roles.role_url(role, schema)
+        return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
     if kind in ("postgres", "postgres-partitioned"):
         schema = _postgres_schema(kind == "postgres-partitioned")
         pgserver.truncate(schema)
         url = pgserver.with_search_path(pgserver.server_dsn(), schema)
         return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
-    if kind == APP_ROLE_BACKEND:
-        schema, role = _app_role_schema()
-        pgserver.truncate(schema)  # as the superuser: the app role may not TRUNCATE
-        url = app_roles.role_url(role, schema)
-        return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
     raise AssertionError(name)
 
 
-@pytest.fixture(params=[*BACKENDS, *TENANT_BACKENDS, APP_ROLE_BACKEND], name="backend")
+@pytest.fixture(params=[*BACKENDS, *TENANT_BACKENDS], name="backend")
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backend under test, closed after the test; a tenant variant then checks
     that the other tenant's data is unchanged."""
@@ -187,16 +187,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tenant variants only in `TENANT_MODULES` of tests/contract, and the
-    app-role variant only on its subset of tests/contract (`app_roles`)."""
+    """Run the tenant variants only in `TENANT_MODULES` of tests/contract."""
     kept, dropped = [], []
-    app_role_left_out = set(map(id, app_roles.app_role_items_left_out(items, APP_ROLE_BACKEND)))
     for item in items:
         callspec = getattr(item, "callspec", None)
         variant = callspec.params.get("backend") if callspec is not None else None
         path = item.path
         in_scope = path.parent.name == "contract" and path.name in TENANT_MODULES
-        out = (variant in TENANT_BACKENDS and not in_scope) or id(item) in app_role_left_out
+        out = variant in TENANT_BACKENDS and not in_scope
         (dropped if out else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

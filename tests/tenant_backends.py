@@ -4,22 +4,22 @@ entry ids the suite uses.
 
 At the end of each test the fixture checks that tenant b's data is unchanged,
 byte for byte: every session's info, raw load and raw change feed, and its
-`list_sessions` pages. On PostgreSQL the store connects as a role that is
-neither superuser nor owner, so row-level security applies to it (a superuser
-skips RLS): a statement that forgot the tenant's setting would read nothing.
+`list_sessions` pages. On PostgreSQL the store connects as the app role
+`eventlog migrate --app-role` makes, so row-level security applies to it (a
+superuser skips RLS): a statement that forgot the tenant's setting would read
+nothing.
 """
 
 from __future__ import annotations
 
 import atexit
-import secrets
 import shutil
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
+import app_roles
 import pgserver
 import psycopg
 
@@ -80,22 +80,6 @@ def sqlite_with_other_tenant(path: Path, template_folder: Path) -> list[Any]:
     return snapshot
 
 
-_roles: list[str] = []
-
-
-def _drop_roles() -> None:
-    if not _roles:
-        return
-    with psycopg.connect(pgserver.server_dsn(), autocommit=True) as conn:
-        for role in _roles:
-            conn.execute(f"DROP OWNED BY {role}")
-            conn.execute(f"DROP ROLE IF EXISTS {role}")
-    _roles.clear()
-
-
-atexit.register(_drop_roles)
-
-
 class PostgresTenants(NamedTuple):
     schema: str
     role_url: str
@@ -106,32 +90,15 @@ class PostgresTenants(NamedTuple):
 
 @cache
 def postgres_tenant_schema() -> PostgresTenants:
-    """A migrated schema where tenant b holds its sessions, and a role under RLS.
+    """A migrated schema where tenant b holds its sessions, and its app role.
 
-    The role only reads and writes rows (no ownership, no BYPASSRLS); it is
-    dropped when the run ends. Tenant b's rows are written once: no test of
+    The schema and the role are made by `eventlog migrate --app-role`
+    (`app_roles`): the role has only the app role's rights, and row-level
+    security applies to it. Tenant b's rows are written once: no test of
     tenant a may change them.
     """
-    dsn = pgserver.server_dsn()
     schema = pgserver.make_schema("tenants")
-    admin_url = pgserver.with_search_path(dsn, schema)
-    with eventlog.connect(admin_url):
-        pass
-    role = f"{schema}_role"
-    password = secrets.token_hex(8)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
-        _roles.append(role)
-        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        conn.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.sessions, {schema}.entries, "
-            f"{schema}.session_versions TO {role}"
-        )
-        conn.execute(f"GRANT SELECT ON {schema}.eventlog_schema_version TO {role}")
-    parts = urlsplit(dsn)
-    netloc = f"{role}:{password}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    role_dsn = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    role_url = pgserver.with_search_path(role_dsn, schema)
+    role_url = app_roles.role_url(app_roles.make_app_role(schema, "tenants"), schema)
     other = eventlog.connect(role_url, tenant=OTHER_TENANT, max_size=1)
     atexit.register(other.close)
     seed_other_tenant(other)

@@ -238,14 +238,26 @@ def _check_existing(conn: psycopg.Connection[Any], role: str, qualified: list[st
     return True
 
 
-def _create_role(conn: psycopg.Connection[Any], role: str) -> None:
+def _create_role(conn: psycopg.Connection[Any], role: str) -> bool:
+    """Create the role; False if another run created it first.
+
+    Roles belong to the whole server, and runs for other schemas or databases
+    hold other migration locks: two of them may both find the role absent. The
+    later CREATE waits for the first to commit, then fails on the role's unique
+    name (or, once committed, as a duplicate); the savepoint keeps the
+    transaction, and the caller checks the role the other run made.
+    """
     # No password: the operator sets one (ALTER ROLE ... PASSWORD), or the server
     # authenticates the role otherwise (certificates, trust on a local socket).
     statement = sql.SQL(
         "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
     ).format(sql.Identifier(role))
     try:
-        conn.execute(statement)
+        with conn.transaction():
+            conn.execute(statement)
+        return True
+    except (pg_errors.DuplicateObject, pg_errors.UniqueViolation):
+        return False
     except pg_errors.InsufficientPrivilege:
         raise AccessDeniedError(
             "creating the app role needs a connecting role with CREATEROLE (or create "
@@ -299,8 +311,8 @@ def _grant(conn: psycopg.Connection[Any], role: str, applied: list[int]) -> AppR
         schema, tables = _our_tables(conn)
         qualified = [sql.Identifier(schema, table).as_string(conn) for table in tables]
         existed = _check_existing(conn, role, qualified)
-        if not existed:
-            _create_role(conn, role)
+        if not existed and not _create_role(conn, role):
+            existed = _check_existing(conn, role, qualified)
         for statement in _grant_statements(schema, role, tables):
             conn.execute(statement)
         row = conn.execute(

@@ -270,10 +270,13 @@ def test_connecting_as_the_role_to_an_unmigrated_schema_is_access_denied(
 def test_bad_role_names_are_refused_before_anything_runs(
     app_schema: AppSchema, as_owner: psycopg.Connection[Any], name: str
 ) -> None:
-    before = as_owner.execute("SELECT count(*) FROM pg_roles").fetchone()
+    # Only this name's roles are counted: other tests (and other clients of the
+    # server) make and drop roles meanwhile.
+    named = "SELECT count(*) FROM pg_roles WHERE rolname = %s"
+    before = as_owner.execute(named, (name,)).fetchone()
     with pytest.raises(InvalidConfigError):
         create_app_role(app_schema.owner_url, name)
-    assert as_owner.execute("SELECT count(*) FROM pg_roles").fetchone() == before
+    assert as_owner.execute(named, (name,)).fetchone() == before
 
 
 def test_a_powerful_existing_role_is_never_made_the_app_role(app_schema: AppSchema) -> None:
@@ -364,3 +367,48 @@ def test_two_runs_at_once_make_one_role(as_owner: psycopg.Connection[Any]) -> No
         assert row.fetchone() == (1,)
     finally:
         app_roles.drop_role(role)
+
+
+def _make_role_when_started(
+    url: str, role: str, start: threading.Barrier, made: list[Any], failed: list[BaseException]
+) -> None:
+    start.wait()
+    try:
+        made.append(create_app_role(url, role))
+    except BaseException as exc:
+        failed.append(exc)
+
+
+def test_two_schemas_racing_to_make_the_same_new_role_both_succeed() -> None:
+    # A role belongs to the server, a migration lock to one schema: runs for two
+    # schemas both find the role absent and both create it. Each round starts
+    # them together; the later CREATE ROLE must not fail the run.
+    schemas = [pgserver.make_schema(f"sec_race_{n}") for n in range(2)]
+    urls = [pgserver.with_search_path(pgserver.server_dsn(), schema) for schema in schemas]
+    for url in urls:
+        eventlog.postgres.migrate(url)
+    for round_number in range(8):
+        role = app_roles.role_name(f"race_{round_number}")
+        start = threading.Barrier(len(urls))
+        made: list[Any] = []
+        failed: list[BaseException] = []
+        threads = [
+            threading.Thread(target=_make_role_when_started, args=(url, role, start, made, failed))
+            for url in urls
+        ]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert failed == []
+            assert sorted(m.created for m in made) == [False, True]
+            assert {m.schema for m in made} == set(schemas)
+            with psycopg.connect(pgserver.server_dsn(), autocommit=True) as conn:
+                for schema in schemas:
+                    granted = conn.execute(
+                        "SELECT has_table_privilege(%s, %s, 'INSERT')", (role, f"{schema}.entries")
+                    ).fetchone()
+                    assert granted == (True,)
+        finally:
+            app_roles.drop_role(role)
