@@ -7,9 +7,10 @@
   database already holding 2,000,000 entries in 20,000 sessions, against the same
   on one holding 20,000 entries in 200 sessions; the first ``list_sessions`` page
   and a deep one (19,000 sessions in; 100 in the small one, so that both pages
-  are whole). The big database is built once: one session written through eventlog, then copied
-  server-side (``INSERT ... SELECT`` over a series of numbers) into the others,
-  so every row is a row eventlog wrote. The build time is reported.
+  are whole). The big database is built once: one session written through
+  eventlog, then copied server-side (``INSERT ... SELECT`` over a series of
+  numbers) into the others, so every row is a row eventlog wrote. The build
+  time is reported.
 - A long session: ``load`` and ``path`` of 50,000 entries against 5,000, per entry.
 - Many tasks (PostgreSQL): 256 asyncio tasks on one ``AsyncStore`` (pool of 16),
   each writing its own session, against the raw floor's 16 threads; the tasks'
