@@ -32,7 +32,7 @@ from .contenders import (
 from .peers import Peer, discover
 from .workload import TurnSource, history
 
-__all__ = ["Settings", "run_backend"]
+__all__ = ["Progress", "Settings", "run_backend", "threaded_throughput"]
 
 _WARMUP_TURNS = 5
 _THREAD_WARMUP_TURNS = 10  # past psycopg's prepare threshold (5) on every pooled connection
@@ -211,7 +211,7 @@ def _peak_load_memory(contender: Contender, session_id: str) -> int:
         tracemalloc.stop()
 
 
-def _throughput(contender: Contender, settings: Settings, progress: Progress) -> float:
+def threaded_throughput(contender: Contender, settings: Settings, progress: Progress) -> float:
     """Turns per second with N threads, each writing its own session."""
     progress.step(f"{contender.name}: {settings.threads}-thread throughput")
     clones = [contender.thread_clone() for _ in range(settings.threads)]
@@ -327,7 +327,7 @@ def run_backend(
             name: _peak_load_memory(c, biggest) for name, c in contenders.items()
         }
         figures["throughput_turns_per_s"] = {
-            name: _throughput(contenders[name], settings, progress)
+            name: threaded_throughput(contenders[name], settings, progress)
             for name in ("eventlog", "floor")
         }
         figures["throughput_turns_per_s"]["eventlog_async"] = _async_throughput(

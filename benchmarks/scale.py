@@ -27,7 +27,6 @@ import secrets
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from eventlog import Entry, SessionDelta
 from eventlog._sql.migrations import OUR_TABLES
 
 from .contenders import FloorContender, Target
+from .harness import Progress, Settings, threaded_throughput
 from .workload import TurnSource, history
 
 __all__ = ["TARGETS", "Sizes", "measure_backend", "report"]
@@ -346,38 +346,17 @@ def _tasks_throughput(url: str, sizes: Sizes) -> tuple[float, list[float]]:
     return asyncio.run(run())
 
 
-def _floor_throughput(target: Target, sizes: Sizes) -> float:
+def _floor_throughput(target: Target, sizes: Sizes, say: Callable[[str], None]) -> float:
     """Turns per second of the raw floor's threads, each on its own connection and session."""
-    floors = [FloorContender(target) for _ in range(sizes.floor_threads)]
-    per_thread = sizes.tasks * sizes.task_turns // sizes.floor_threads
-    barrier = threading.Barrier(sizes.floor_threads + 1)
-    errors: list[BaseException] = []
-
-    def worker(index: int, floor: FloorContender) -> None:
-        source = TurnSource(f"f{index}-")
-        for _ in range(6):
-            floor.append_turn(f"floor-{index}", source.agent_turn())
-        turns = [source.agent_turn() for _ in range(per_thread)]
-        barrier.wait()
-        try:
-            for turn in turns:
-                floor.append_turn(f"floor-{index}", turn)
-        except BaseException as exc:  # reported after join
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(i, f)) for i, f in enumerate(floors)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    for floor in floors:
+    settings = Settings(
+        threads=sizes.floor_threads,
+        thread_turns=sizes.tasks * sizes.task_turns // sizes.floor_threads,
+    )
+    floor = FloorContender(target)
+    try:
+        return threaded_throughput(floor, settings, Progress(say))
+    finally:
         floor.close()
-    if errors:
-        raise errors[0]
-    return sizes.floor_threads * per_thread / elapsed
 
 
 def _many_tasks(
@@ -385,7 +364,7 @@ def _many_tasks(
 ) -> dict[str, Any]:
     say(f"{sizes.tasks} tasks on one store against {sizes.floor_threads} floor threads")
     tasks_rate, latencies = _tasks_throughput(target.eventlog_url(), sizes)
-    floor_rate = _floor_throughput(floor, sizes)
+    floor_rate = _floor_throughput(floor, sizes, say)
     p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
     return {
         "tasks_turns_per_s": tasks_rate,
