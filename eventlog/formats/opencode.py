@@ -15,10 +15,11 @@ the database, as ``MessageV2.stream`` reads them; each message's parts by id
 after it), each the child of the one before, so the session is one branch.
 ``kind`` is ``message/<role>`` or ``part/<type>``; ``timestamp`` is a message's
 ``time.created`` (unix ms) as an ISO string, none for a part; the payload is the
-record with its ids (as the 1.x file holds it). The leaf is the last entry, or
-with ``Session.Info.revert`` the entry before the reverted message (or part),
-which OpenCode hides. Metadata: ``opencode.session`` (``Session.Info``, or the
-database's session row) and ``eventlog.parent_session_id`` for a child session
+record with its ids, first (as the database reader rebuilds it from a row). The
+leaf is the last entry, or with ``Session.Info.revert`` the entry before the
+reverted message (or part), which OpenCode hides. Metadata: ``opencode.session``
+(``Session.Info``; from the database, the session row as OpenCode's
+``Session.fromRow`` reads it) and ``eventlog.parent_session_id`` for a child session
 (``parentID``), merged into the stored metadata.
 
 OpenCode rewrites parts in place and deletes messages and parts (revert
@@ -86,6 +87,20 @@ def _load_json(path: Path) -> JSONObject:
     return decode_json(_object_decoder, data)
 
 
+_MESSAGE_IDS: Final = ("id", "sessionID")
+_PART_IDS: Final = ("id", "sessionID", "messageID")
+
+
+def _ids_first(record: JSONObject, ids: tuple[str, ...]) -> JSONObject:
+    """The record with its ids first, as the database reader builds it from a row.
+
+    Content is compared by its bytes, key order included: a session whose files
+    OpenCode moved into its database must read back as the same entries.
+    """
+    first = {key: record[key] for key in ids if key in record}
+    return {**first, **{key: value for key, value in record.items() if key not in first}}
+
+
 def _json_sessions(root: Path) -> Iterator[Callable[[], _Read]]:
     for info_path in sorted((root / "session").glob("*/*.json")):
 
@@ -98,12 +113,18 @@ def _json_sessions(root: Path) -> Iterator[Callable[[], _Read]]:
                 )
             messages = []
             for message_path in sorted((root / "message" / sid).glob("*.json")):
-                message = _guarded(message_path, 1, functools.partial(_load_json, message_path))
+                message = _ids_first(
+                    _guarded(message_path, 1, functools.partial(_load_json, message_path)),
+                    _MESSAGE_IDS,
+                )
                 parts = [
                     (
                         str(part_path),
                         1,
-                        _guarded(part_path, 1, functools.partial(_load_json, part_path)),
+                        _ids_first(
+                            _guarded(part_path, 1, functools.partial(_load_json, part_path)),
+                            _PART_IDS,
+                        ),
                     )
                     for part_path in sorted((root / "part" / message_path.stem).glob("*.json"))
                 ]
@@ -161,6 +182,64 @@ def _sqlite_sessions(db: Path) -> Iterator[Callable[[], _Read]]:
         connection.close()
 
 
+_JSON_COLUMNS: Final = frozenset(("summary_diffs", "revert", "permission", "goal", "model"))
+_INFO_OF_COLUMN: Final = {
+    "id": "id",
+    "slug": "slug",
+    "project_id": "projectID",
+    "workspace_id": "workspaceID",
+    "directory": "directory",
+    "path": "path",
+    "parent_id": "parentID",
+    "title": "title",
+    "version": "version",
+    "revert": "revert",
+    "permission": "permission",
+}
+_SUMMARY_OF_COLUMN: Final = {
+    "summary_additions": "additions",
+    "summary_deletions": "deletions",
+    "summary_files": "files",
+}
+_TIME_OF_COLUMN: Final = {
+    "time_created": "created",
+    "time_updated": "updated",
+    "time_compacting": "compacting",
+    "time_archived": "archived",
+}
+
+
+def info_of_row(row: JSONObject) -> JSONObject:
+    """A 1.2+ ``session`` row as the ``Session.Info`` OpenCode reads from it (``fromRow``).
+
+    So a session keeps the metadata its 1.x file gave it once OpenCode moves it
+    into the database. A null column is an absent field (JSON.stringify drops
+    undefined); a column ``fromRow`` does not read is kept under its own name.
+    """
+    info: JSONObject = {}
+    summary: JSONObject = {}
+    time: JSONObject = {}
+    for column, value in row.items():
+        if column in _SUMMARY_OF_COLUMN:
+            if value is not None:
+                summary[_SUMMARY_OF_COLUMN[column]] = value
+        elif column in _TIME_OF_COLUMN:
+            if value is not None:
+                time[_TIME_OF_COLUMN[column]] = value
+        elif column == "summary_diffs":
+            if value is not None and summary:
+                summary["diffs"] = value
+        elif column == "share_url":
+            if value:
+                info["share"] = {"url": value}
+        elif value is not None:
+            info[_INFO_OF_COLUMN.get(column, column)] = value
+    if summary:
+        info["summary"] = {"additions": 0, "deletions": 0, "files": 0, **summary}
+    info["time"] = time
+    return info
+
+
 def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Read:
     sid = row["id"]
     if not isinstance(sid, str):
@@ -168,20 +247,15 @@ def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Re
             "a session needs a string 'id'", path=f"{db}:session", line=row["_rowid"]
         )
     # A Row iterates its values, not its keys.
-    info = {key: row[key] for key in row.keys() if key != "_rowid"}  # noqa: SIM118
-    for key, value in info.items():
-        if key in (
-            "summary_diffs",
-            "revert",
-            "permission",
-            "goal",
-            "model",
-        ) and isinstance(value, str):
-            info[key] = _guarded(
+    row_values = {key: row[key] for key in row.keys() if key != "_rowid"}  # noqa: SIM118
+    for key, value in row_values.items():
+        if key in _JSON_COLUMNS and isinstance(value, str):
+            row_values[key] = _guarded(
                 f"{db}:session",
                 row["_rowid"],
                 functools.partial(decode_json, _object_or_list, value.encode()),
             )
+    info = info_of_row(row_values)
     messages = []
     for message in connection.execute(
         "SELECT rowid, id, data FROM message WHERE session_id = ? ORDER BY time_created, id",
@@ -191,7 +265,7 @@ def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Re
             f"{db}:message",
             message[0],
             message[2],
-            {"id": message[1], "sessionID": sid},
+            dict(zip(_MESSAGE_IDS, (message[1], sid), strict=True)),
         )
         parts = [
             (
@@ -201,7 +275,7 @@ def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Re
                     f"{db}:part",
                     part[0],
                     part[2],
-                    {"id": part[1], "sessionID": sid, "messageID": message[1]},
+                    dict(zip(_PART_IDS, (part[1], sid, message[1]), strict=True)),
                 ),
             )
             for part in connection.execute(
@@ -290,7 +364,7 @@ def _import_one(store: Store, read: _Read) -> ImportResult:
     entries, leaf = _session_data(read, limit)
     info = read.info[2]
     extra: JSONObject = {SESSION_KEY: info}
-    parent = info.get("parentID", info.get("parent_id"))
+    parent = info.get("parentID")
     if isinstance(parent, str):
         extra[PARENT_KEY] = parent
     try:
