@@ -416,7 +416,9 @@ def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) 
     else:
         files = folder_files(format_name, folder)
         with _opened(url) as store, file_progress(len(files), label) as step:
-            result = import_folder(store, format_name, folder, skip_bad=skip_bad, progress=step)
+            result = import_folder(
+                store, format_name, folder, skip_bad=skip_bad, progress=step, files=files
+            )
     for failure in result.failed:
         path = failure.path
         name = printable(
