@@ -368,6 +368,7 @@ def import_command(
 
     FILE may be a folder (claude-code: a project folder; pi: a sessions folder):
     every session in it is imported, each file all or nothing (or --skip-bad).
+    opencode takes its storage/ folder, its opencode.db, or the folder holding them.
     """
     if format_name == "opencode" or file.is_dir():
         if session_id is not None:

@@ -53,6 +53,8 @@ from .folders import PARENT_KEY, FileFailure, FolderResult
 __all__ = ["SESSION_KEY", "import_opencode"]
 
 SESSION_KEY: Final = "opencode.session"
+_DATABASE: Final = "opencode.db"
+"""The database in OpenCode's data folder (a release channel's: ``opencode-<channel>.db``)."""
 _MAX_FILE_BYTES: Final = 256 * 1024 * 1024
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
 _object_or_list = msgspec.json.Decoder(Any)
@@ -394,6 +396,19 @@ def _import_one(store: Store, read: _Read) -> ImportResult:
     )
 
 
+def _located(path: Path) -> Path:
+    """The storage folder or database `path` names (see `import_opencode`)."""
+    if not path.is_dir() or (path / "session").is_dir():
+        return path
+    if (path / _DATABASE).is_file():
+        return path / _DATABASE
+    if (path / "storage" / "session").is_dir():
+        return path / "storage"
+    raise InvalidInputError(
+        f"not an OpenCode folder (no session/, storage/ or {_DATABASE})", where=os.fspath(path)
+    )
+
+
 def import_opencode(
     store: Store,
     path: str | os.PathLike[str],
@@ -404,7 +419,10 @@ def import_opencode(
 
     Args:
         store: the target store.
-        path: the 1.x ``storage`` folder (holding ``session/``), or the SQLite database.
+        path: the 1.x ``storage`` folder (holding ``session/``), the SQLite database,
+            or OpenCode's data folder (``~/.local/share/opencode``) holding either:
+            its ``opencode.db`` if there is one (1.2 leaves the migrated files behind),
+            else its ``storage/``.
         progress: called after each session with its id (or the file that failed).
 
     Returns:
@@ -413,12 +431,8 @@ def import_opencode(
     Raises:
         InvalidInputError: `path` is neither layout.
     """
-    root = Path(path)
+    root = _located(Path(path))
     if root.is_dir():
-        if not (root / "session").is_dir():
-            raise InvalidInputError(
-                "not an OpenCode storage folder (no session/)", where=os.fspath(path)
-            )
         readers = _json_sessions(root)
     elif root.is_file():
         readers = _sqlite_sessions(root)

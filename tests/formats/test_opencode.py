@@ -243,6 +243,24 @@ def test_database_gives_the_same_entries_as_the_folder(store: Store, tmp_path: P
         assert from_db.leaf_id == from_folder.leaf_id
 
 
+def test_opencode_data_folder_is_read_through_its_database_or_storage(
+    store: Store, tmp_path: Path
+) -> None:
+    """A user passes ``~/.local/share/opencode``: the database once 1.2 has migrated
+    (the 1.x files stay behind), else the storage folder."""
+    data = tmp_path / "opencode"
+    shutil.copytree(STORAGE, data / "storage")
+    from_storage = import_opencode(store, data)
+    assert sorted(r.session_id for r in from_storage.imported) == [CHILD, S]
+    shutil.rmtree(data / "storage" / "message" / S)  # the database is read, not these
+    _database(tmp_path / "db").rename(data / "opencode.db")
+    from_database = import_opencode(store, data)
+    assert from_database.failed == ()
+    loaded = store.load(S)
+    assert loaded is not None and len(loaded.entries) == 10
+    assert loaded.metadata[SESSION_KEY]["slug"] == "slug"  # a database column
+
+
 def test_not_opencode_input_is_a_typed_error(store: Store, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         import_opencode(store, tmp_path)  # no session/
