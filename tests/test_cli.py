@@ -439,6 +439,19 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
     assert stdout.startswith(b"imported 12 entries")
 
 
+def test_folder_import_shows_a_bar_over_files_on_a_terminal(tmp_path: Path) -> None:
+    folder = FIXTURES / "claude_project"
+    files = len(list(folder.rglob("*.jsonl")))
+    process, shown, stdout = _on_a_terminal(
+        ["import", "--format", "claude-code", str(folder)], tmp_path
+    )
+    assert process.returncode == 0
+    assert b"importing claude_project" in shown
+    assert f"0/{files}".encode() in shown and f"{files}/{files}".encode() in shown
+    (summary,) = stdout.splitlines()
+    assert summary.startswith(f"imported {files} of {files} files: ".encode())
+
+
 def test_progress_label_escapes_the_file_name(tmp_path: Path) -> None:
     hostile = tmp_path / "x\x1b]0;pwned\x07.jsonl"
     hostile.write_bytes(PI_FILE.read_bytes())

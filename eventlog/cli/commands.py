@@ -368,6 +368,7 @@ def import_command(
 
     FILE may be a folder (claude-code: a project folder; pi: a sessions folder):
     every session in it is imported, each file all or nothing (or --skip-bad).
+    opencode takes its storage/ folder, its opencode.db, or the folder holding them.
     """
     if format_name == "opencode" or file.is_dir():
         if session_id is not None:
@@ -416,7 +417,9 @@ def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) 
     else:
         files = folder_files(format_name, folder)
         with _opened(url) as store, file_progress(len(files), label) as step:
-            result = import_folder(store, format_name, folder, skip_bad=skip_bad, progress=step)
+            result = import_folder(
+                store, format_name, folder, skip_bad=skip_bad, progress=step, files=files
+            )
     for failure in result.failed:
         path = failure.path
         name = printable(

@@ -31,7 +31,7 @@ other files still import. Parents are imported before their sub-agents.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -211,6 +211,7 @@ def import_folder(
     *,
     skip_bad: bool = False,
     progress: Callable[[FolderFile], None] | None = None,
+    files: Sequence[FolderFile] | None = None,
 ) -> FolderResult:
     """Import every session file of a folder (see the module docstring).
 
@@ -220,6 +221,8 @@ def import_folder(
         folder: the folder.
         skip_bad: skip bad lines in each file (`import_file`).
         progress: called after each file, imported or not.
+        files: what `folder_files` found in `folder`, if the caller has it already
+            (the command line counts them for its bar): the folder is not read twice.
 
     Returns:
         The imports, and the files that failed with their (typed) errors.
@@ -230,7 +233,7 @@ def import_folder(
     """
     imported: list[ImportResult] = []
     failed: list[FileFailure] = []
-    for found in folder_files(format, folder):
+    for found in folder_files(format, folder) if files is None else files:
         try:
             imported.append(
                 import_file(

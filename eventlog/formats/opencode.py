@@ -15,10 +15,11 @@ the database, as ``MessageV2.stream`` reads them; each message's parts by id
 after it), each the child of the one before, so the session is one branch.
 ``kind`` is ``message/<role>`` or ``part/<type>``; ``timestamp`` is a message's
 ``time.created`` (unix ms) as an ISO string, none for a part; the payload is the
-record with its ids (as the 1.x file holds it). The leaf is the last entry, or
-with ``Session.Info.revert`` the entry before the reverted message (or part),
-which OpenCode hides. Metadata: ``opencode.session`` (``Session.Info``, or the
-database's session row) and ``eventlog.parent_session_id`` for a child session
+record with its ids, first (as the database reader rebuilds it from a row). The
+leaf is the last entry, or with ``Session.Info.revert`` the entry before the
+reverted message (or part), which OpenCode hides. Metadata: ``opencode.session``
+(``Session.Info``; from the database, the session row as OpenCode's
+``Session.fromRow`` reads it) and ``eventlog.parent_session_id`` for a child session
 (``parentID``), merged into the stored metadata.
 
 OpenCode rewrites parts in place and deletes messages and parts (revert
@@ -52,6 +53,8 @@ from .folders import PARENT_KEY, FileFailure, FolderResult
 __all__ = ["SESSION_KEY", "import_opencode"]
 
 SESSION_KEY: Final = "opencode.session"
+_DATABASE: Final = "opencode.db"
+"""The database in OpenCode's data folder (a release channel's: ``opencode-<channel>.db``)."""
 _MAX_FILE_BYTES: Final = 256 * 1024 * 1024
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
 _object_or_list = msgspec.json.Decoder(Any)
@@ -86,6 +89,20 @@ def _load_json(path: Path) -> JSONObject:
     return decode_json(_object_decoder, data)
 
 
+_MESSAGE_IDS: Final = ("id", "sessionID")
+_PART_IDS: Final = ("id", "sessionID", "messageID")
+
+
+def _ids_first(record: JSONObject, ids: tuple[str, ...]) -> JSONObject:
+    """The record with its ids first, as the database reader builds it from a row.
+
+    Content is compared by its bytes, key order included: a session whose files
+    OpenCode moved into its database must read back as the same entries.
+    """
+    first = {key: record[key] for key in ids if key in record}
+    return {**first, **{key: value for key, value in record.items() if key not in first}}
+
+
 def _json_sessions(root: Path) -> Iterator[Callable[[], _Read]]:
     for info_path in sorted((root / "session").glob("*/*.json")):
 
@@ -98,12 +115,18 @@ def _json_sessions(root: Path) -> Iterator[Callable[[], _Read]]:
                 )
             messages = []
             for message_path in sorted((root / "message" / sid).glob("*.json")):
-                message = _guarded(message_path, 1, functools.partial(_load_json, message_path))
+                message = _ids_first(
+                    _guarded(message_path, 1, functools.partial(_load_json, message_path)),
+                    _MESSAGE_IDS,
+                )
                 parts = [
                     (
                         str(part_path),
                         1,
-                        _guarded(part_path, 1, functools.partial(_load_json, part_path)),
+                        _ids_first(
+                            _guarded(part_path, 1, functools.partial(_load_json, part_path)),
+                            _PART_IDS,
+                        ),
                     )
                     for part_path in sorted((root / "part" / message_path.stem).glob("*.json"))
                 ]
@@ -161,6 +184,64 @@ def _sqlite_sessions(db: Path) -> Iterator[Callable[[], _Read]]:
         connection.close()
 
 
+_JSON_COLUMNS: Final = frozenset(("summary_diffs", "revert", "permission", "goal", "model"))
+_INFO_OF_COLUMN: Final = {
+    "id": "id",
+    "slug": "slug",
+    "project_id": "projectID",
+    "workspace_id": "workspaceID",
+    "directory": "directory",
+    "path": "path",
+    "parent_id": "parentID",
+    "title": "title",
+    "version": "version",
+    "revert": "revert",
+    "permission": "permission",
+}
+_SUMMARY_OF_COLUMN: Final = {
+    "summary_additions": "additions",
+    "summary_deletions": "deletions",
+    "summary_files": "files",
+}
+_TIME_OF_COLUMN: Final = {
+    "time_created": "created",
+    "time_updated": "updated",
+    "time_compacting": "compacting",
+    "time_archived": "archived",
+}
+
+
+def info_of_row(row: JSONObject) -> JSONObject:
+    """A 1.2+ ``session`` row as the ``Session.Info`` OpenCode reads from it (``fromRow``).
+
+    So a session keeps the metadata its 1.x file gave it once OpenCode moves it
+    into the database. A null column is an absent field (JSON.stringify drops
+    undefined); a column ``fromRow`` does not read is kept under its own name.
+    """
+    info: JSONObject = {}
+    summary: JSONObject = {}
+    time: JSONObject = {}
+    for column, value in row.items():
+        if column in _SUMMARY_OF_COLUMN:
+            if value is not None:
+                summary[_SUMMARY_OF_COLUMN[column]] = value
+        elif column in _TIME_OF_COLUMN:
+            if value is not None:
+                time[_TIME_OF_COLUMN[column]] = value
+        elif column == "summary_diffs":
+            if value is not None and summary:
+                summary["diffs"] = value
+        elif column == "share_url":
+            if value:
+                info["share"] = {"url": value}
+        elif value is not None:
+            info[_INFO_OF_COLUMN.get(column, column)] = value
+    if summary:
+        info["summary"] = {"additions": 0, "deletions": 0, "files": 0, **summary}
+    info["time"] = time
+    return info
+
+
 def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Read:
     sid = row["id"]
     if not isinstance(sid, str):
@@ -168,20 +249,15 @@ def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Re
             "a session needs a string 'id'", path=f"{db}:session", line=row["_rowid"]
         )
     # A Row iterates its values, not its keys.
-    info = {key: row[key] for key in row.keys() if key != "_rowid"}  # noqa: SIM118
-    for key, value in info.items():
-        if key in (
-            "summary_diffs",
-            "revert",
-            "permission",
-            "goal",
-            "model",
-        ) and isinstance(value, str):
-            info[key] = _guarded(
+    row_values = {key: row[key] for key in row.keys() if key != "_rowid"}  # noqa: SIM118
+    for key, value in row_values.items():
+        if key in _JSON_COLUMNS and isinstance(value, str):
+            row_values[key] = _guarded(
                 f"{db}:session",
                 row["_rowid"],
                 functools.partial(decode_json, _object_or_list, value.encode()),
             )
+    info = info_of_row(row_values)
     messages = []
     for message in connection.execute(
         "SELECT rowid, id, data FROM message WHERE session_id = ? ORDER BY time_created, id",
@@ -191,7 +267,7 @@ def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Re
             f"{db}:message",
             message[0],
             message[2],
-            {"id": message[1], "sessionID": sid},
+            dict(zip(_MESSAGE_IDS, (message[1], sid), strict=True)),
         )
         parts = [
             (
@@ -201,7 +277,7 @@ def _read_row(connection: sqlite3.Connection, db: Path, row: sqlite3.Row) -> _Re
                     f"{db}:part",
                     part[0],
                     part[2],
-                    {"id": part[1], "sessionID": sid, "messageID": message[1]},
+                    dict(zip(_PART_IDS, (part[1], sid, message[1]), strict=True)),
                 ),
             )
             for part in connection.execute(
@@ -290,7 +366,7 @@ def _import_one(store: Store, read: _Read) -> ImportResult:
     entries, leaf = _session_data(read, limit)
     info = read.info[2]
     extra: JSONObject = {SESSION_KEY: info}
-    parent = info.get("parentID", info.get("parent_id"))
+    parent = info.get("parentID")
     if isinstance(parent, str):
         extra[PARENT_KEY] = parent
     try:
@@ -320,6 +396,19 @@ def _import_one(store: Store, read: _Read) -> ImportResult:
     )
 
 
+def _located(path: Path) -> Path:
+    """The storage folder or database `path` names (see `import_opencode`)."""
+    if not path.is_dir() or (path / "session").is_dir():
+        return path
+    if (path / _DATABASE).is_file():
+        return path / _DATABASE
+    if (path / "storage" / "session").is_dir():
+        return path / "storage"
+    raise InvalidInputError(
+        f"not an OpenCode folder (no session/, storage/ or {_DATABASE})", where=os.fspath(path)
+    )
+
+
 def import_opencode(
     store: Store,
     path: str | os.PathLike[str],
@@ -330,7 +419,10 @@ def import_opencode(
 
     Args:
         store: the target store.
-        path: the 1.x ``storage`` folder (holding ``session/``), or the SQLite database.
+        path: the 1.x ``storage`` folder (holding ``session/``), the SQLite database,
+            or OpenCode's data folder (``~/.local/share/opencode``) holding either:
+            its ``opencode.db`` if there is one (1.2 leaves the migrated files behind),
+            else its ``storage/``.
         progress: called after each session with its id (or the file that failed).
 
     Returns:
@@ -339,12 +431,8 @@ def import_opencode(
     Raises:
         InvalidInputError: `path` is neither layout.
     """
-    root = Path(path)
+    root = _located(Path(path))
     if root.is_dir():
-        if not (root / "session").is_dir():
-            raise InvalidInputError(
-                "not an OpenCode storage folder (no session/)", where=os.fspath(path)
-            )
         readers = _json_sessions(root)
     elif root.is_file():
         readers = _sqlite_sessions(root)

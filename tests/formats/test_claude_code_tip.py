@@ -16,7 +16,16 @@ from eventlog.formats import export_file, import_file, read_session, write_sessi
 from .helpers import FIXTURES
 
 PROJECT = FIXTURES / "claude_project"
-FILES = [*sorted(PROJECT.rglob("*.jsonl")), FIXTURES / "claude_code.jsonl"]
+REAL = FIXTURES / "claude-code-log"
+"""claude-code-log's own test data (fixtures/README.md)."""
+FILES = [
+    *sorted(PROJECT.rglob("*.jsonl")),
+    FIXTURES / "claude_code.jsonl",
+    *(
+        REAL / f"{name}.jsonl"
+        for name in ("representative_messages", "todowrite_examples", "session_b")
+    ),
+]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda path: path.name)
@@ -31,6 +40,21 @@ def test_unchanged_import_exports_every_line_in_order(
     assert [json.loads(line) for line in exported] == [json.loads(line) for line in source]
     assert exported == source
     assert result.leaf_id is not None
+
+
+def test_real_file_with_bad_lines_exports_its_good_lines_in_order(
+    store: Store, tmp_path: Path
+) -> None:
+    """claude-code-log's edge_cases.jsonl: a string, a number, an array and an object
+    without ``type`` on lines 13-16, and no line break after the last line."""
+    path = REAL / "edge_cases.jsonl"
+    result = import_file(store, "claude-code", path, session_id="s", skip_bad=True)
+    assert result.bad_lines == (13, 14, 15, 16)
+    lines = path.read_bytes().rstrip(b"\n").split(b"\n")
+    good = [line for number, line in enumerate(lines, 1) if number not in result.bad_lines]
+    out = tmp_path / "out.jsonl"
+    export_file(store, "claude-code", "s", out)
+    assert out.read_bytes().rstrip(b"\n").split(b"\n") == good
 
 
 def test_sub_agent_file_tip_is_its_last_uuid_line(store: Store) -> None:

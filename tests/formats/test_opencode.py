@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from eventlog.errors import InvalidInputError
 from eventlog.formats import MalformedLineError
 from eventlog.formats.folders import PARENT_KEY
 from eventlog.formats.opencode import SESSION_KEY, import_opencode
+from eventlog.model import JSONObject
 
 from .helpers import FIXTURES
 
@@ -70,28 +72,76 @@ def test_reimport_of_an_unchanged_folder_writes_nothing(store: Store) -> None:
     assert all(r.appended == 0 and r.tombstoned == 0 for r in again.imported)
 
 
-def test_changed_and_deleted_parts_are_reconciled(store: Store, tmp_path: Path) -> None:
+GONE = "msg_01JD0000000006"
+
+
+def _change_folder(tmp_path: Path, tool: JSONObject) -> Path:
+    """The storage folder after OpenCode pruned the tool part and revert cleanup ran."""
     storage = _copy(tmp_path)
-    import_opencode(store, storage)
+    (storage / "part" / A1 / f"{TOOL}.json").write_text(json.dumps(tool))
+    (storage / "message" / S / f"{GONE}.json").unlink()
+    shutil.rmtree(storage / "part" / GONE)
+    return storage
+
+
+def _change_database(tmp_path: Path, tool: JSONObject) -> Path:
+    """The same changes in a 1.2 database: the row rewritten in place, the others deleted."""
+    db = _database(tmp_path)
+    rest = {k: v for k, v in tool.items() if k not in ("id", "sessionID", "messageID")}
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("UPDATE part SET data = ? WHERE id = ?", (json.dumps(rest), TOOL))
+        connection.execute("DELETE FROM part WHERE message_id = ?", (GONE,))
+        connection.execute("DELETE FROM message WHERE id = ?", (GONE,))
+    return db
+
+
+@pytest.mark.parametrize("kind", ["folder", "database"])
+def test_changed_and_deleted_parts_are_reconciled(store: Store, tmp_path: Path, kind: str) -> None:
+    original = STORAGE if kind == "folder" else _database(tmp_path / "before")
+    import_opencode(store, original)
     before = store.load(S)
     assert before is not None
     # OpenCode rewrites a tool part in place (pruning), and revert cleanup deletes a message.
-    tool_file = storage / "part" / A1 / f"{TOOL}.json"
-    tool = json.loads(tool_file.read_text())
+    tool = json.loads((STORAGE / "part" / A1 / f"{TOOL}.json").read_text())
     tool["state"]["time"]["compacted"] = 1764000100000
-    tool_file.write_text(json.dumps(tool))
-    (storage / "message" / S / "msg_01JD0000000006.json").unlink()
-    shutil.rmtree(storage / "part" / "msg_01JD0000000006")
-    (result,) = [r for r in import_opencode(store, storage).imported if r.session_id == S]
+    change = _change_folder if kind == "folder" else _change_database
+    changed_input = change(tmp_path / "after", tool)
+    (result,) = [r for r in import_opencode(store, changed_input).imported if r.session_id == S]
     assert result.tombstoned == 2
+    assert result.version == before.version + 1
     after = store.load(S)
     assert after is not None
     assert len(after.entries) == 8
+    assert GONE not in {entry.id for entry in after.entries}
     changed = next(entry for entry in after.entries if entry.id == TOOL)
     assert changed.payload == tool
     assert after.leaf_id == "prt_01JD0000000005a"
     old = store.load(S, at_version=before.version)
     assert old is not None and old.entries == before.entries  # the history is kept
+    (again,) = [r for r in import_opencode(store, changed_input).imported if r.session_id == S]
+    assert (again.version, again.appended, again.tombstoned) == (result.version, 0, 0)
+
+
+def test_the_database_after_the_folder_rewrites_no_entry(store: Store, tmp_path: Path) -> None:
+    """OpenCode 1.2 moves the files into its database: the same entries, the same Info."""
+    storage = _copy(tmp_path)
+    # A file need not start with its ids; the database holds them in columns.
+    message_file = storage / "message" / S / f"{A1}.json"
+    message = json.loads(message_file.read_text())
+    message_id = message.pop("id")
+    message_file.write_text(json.dumps({**message, "id": message_id}))
+    first = {r.session_id: r for r in import_opencode(store, storage).imported}
+    infos = {sid: store.load(sid).metadata[SESSION_KEY] for sid in first}  # type: ignore[union-attr]
+    again = import_opencode(store, _database(tmp_path / "db", storage))
+    assert again.failed == ()
+    for result in again.imported:
+        assert (result.appended, result.tombstoned) == (0, 0)
+        # The row has what the 1.x file lacked (slug, cost): metadata only, no entry.
+        sid = result.session_id
+        (change,) = store.changes(sid, after_version=first[sid].version).items
+        assert (change.replaced, change.appended, change.removed_ids) == ([], [], [])
+        info = change.metadata[SESSION_KEY]  # type: ignore[index]
+        assert {k: v for k, v in info.items() if k not in ("slug", "cost")} == infos[sid]
 
 
 def test_revert_hides_the_reverted_messages(store: Store, tmp_path: Path) -> None:
@@ -120,8 +170,9 @@ def test_a_bad_file_fails_its_session_only(store: Store, tmp_path: Path) -> None
     assert store.load(S) is None
 
 
-def _database(tmp_path: Path) -> Path:
+def _database(tmp_path: Path, storage: Path = STORAGE) -> Path:
     """An OpenCode 1.2 database (session.sql.ts columns) holding the storage folder's sessions."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     db = tmp_path / "opencode.db"
     connection = sqlite3.connect(db)
     connection.executescript(
@@ -138,7 +189,7 @@ def _database(tmp_path: Path) -> Path:
         "session_id TEXT NOT NULL, time_created INTEGER NOT NULL, "
         "time_updated INTEGER NOT NULL, data TEXT NOT NULL);"
     )
-    for info_file in sorted(STORAGE.glob("session/*/*.json")):
+    for info_file in sorted(storage.glob("session/*/*.json")):
         info = json.loads(info_file.read_text())
         connection.execute(
             "INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, "
@@ -156,7 +207,7 @@ def _database(tmp_path: Path) -> Path:
             ),
         )
         # Inserted newest first: the reader orders, not the rowids.
-        for message_file in sorted((STORAGE / "message" / info["id"]).glob("*.json"), reverse=True):
+        for message_file in sorted((storage / "message" / info["id"]).glob("*.json"), reverse=True):
             message = json.loads(message_file.read_text())
             data = {k: v for k, v in message.items() if k not in ("id", "sessionID")}
             created = message["time"]["created"]
@@ -164,7 +215,7 @@ def _database(tmp_path: Path) -> Path:
                 "INSERT INTO message VALUES (?, ?, ?, ?, ?)",
                 (message["id"], info["id"], created, created, json.dumps(data)),
             )
-            for part_file in sorted((STORAGE / "part" / message["id"]).glob("*.json")):
+            for part_file in sorted((storage / "part" / message["id"]).glob("*.json")):
                 part = json.loads(part_file.read_text())
                 rest = {k: v for k, v in part.items() if k not in ("id", "sessionID", "messageID")}
                 connection.execute(
@@ -190,6 +241,24 @@ def test_database_gives_the_same_entries_as_the_folder(store: Store, tmp_path: P
         assert from_folder is not None
         assert from_db.entries == from_folder.entries
         assert from_db.leaf_id == from_folder.leaf_id
+
+
+def test_opencode_data_folder_is_read_through_its_database_or_storage(
+    store: Store, tmp_path: Path
+) -> None:
+    """A user passes ``~/.local/share/opencode``: the database once 1.2 has migrated
+    (the 1.x files stay behind), else the storage folder."""
+    data = tmp_path / "opencode"
+    shutil.copytree(STORAGE, data / "storage")
+    from_storage = import_opencode(store, data)
+    assert sorted(r.session_id for r in from_storage.imported) == [CHILD, S]
+    shutil.rmtree(data / "storage" / "message" / S)  # the database is read, not these
+    _database(tmp_path / "db").rename(data / "opencode.db")
+    from_database = import_opencode(store, data)
+    assert from_database.failed == ()
+    loaded = store.load(S)
+    assert loaded is not None and len(loaded.entries) == 10
+    assert loaded.metadata[SESSION_KEY]["slug"] == "slug"  # a database column
 
 
 def test_not_opencode_input_is_a_typed_error(store: Store, tmp_path: Path) -> None:
