@@ -34,6 +34,7 @@ from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
 from ._runner.wakeups import Wakeups
 from .errors import StoreUnavailableError
+from .keyring import KeyProvider
 from .model import Entry
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
@@ -208,7 +209,7 @@ class _MemoryTransaction:
             session.state,
             removed_count=plan.removed_count,
             history_floor=plan.floor,
-            bytes=sum(len(record.payload) for record in kept),
+            bytes=sum(len(record.payload) - plan.overhead for record in kept),
         )
         self.changes[plan.session_id] = _Session.of(state, kept, versions)
         return len(session.records) - len(kept)
@@ -302,6 +303,8 @@ class MemoryStore(LogStore):
         tenant: the tenant whose sessions the store reads and writes (None:
             the default tenant ``""``). `for_tenant` opens another tenant's
             view of the same memory.
+        keyring: seals new sessions' payloads and metadata and opens sealed
+            ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
     """
 
     def __init__(
@@ -309,9 +312,10 @@ class MemoryStore(LogStore):
         *,
         max_entry_bytes: int | None = None,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
         _database: _Database | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes)
+        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
         self.tenant = check_tenant(tenant)
         self._database = _Database() if _database is None else _database
         self._lock = self._database.lock
@@ -326,7 +330,10 @@ class MemoryStore(LogStore):
             InvalidIdError: the tenant id breaks the session id rules.
         """
         return MemoryStore(
-            max_entry_bytes=self.max_entry_bytes, tenant=tenant, _database=self._database
+            max_entry_bytes=self.max_entry_bytes,
+            tenant=tenant,
+            keyring=self._keyring,
+            _database=self._database,
         )
 
     def __repr__(self) -> str:
@@ -375,13 +382,18 @@ class AsyncMemoryStore(AsyncStoreBase):
         *,
         max_entry_bytes: int | None = None,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
         _sync: MemoryStore | None = None,
     ) -> None:
         self.sync = (
-            MemoryStore(max_entry_bytes=max_entry_bytes, tenant=tenant) if _sync is None else _sync
+            MemoryStore(max_entry_bytes=max_entry_bytes, tenant=tenant, keyring=keyring)
+            if _sync is None
+            else _sync
         )
         self.max_entry_bytes = self.sync.max_entry_bytes
         self.tenant = self.sync.tenant
+        self._keyring = self.sync._keyring
+        self._sealing = self.sync._sealer
 
     def for_tenant(self, tenant: str | None) -> AsyncMemoryStore:
         """A store for `tenant` over this store's memory (see `MemoryStore.for_tenant`)."""

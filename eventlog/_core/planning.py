@@ -60,19 +60,26 @@ class PurgePlan(msgspec.Struct, frozen=True):
     version rows before `floor`; the row of version `floor` takes `metadata`
     (the older rows that carried it are gone); then set the index row's
     `history_floor` to `floor`, `removed_count` to `removed_count` and `bytes`
-    to the payload size of the records kept. The version itself stays: a purge
-    changes no content.
+    to the payload size of the records kept (less `overhead` bytes per record:
+    what sealing adds, so a sealed session counts plaintext bytes, as its
+    writes do). The version itself stays: a purge changes no content.
     """
 
     session_id: str
     floor: int
     metadata: bytes
     removed_count: int
+    overhead: int = 0
 
 
-def plan_purge(state: SessionState) -> PurgePlan:
-    """Decide what `purge` drops: all history before the session's current version."""
-    return PurgePlan(state.session_id, state.version, state.metadata, removed_count=0)
+def plan_purge(state: SessionState, *, overhead: int = 0) -> PurgePlan:
+    """Decide what `purge` drops: all history before the session's current version.
+
+    `overhead`: the bytes each stored payload has beyond its plaintext (sealing).
+    """
+    return PurgePlan(
+        state.session_id, state.version, state.metadata, removed_count=0, overhead=overhead
+    )
 
 
 def check_expected_version(

@@ -64,6 +64,7 @@ from ..errors import (
     InvalidConfigError,
     StoreUnavailableError,
 )
+from ..keyring import KeyProvider
 from ..model import Entry
 from . import connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
@@ -537,6 +538,8 @@ class AsyncPostgresStore(AsyncLogStore):
         tenant: the tenant whose sessions the store reads and writes (None: the
             default tenant ``""``). Every statement names it, and every
             transaction sets it for the row-level security policies.
+        keyring: seals new sessions' payloads and metadata and opens sealed
+            ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
     """
 
     def __init__(
@@ -551,8 +554,9 @@ class AsyncPostgresStore(AsyncLogStore):
         max_entry_bytes: int | None = None,
         notify: bool = True,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes)
+        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
         self.tenant = check_tenant(tenant)
         connection.check_url(url)
         self._notifies = check_flag("notify", notify)

@@ -56,7 +56,7 @@ Statement: TypeAlias = tuple[str, list[tuple[Any, ...]]]
 
 STATE_COLUMNS = (
     "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
-    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
+    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id, data_key"
 )
 # In `Record` field order; {payload} is the payload column, or an empty literal
 # for reads that only compare digests.
@@ -233,6 +233,7 @@ SESSION_FIELDS = (
     "updated_at",
     "parent_session_id",
     "forked_from_entry_id",
+    "data_key",
 )
 
 
@@ -247,6 +248,10 @@ def session_set_clause(placeholder: Callable[[str], str]) -> str:
     return ", ".join(
         f"{name} = coalesce({placeholder(name)}, {name})"
         if name == "metadata"
+        # A write never replaces a stored data key: one read before a concurrent
+        # `rekey` must not put back the key it rewrapped.
+        else f"{name} = coalesce({name}, {placeholder(name)})"
+        if name == "data_key"
         else f"{name} = {placeholder(name)}"
         for name in SESSION_FIELDS
     )
@@ -273,6 +278,7 @@ def session_values(
         time(state.updated_at),
         state.parent_session_id,
         state.forked_from_entry_id,
+        state.data_key,
     )
 
 
@@ -310,6 +316,7 @@ def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> Se
             updated_at=time(row[10]),
             parent_session_id=row[11],
             forked_from_entry_id=row[12],
+            data_key=None if row[13] is None else bytes(row[13]),
         )
     except (TypeError, ValueError, OverflowError, OSError):
         pass
@@ -462,10 +469,10 @@ def purge_statements(
         ),
         (
             "UPDATE sessions SET removed_count = %s, history_floor = %s, bytes = "
-            f"(SELECT coalesce(sum({length}(payload)), 0) FROM entries "
+            f"(SELECT coalesce(sum({length}(payload) - %s), 0) FROM entries "
             "WHERE tenant = %s AND session_id = %s) "
             "WHERE tenant = %s AND session_id = %s",
-            [(plan.removed_count, plan.floor, tenant, sid, tenant, sid)],
+            [(plan.removed_count, plan.floor, plan.overhead, tenant, sid, tenant, sid)],
         ),
     ]
     return [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]

@@ -55,6 +55,7 @@ from ..errors import (
     SchemaVersionError,
     StoreUnavailableError,
 )
+from ..keyring import KeyProvider
 from ..model import Entry
 from .change_counter import ChangeCounterFeed
 from .errors import translated as _translated
@@ -268,6 +269,8 @@ class SQLiteStore(LogStore):
         max_entry_bytes: the largest encoded entry accepted.
         tenant: the tenant whose sessions the store reads and writes (None: the
             default tenant ``""``); tenants of one file are kept apart by key.
+        keyring: seals new sessions' payloads and metadata and opens sealed
+            ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
     """
 
     def __init__(
@@ -279,8 +282,9 @@ class SQLiteStore(LogStore):
         migrate: bool = True,
         max_entry_bytes: int | None = None,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes)
+        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
         self.tenant = check_tenant(tenant)
         if synchronous not in ("full", "normal"):
             raise InvalidConfigError("synchronous must be 'full' or 'normal'")
