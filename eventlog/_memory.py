@@ -198,6 +198,14 @@ class _MemoryTransaction:
         self.changes[session_id] = None
         return existed
 
+    def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        session = self._get(session_id)
+        if session is None or session.state.data_key != stored:
+            return False
+        state = msgspec.structs.replace(session.state, data_key=data_key)
+        self.changes[session_id] = _Session.of(state, session.records, session.versions)
+        return True
+
     def purge(self, plan: PurgePlan) -> int:
         session = self._get(plan.session_id)
         assert session is not None

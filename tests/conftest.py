@@ -5,6 +5,10 @@ plugin); this file points its `backend` fixture at the seven backends. The async
 stores join through `SyncFacade`, which runs each call on an event loop in a
 background thread, so the one contract suite covers them unchanged.
 
+Seven sealed variants (`-sealed`: the same backends opened with a keyring,
+DESIGN.md section 8) run the whole contract suite with payloads and metadata
+encrypted, unchanged.
+
 Three tenant variants (`tenant_backends.py`) run the contract modules in
 `TENANT_MODULES` on a store for tenant "a" of a database where tenant "b"
 holds sessions with the same ids, checked unchanged after each test. The
@@ -14,6 +18,7 @@ as the role `eventlog migrate --app-role` makes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +39,13 @@ pytest_plugins = ["eventlog.testing.plugin", "pg_fixtures", "pytester"]
 SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
 BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
+# Every backend again with a keyring: the contract holds for sealed sessions too.
+SEALED_SUFFIX = "-sealed"
+SEALED_BACKENDS = [name + SEALED_SUFFIX for name in BACKENDS]
+# One keyring for the run, two key ids (the active one wraps new data keys).
+CONTRACT_KEYRING = eventlog.Keyring(
+    {"contract-old": os.urandom(32), "contract": os.urandom(32)}, active="contract"
+)
 # Tenant variants of the sync stores (the async stores run the same drivers).
 TENANT_BACKENDS = ["memory-tenant", "sqlite-tenant", "postgres-tenant"]
 # The contract modules the tenant variants run: every operation that reads or
@@ -88,8 +100,12 @@ def _sqlite_row_count(path: Path) -> Callable[[], int]:
     return count
 
 
-def _connect_async(url: str) -> eventlog.Store:
-    return sync_store(lambda: eventlog.connect_async(url))
+def _connect_async(url: str, keyring: eventlog.Keyring | None = None) -> eventlog.Store:
+    return sync_store(lambda: eventlog.connect_async(url, keyring=keyring))
+
+
+def _connect_sync(url: str, keyring: eventlog.Keyring | None = None) -> eventlog.Store:
+    return eventlog.connect(url, keyring=keyring)
 
 
 @cache
@@ -149,8 +165,15 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
     """Open a fresh, empty store of one backend."""
     if name in TENANT_BACKENDS:
         return _open_tenant_backend(name, tmp_path)
+    keyring = CONTRACT_KEYRING if name.endswith(SEALED_SUFFIX) else None
+    name = name.removesuffix(SEALED_SUFFIX)
     kind = name.removesuffix("-async")
-    connect = _connect_async if name.endswith("-async") else eventlog.connect
+    opener = _connect_async if name.endswith("-async") else _connect_sync
+
+    def connect(url: str) -> eventlog.Store:
+        return opener(url, keyring)
+
+    name = name + (SEALED_SUFFIX if keyring is not None else "")
     if kind == "memory":
         store = connect("memory://")
         inner = store.inner if isinstance(store, SyncFacade) else store
@@ -173,7 +196,9 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
     raise AssertionError(name)
 
 
-@pytest.fixture(params=[*BACKENDS, *TENANT_BACKENDS, APP_ROLE_BACKEND], name="backend")
+@pytest.fixture(
+    params=[*BACKENDS, *SEALED_BACKENDS, *TENANT_BACKENDS, APP_ROLE_BACKEND], name="backend"
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backend under test, closed after the test; a tenant variant then checks
     that the other tenant's data is unchanged."""
@@ -187,16 +212,22 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tenant variants only in `TENANT_MODULES` of tests/contract, and the
-    app-role variant only on its subset of tests/contract (`app_roles`)."""
+    """Run the tenant variants only in `TENANT_MODULES` of tests/contract, the sealed
+    variants only in tests/contract, and the app-role variant only on its subset
+    of tests/contract (`app_roles`)."""
     kept, dropped = [], []
     app_role_left_out = set(map(id, app_roles.app_role_items_left_out(items, APP_ROLE_BACKEND)))
     for item in items:
         callspec = getattr(item, "callspec", None)
         variant = callspec.params.get("backend") if callspec is not None else None
         path = item.path
-        in_scope = path.parent.name == "contract" and path.name in TENANT_MODULES
-        out = (variant in TENANT_BACKENDS and not in_scope) or id(item) in app_role_left_out
+        in_contract = path.parent.name == "contract"
+        in_scope = in_contract and path.name in TENANT_MODULES
+        out = (
+            (variant in TENANT_BACKENDS and not in_scope)
+            or (variant in SEALED_BACKENDS and not in_contract)
+            or id(item) in app_role_left_out
+        )
         (dropped if out else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -22,13 +22,14 @@ import msgspec
 from ..errors import (
     EventlogError,
     HistoryPurgedError,
+    InvalidConfigError,
     InvalidIdError,
     InvalidInputError,
     InvalidLeafError,
     SessionExistsError,
     SessionNotFoundError,
 )
-from ..model import ChangePage, Entry, Page, SaveResult, SessionData, SessionInfo
+from ..model import ChangePage, Entry, Page, RekeyOutcome, SaveResult, SessionData, SessionInfo
 from . import folding, planning
 from .codec import (
     MAX_ID_BYTES,
@@ -63,6 +64,7 @@ from .storage_requests import (
     Purge,
     RecordsAt,
     ScanRecords,
+    SetDataKey,
     State,
     StateAndLatest,
     Steps,
@@ -81,6 +83,7 @@ __all__ = [
     "load",
     "path",
     "purge",
+    "rekey",
     "save",
     "save_delta",
     "scan",
@@ -305,6 +308,38 @@ def purge(session_id: object) -> Operation[int]:
         return (yield from Purge(planning.plan_purge(state, overhead=overhead)))
 
     return Operation("purge", sid, "write", steps)
+
+
+def rekey(session_id: object, *, sealer: Sealer | None) -> Operation[RekeyOutcome]:
+    """Rewrap a sealed session's data key under the keyring's active key.
+
+    Payloads stay as they are (the data key does not change, only what wraps
+    it), so this is one row per session. Returns what was done: ``rewrapped``,
+    ``current`` (already under the active key), ``plain`` (not sealed) or
+    ``missing``.
+
+    Raises:
+        InvalidConfigError: the store has no keyring.
+        DecryptionError: the keyring cannot unwrap the data key.
+    """
+    sid = check_session_id(session_id)
+    if sealer is None:
+        raise InvalidConfigError("rekey needs a store opened with a keyring")
+
+    def steps() -> Steps[RekeyOutcome]:
+        state = yield from State(sid)
+        if state is None:
+            return "missing"
+        if state.data_key is None:
+            return "plain"
+        rewrapped = sealer.rewrap(sid, state.data_key)
+        if rewrapped is None:
+            return "current"
+        # The state was read in this write transaction; the compare keeps it honest.
+        landed = yield from SetDataKey(sid, state.data_key, rewrapped)
+        return "rewrapped" if landed else "missing"
+
+    return Operation("rekey", sid, "write", steps)
 
 
 # -- reads --------------------------------------------------------------------

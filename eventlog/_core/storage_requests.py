@@ -40,6 +40,7 @@ __all__ = [
     "RecordsAt",
     "Request",
     "ScanRecords",
+    "SetDataKey",
     "State",
     "StateAndLatest",
     "Steps",
@@ -218,6 +219,21 @@ class Purge(Request[int]):
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[int]:
         return tx.purge(self.plan)
+
+
+@dataclass(frozen=True, slots=True)
+class SetDataKey(Request[bool]):
+    """`Transaction.set_data_key`."""
+
+    session_id: str
+    stored: bytes
+    data_key: bytes
+
+    def answer(self, tx: Transaction) -> bool:
+        return tx.set_data_key(self.session_id, self.stored, self.data_key)
+
+    def answer_async(self, tx: AsyncTransaction) -> Awaitable[bool]:
+        return tx.set_data_key(self.session_id, self.stored, self.data_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,10 @@ class Transaction(Protocol):
         """Apply a purge plan; return the records dropped."""
         ...
 
+    def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        """Replace the session's wrapped data key if it is still `stored`; whether it was."""
+        ...
+
     def list_states(self, query: StateQuery) -> list[SessionState]:
         """Index rows in session-id order, after the id `after`."""
         ...

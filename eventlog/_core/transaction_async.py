@@ -65,6 +65,10 @@ class AsyncTransaction(Protocol):
         """Apply a purge plan; return the records dropped."""
         ...
 
+    async def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        """Replace the session's wrapped data key if it is still `stored`; whether it was."""
+        ...
+
     async def list_states(self, query: StateQuery) -> list[SessionState]:
         """Index rows in session-id order, after the id `after`."""
         ...

@@ -52,6 +52,7 @@ from .._sql.catalogue import (
     CHANGES_REMOVED_SQL,
     CHANGES_VERSIONS_SQL,
     LIVE_ENTRIES_SQL,
+    SET_DATA_KEY_SQL,
     branch_tail_params,
     branch_walk_from_rows,
     list_states_sql,
@@ -287,6 +288,12 @@ class _AsyncPostgresTransaction:
         if deleted:
             self._notify_keys.add(watch_key(session_id, self._tenant))
         return deleted > 0
+
+    async def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        cursor = await self._conn.execute(
+            SET_DATA_KEY_SQL, (data_key, self._tenant, session_id, stored)
+        )
+        return cursor.rowcount > 0
 
     async def purge(self, plan: PurgePlan) -> int:
         counts = []

@@ -33,6 +33,7 @@ from ..model import (
     ChangePage,
     Entry,
     Page,
+    RekeyOutcome,
     SaveResult,
     SessionData,
     SessionDelta,
@@ -177,6 +178,23 @@ class AsyncStoreBase(ABC):
     async def purge(self, session_id: str, /) -> int:
         """See `AsyncStore.purge`."""
         return await self._run(operations.purge(session_id))
+
+    async def rekey(self, session_id: str, /) -> RekeyOutcome:
+        """Rewrap a sealed session's data key under the keyring's active key.
+
+        Only the session's index row changes (its payloads stay sealed under the
+        same data key), so an old key can leave the keyring once every session
+        is rekeyed (`eventlog rekey`, `eventlog.rekeying.rekey_all`).
+
+        Returns:
+            ``"rewrapped"``, ``"current"`` (already under the active key),
+            ``"plain"`` (not sealed) or ``"missing"``.
+
+        Raises:
+            InvalidConfigError: the store has no keyring.
+            DecryptionError: the keyring cannot unwrap the session's data key.
+        """
+        return await self._run(operations.rekey(session_id, sealer=self._sealer))
 
     # -- the change feed --------------------------------------------------------
 

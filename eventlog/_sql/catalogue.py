@@ -32,6 +32,7 @@ __all__ = [
     "RECORDS_AT_SQL",
     "RECORD_COLUMNS",
     "SESSION_FIELDS",
+    "SET_DATA_KEY_SQL",
     "STATE_COLUMNS",
     "STATE_SQL",
     "VERSION_ROW_SQL",
@@ -197,6 +198,11 @@ def scan_sql(
 
 # Every row of one session (parameters: tenant, session id); the last
 # statement's row count says whether it existed.
+# A rekey: the wrapped data key replaced only if it is still the one read
+# (parameters: new key, tenant, session id, key read).
+SET_DATA_KEY_SQL = (
+    "UPDATE sessions SET data_key = %s WHERE tenant = %s AND session_id = %s AND data_key = %s"
+)
 DELETE_SESSION_SQL = (
     "DELETE FROM entries WHERE tenant = %s AND session_id = %s",
     "DELETE FROM session_versions WHERE tenant = %s AND session_id = %s",

@@ -34,6 +34,7 @@ from .._sql.catalogue import (
     LIVE_RECORD_SQL,
     RECORD_COLUMNS,
     RECORDS_AT_SQL,
+    SET_DATA_KEY_SQL,
     STATE_SQL,
     VERSION_ROW_SQL,
     branch_tail_params,
@@ -206,6 +207,12 @@ class _SQLiteTransaction:
             for statement in _DELETE_SESSION_SQL
         ]
         return deleted[-1] > 0
+
+    def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        cursor = self._conn.execute(
+            SET_DATA_KEY_SQL.replace("%s", "?"), (data_key, self._tenant, session_id, stored)
+        )
+        return cursor.rowcount > 0
 
     def purge(self, plan: PurgePlan) -> int:
         counts = [
