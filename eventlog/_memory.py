@@ -26,10 +26,11 @@ from typing import TypeVar
 import msgspec
 
 from ._core.codec import check_tenant
-from ._core.folding import entries_from_records
+from ._core.folding import entries_from_records, entries_from_rows
 from ._core.operations import Operation
 from ._core.planning import PurgePlan, WritePlan
 from ._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from ._core.storage_requests import RowOpener
 from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
 from ._runner.wakeups import Wakeups
@@ -158,8 +159,14 @@ class _MemoryTransaction:
         live = [] if session is None else [r for r in session.records if r.live]
         return sorted(live, key=_by_pos)
 
-    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        return entries_from_records(self.live_records(session_id, payloads=True), raw=raw)
+    def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
+        live = self.live_records(session_id, payloads=True)
+        if opener is None:
+            return entries_from_records(live, raw=raw)
+        rows = [(r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in live]
+        return entries_from_rows(opener(rows), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         session = self._get(session_id)

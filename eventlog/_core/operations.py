@@ -381,10 +381,9 @@ def load(
             return None
         cipher, state = open_state(sealer, read)
         if cipher is not None and (at_version is None or at_version == state.version):
-            live = cipher.open_records((yield from LiveRecords(sid, payloads=True)))
             return folding.fold_session(
                 state,
-                folding.entries_from_records(live, raw=raw),
+                (yield from LiveEntries(sid, raw=raw, opener=cipher.open_rows)),
                 leaf_id=state.leaf_id,
                 metadata=state.metadata,
                 version=state.version,

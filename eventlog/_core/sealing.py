@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import msgspec
 
@@ -62,6 +62,9 @@ GENERATION_SEALS: Final = 2**31
 """Seals one derived key holds at most (see the module docstring)."""
 _GENERATION_SHIFT: Final = 31
 _KEY_FORMAT: Final = 1
+_PREFIX: Final = _MARK + bytes([FORMAT_VERSION])
+EntryRow: TypeAlias = tuple[Any, ...]
+"""``(entry_id, parent_id, kind, timestamp, payload)``, as a load reads live entries."""
 _CACHED_CIPHERS: Final = 1024
 
 
@@ -123,20 +126,18 @@ class SessionCipher:
         return header + self._cipher(family, generation).encrypt(nonce, plaintext, ad)
 
     def _open(self, family: bytes, sealed: bytes, ad: bytes) -> bytes | None:
-        from cryptography.exceptions import InvalidTag
-
-        if len(sealed) < SEAL_OVERHEAD or sealed[:2] != b"%s%c" % (_MARK, FORMAT_VERSION):
+        if len(sealed) < SEAL_OVERHEAD or sealed[:2] != _PREFIX:
             return None
         generation = int.from_bytes(sealed[2:6], "big")
         try:
             return self._cipher(family, generation).decrypt(
                 sealed[6:_HEADER_BYTES], sealed[_HEADER_BYTES:], ad
             )
-        except InvalidTag:
+        except _invalid_tag():
             return None
 
     def _entry_ad(self, entry_id: str, kind: str) -> bytes:
-        return b"%se\x00%s\x00%s" % (self._ad, entry_id.encode(), kind.encode())
+        return self._ad + b"e\x00" + entry_id.encode() + b"\x00" + kind.encode()
 
     def seal_payload(self, entry_id: str, kind: str, seq: int, payload: bytes) -> bytes:
         """The stored form of an entry's payload, written at log position `seq`."""
@@ -227,10 +228,63 @@ class SessionCipher:
     def open_records(self, records: Sequence[Record]) -> list[Record]:
         """Records with opened payloads (an empty payload, from a digest-only read, stays)."""
         replace = msgspec.structs.replace
+        opened = self._open_payloads((r.entry_id, r.kind, r.payload) for r in records)
         return [
-            replace(r, payload=self.open_payload(r.entry_id, r.kind, r.payload)) if r.payload else r
-            for r in records
+            replace(r, payload=payload) if r.payload else r
+            for r, payload in zip(records, opened, strict=True)
         ]
+
+    def open_rows(self, rows: Iterable[EntryRow]) -> list[EntryRow]:
+        """``(entry_id, parent_id, kind, timestamp, payload)`` rows with payloads opened."""
+        listed = rows if isinstance(rows, list) else list(rows)
+        opened = self._open_payloads((row[0], row[2], row[4]) for row in listed)
+        return [(*row[:4], payload) for row, payload in zip(listed, opened, strict=True)]
+
+    def _open_payloads(self, sealed_payloads: Iterable[tuple[str, str, bytes]]) -> list[bytes]:
+        """The opened payload of each ``(entry_id, kind, sealed)`` (an empty one stays
+        empty): the hot loop of a sealed load, so each generation's cipher is looked
+        up once.
+
+        Raises:
+            DecryptionError: a payload does not open (naming its entry).
+        """
+        invalid_tag = _invalid_tag()
+        prefix = self._ad + b"e\x00"
+        kinds: dict[str, bytes] = {}
+        generation, cipher = b"", None
+        opened: list[bytes] = []
+        append = opened.append
+        for entry_id, kind, sealed in sealed_payloads:
+            if not sealed:
+                append(sealed)
+                continue
+            try:
+                if sealed[2:6] != generation or cipher is None:
+                    generation = sealed[2:6]
+                    cipher = self._cipher(b"entr", int.from_bytes(generation))
+                ad_kind = kinds.get(kind)
+                if ad_kind is None:
+                    ad_kind = kinds[kind] = b"\x00" + kind.encode()
+                if sealed[:2] != _PREFIX:
+                    raise ValueError
+                append(
+                    cipher.decrypt(sealed[6:18], sealed[18:], prefix + entry_id.encode() + ad_kind)
+                )
+            except (invalid_tag, TypeError, ValueError):
+                raise _cannot_open(self.session_id, entry_id) from None
+        return opened
+
+
+_INVALID_TAG: list[type[Exception]] = []
+
+
+def _invalid_tag() -> type[Exception]:
+    """`cryptography`'s InvalidTag, imported once on first use."""
+    if not _INVALID_TAG:
+        from cryptography.exceptions import InvalidTag
+
+        _INVALID_TAG.append(InvalidTag)
+    return _INVALID_TAG[0]
 
 
 def _context(tenant: str, session_id: str) -> bytes:

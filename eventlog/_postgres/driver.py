@@ -44,6 +44,7 @@ from .._core.operations import Operation
 from .._core.options import check_flag
 from .._core.planning import PurgePlan, WritePlan
 from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from .._core.storage_requests import RowOpener
 from .._core.watching import watch_key
 from .._runner.runner import LogStore, Transaction, VersionRow, drive
 from .._sql import migrations
@@ -253,9 +254,11 @@ class _PostgresTransaction:
         rows = self._rows(query, (self._tenant, session_id))
         return [statements.record_from_row(row) for row in rows]
 
-    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+    def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
         rows = self._rows(LIVE_ENTRIES_SQL, (self._tenant, session_id))
-        return entries_from_rows(rows, raw=raw)
+        return entries_from_rows(rows if opener is None else opener(rows), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         rows = self._rows(

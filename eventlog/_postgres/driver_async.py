@@ -44,6 +44,7 @@ from .._core.operations import Operation
 from .._core.options import check_flag
 from .._core.planning import PurgePlan, WritePlan
 from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from .._core.storage_requests import RowOpener
 from .._core.watching import watch_key
 from .._runner.runner_async import AsyncLogStore, AsyncTransaction, VersionRow, drive
 from .._sql import migrations
@@ -253,9 +254,11 @@ class _AsyncPostgresTransaction:
         rows = await self._rows(query, (self._tenant, session_id))
         return [statements.record_from_row(row) for row in rows]
 
-    async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+    async def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
         rows = await self._rows(LIVE_ENTRIES_SQL, (self._tenant, session_id))
-        return entries_from_rows(rows, raw=raw)
+        return entries_from_rows(rows if opener is None else opener(rows), raw=raw)
 
     async def records_at(self, session_id: str, version: int) -> list[Record]:
         rows = await self._rows(

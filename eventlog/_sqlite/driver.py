@@ -22,6 +22,7 @@ from .._core.log import logger
 from .._core.options import check_flag, check_seconds
 from .._core.planning import PurgePlan, WritePlan
 from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from .._core.storage_requests import RowOpener
 from .._runner.runner import LogStore, Transaction, VersionRow
 from .._runner.threaded import ThreadedAsyncStore
 from .._sql import migrations
@@ -178,9 +179,11 @@ class _SQLiteTransaction:
         query = _LIVE_WITH_PAYLOADS_SQL if payloads else _LIVE_DIGESTS_SQL
         return [Record(*row) for row in self._conn.execute(query, (self._tenant, session_id))]
 
-    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+    def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
         rows = self._conn.execute(_LIVE_ENTRIES_SQL, (self._tenant, session_id))
-        return entries_from_rows(rows, raw=raw)
+        return entries_from_rows(rows if opener is None else opener(rows.fetchall()), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         rows = self._conn.execute(_RECORDS_AT_SQL, (self._tenant, session_id, version, version))
