@@ -466,9 +466,23 @@ def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) 
     callback=_not_empty,
     help="Write here (atomically) instead of to stdout.",
 )
+@click.option(
+    "--plaintext",
+    is_flag=True,
+    default=False,
+    help="With --keyring: write the session decrypted (required: sealed payloads and "
+    "metadata leave the store as plaintext only when asked).",
+)
 @clean_errors
-def export_command(url: str, format_name: str, session_id: str, output: str | None) -> None:
+def export_command(
+    url: str, format_name: str, session_id: str, output: str | None, plaintext: bool
+) -> None:
     """Export a session to a file, or to stdout."""
+    if _KEYRING.get() is not None and not plaintext:
+        raise click.UsageError(
+            "the store has a keyring: the export would hold the session in plaintext; "
+            "pass --plaintext to write it decrypted"
+        )
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
         target = Path(output) if output is not None else Path(folder) / "export"
@@ -479,8 +493,13 @@ def export_command(url: str, format_name: str, session_id: str, output: str | No
                 sys.stdout.flush()
                 shutil.copyfileobj(source, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
+    decrypted = " in plaintext (decrypted)" if _KEYRING.get() is not None else ""
     if output is not None:
-        click.echo(f"exported session {_quoted(session_id)} to {printable(output)}", err=True)
+        click.echo(
+            f"exported session {_quoted(session_id)}{decrypted} to {printable(output)}", err=True
+        )
+    elif decrypted:
+        click.echo(f"exported session {_quoted(session_id)}{decrypted}", err=True)
 
 
 @cli.command()
