@@ -192,7 +192,12 @@ class _MemoryTransaction:
         return VersionRow(leaf_id, metadata, created_at)
 
     def apply(self, plan: WritePlan) -> None:
-        if plan.state.session_id in self.changes:  # a second write of one session
+        if plan.creates and self.changes.get(plan.state.session_id, ...) is None:
+            # Created again after a delete in this transaction (`seal`): a fresh session.
+            created = _Session(plan.state, [], {})
+            created.apply(plan)
+            self.changes[plan.state.session_id] = created
+        elif plan.state.session_id in self.changes:  # a second write of one session
             staged = self._get(plan.state.session_id)
             assert staged is not None
             staged.apply(plan)

@@ -237,6 +237,6 @@ class ChangePage(msgspec.Struct, frozen=True):
     next_version: int | None = None
 
 
-RekeyOutcome: TypeAlias = Literal["rewrapped", "current", "plain", "missing"]
+RekeyOutcome: TypeAlias = Literal["rewrapped", "current", "plain", "sealed", "missing"]
 """What `rekey` did to a session: its data key rewrapped under the active key,
-already under it, not sealed, or no such session."""
+already under it, not sealed, sealed now (``seal=True``), or no such session."""

@@ -14,12 +14,14 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pgserver
 import pytest
 from click.testing import CliRunner
 
 import eventlog
 from eventlog import DecryptionError, Entry, Keyring, SessionDelta, Store
 from eventlog.cli.commands import cli
+from eventlog.memory import MemoryStore
 
 
 def _url(path: Path) -> str:
@@ -137,3 +139,72 @@ def test_export_writes_plaintext_only_when_asked_and_says_so(tmp_path: Path) -> 
     assert asked.exit_code == 0, asked.output
     assert "in plaintext (decrypted)" in asked.output
     assert "turn 0 of chat" in (tmp_path / "out.jsonl").read_text()
+
+
+def test_rekey_seal_seals_a_plain_session_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.db"
+    key = os.urandom(32)
+    with eventlog.connect(_url(path)) as plain:
+        for n in range(3):
+            _turn(plain, "chat", n)
+        plain.save_delta("chat", SessionDelta([], removed_entry_ids=["e2"], leaf_id="e1"))
+        before = plain.load("chat")
+    with eventlog.connect(_url(path), keyring=Keyring({"k": key}, active="k")) as store:
+        _turn(store, "new", 0)
+    ring_file = tmp_path / "ring.json"
+    ring_file.write_text(json.dumps({"active": "k", "keys": {"k": base64.b64encode(key).decode()}}))
+    args = ["rekey", "--seal", "--url", _url(path), "--keyring", str(ring_file)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "0 already under the active key" not in result.output
+    assert "1 sealed; 0 plain" in result.output
+    assert before is not None
+    assert _data_key(path, "chat") is not None
+    assert all(p.startswith(b"\x00") for p in _payloads(path, "chat"))
+    with eventlog.connect(_url(path), keyring=Keyring({"k": key}, active="k")) as store:
+        after = store.load("chat")
+        assert after is not None
+        assert (after.entries, after.leaf_id, after.metadata) == (
+            before.entries,
+            before.leaf_id,
+            before.metadata,
+        )
+        assert after.version == before.version + 1
+        # A reader at the old version folds the sealing change to the same session.
+        folded = eventlog.fold_changes(
+            store.changes("chat", after_version=before.version).items, start=before
+        )
+        assert folded.entries == before.entries
+        with pytest.raises(eventlog.HistoryPurgedError):
+            store.load("chat", at_version=1)
+        _turn(store, "chat", 3)  # and it keeps working sealed
+        reloaded = store.load("chat")
+        assert reloaded is not None and [e.id for e in reloaded.entries] == ["e0", "e1", "e3"]
+    with eventlog.connect(_url(path)) as plain, pytest.raises(DecryptionError):
+        plain.load("chat")
+
+
+def _seal_and_check(plain: Store, sealed: Store) -> None:
+    for n in range(3):
+        _turn(plain, "chat", n)
+    before = plain.load("chat")
+    assert sealed.rekey("chat", seal=True) == "sealed"
+    assert sealed.rekey("chat", seal=True) == "current"
+    after = sealed.load("chat")
+    assert before is not None and after is not None
+    assert after.entries == before.entries and after.metadata == before.metadata
+    with pytest.raises(DecryptionError):
+        plain.load("chat")
+
+
+def test_rekey_seal_on_memory(ring: Keyring) -> None:
+    plain = MemoryStore()
+    _seal_and_check(plain, MemoryStore(keyring=ring, _database=plain._database))
+
+
+@pytest.mark.postgres
+def test_rekey_seal_on_postgres(ring: Keyring) -> None:
+    pgserver.dsn_or_skip()
+    url = pgserver.with_search_path(pgserver.server_dsn(), pgserver.make_schema("seal"))
+    with eventlog.connect(url) as plain, eventlog.connect(url, keyring=ring) as sealed:
+        _seal_and_check(plain, sealed)

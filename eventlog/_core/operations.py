@@ -310,13 +310,17 @@ def purge(session_id: object) -> Operation[int]:
     return Operation("purge", sid, "write", steps)
 
 
-def rekey(session_id: object, *, sealer: Sealer | None) -> Operation[RekeyOutcome]:
+def rekey(
+    session_id: object, *, sealer: Sealer | None, seal: bool = False
+) -> Operation[RekeyOutcome]:
     """Rewrap a sealed session's data key under the keyring's active key.
 
     Payloads stay as they are (the data key does not change, only what wraps
     it), so this is one row per session. Returns what was done: ``rewrapped``,
     ``current`` (already under the active key), ``plain`` (not sealed) or
-    ``missing``.
+    ``missing``. With `seal`, a plain session is sealed instead (``sealed``):
+    written again, in one transaction, as its live entries under a new data key
+    and the next version; its history before is dropped, as `purge` drops it.
 
     Raises:
         InvalidConfigError: the store has no keyring.
@@ -331,7 +335,15 @@ def rekey(session_id: object, *, sealer: Sealer | None) -> Operation[RekeyOutcom
         if state is None:
             return "missing"
         if state.data_key is None:
-            return "plain"
+            if not seal:
+                return "plain"
+            live = yield from LiveRecords(sid, payloads=True)
+            refuse_sealed(sid, live)
+            cipher, data_key = sealer.new_session(sid)
+            plan = planning.plan_reseal(state, live, now=_now())
+            yield from Delete(sid)
+            yield from Apply(cipher.reseal_copies(plan, data_key=data_key))
+            return "sealed"
         rewrapped = sealer.rewrap(sid, state.data_key)
         if rewrapped is None:
             return "current"

@@ -182,12 +182,13 @@ class AsyncStore(Protocol):
         """
         ...
 
-    async def rekey(self, session_id: str, /) -> RekeyOutcome:
+    async def rekey(self, session_id: str, /, *, seal: bool = False) -> RekeyOutcome:
         """Rewrap a sealed session's data key under the keyring's active key.
 
         Returns:
             ``"rewrapped"``, ``"current"`` (already under the active key),
-            ``"plain"`` (not sealed) or ``"missing"``.
+            ``"plain"`` (not sealed), ``"sealed"`` (with `seal`: a plain session
+            written again sealed, its history dropped as by `purge`) or ``"missing"``.
 
         Raises:
             InvalidConfigError: the store has no keyring.

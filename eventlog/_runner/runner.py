@@ -179,7 +179,7 @@ class StoreBase(ABC):
         """See `Store.purge`."""
         return self._run(operations.purge(session_id))
 
-    def rekey(self, session_id: str, /) -> RekeyOutcome:
+    def rekey(self, session_id: str, /, *, seal: bool = False) -> RekeyOutcome:
         """Rewrap a sealed session's data key under the keyring's active key.
 
         Only the session's index row changes (its payloads stay sealed under the
@@ -188,13 +188,15 @@ class StoreBase(ABC):
 
         Returns:
             ``"rewrapped"``, ``"current"`` (already under the active key),
-            ``"plain"`` (not sealed) or ``"missing"``.
+            ``"plain"`` (not sealed), ``"sealed"`` (a plain session sealed, with
+            `seal`: written again as its live entries, its history before dropped
+            as by `purge`) or ``"missing"``.
 
         Raises:
             InvalidConfigError: the store has no keyring.
             DecryptionError: the keyring cannot unwrap the session's data key.
         """
-        return self._run(operations.rekey(session_id, sealer=self._sealer))
+        return self._run(operations.rekey(session_id, sealer=self._sealer, seal=seal))
 
     # -- the change feed --------------------------------------------------------
 

@@ -574,8 +574,15 @@ def fork(url: str, source_id: str, new_id: str, at_entry_id: str | None) -> None
 
 @cli.command()
 @_url_option
+@click.option(
+    "--seal",
+    is_flag=True,
+    default=False,
+    help="Also seal every plain session: each is written again as its live entries, "
+    "sealed; its history before is dropped, as by purge.",
+)
 @clean_errors
-def rekey(url: str) -> None:
+def rekey(url: str, seal: bool) -> None:
     """Rewrap every sealed session's data key under the keyring's active key.
 
     Afterwards the keyring's other keys are no longer needed to read anything.
@@ -583,10 +590,10 @@ def rekey(url: str) -> None:
     if _KEYRING.get() is None:
         raise click.UsageError("rekey needs --keyring FILE (or EVENTLOG_KEYRING)")
     with _opened(url) as store:
-        report = rekey_all(store)
+        report = rekey_all(store, seal=seal)
     click.echo(
         f"rekeyed {report.rewrapped} sessions; {report.current} already under the active key; "
-        f"{report.plain} plain (not sealed)"
+        f"{report.sealed} sealed; {report.plain} plain (not sealed)"
     )
 
 
