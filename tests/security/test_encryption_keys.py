@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eventlog import DecryptionError, Entry, Keyring, SessionDelta, Store
+import eventlog
+from eventlog import DecryptionError, Entry, InvalidConfigError, Keyring, SessionDelta, Store
 from eventlog._core.sealing import GENERATION_SEALS, SessionCipher
 from eventlog.cli.commands import cli
 
@@ -178,3 +179,33 @@ def test_the_derived_key_changes_before_the_gcm_limit() -> None:
     # Metadata rotates by version the same way.
     meta = cipher.seal_metadata(GENERATION_SEALS, b"{}")
     assert meta[2:6] == (1).to_bytes(4, "big")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"active": "k", "keys": {"k": "bm90IDMyIGJ5dGVz"}},  # base64 of 12 bytes
+        {"active": "k", "keys": {"k": "!!not base64!!"}},
+        {"active": "other", "keys": {"k": base64.b64encode(bytes(32)).decode()}},
+        {"keys": {"k": base64.b64encode(bytes(32)).decode()}},
+        {"active": "k", "keys": {}},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_bad_keyring_file_is_a_config_error_without_key_material(
+    tmp_path: Path, document: object
+) -> None:
+    path = tmp_path / "ring.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidConfigError) as caught:
+        Keyring.from_file(path)
+    text = str(caught.value)
+    assert "bm90IDMy" not in text and "not base64!!" not in text and "AAAAAAAA" not in text
+
+
+def test_a_keyring_of_the_wrong_type_is_refused_before_anything_opens(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfigError):
+        eventlog.connect(sqlite_url(tmp_path / "t.db"), keyring="k1")  # type: ignore[arg-type]
+    assert not (tmp_path / "t.db").exists()
+    with pytest.raises(InvalidConfigError):
+        Keyring({"k": b"short"}, active="k")
