@@ -54,6 +54,7 @@ __all__ = [
 
 FORMAT_VERSION: Final = 1
 _MARK: Final = b"\x00"
+_PREFIX: Final = _MARK + bytes([FORMAT_VERSION])
 _NONCE_BYTES: Final = 12
 _HEADER_BYTES: Final = 2 + 4 + _NONCE_BYTES
 SEAL_OVERHEAD: Final = _HEADER_BYTES + 16
@@ -62,15 +63,18 @@ GENERATION_SEALS: Final = 2**31
 """Seals one derived key holds at most (see the module docstring)."""
 _GENERATION_SHIFT: Final = 31
 _KEY_FORMAT: Final = 1
-_PREFIX: Final = _MARK + bytes([FORMAT_VERSION])
 EntryRow: TypeAlias = tuple[Any, ...]
 """``(entry_id, parent_id, kind, timestamp, payload)``, as a load reads live entries."""
 _CACHED_CIPHERS: Final = 1024
 
 
 def is_sealed(value: bytes) -> bool:
-    """Whether stored bytes are a sealed value (not a plain JSON object)."""
-    return value[:1] == _MARK
+    """Whether stored bytes are shaped as a sealed value (not a plain JSON object).
+
+    Anything else (other bytes, a SQLite cell edited to hold another type) is
+    not: it is damage, which decoding reports as such.
+    """
+    return isinstance(value, bytes) and len(value) >= SEAL_OVERHEAD and value[:2] == _PREFIX
 
 
 def _cannot_open(session_id: str, entry_id: str | None = None) -> DecryptionError:

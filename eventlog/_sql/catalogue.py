@@ -35,6 +35,7 @@ __all__ = [
     "SET_DATA_KEY_SQL",
     "STATE_COLUMNS",
     "STATE_SQL",
+    "UPDATED_SESSION_FIELDS",
     "VERSION_ROW_SQL",
     "Statement",
     "branch_tail_params",
@@ -225,8 +226,8 @@ def live_records_sql(payload: str) -> str:
     return _LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=payload))
 
 
-# The index row's columns a write sets, in `session_values` order.
-SESSION_FIELDS = (
+# The index row's columns an UPDATE by a write sets, in `session_values` order.
+UPDATED_SESSION_FIELDS = (
     "version",
     "leaf_id",
     "metadata",
@@ -239,12 +240,16 @@ SESSION_FIELDS = (
     "updated_at",
     "parent_session_id",
     "forked_from_entry_id",
-    "data_key",
 )
+# The columns a creation inserts (`session_values` order), and an UPDATE may set:
+# a sealed session's wrapped data key is written when the session is created,
+# and changed only by `rekey` (so a write read before a concurrent rekey cannot
+# put back the key it rewrapped, and a role granted before schema 5 still writes).
+SESSION_FIELDS = (*UPDATED_SESSION_FIELDS, "data_key")
 
 
 def session_set_clause(placeholder: Callable[[str], str]) -> str:
-    """`SET` of every `SESSION_FIELDS` column, as an UPDATE of the index row writes them.
+    """`SET` of every `UPDATED_SESSION_FIELDS` column, as an UPDATE of the index row writes them.
 
     A metadata value of NULL keeps the stored metadata: a write that does not
     change it does not send it, and the server does not write it again (on
@@ -254,24 +259,25 @@ def session_set_clause(placeholder: Callable[[str], str]) -> str:
     return ", ".join(
         f"{name} = coalesce({placeholder(name)}, {name})"
         if name == "metadata"
-        # A write never replaces a stored data key: one read before a concurrent
-        # `rekey` must not put back the key it rewrapped.
-        else f"{name} = coalesce({name}, {placeholder(name)})"
-        if name == "data_key"
         else f"{name} = {placeholder(name)}"
-        for name in SESSION_FIELDS
+        for name in UPDATED_SESSION_FIELDS
     )
 
 
 def session_values(
-    state: SessionState, *, time: Callable[[datetime], Any], metadata: bool = True
+    state: SessionState,
+    *,
+    time: Callable[[datetime], Any],
+    metadata: bool = True,
+    creating: bool = True,
 ) -> tuple[Any, ...]:
-    """The values of `SESSION_FIELDS` for `state`; `time` stores a datetime.
+    """The values of `SESSION_FIELDS` for `state` (`UPDATED_SESSION_FIELDS` unless
+    `creating`); `time` stores a datetime.
 
     `metadata=False` gives None for the metadata: for an UPDATE that keeps it
     (see `session_set_clause`).
     """
-    return (
+    updated = (
         state.version,
         state.leaf_id,
         state.metadata if metadata else None,
@@ -284,8 +290,8 @@ def session_values(
         time(state.updated_at),
         state.parent_session_id,
         state.forked_from_entry_id,
-        state.data_key,
     )
+    return (*updated, state.data_key) if creating else updated
 
 
 def newest_by_id(records: Iterable[Record]) -> dict[str, Record]:
@@ -416,7 +422,7 @@ def plan_statements(
             )
         )
     else:
-        values = session_values(state, time=time, metadata=plan.metadata_changed)
+        values = session_values(state, time=time, metadata=plan.metadata_changed, creating=False)
         statements.append(
             (
                 f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} "
