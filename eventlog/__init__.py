@@ -14,6 +14,7 @@ from .errors import (
     ConcurrencyError,
     ConflictError,
     CorruptionError,
+    DecryptionError,
     EventlogError,
     HistoryPurgedError,
     IdConflictError,
@@ -30,6 +31,7 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
+from .keyring import KeyProvider, Keyring, WrappedKey
 from .model import (
     UNSET,
     Change,
@@ -57,6 +59,7 @@ __all__ = [
     "ConcurrencyError",
     "ConflictError",
     "CorruptionError",
+    "DecryptionError",
     "Entry",
     "EventlogError",
     "HistoryPurgedError",
@@ -66,6 +69,8 @@ __all__ = [
     "InvalidInputError",
     "InvalidLeafError",
     "InvalidPayloadError",
+    "KeyProvider",
+    "Keyring",
     "Page",
     "PayloadTooLargeError",
     "RawJSON",
@@ -81,6 +86,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "UnsetType",
+    "WrappedKey",
     "__version__",
     "connect",
     "connect_async",

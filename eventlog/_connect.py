@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ._core.codec import check_tenant
 from ._core.options import check_flag, check_max_entry_bytes, check_seconds
 from .errors import InvalidConfigError
+from .keyring import KeyProvider, check_keyring
 from .store import AsyncStore, Store
 
 __all__ = ["DEFAULT_URL", "connect", "connect_async", "sqlite_path"]
@@ -89,7 +90,13 @@ def _sqlite_arguments(url: str, options: dict[str, Any]) -> tuple[str, dict[str,
 _UNKNOWN_SCHEME = "unknown URL scheme; use memory://, sqlite:///file.db or postgresql://..."
 
 
-def connect(url: str, *, tenant: str | None = None, **options: Any) -> Store:
+def connect(
+    url: str,
+    *,
+    tenant: str | None = None,
+    keyring: KeyProvider | None = None,
+    **options: Any,
+) -> Store:
     """Open a store.
 
     Args:
@@ -101,6 +108,11 @@ def connect(url: str, *, tenant: str | None = None, **options: Any) -> Store:
             PostgreSQL row-level security enforces it too (DESIGN.md section
             7); ``memory://`` opens a new, empty memory (`MemoryStore.for_tenant`
             opens another tenant's view of one).
+        keyring: an `eventlog.Keyring` (or another `KeyProvider`, e.g. a KMS
+            client): new sessions are sealed, their payloads and metadata
+            encrypted in the client under a data key of their own (DESIGN.md
+            section 8), and sealed sessions open. Without it, reading a sealed
+            session's payloads or metadata raises `DecryptionError`.
         **options: keyword options of the backend's store class, e.g.
             ``max_entry_bytes``, ``migrate=False``; SQLite also takes
             ``synchronous`` and ``busy_timeout`` (or as URL query parameters),
@@ -114,29 +126,38 @@ def connect(url: str, *, tenant: str | None = None, **options: Any) -> Store:
     """
     scheme = _scheme(url)
     check_tenant(tenant)  # before anything is opened
+    check_keyring(keyring)
     try:
         if scheme == "memory":
             from ._memory import MemoryStore
 
-            return MemoryStore(tenant=tenant, **_check_options(scheme, options))
+            return MemoryStore(tenant=tenant, keyring=keyring, **_check_options(scheme, options))
         if scheme == "sqlite":
             from ._sqlite.driver import SQLiteStore
 
             path, options = _sqlite_arguments(url, options)
-            return SQLiteStore(path, tenant=tenant, **options)
+            return SQLiteStore(path, tenant=tenant, keyring=keyring, **options)
         if scheme in ("postgresql", "postgres"):
             from .postgres import PostgresStore
 
-            return PostgresStore.open(url, tenant=tenant, **_check_options(scheme, options))
+            return PostgresStore.open(
+                url, tenant=tenant, keyring=keyring, **_check_options(scheme, options)
+            )
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None
     raise InvalidConfigError(_UNKNOWN_SCHEME)
 
 
-async def connect_async(url: str, *, tenant: str | None = None, **options: Any) -> AsyncStore:
+async def connect_async(
+    url: str,
+    *,
+    tenant: str | None = None,
+    keyring: KeyProvider | None = None,
+    **options: Any,
+) -> AsyncStore:
     """Open an async store: ``store = await connect_async(url)``.
 
-    Takes the same URLs, tenant and options as `connect`. Opening (and
+    Takes the same URLs, tenant, keyring and options as `connect`. Opening (and
     migrating) the embedded SQLite file runs off the event loop.
 
     Raises:
@@ -147,21 +168,26 @@ async def connect_async(url: str, *, tenant: str | None = None, **options: Any) 
     """
     scheme = _scheme(url)
     check_tenant(tenant)  # before anything is opened
+    check_keyring(keyring)
     try:
         if scheme == "memory":
             from ._memory import AsyncMemoryStore
 
-            return AsyncMemoryStore(tenant=tenant, **_check_options(scheme, options))
+            return AsyncMemoryStore(
+                tenant=tenant, keyring=keyring, **_check_options(scheme, options)
+            )
         if scheme == "sqlite":
             from ._sqlite.driver import AsyncSQLiteStore
 
             path, options = _sqlite_arguments(url, options)
-            return await asyncio.to_thread(AsyncSQLiteStore, path, tenant=tenant, **options)
+            return await asyncio.to_thread(
+                AsyncSQLiteStore, path, tenant=tenant, keyring=keyring, **options
+            )
         if scheme in ("postgresql", "postgres"):
             from .postgres import AsyncPostgresStore
 
             return await AsyncPostgresStore.open(
-                url, tenant=tenant, **_check_options(scheme, options)
+                url, tenant=tenant, keyring=keyring, **_check_options(scheme, options)
             )
     except TypeError as exc:
         raise InvalidConfigError(f"bad option for {scheme}: {exc}") from None

@@ -26,14 +26,16 @@ from typing import TypeVar
 import msgspec
 
 from ._core.codec import check_tenant
-from ._core.folding import entries_from_records
+from ._core.folding import entries_from_records, entries_from_rows
 from ._core.operations import Operation
 from ._core.planning import PurgePlan, WritePlan
 from ._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from ._core.storage_requests import RowOpener
 from ._runner.runner import LogStore, Transaction, VersionRow
 from ._runner.runner_async import AsyncStoreBase
 from ._runner.wakeups import Wakeups
 from .errors import StoreUnavailableError
+from .keyring import KeyProvider
 from .model import Entry
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
@@ -157,8 +159,14 @@ class _MemoryTransaction:
         live = [] if session is None else [r for r in session.records if r.live]
         return sorted(live, key=_by_pos)
 
-    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        return entries_from_records(self.live_records(session_id, payloads=True), raw=raw)
+    def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
+        live = self.live_records(session_id, payloads=True)
+        if opener is None:
+            return entries_from_records(live, raw=raw)
+        rows = [(r.entry_id, r.parent_id, r.kind, r.timestamp, r.payload) for r in live]
+        return entries_from_rows(opener(rows), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         session = self._get(session_id)
@@ -184,7 +192,12 @@ class _MemoryTransaction:
         return VersionRow(leaf_id, metadata, created_at)
 
     def apply(self, plan: WritePlan) -> None:
-        if plan.state.session_id in self.changes:  # a second write of one session
+        if plan.creates and self.changes.get(plan.state.session_id, ...) is None:
+            # Created again after a delete in this transaction (`seal`): a fresh session.
+            created = _Session(plan.state, [], {})
+            created.apply(plan)
+            self.changes[plan.state.session_id] = created
+        elif plan.state.session_id in self.changes:  # a second write of one session
             staged = self._get(plan.state.session_id)
             assert staged is not None
             staged.apply(plan)
@@ -197,6 +210,14 @@ class _MemoryTransaction:
         self.changes[session_id] = None
         return existed
 
+    def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        session = self._get(session_id)
+        if session is None or session.state.data_key != stored:
+            return False
+        state = msgspec.structs.replace(session.state, data_key=data_key)
+        self.changes[session_id] = _Session.of(state, session.records, session.versions)
+        return True
+
     def purge(self, plan: PurgePlan) -> int:
         session = self._get(plan.session_id)
         assert session is not None
@@ -208,7 +229,7 @@ class _MemoryTransaction:
             session.state,
             removed_count=plan.removed_count,
             history_floor=plan.floor,
-            bytes=sum(len(record.payload) for record in kept),
+            bytes=sum(len(record.payload) - plan.overhead for record in kept),
         )
         self.changes[plan.session_id] = _Session.of(state, kept, versions)
         return len(session.records) - len(kept)
@@ -302,6 +323,8 @@ class MemoryStore(LogStore):
         tenant: the tenant whose sessions the store reads and writes (None:
             the default tenant ``""``). `for_tenant` opens another tenant's
             view of the same memory.
+        keyring: seals new sessions' payloads and metadata and opens sealed
+            ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
     """
 
     def __init__(
@@ -309,9 +332,10 @@ class MemoryStore(LogStore):
         *,
         max_entry_bytes: int | None = None,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
         _database: _Database | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes)
+        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
         self.tenant = check_tenant(tenant)
         self._database = _Database() if _database is None else _database
         self._lock = self._database.lock
@@ -326,7 +350,10 @@ class MemoryStore(LogStore):
             InvalidIdError: the tenant id breaks the session id rules.
         """
         return MemoryStore(
-            max_entry_bytes=self.max_entry_bytes, tenant=tenant, _database=self._database
+            max_entry_bytes=self.max_entry_bytes,
+            tenant=tenant,
+            keyring=self._keyring,
+            _database=self._database,
         )
 
     def __repr__(self) -> str:
@@ -375,13 +402,18 @@ class AsyncMemoryStore(AsyncStoreBase):
         *,
         max_entry_bytes: int | None = None,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
         _sync: MemoryStore | None = None,
     ) -> None:
         self.sync = (
-            MemoryStore(max_entry_bytes=max_entry_bytes, tenant=tenant) if _sync is None else _sync
+            MemoryStore(max_entry_bytes=max_entry_bytes, tenant=tenant, keyring=keyring)
+            if _sync is None
+            else _sync
         )
         self.max_entry_bytes = self.sync.max_entry_bytes
         self.tenant = self.sync.tenant
+        self._keyring = self.sync._keyring
+        self._sealing = self.sync._sealer
 
     def for_tenant(self, tenant: str | None) -> AsyncMemoryStore:
         """A store for `tenant` over this store's memory (see `MemoryStore.for_tenant`)."""

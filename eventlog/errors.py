@@ -15,6 +15,7 @@ __all__ = [
     "ConcurrencyError",
     "ConflictError",
     "CorruptionError",
+    "DecryptionError",
     "EventlogError",
     "HistoryPurgedError",
     "IdConflictError",
@@ -230,6 +231,17 @@ class AccessDeniedError(StoreError):
     cannot change the schema, TRUNCATE, or rewrite a stored entry), or a
     row-level security policy refused a row it would write. Nothing was written.
     `code` holds the SQLSTATE.
+    """
+
+
+class DecryptionError(StoreError):
+    """A sealed payload or metadata value could not be opened (DESIGN.md section 8).
+
+    The store has no keyring, the keyring lacks the key id the session's data
+    key is wrapped with, the key is wrong, or a stored byte changed (including
+    a ciphertext copied from another row, session or tenant). Names the session
+    and, for a payload, the entry; never a key or any plaintext. Nothing is
+    skipped: the read that met it fails as a whole.
     """
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -17,6 +17,7 @@ __all__ = [
     "Page",
     "Payload",
     "RawJSON",
+    "RekeyOutcome",
     "SaveResult",
     "SessionData",
     "SessionDelta",
@@ -234,3 +235,8 @@ class ChangePage(msgspec.Struct, frozen=True):
 
     items: list[Change]
     next_version: int | None = None
+
+
+RekeyOutcome: TypeAlias = Literal["rewrapped", "current", "plain", "sealed", "missing"]
+"""What `rekey` did to a session: its data key rewrapped under the active key,
+already under it, not sealed, sealed now (``seal=True``), or no such session."""

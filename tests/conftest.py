@@ -5,22 +5,27 @@ plugin); this file points its `backend` fixture at the seven backends. The async
 stores join through `SyncFacade`, which runs each call on an event loop in a
 background thread, so the one contract suite covers them unchanged.
 
+Seven sealed variants (`-sealed`: the same backends opened with a keyring,
+DESIGN.md section 8) run the whole contract suite with payloads and metadata
+encrypted, unchanged.
+
 Three tenant variants (`tenant_backends.py`) run the contract modules in
 `TENANT_MODULES` on a store for tenant "a" of a database where tenant "b"
 holds sessions with the same ids, checked unchanged after each test.
 
-`postgres` connects as the least-privilege role `eventlog migrate --app-role`
-makes (`app_roles.py`, DESIGN.md 7), so the whole contract suite runs under
-row-level security with only the app role's rights; `postgres-partitioned`
-and `postgres-async` connect as the tables' owner (the server's superuser).
+`postgres` and `postgres-sealed` connect as the least-privilege role `eventlog
+migrate --app-role` makes (`app_roles.py`, DESIGN.md 7), so the whole contract
+suite runs under row-level security with only the app role's rights; the other
+PostgreSQL variants connect as the tables' owner (the server's superuser).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import app_roles
@@ -37,6 +42,13 @@ pytest_plugins = ["eventlog.testing.plugin", "pg_fixtures", "pytester"]
 SYNC_BACKENDS = ["memory", "sqlite", "postgres", "postgres-partitioned"]
 ASYNC_BACKENDS = ["memory-async", "sqlite-async", "postgres-async"]
 BACKENDS = SYNC_BACKENDS + ASYNC_BACKENDS
+# Every backend again with a keyring: the contract holds for sealed sessions too.
+SEALED_SUFFIX = "-sealed"
+SEALED_BACKENDS = [name + SEALED_SUFFIX for name in BACKENDS]
+# One keyring for the run, two key ids (the active one wraps new data keys).
+CONTRACT_KEYRING = eventlog.Keyring(
+    {"contract-old": os.urandom(32), "contract": os.urandom(32)}, active="contract"
+)
 # Tenant variants of the sync stores (the async stores run the same drivers).
 TENANT_BACKENDS = ["memory-tenant", "sqlite-tenant", "postgres-tenant"]
 # The contract modules the tenant variants run: every operation that reads or
@@ -54,6 +66,15 @@ TENANT_MODULES = (
     "test_save_reconcile.py",
 )
 POSTGRES_PARTITIONS = 4
+# Sealed variants that run only with `-m slow`: the sealing is the core's, the
+# same for every driver, and `postgres-sealed` (as the app role), the memory
+# and SQLite ones, sync and async, run it on every call path in CI; these two
+# add only partitioned tables and the generated async driver, at about four
+# minutes of CI between them.
+SLOW_SEALED_BACKENDS = ("postgres-partitioned-sealed", "postgres-async-sealed")
+# The formats (tests/formats) import and export through the sync `Store` API:
+# one store per kind of database, not every variant of the drivers.
+FORMAT_BACKENDS = ("memory", "sqlite", "postgres")
 
 
 @dataclass
@@ -67,6 +88,16 @@ class Backend:
     connect: Callable[[str], eventlog.Store]
     # Tenant variants: checks at the end of a test that the other tenant's data is unchanged.
     other_tenant: tenant_backends.OtherTenantCheck | None = None
+    # PostgreSQL: the schema holding the tables, which tests that change the
+    # stored rows by hand reach as the owner (`admin_url`): `url` may be the app role's.
+    schema: str | None = None
+
+    @property
+    def admin_url(self) -> str:
+        """A URL as the tables' owner (PostgreSQL), else the backend's own."""
+        if self.schema is None:
+            return self.url
+        return pgserver.with_search_path(pgserver.server_dsn(), self.schema)
 
     def reopen(self) -> eventlog.Store:
         """Close the store and open the same database again (memory keeps its state)."""
@@ -88,8 +119,12 @@ def _sqlite_row_count(path: Path) -> Callable[[], int]:
     return count
 
 
-def _connect_async(url: str) -> eventlog.Store:
-    return sync_store(lambda: eventlog.connect_async(url))
+def _connect_async(url: str, keyring: eventlog.Keyring | None = None) -> eventlog.Store:
+    return sync_store(lambda: eventlog.connect_async(url, keyring=keyring))
+
+
+def _connect_sync(url: str, keyring: eventlog.Keyring | None = None) -> eventlog.Store:
+    return eventlog.connect(url, keyring=keyring)
 
 
 @cache
@@ -149,8 +184,14 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
     """Open a fresh, empty store of one backend."""
     if name in TENANT_BACKENDS:
         return _open_tenant_backend(name, tmp_path)
-    kind = name.removesuffix("-async")
-    connect = _connect_async if name.endswith("-async") else eventlog.connect
+    keyring = CONTRACT_KEYRING if name.endswith(SEALED_SUFFIX) else None
+    base = name.removesuffix(SEALED_SUFFIX)
+    kind = base.removesuffix("-async")
+    opener = _connect_async if base.endswith("-async") else _connect_sync
+
+    def connect(url: str) -> eventlog.Store:
+        return opener(url, keyring)
+
     if kind == "memory":
         store = connect("memory://")
         inner = store.inner if isinstance(store, SyncFacade) else store
@@ -160,20 +201,22 @@ def open_backend(name: str, tmp_path: Path) -> Backend:
         path = tmp_path / "contract.db"
         url = f"sqlite:///{path}"
         return Backend(name, url, connect(url), _sqlite_row_count(path), connect)
-    if name == "postgres":
+    if base == "postgres":  # and postgres-sealed
         schema, role = _app_role_schema()
         pgserver.truncate(schema)  # as the superuser: the app role may not TRUNCATE
         url = app_roles.role_url(role, schema)
-        return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
+        count = partial(pgserver.row_count, schema)
+        return Backend(name, url, connect(url), count, connect, schema=schema)
     if kind in ("postgres", "postgres-partitioned"):
         schema = _postgres_schema(kind == "postgres-partitioned")
         pgserver.truncate(schema)
         url = pgserver.with_search_path(pgserver.server_dsn(), schema)
-        return Backend(name, url, connect(url), lambda: pgserver.row_count(schema), connect)
+        count = partial(pgserver.row_count, schema)
+        return Backend(name, url, connect(url), count, connect, schema=schema)
     raise AssertionError(name)
 
 
-@pytest.fixture(params=[*BACKENDS, *TENANT_BACKENDS], name="backend")
+@pytest.fixture(params=[*BACKENDS, *SEALED_BACKENDS, *TENANT_BACKENDS], name="backend")
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backend under test, closed after the test; a tenant variant then checks
     that the other tenant's data is unchanged."""
@@ -186,15 +229,29 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         opened.other_tenant.verify()
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects what is marked here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tenant variants only in `TENANT_MODULES` of tests/contract."""
+    """Run the tenant variants only in `TENANT_MODULES` of tests/contract, the
+    sealed variants only in tests/contract (two of them with `-m slow`), and the
+    format tests on `FORMAT_BACKENDS`."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         variant = callspec.params.get("backend") if callspec is not None else None
         path = item.path
-        in_scope = path.parent.name == "contract" and path.name in TENANT_MODULES
-        out = variant in TENANT_BACKENDS and not in_scope
+        in_contract = path.parent.name == "contract"
+        in_scope = in_contract and path.name in TENANT_MODULES
+        out = (
+            (variant in TENANT_BACKENDS and not in_scope)
+            or (variant in SEALED_BACKENDS and not in_contract)
+            or (
+                variant is not None
+                and path.parent.name == "formats"
+                and variant not in FORMAT_BACKENDS
+            )
+        )
+        if variant in SLOW_SEALED_BACKENDS:
+            item.add_marker(pytest.mark.slow)
         (dropped if out else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -36,6 +36,7 @@ __all__ = [
     "check_session_id",
     "check_stored",
     "check_tenant",
+    "content_digest",
     "decode_stored",
     "encode_object",
     "json_decode",
@@ -395,6 +396,14 @@ def check_stored(
         CorruptionError: they are not.
     """
     decode_stored(encoded, raw=True, what=what, session_id=session_id, entry_id=entry_id)
+
+
+def content_digest(
+    parent_id: str | None, kind: str, timestamp: str | None, payload: bytes
+) -> bytes:
+    """The digest of an entry's content (its encoded bytes), as `EncodedEntry.digest`."""
+    header = _header_encoder.encode([parent_id, kind, timestamp])
+    return hashlib.blake2b(header + payload, digest_size=16).digest()
 
 
 def _plain_text(value: object) -> bool:

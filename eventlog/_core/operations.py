@@ -13,7 +13,7 @@ transaction; every decision is here or in `planning`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final, Generic, Literal, TypeVar
 
@@ -22,13 +22,14 @@ import msgspec
 from ..errors import (
     EventlogError,
     HistoryPurgedError,
+    InvalidConfigError,
     InvalidIdError,
     InvalidInputError,
     InvalidLeafError,
     SessionExistsError,
     SessionNotFoundError,
 )
-from ..model import ChangePage, Entry, Page, SaveResult, SessionData, SessionInfo
+from ..model import ChangePage, Entry, Page, RekeyOutcome, SaveResult, SessionData, SessionInfo
 from . import folding, planning
 from .codec import (
     MAX_ID_BYTES,
@@ -38,7 +39,18 @@ from .codec import (
     prepare_snapshot,
 )
 from .planning import WritePlan
-from .records import SessionState, StateQuery
+from .records import Record, SessionState, StateQuery
+from .sealing import (
+    SEAL_OVERHEAD,
+    Sealer,
+    SessionCipher,
+    is_sealed,
+    open_log,
+    open_records,
+    open_state,
+    refuse_sealed,
+    require_open,
+)
 from .storage_requests import (
     Apply,
     BranchTail,
@@ -52,6 +64,7 @@ from .storage_requests import (
     Purge,
     RecordsAt,
     ScanRecords,
+    SetDataKey,
     State,
     StateAndLatest,
     Steps,
@@ -70,6 +83,7 @@ __all__ = [
     "load",
     "path",
     "purge",
+    "rekey",
     "save",
     "save_delta",
     "scan",
@@ -130,8 +144,46 @@ def _require(session_id: str, state: SessionState | None) -> SessionState:
 # -- writes -------------------------------------------------------------------
 
 
+class _Sealing(msgspec.Struct, frozen=True):
+    """How one write seals: the session's cipher and stored data key (None: plain),
+    and the index row's metadata as read (sealed), kept where the write keeps it."""
+
+    cipher: SessionCipher | None
+    data_key: bytes | None
+    stored_metadata: bytes | None
+
+    def seal(self, plan: WritePlan) -> WritePlan:
+        if self.cipher is None or self.data_key is None:
+            return plan
+        return self.cipher.seal_plan(
+            plan, data_key=self.data_key, stored_metadata=self.stored_metadata
+        )
+
+
+def _write_sealing(
+    sealer: Sealer | None, session_id: str, state: SessionState | None
+) -> tuple[_Sealing, SessionState | None]:
+    """How a write of `session_id` seals, and the state read with its metadata opened.
+
+    A new session is sealed when the store has a keyring; an existing one keeps
+    what it is (a database may hold plain and sealed sessions).
+    """
+    if state is None:
+        if sealer is None:
+            return _Sealing(None, None, None), None
+        fresh, data_key = sealer.new_session(session_id)
+        return _Sealing(fresh, data_key, None), None
+    cipher, opened = open_state(sealer, state)
+    return _Sealing(cipher, state.data_key, state.metadata), opened
+
+
 def save_delta(
-    session_id: object, delta: object, *, expected_version: object, max_entry_bytes: int
+    session_id: object,
+    delta: object,
+    *,
+    expected_version: object,
+    max_entry_bytes: int,
+    sealer: Sealer | None = None,
 ) -> Operation[SaveResult]:
     """Append a delta's entries and tombstone its removed ids (see `Store.save_delta`)."""
     sid = check_session_id(session_id)
@@ -143,15 +195,15 @@ def save_delta(
         # The ids the delta names are known before the state is read, so both
         # reads go together; only a kept leaf (leaf_id UNSET) needs a second look.
         asked = planning.delta_lookup_ids(prepared, None)
-        state, latest = yield from StateAndLatest(sid, asked)
+        read, latest = yield from StateAndLatest(sid, asked)
+        sealing, state = _write_sealing(sealer, sid, read)
         missing = [i for i in planning.delta_lookup_ids(prepared, state) if i not in asked]
         if missing:
             latest = {**latest, **(yield from LatestRecords(sid, missing))}
-        plan = planning.plan_delta(
-            sid, prepared, state, latest, expected_version=expected, now=_now()
-        )
+        keyed = prepared if sealing.cipher is None else sealing.cipher.key_delta(prepared)
+        plan = planning.plan_delta(sid, keyed, state, latest, expected_version=expected, now=_now())
         if plan.changed:
-            yield from Apply(plan)
+            yield from Apply(sealing.seal(plan))
         return plan.result
 
     def plan_if_new(known: SessionState) -> tuple[WritePlan, SaveResult] | None:
@@ -162,16 +214,24 @@ def save_delta(
         if expected is not None and expected != known.version:
             return None
         try:
-            plan = planning.plan_delta(sid, prepared, known, {}, expected_version=None, now=_now())
+            sealing, state = _write_sealing(sealer, sid, known)
+            assert state is not None
+            keyed = prepared if sealing.cipher is None else sealing.cipher.key_delta(prepared)
+            plan = planning.plan_delta(sid, keyed, state, {}, expected_version=None, now=_now())
         except EventlogError:
             return None
-        return (plan, plan.result) if plan.appends else None
+        return (sealing.seal(plan), plan.result) if plan.appends else None
 
     return Operation("save_delta", sid, "write", steps, optimistic=True, plan_if_new=plan_if_new)
 
 
 def save(
-    session_id: object, data: object, *, expected_version: object, max_entry_bytes: int
+    session_id: object,
+    data: object,
+    *,
+    expected_version: object,
+    max_entry_bytes: int,
+    sealer: Sealer | None = None,
 ) -> Operation[SaveResult]:
     """Reconcile with an authoritative snapshot (see `Store.save`)."""
     sid = check_session_id(session_id)
@@ -180,13 +240,15 @@ def save(
     expected = expected_version if isinstance(expected_version, int) else None
 
     def steps() -> Steps[SaveResult]:
-        state = yield from State(sid)
+        read = yield from State(sid)
+        sealing, state = _write_sealing(sealer, sid, read)
         live = [] if state is None else (yield from LiveRecords(sid, payloads=False))
+        keyed = prepared if sealing.cipher is None else sealing.cipher.key_snapshot(prepared)
         plan = planning.plan_reconcile(
-            sid, prepared, state, live, expected_version=expected, now=_now()
+            sid, keyed, state, live, expected_version=expected, now=_now()
         )
         if plan.changed:
-            yield from Apply(plan)
+            yield from Apply(sealing.seal(plan))
         return plan.result
 
     return Operation("save", sid, "write", steps, optimistic=True)
@@ -207,8 +269,14 @@ def delete(session_id: object, *, expected_version: object = None) -> Operation[
     return Operation("delete", sid, "write", steps)
 
 
-def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation[SessionInfo]:
-    """Copy a session (or one branch of it) into a new session."""
+def fork(
+    source_id: object, new_id: object, *, at_entry_id: object, sealer: Sealer | None = None
+) -> Operation[SessionInfo]:
+    """Copy a session (or one branch of it) into a new session.
+
+    With a keyring the new session gets its own data key and every copied
+    payload is sealed again for it; without one, a sealed source cannot be read.
+    """
     source = check_session_id(source_id, where="source_id")
     target = check_session_id(new_id, where="new_id")
     at_entry = None
@@ -216,11 +284,14 @@ def fork(source_id: object, new_id: object, *, at_entry_id: object) -> Operation
         at_entry = check_entry_id(at_entry_id, session_id=source, where="at_entry_id")
 
     def steps() -> Steps[SessionInfo]:
-        state = _require(source, (yield from State(source)))
+        cipher, state = open_state(sealer, _require(source, (yield from State(source))))
         if (yield from State(target)) is not None:
             raise SessionExistsError("the fork's session id is taken", session_id=target)
-        live = yield from LiveRecords(source, payloads=True)
+        live = open_records(cipher, (yield from LiveRecords(source, payloads=True)))
         plan = planning.plan_fork(state, live, target, at_entry_id=at_entry, now=_now())
+        if sealer is not None:
+            target_cipher, data_key = sealer.new_session(target)
+            plan = target_cipher.reseal_copies(plan, data_key=data_key)
         yield from Apply(plan)
         return folding.session_info(plan.state)
 
@@ -233,9 +304,54 @@ def purge(session_id: object) -> Operation[int]:
 
     def steps() -> Steps[int]:
         state = _require(sid, (yield from State(sid)))
-        return (yield from Purge(planning.plan_purge(state)))
+        overhead = 0 if state.data_key is None else SEAL_OVERHEAD
+        return (yield from Purge(planning.plan_purge(state, overhead=overhead)))
 
     return Operation("purge", sid, "write", steps)
+
+
+def rekey(
+    session_id: object, *, sealer: Sealer | None, seal: bool = False
+) -> Operation[RekeyOutcome]:
+    """Rewrap a sealed session's data key under the keyring's active key.
+
+    Payloads stay as they are (the data key does not change, only what wraps
+    it), so this is one row per session. Returns what was done: ``rewrapped``,
+    ``current`` (already under the active key), ``plain`` (not sealed) or
+    ``missing``. With `seal`, a plain session is sealed instead (``sealed``):
+    written again, in one transaction, as its live entries under a new data key
+    and the next version; its history before is dropped, as `purge` drops it.
+
+    Raises:
+        InvalidConfigError: the store has no keyring.
+        DecryptionError: the keyring cannot unwrap the data key.
+    """
+    sid = check_session_id(session_id)
+    if sealer is None:
+        raise InvalidConfigError("rekey needs a store opened with a keyring")
+
+    def steps() -> Steps[RekeyOutcome]:
+        state = yield from State(sid)
+        if state is None:
+            return "missing"
+        if state.data_key is None:
+            if not seal:
+                return "plain"
+            live = yield from LiveRecords(sid, payloads=True)
+            refuse_sealed(sid, live)
+            cipher, data_key = sealer.new_session(sid)
+            plan = planning.plan_reseal(state, live, now=_now())
+            yield from Delete(sid)
+            yield from Apply(cipher.reseal_copies(plan, data_key=data_key))
+            return "sealed"
+        rewrapped = sealer.rewrap(sid, state.data_key)
+        if rewrapped is None:
+            return "current"
+        # The state was read in this write transaction; the compare keeps it honest.
+        landed = yield from SetDataKey(sid, state.data_key, rewrapped)
+        return "rewrapped" if landed else "missing"
+
+    return Operation("rekey", sid, "write", steps)
 
 
 # -- reads --------------------------------------------------------------------
@@ -259,7 +375,9 @@ def _check_at_version(session_id: str, state: SessionState, at_version: object) 
     return at_version
 
 
-def load(session_id: object, *, at_version: object, raw: bool) -> Operation[SessionData | None]:
+def load(
+    session_id: object, *, at_version: object, raw: bool, sealer: Sealer | None = None
+) -> Operation[SessionData | None]:
     """Fold the log back into the session (optionally as of a version)."""
     sid = check_session_id(session_id)
     if at_version is not None and (isinstance(at_version, bool) or not isinstance(at_version, int)):
@@ -270,9 +388,20 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
         raise InvalidInputError("raw must be True or False", session_id=sid, where="raw")
 
     def steps() -> Steps[SessionData | None]:
-        state = yield from State(sid)
-        if state is None:
+        read = yield from State(sid)
+        if read is None:
             return None
+        cipher, state = open_state(sealer, read)
+        if cipher is not None and (at_version is None or at_version == state.version):
+            return folding.fold_session(
+                state,
+                (yield from LiveEntries(sid, raw=raw, opener=cipher.open_rows)),
+                leaf_id=state.leaf_id,
+                metadata=state.metadata,
+                version=state.version,
+                updated_at=state.updated_at,
+                raw=raw,
+            )
         if at_version is None or at_version == state.version:
             # The common load reads only what an Entry holds, straight into entries.
             entries = yield from LiveEntries(sid, raw=raw)
@@ -287,13 +416,15 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
             )
         else:
             version = _check_at_version(sid, state, at_version)
-            records = yield from RecordsAt(sid, version)
+            records = open_records(cipher, (yield from RecordsAt(sid, version)))
             found = yield from VersionRowOf(sid, version)
             if found is None:
                 raise HistoryPurgedError(
                     "that version's history was purged", session_id=sid, where="at_version"
                 )
             row = found
+            if cipher is not None:
+                row = msgspec.structs.replace(row, metadata=cipher.open_metadata(row.metadata))
         return folding.fold_session(
             state,
             folding.entries_from_records(records, raw=raw),
@@ -307,22 +438,48 @@ def load(session_id: object, *, at_version: object, raw: bool) -> Operation[Sess
     return Operation("load", sid, "read", steps)
 
 
-def path(session_id: object, *, leaf_id: object, limit: object = None) -> Operation[list[Entry]]:
+def path(
+    session_id: object, *, leaf_id: object, limit: object = None, sealer: Sealer | None = None
+) -> Operation[list[Entry]]:
     """The branch from its root to a leaf; with `limit`, only its last `limit` entries."""
     sid = check_session_id(session_id)
     leaf = None if leaf_id is None else check_entry_id(leaf_id, session_id=sid, where="leaf_id")
     if limit is not None:
-        return _path_tail(sid, leaf, _check_limit(sid, limit))
+        return _path_tail(sid, leaf, _check_limit(sid, limit), sealer)
 
     def steps() -> Steps[list[Entry]]:
         state = _require(sid, (yield from State(sid)))
-        records = yield from LiveRecords(sid, payloads=True)
+        cipher = None if state.data_key is None else require_open(sealer, state)
+        records = open_records(cipher, (yield from LiveRecords(sid, payloads=True)))
         return folding.walk_path(sid, records, state.leaf_id if leaf is None else leaf)
 
     return Operation("path", sid, "read", steps)
 
 
-def _path_tail(sid: str, leaf: str | None, limit: int) -> Operation[list[Entry]]:
+def _opened(
+    sealer: Sealer | None, session_id: str, records: Sequence[Record]
+) -> Steps[Sequence[Record] | None]:
+    """Records read without the index row, opened: the row is read only for a
+    sealed session (None: it was deleted meanwhile).
+
+    Raises:
+        DecryptionError: a record is sealed and the store has no keyring.
+    """
+    if not any(is_sealed(record.payload) for record in records):
+        return records
+    if sealer is None:
+        refuse_sealed(session_id, records)
+    state = yield from State(session_id)
+    if state is None:
+        return None
+    if state.data_key is None:
+        return records  # a plain session: what looks sealed is damage, decoding says so
+    return require_open(sealer, state).open_records(records)
+
+
+def _path_tail(
+    sid: str, leaf: str | None, limit: int, sealer: Sealer | None
+) -> Operation[list[Entry]]:
     """The last `limit` entries of a branch, read by walking up from the leaf: O(limit).
 
     A parent cycle is reported when the walk meets it within the entries it
@@ -337,7 +494,10 @@ def _path_tail(sid: str, leaf: str | None, limit: int) -> Operation[list[Entry]]
             raise InvalidLeafError(
                 "the leaf is not a live entry", session_id=sid, entry_id=leaf, where="leaf_id"
             )
-        return folding.tail_entries(sid, tail.records)
+        records = yield from _opened(sealer, sid, tail.records)
+        if records is None:
+            raise SessionNotFoundError("no such session", session_id=sid)
+        return folding.tail_entries(sid, records)
 
     return Operation("path", sid, "read", steps, single_statement=True)
 
@@ -479,23 +639,34 @@ def info(session_id: object) -> Operation[SessionInfo | None]:
     return Operation("info", sid, "read", steps, single_statement=True)
 
 
-def entry(session_id: object, entry_id: object, *, raw: object) -> Operation[Entry | None]:
+def entry(
+    session_id: object, entry_id: object, *, raw: object, sealer: Sealer | None = None
+) -> Operation[Entry | None]:
     """The live entry with that id, or None (also for a missing session)."""
     sid = check_session_id(session_id)
     eid = check_entry_id(entry_id, session_id=sid, where="entry_id")
     as_raw = _check_raw(sid, raw)
 
     def steps() -> Steps[Entry | None]:
-        record = yield from LiveRecord(sid, eid)
-        if record is None:
+        found = yield from LiveRecord(sid, eid)
+        if found is None:
             return None
-        return folding.record_to_entry(record, raw=as_raw, session_id=sid)
+        opened = yield from _opened(sealer, sid, [found])
+        if not opened:
+            return None
+        return folding.record_to_entry(opened[0], raw=as_raw, session_id=sid)
 
     return Operation("entry", sid, "read", steps, single_statement=True)
 
 
 def scan(
-    session_id: object, *, id_prefix: object, after_id: object, limit: object, raw: object
+    session_id: object,
+    *,
+    id_prefix: object,
+    after_id: object,
+    limit: object,
+    raw: object,
+    sealer: Sealer | None = None,
 ) -> Operation[list[Entry]]:
     """Live entries whose id starts with `id_prefix`, in id order, after `after_id`.
 
@@ -509,8 +680,10 @@ def scan(
     as_raw = _check_raw(sid, raw)
 
     def steps() -> Steps[list[Entry]]:
-        records = yield from ScanRecords(sid, prefix, after, fetch)
-        return folding.entries_from_records(records, raw=as_raw)
+        records = yield from _opened(
+            sealer, sid, (yield from ScanRecords(sid, prefix, after, fetch))
+        )
+        return [] if records is None else folding.entries_from_records(records, raw=as_raw)
 
     return Operation("scan", sid, "read", steps, single_statement=True)
 
@@ -527,7 +700,12 @@ def _check_count(session_id: str, value: object, *, where: str, least: int) -> i
 
 
 def changes(
-    session_id: object, *, after_version: object, limit: object, raw: object
+    session_id: object,
+    *,
+    after_version: object,
+    limit: object,
+    raw: object,
+    sealer: Sealer | None = None,
 ) -> Operation[ChangePage]:
     """The log version by version: the versions after `after_version`, oldest first.
 
@@ -555,7 +733,8 @@ def changes(
         if after >= state.version:
             return ChangePage(items=[], next_version=None)
         until = min(after + most, state.version)
-        log = yield from LogBetween(sid, after, until, state.next_seq)
+        cipher = None if state.data_key is None else require_open(sealer, state)
+        log = open_log(cipher, (yield from LogBetween(sid, after, until, state.next_seq)))
         items = folding.changes_from_slice(sid, log, raw=raw)
         return ChangePage(items=items, next_version=until if until < state.version else None)
 

@@ -32,6 +32,7 @@ __all__ = [
     "plan_fork",
     "plan_purge",
     "plan_reconcile",
+    "plan_reseal",
 ]
 
 
@@ -60,19 +61,26 @@ class PurgePlan(msgspec.Struct, frozen=True):
     version rows before `floor`; the row of version `floor` takes `metadata`
     (the older rows that carried it are gone); then set the index row's
     `history_floor` to `floor`, `removed_count` to `removed_count` and `bytes`
-    to the payload size of the records kept. The version itself stays: a purge
-    changes no content.
+    to the payload size of the records kept (less `overhead` bytes per record:
+    what sealing adds, so a sealed session counts plaintext bytes, as its
+    writes do). The version itself stays: a purge changes no content.
     """
 
     session_id: str
     floor: int
     metadata: bytes
     removed_count: int
+    overhead: int = 0
 
 
-def plan_purge(state: SessionState) -> PurgePlan:
-    """Decide what `purge` drops: all history before the session's current version."""
-    return PurgePlan(state.session_id, state.version, state.metadata, removed_count=0)
+def plan_purge(state: SessionState, *, overhead: int = 0) -> PurgePlan:
+    """Decide what `purge` drops: all history before the session's current version.
+
+    `overhead`: the bytes each stored payload has beyond its plaintext (sealing).
+    """
+    return PurgePlan(
+        state.session_id, state.version, state.metadata, removed_count=0, overhead=overhead
+    )
 
 
 def check_expected_version(
@@ -353,6 +361,37 @@ def _plan(
         changed=changed,
     )
     return WritePlan(new_state, state is None, changed, removals, appends, metadata_changed, result)
+
+
+def plan_reseal(state: SessionState, live: Sequence[Record], *, now: datetime) -> WritePlan:
+    """Decide how a session is written again as its live entries (to seal a plain one).
+
+    The live records become the whole log, in their order, added in the next
+    version; the history before it is gone (the purge floor is the version the
+    session had), so `changes` after that version still folds to the session.
+    The caller deletes the session's rows and applies this as a creation, in one
+    transaction. The version bump makes a concurrent optimistic writer, which
+    planned on the old rows, plan again.
+    """
+    version = state.version + 1
+    appends = [
+        msgspec.structs.replace(
+            record, seq=seq, pos=seq, added_in_version=version, removed_in_version=None
+        )
+        for seq, record in enumerate(live)
+    ]
+    new_state = msgspec.structs.replace(
+        state,
+        version=version,
+        next_seq=len(appends),
+        entry_count=len(appends),
+        removed_count=0,
+        bytes=sum(len(record.payload) for record in appends),
+        history_floor=state.version,
+        updated_at=now,
+    )
+    result = SaveResult(version=version, changed=True)
+    return WritePlan(new_state, True, True, [], appends, True, result)
 
 
 def plan_fork(

@@ -6,6 +6,7 @@ model, and `branch_records` walks them from a leaf to its root.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -68,6 +69,8 @@ class SessionState(msgspec.Struct, frozen=True):
     updated_at: datetime
     parent_session_id: str | None = None
     forked_from_entry_id: str | None = None
+    data_key: builtins.bytes | None = None
+    """A sealed session's data key, wrapped (`_core.sealing`); None: a plain session."""
 
 
 class StateQuery(msgspec.Struct, frozen=True):

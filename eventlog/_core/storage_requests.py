@@ -11,10 +11,10 @@ method the request stands for, so mypy checks that call against the
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 import msgspec
 
@@ -39,7 +39,9 @@ __all__ = [
     "Purge",
     "RecordsAt",
     "Request",
+    "RowOpener",
     "ScanRecords",
+    "SetDataKey",
     "State",
     "StateAndLatest",
     "Steps",
@@ -48,6 +50,9 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+RowOpener: TypeAlias = Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]
+"""Opens sealed payloads in ``(entry_id, parent_id, kind, timestamp, payload)`` rows."""
 T = TypeVar("T")
 
 
@@ -145,12 +150,13 @@ class LiveEntries(Request[list[Entry]]):
 
     session_id: str
     raw: bool
+    opener: RowOpener | None = None
 
     def answer(self, tx: Transaction) -> list[Entry]:
-        return tx.live_entries(self.session_id, raw=self.raw)
+        return tx.live_entries(self.session_id, raw=self.raw, opener=self.opener)
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[list[Entry]]:
-        return tx.live_entries(self.session_id, raw=self.raw)
+        return tx.live_entries(self.session_id, raw=self.raw, opener=self.opener)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +224,21 @@ class Purge(Request[int]):
 
     def answer_async(self, tx: AsyncTransaction) -> Awaitable[int]:
         return tx.purge(self.plan)
+
+
+@dataclass(frozen=True, slots=True)
+class SetDataKey(Request[bool]):
+    """`Transaction.set_data_key`."""
+
+    session_id: str
+    stored: bytes
+    data_key: bytes
+
+    def answer(self, tx: Transaction) -> bool:
+        return tx.set_data_key(self.session_id, self.stored, self.data_key)
+
+    def answer_async(self, tx: AsyncTransaction) -> Awaitable[bool]:
+        return tx.set_data_key(self.session_id, self.stored, self.data_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from ..model import (
     ChangePage,
     Entry,
     Page,
+    RekeyOutcome,
     SaveResult,
     SessionData,
     SessionDelta,
@@ -178,6 +179,20 @@ class Store(Protocol):
 
         Raises:
             SessionNotFoundError: no such session.
+        """
+        ...
+
+    def rekey(self, session_id: str, /, *, seal: bool = False) -> RekeyOutcome:
+        """Rewrap a sealed session's data key under the keyring's active key.
+
+        Returns:
+            ``"rewrapped"``, ``"current"`` (already under the active key),
+            ``"plain"`` (not sealed), ``"sealed"`` (with `seal`: a plain session
+            written again sealed, its history dropped as by `purge`) or ``"missing"``.
+
+        Raises:
+            InvalidConfigError: the store has no keyring.
+            DecryptionError: the keyring cannot unwrap the session's data key.
         """
         ...
 

@@ -12,7 +12,7 @@ from typing import Protocol
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
 from .records import BranchWalk, LogSlice, Record, SessionState, StateQuery
-from .storage_requests import VersionRow
+from .storage_requests import RowOpener, VersionRow
 
 __all__ = ["Transaction"]
 
@@ -41,8 +41,11 @@ class Transaction(Protocol):
         """The live records in `seq` order; with `payloads=False` payloads may be empty."""
         ...
 
-    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`)."""
+    def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
+        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`);
+        `opener` first opens the rows' sealed payloads (`_core.sealing`)."""
         ...
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
@@ -63,6 +66,10 @@ class Transaction(Protocol):
 
     def purge(self, plan: PurgePlan) -> int:
         """Apply a purge plan; return the records dropped."""
+        ...
+
+    def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        """Replace the session's wrapped data key if it is still `stored`; whether it was."""
         ...
 
     def list_states(self, query: StateQuery) -> list[SessionState]:

@@ -12,7 +12,7 @@ from typing import Protocol
 from ..model import Entry
 from .planning import PurgePlan, WritePlan
 from .records import BranchWalk, LogSlice, Record, SessionState, StateQuery
-from .storage_requests import VersionRow
+from .storage_requests import RowOpener, VersionRow
 
 __all__ = ["AsyncTransaction"]
 
@@ -41,8 +41,11 @@ class AsyncTransaction(Protocol):
         """The live records in `seq` order; with `payloads=False` payloads may be empty."""
         ...
 
-    async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
-        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`)."""
+    async def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
+        """The live entries in `pos` order, payloads decoded (`RawJSON` if `raw`);
+        `opener` first opens the rows' sealed payloads (`_core.sealing`)."""
         ...
 
     async def records_at(self, session_id: str, version: int) -> list[Record]:
@@ -63,6 +66,10 @@ class AsyncTransaction(Protocol):
 
     async def purge(self, plan: PurgePlan) -> int:
         """Apply a purge plan; return the records dropped."""
+        ...
+
+    async def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        """Replace the session's wrapped data key if it is still `stored`; whether it was."""
         ...
 
     async def list_states(self, query: StateQuery) -> list[SessionState]:

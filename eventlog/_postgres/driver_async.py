@@ -44,6 +44,7 @@ from .._core.operations import Operation
 from .._core.options import check_flag
 from .._core.planning import PurgePlan, WritePlan
 from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from .._core.storage_requests import RowOpener
 from .._core.watching import watch_key
 from .._runner.runner_async import AsyncLogStore, AsyncTransaction, VersionRow, drive
 from .._sql import migrations
@@ -52,6 +53,7 @@ from .._sql.catalogue import (
     CHANGES_REMOVED_SQL,
     CHANGES_VERSIONS_SQL,
     LIVE_ENTRIES_SQL,
+    SET_DATA_KEY_SQL,
     branch_tail_params,
     branch_walk_from_rows,
     list_states_sql,
@@ -64,6 +66,7 @@ from ..errors import (
     InvalidConfigError,
     StoreUnavailableError,
 )
+from ..keyring import KeyProvider
 from ..model import Entry
 from . import connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
@@ -251,9 +254,11 @@ class _AsyncPostgresTransaction:
         rows = await self._rows(query, (self._tenant, session_id))
         return [statements.record_from_row(row) for row in rows]
 
-    async def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+    async def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
         rows = await self._rows(LIVE_ENTRIES_SQL, (self._tenant, session_id))
-        return entries_from_rows(rows, raw=raw)
+        return entries_from_rows(rows if opener is None else opener(rows), raw=raw)
 
     async def records_at(self, session_id: str, version: int) -> list[Record]:
         rows = await self._rows(
@@ -286,6 +291,12 @@ class _AsyncPostgresTransaction:
         if deleted:
             self._notify_keys.add(watch_key(session_id, self._tenant))
         return deleted > 0
+
+    async def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        cursor = await self._conn.execute(
+            SET_DATA_KEY_SQL, (data_key, self._tenant, session_id, stored)
+        )
+        return cursor.rowcount > 0
 
     async def purge(self, plan: PurgePlan) -> int:
         counts = []
@@ -537,6 +548,8 @@ class AsyncPostgresStore(AsyncLogStore):
         tenant: the tenant whose sessions the store reads and writes (None: the
             default tenant ``""``). Every statement names it, and every
             transaction sets it for the row-level security policies.
+        keyring: seals new sessions' payloads and metadata and opens sealed
+            ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
     """
 
     def __init__(
@@ -551,8 +564,9 @@ class AsyncPostgresStore(AsyncLogStore):
         max_entry_bytes: int | None = None,
         notify: bool = True,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes)
+        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
         self.tenant = check_tenant(tenant)
         connection.check_url(url)
         self._notifies = check_flag("notify", notify)

@@ -23,14 +23,17 @@ from .._core import operations, watching
 from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
 from .._core.operations import Operation
 from .._core.options import check_max_entry_bytes
+from .._core.sealing import Sealer
 from .._core.storage_requests import Steps, VersionRow
 from .._core.transaction import Transaction
 from ..errors import EventlogError, StoreUnavailableError
+from ..keyring import KeyProvider, check_keyring
 from ..model import (
     Change,
     ChangePage,
     Entry,
     Page,
+    RekeyOutcome,
     SaveResult,
     SessionData,
     SessionDelta,
@@ -50,6 +53,18 @@ class StoreBase(ABC):
     max_entry_bytes: int
     # The tenant whose sessions the store reads and writes ("": the default tenant).
     tenant: str = ""
+    # The keyring (DESIGN.md section 8), and the sealing made from it with the tenant.
+    _keyring: KeyProvider | None = None
+    _sealing: Sealer | None = None
+
+    @property
+    def _sealer(self) -> Sealer | None:
+        """Seals new sessions and opens sealed ones; None without a keyring."""
+        if self._keyring is None:
+            return None
+        if self._sealing is None:
+            self._sealing = Sealer(self._keyring, tenant=self.tenant)
+        return self._sealing
 
     @abstractmethod
     def _run(self, operation: Operation[T]) -> T:
@@ -69,6 +84,7 @@ class StoreBase(ABC):
                 delta,
                 expected_version=expected_version,
                 max_entry_bytes=self.max_entry_bytes,
+                sealer=self._sealer,
             )
         )
 
@@ -82,6 +98,7 @@ class StoreBase(ABC):
                 data,
                 expected_version=expected_version,
                 max_entry_bytes=self.max_entry_bytes,
+                sealer=self._sealer,
             )
         )
 
@@ -89,13 +106,17 @@ class StoreBase(ABC):
         self, session_id: str, /, *, at_version: int | None = None, raw: bool = False
     ) -> SessionData | None:
         """See `Store.load`."""
-        return self._run(operations.load(session_id, at_version=at_version, raw=raw))
+        return self._run(
+            operations.load(session_id, at_version=at_version, raw=raw, sealer=self._sealer)
+        )
 
     def path(
         self, session_id: str, /, *, leaf_id: str | None = None, limit: int | None = None
     ) -> list[Entry]:
         """See `Store.path`."""
-        return self._run(operations.path(session_id, leaf_id=leaf_id, limit=limit))
+        return self._run(
+            operations.path(session_id, leaf_id=leaf_id, limit=limit, sealer=self._sealer)
+        )
 
     def info(self, session_id: str, /) -> SessionInfo | None:
         """See `Store.info`."""
@@ -103,7 +124,7 @@ class StoreBase(ABC):
 
     def entry(self, session_id: str, entry_id: str, /, *, raw: bool = False) -> Entry | None:
         """See `Store.entry`."""
-        return self._run(operations.entry(session_id, entry_id, raw=raw))
+        return self._run(operations.entry(session_id, entry_id, raw=raw, sealer=self._sealer))
 
     def scan(
         self,
@@ -118,7 +139,12 @@ class StoreBase(ABC):
         """See `Store.scan`."""
         return self._run(
             operations.scan(
-                session_id, id_prefix=id_prefix, after_id=after_id, limit=limit, raw=raw
+                session_id,
+                id_prefix=id_prefix,
+                after_id=after_id,
+                limit=limit,
+                raw=raw,
+                sealer=self._sealer,
             )
         )
 
@@ -145,11 +171,32 @@ class StoreBase(ABC):
         self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
     ) -> SessionInfo:
         """See `Store.fork`."""
-        return self._run(operations.fork(source_id, new_id, at_entry_id=at_entry_id))
+        return self._run(
+            operations.fork(source_id, new_id, at_entry_id=at_entry_id, sealer=self._sealer)
+        )
 
     def purge(self, session_id: str, /) -> int:
         """See `Store.purge`."""
         return self._run(operations.purge(session_id))
+
+    def rekey(self, session_id: str, /, *, seal: bool = False) -> RekeyOutcome:
+        """Rewrap a sealed session's data key under the keyring's active key.
+
+        Only the session's index row changes (its payloads stay sealed under the
+        same data key), so an old key can leave the keyring once every session
+        is rekeyed (`eventlog rekey`, `eventlog.rekeying.rekey_all`).
+
+        Returns:
+            ``"rewrapped"``, ``"current"`` (already under the active key),
+            ``"plain"`` (not sealed), ``"sealed"`` (a plain session sealed, with
+            `seal`: written again as its live entries, its history before dropped
+            as by `purge`) or ``"missing"``.
+
+        Raises:
+            InvalidConfigError: the store has no keyring.
+            DecryptionError: the keyring cannot unwrap the session's data key.
+        """
+        return self._run(operations.rekey(session_id, sealer=self._sealer, seal=seal))
 
     # -- the change feed --------------------------------------------------------
 
@@ -158,7 +205,13 @@ class StoreBase(ABC):
     ) -> ChangePage:
         """See `Store.changes`."""
         return self._run(
-            operations.changes(session_id, after_version=after_version, limit=limit, raw=raw)
+            operations.changes(
+                session_id,
+                after_version=after_version,
+                limit=limit,
+                raw=raw,
+                sealer=self._sealer,
+            )
         )
 
     # -- watch ------------------------------------------------------------------
@@ -229,10 +282,13 @@ class StoreBase(ABC):
 class LogStore(StoreBase):
     """An `Store` built on a backend's transactions."""
 
-    def __init__(self, *, max_entry_bytes: int | None = None) -> None:
+    def __init__(
+        self, *, max_entry_bytes: int | None = None, keyring: KeyProvider | None = None
+    ) -> None:
         self.max_entry_bytes = check_max_entry_bytes(
             DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
         )
+        self._keyring = check_keyring(keyring)
         self._closed = False
         self._wakeups = Wakeups()
 

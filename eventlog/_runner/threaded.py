@@ -29,6 +29,8 @@ class ThreadedAsyncStore(AsyncStoreBase):
         self.sync = sync
         self.max_entry_bytes = sync.max_entry_bytes
         self.tenant = sync.tenant
+        self._keyring = sync._keyring
+        self._sealing = sync._sealer
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="eventlog-reader")
         self._closed = False

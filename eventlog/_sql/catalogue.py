@@ -32,8 +32,10 @@ __all__ = [
     "RECORDS_AT_SQL",
     "RECORD_COLUMNS",
     "SESSION_FIELDS",
+    "SET_DATA_KEY_SQL",
     "STATE_COLUMNS",
     "STATE_SQL",
+    "UPDATED_SESSION_FIELDS",
     "VERSION_ROW_SQL",
     "Statement",
     "branch_tail_params",
@@ -56,7 +58,7 @@ Statement: TypeAlias = tuple[str, list[tuple[Any, ...]]]
 
 STATE_COLUMNS = (
     "session_id, version, leaf_id, metadata, next_seq, entry_count, removed_count, bytes, "
-    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id"
+    "history_floor, created_at, updated_at, parent_session_id, forked_from_entry_id, data_key"
 )
 # In `Record` field order; {payload} is the payload column, or an empty literal
 # for reads that only compare digests.
@@ -197,6 +199,11 @@ def scan_sql(
 
 # Every row of one session (parameters: tenant, session id); the last
 # statement's row count says whether it existed.
+# A rekey: the wrapped data key replaced only if it is still the one read
+# (parameters: new key, tenant, session id, key read).
+SET_DATA_KEY_SQL = (
+    "UPDATE sessions SET data_key = %s WHERE tenant = %s AND session_id = %s AND data_key = %s"
+)
 DELETE_SESSION_SQL = (
     "DELETE FROM entries WHERE tenant = %s AND session_id = %s",
     "DELETE FROM session_versions WHERE tenant = %s AND session_id = %s",
@@ -219,8 +226,8 @@ def live_records_sql(payload: str) -> str:
     return _LIVE_SQL.format(columns=RECORD_COLUMNS.format(payload=payload))
 
 
-# The index row's columns a write sets, in `session_values` order.
-SESSION_FIELDS = (
+# The index row's columns an UPDATE by a write sets, in `session_values` order.
+UPDATED_SESSION_FIELDS = (
     "version",
     "leaf_id",
     "metadata",
@@ -234,10 +241,15 @@ SESSION_FIELDS = (
     "parent_session_id",
     "forked_from_entry_id",
 )
+# The columns a creation inserts (`session_values` order), and an UPDATE may set:
+# a sealed session's wrapped data key is written when the session is created,
+# and changed only by `rekey` (so a write read before a concurrent rekey cannot
+# put back the key it rewrapped, and a role granted before schema 5 still writes).
+SESSION_FIELDS = (*UPDATED_SESSION_FIELDS, "data_key")
 
 
 def session_set_clause(placeholder: Callable[[str], str]) -> str:
-    """`SET` of every `SESSION_FIELDS` column, as an UPDATE of the index row writes them.
+    """`SET` of every `UPDATED_SESSION_FIELDS` column, as an UPDATE of the index row writes them.
 
     A metadata value of NULL keeps the stored metadata: a write that does not
     change it does not send it, and the server does not write it again (on
@@ -248,19 +260,24 @@ def session_set_clause(placeholder: Callable[[str], str]) -> str:
         f"{name} = coalesce({placeholder(name)}, {name})"
         if name == "metadata"
         else f"{name} = {placeholder(name)}"
-        for name in SESSION_FIELDS
+        for name in UPDATED_SESSION_FIELDS
     )
 
 
 def session_values(
-    state: SessionState, *, time: Callable[[datetime], Any], metadata: bool = True
+    state: SessionState,
+    *,
+    time: Callable[[datetime], Any],
+    metadata: bool = True,
+    creating: bool = True,
 ) -> tuple[Any, ...]:
-    """The values of `SESSION_FIELDS` for `state`; `time` stores a datetime.
+    """The values of `SESSION_FIELDS` for `state` (`UPDATED_SESSION_FIELDS` unless
+    `creating`); `time` stores a datetime.
 
     `metadata=False` gives None for the metadata: for an UPDATE that keeps it
     (see `session_set_clause`).
     """
-    return (
+    updated = (
         state.version,
         state.leaf_id,
         state.metadata if metadata else None,
@@ -274,6 +291,7 @@ def session_values(
         state.parent_session_id,
         state.forked_from_entry_id,
     )
+    return (*updated, state.data_key) if creating else updated
 
 
 def newest_by_id(records: Iterable[Record]) -> dict[str, Record]:
@@ -310,6 +328,7 @@ def state_from_row(row: Sequence[Any], *, time: Callable[[Any], datetime]) -> Se
             updated_at=time(row[10]),
             parent_session_id=row[11],
             forked_from_entry_id=row[12],
+            data_key=None if row[13] is None else bytes(row[13]),
         )
     except (TypeError, ValueError, OverflowError, OSError):
         pass
@@ -403,7 +422,7 @@ def plan_statements(
             )
         )
     else:
-        values = session_values(state, time=time, metadata=plan.metadata_changed)
+        values = session_values(state, time=time, metadata=plan.metadata_changed, creating=False)
         statements.append(
             (
                 f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} "
@@ -462,10 +481,10 @@ def purge_statements(
         ),
         (
             "UPDATE sessions SET removed_count = %s, history_floor = %s, bytes = "
-            f"(SELECT coalesce(sum({length}(payload)), 0) FROM entries "
+            f"(SELECT coalesce(sum({length}(payload) - %s), 0) FROM entries "
             "WHERE tenant = %s AND session_id = %s) "
             "WHERE tenant = %s AND session_id = %s",
-            [(plan.removed_count, plan.floor, tenant, sid, tenant, sid)],
+            [(plan.removed_count, plan.floor, plan.overhead, tenant, sid, tenant, sid)],
         ),
     ]
     return [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]

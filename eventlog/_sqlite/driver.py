@@ -22,6 +22,7 @@ from .._core.log import logger
 from .._core.options import check_flag, check_seconds
 from .._core.planning import PurgePlan, WritePlan
 from .._core.records import BranchWalk, LogSlice, Record, SessionState, StateQuery, VersionChange
+from .._core.storage_requests import RowOpener
 from .._runner.runner import LogStore, Transaction, VersionRow
 from .._runner.threaded import ThreadedAsyncStore
 from .._sql import migrations
@@ -34,6 +35,7 @@ from .._sql.catalogue import (
     LIVE_RECORD_SQL,
     RECORD_COLUMNS,
     RECORDS_AT_SQL,
+    SET_DATA_KEY_SQL,
     STATE_SQL,
     VERSION_ROW_SQL,
     branch_tail_params,
@@ -55,6 +57,7 @@ from ..errors import (
     SchemaVersionError,
     StoreUnavailableError,
 )
+from ..keyring import KeyProvider
 from ..model import Entry
 from .change_counter import ChangeCounterFeed
 from .errors import translated as _translated
@@ -176,9 +179,11 @@ class _SQLiteTransaction:
         query = _LIVE_WITH_PAYLOADS_SQL if payloads else _LIVE_DIGESTS_SQL
         return [Record(*row) for row in self._conn.execute(query, (self._tenant, session_id))]
 
-    def live_entries(self, session_id: str, *, raw: bool) -> list[Entry]:
+    def live_entries(
+        self, session_id: str, *, raw: bool, opener: RowOpener | None = None
+    ) -> list[Entry]:
         rows = self._conn.execute(_LIVE_ENTRIES_SQL, (self._tenant, session_id))
-        return entries_from_rows(rows, raw=raw)
+        return entries_from_rows(rows if opener is None else opener(rows.fetchall()), raw=raw)
 
     def records_at(self, session_id: str, version: int) -> list[Record]:
         rows = self._conn.execute(_RECORDS_AT_SQL, (self._tenant, session_id, version, version))
@@ -205,6 +210,12 @@ class _SQLiteTransaction:
             for statement in _DELETE_SESSION_SQL
         ]
         return deleted[-1] > 0
+
+    def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
+        cursor = self._conn.execute(
+            SET_DATA_KEY_SQL.replace("%s", "?"), (data_key, self._tenant, session_id, stored)
+        )
+        return cursor.rowcount > 0
 
     def purge(self, plan: PurgePlan) -> int:
         counts = [
@@ -268,6 +279,8 @@ class SQLiteStore(LogStore):
         max_entry_bytes: the largest encoded entry accepted.
         tenant: the tenant whose sessions the store reads and writes (None: the
             default tenant ``""``); tenants of one file are kept apart by key.
+        keyring: seals new sessions' payloads and metadata and opens sealed
+            ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
     """
 
     def __init__(
@@ -279,8 +292,9 @@ class SQLiteStore(LogStore):
         migrate: bool = True,
         max_entry_bytes: int | None = None,
         tenant: str | None = None,
+        keyring: KeyProvider | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes)
+        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
         self.tenant = check_tenant(tenant)
         if synchronous not in ("full", "normal"):
             raise InvalidConfigError("synchronous must be 'full' or 'normal'")

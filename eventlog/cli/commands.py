@@ -25,7 +25,9 @@ from ..formats import FORMATS, export_file, import_file
 from ..formats.dump import MAX_PURGED_VERSIONS
 from ..formats.folders import FolderResult, folder_files, import_folder
 from ..formats.opencode import import_opencode
+from ..keyring import Keyring
 from ..model import Entry, SessionData, SessionInfo
+from ..rekeying import rekey_all
 from ..retention import DEFAULT_BATCH_SIZE, delete_idle_sessions, parse_duration
 from ..stats import session_info, store_stats
 from ..store import Store
@@ -47,18 +49,33 @@ _url_click_option = click.option(
 )
 # The tenant of the running command's store (`--tenant`), read by `_opened`.
 _TENANT: ContextVar[str | None] = ContextVar("eventlog_cli_tenant", default=None)
+# The keyring file of the running command's store (`--keyring`), read by `_opened`.
+_KEYRING: ContextVar[str | None] = ContextVar("eventlog_cli_keyring", default=None)
 
 
 def _url_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--url` and `--tenant`: the store a command opens (`_opened`), and whose sessions."""
+    """`--url`, `--tenant` and `--keyring`: the store a command opens (`_opened`),
+    whose sessions, and the keys that open sealed ones."""
 
     @functools.wraps(command)
-    def run(*args: Any, tenant: str | None, **kwargs: Any) -> Any:
+    def run(*args: Any, tenant: str | None, keyring: str | None, **kwargs: Any) -> Any:
         token = _TENANT.set(tenant)
+        keyring_token = _KEYRING.set(keyring)
         try:
             return command(*args, **kwargs)
         finally:
+            _KEYRING.reset(keyring_token)
             _TENANT.reset(token)
+
+    with_keyring = click.option(
+        "--keyring",
+        envvar="EVENTLOG_KEYRING",
+        default=None,
+        callback=_not_empty,
+        metavar="FILE",
+        help='A keyring file, {"active": ID, "keys": {ID: BASE64}}: new sessions are '
+        "sealed and sealed ones open; or EVENTLOG_KEYRING.",
+    )(run)
 
     with_tenant = click.option(
         "--tenant",
@@ -66,7 +83,7 @@ def _url_option(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         callback=_not_empty,
         help="The tenant whose sessions to use (default: the default tenant); or EVENTLOG_TENANT.",
-    )(run)
+    )(with_keyring)
     return _url_click_option(with_tenant)
 
 
@@ -103,7 +120,9 @@ def _quoted(text: str) -> str:
 
 @contextmanager
 def _opened(url: str, **options: Any) -> Iterator[Store]:
-    store = connect(url, tenant=_TENANT.get(), **options)
+    keyring_file = _KEYRING.get()
+    keyring = None if keyring_file is None else Keyring.from_file(keyring_file)
+    store = connect(url, tenant=_TENANT.get(), keyring=keyring, **options)
     try:
         yield store
     finally:
@@ -450,9 +469,23 @@ def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) 
     callback=_not_empty,
     help="Write here (atomically) instead of to stdout.",
 )
+@click.option(
+    "--plaintext",
+    is_flag=True,
+    default=False,
+    help="With --keyring: write the session decrypted (required: sealed payloads and "
+    "metadata leave the store as plaintext only when asked).",
+)
 @clean_errors
-def export_command(url: str, format_name: str, session_id: str, output: str | None) -> None:
+def export_command(
+    url: str, format_name: str, session_id: str, output: str | None, plaintext: bool
+) -> None:
     """Export a session to a file, or to stdout."""
+    if _KEYRING.get() is not None and not plaintext:
+        raise click.UsageError(
+            "the store has a keyring: the export would hold the session in plaintext; "
+            "pass --plaintext to write it decrypted"
+        )
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
         target = Path(output) if output is not None else Path(folder) / "export"
@@ -463,8 +496,13 @@ def export_command(url: str, format_name: str, session_id: str, output: str | No
                 sys.stdout.flush()
                 shutil.copyfileobj(source, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
+    decrypted = " in plaintext (decrypted)" if _KEYRING.get() is not None else ""
     if output is not None:
-        click.echo(f"exported session {_quoted(session_id)} to {printable(output)}", err=True)
+        click.echo(
+            f"exported session {_quoted(session_id)}{decrypted} to {printable(output)}", err=True
+        )
+    elif decrypted:
+        click.echo(f"exported session {_quoted(session_id)}{decrypted}", err=True)
 
 
 @cli.command()
@@ -534,6 +572,31 @@ def fork(url: str, source_id: str, new_id: str, at_entry_id: str | None) -> None
     where = f" at {_quoted(at_entry_id)}" if at_entry_id is not None else ""
     click.echo(
         f"forked {_quoted(source_id)}{where} into {_quoted(new_id)}: {info.entry_count} entries"
+    )
+
+
+@cli.command()
+@_url_option
+@click.option(
+    "--seal",
+    is_flag=True,
+    default=False,
+    help="Also seal every plain session: each is written again as its live entries, "
+    "sealed; its history before is dropped, as by purge.",
+)
+@clean_errors
+def rekey(url: str, seal: bool) -> None:
+    """Rewrap every sealed session's data key under the keyring's active key.
+
+    Afterwards the keyring's other keys are no longer needed to read anything.
+    """
+    if _KEYRING.get() is None:
+        raise click.UsageError("rekey needs --keyring FILE (or EVENTLOG_KEYRING)")
+    with _opened(url) as store:
+        report = rekey_all(store, seal=seal)
+    click.echo(
+        f"rekeyed {report.rewrapped} sessions; {report.current} already under the active key; "
+        f"{report.sealed} sealed; {report.plain} plain (not sealed)"
     )
 
 

@@ -22,7 +22,7 @@ import pgserver
 import psycopg
 import pytest
 import structlog
-from conftest import Backend, _postgres_schema
+from conftest import Backend
 
 import eventlog
 from eventlog import (
@@ -230,7 +230,8 @@ def _server_rejects_the_sentinel(backend: Backend) -> Iterator[int]:
     if not backend.name.startswith("postgres"):
         yield 0
         return
-    schema = _postgres_schema(backend.name.removesuffix("-async") == "postgres-partitioned")
+    schema = backend.schema
+    assert schema is not None
     hexed = SENTINEL.encode().hex()
     constraints = {
         "entries": f"position('\\x{hexed}'::bytea in payload) = 0",
@@ -301,10 +302,8 @@ def test_sentinel_never_in_errors_reprs_or_logs(
                 _database_errors(store, "priv-db") if constraints else ([], [], 0)
             )
             if constraints:
-                schema = _postgres_schema(
-                    backend.name.removesuffix("-async") == "postgres-partitioned"
-                )
-                details = int(_server_detail_shows_the_row(schema))
+                assert backend.schema is not None
+                details = int(_server_detail_shows_the_row(backend.schema))
         with structlog.testing.capture_logs() as captured:
             more_leaks, more_wrong, checked = _exercise(store, "priv-structlog")
         structlog_lines = [repr(line) for line in captured]

@@ -54,7 +54,7 @@ def _edit_sql(backend: Backend, statement: str, value: bytes) -> None:
             conn.execute(statement.replace("%s", "?"), (value, SID))
         conn.close()
     else:
-        with psycopg.connect(backend.url, autocommit=True) as pg:
+        with psycopg.connect(backend.admin_url, autocommit=True) as pg:
             pg.execute(statement, (value, SID))  # type: ignore[arg-type]
 
 

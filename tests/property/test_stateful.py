@@ -80,6 +80,11 @@ STATEFUL_BACKENDS = [
     pytest.param(name, marks=[pytest.mark.postgres] if name.startswith("postgres") else [])
     for name in conftest.BACKENDS
     if name != "memory"  # the reference itself
+] + [
+    # Sealed (a keyring): the same model and reference hold with payloads and
+    # metadata encrypted. One backend (about 30 s of CI): sealing is in the core,
+    # the same for every backend, and the contract suite runs on all seven sealed.
+    pytest.param("sqlite" + conftest.SEALED_SUFFIX)
 ]
 
 # The default run is sized for CI's budget (about two minutes over six backends);
