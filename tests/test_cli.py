@@ -360,6 +360,23 @@ def test_migrate_partitions_is_refused_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_migrate_on_a_fresh_postgres_says_what_it_applied() -> None:
+    import pgserver
+
+    from eventlog._sql.migrations import migrations
+
+    dsn = pgserver.dsn_or_skip()
+    url = pgserver.with_search_path(dsn, pgserver.make_schema("cli_fresh", empty=True))
+    first = _run("migrate", "--url", url)
+    assert first.exit_code == 0, first.output
+    applied = ", ".join(str(step.version) for step in migrations("postgres"))
+    assert f"schema applied {applied}:" in first.stdout
+    again = _run("migrate", "--url", url)
+    assert again.exit_code == 0, again.output
+    assert "schema up to date:" in again.stdout
+
+
+@pytest.mark.postgres
 def test_migrate_partitions_on_postgres(tmp_path: Path) -> None:
     import pgserver
     import psycopg

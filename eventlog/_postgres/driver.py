@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import Connection, Cursor
+from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
@@ -58,6 +59,7 @@ from .._sql.catalogue import (
     plan_statements,
     purge_statements,
     scan_sql,
+    version_row_params,
 )
 from ..errors import (
     ConcurrencyError,
@@ -65,10 +67,10 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..model import Entry
-from . import connection, schema, statements
+from . import citus, connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
 from .errors import connect_error, translated
-from .guarded import NOTIFY_SQL, guard_sql, guarded_write
+from .guarded import NOTIFY_SQL, guard_sql, guarded_write, routed_write
 from .listener import NotificationFeed
 
 __all__ = ["PostgresStore"]
@@ -160,6 +162,27 @@ def _in_tenant(
     return cursor
 
 
+def _routed(conn: Connection[Any], tenant: str, writes: list[tuple[str, Any]]) -> bool:
+    """Run `guarded.routed_write`'s statements as one transaction, in one pipeline.
+
+    BEGIN, the tenant's setting, the statements and COMMIT go in one round
+    trip; on distributed tables each statement is single-shard, all on the
+    session's shard, so Citus commits on one worker without two-phase commit.
+    Returns False if the first statement found the session changed (the
+    transaction aborted, nothing was written).
+    """
+    try:
+        with _pipeline(conn):
+            conn.execute(statements.WRITE_BEGIN_SQL)
+            conn.execute(statements.SET_TENANT_SQL, (tenant,))
+            for query, params in writes:
+                conn.execute(query, params)
+            conn.execute("COMMIT")
+    except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE
+        return False
+    return True
+
+
 class _PostgresTransaction:
     """A transaction on one connection; `apply` queues writes for the commit pipeline.
 
@@ -177,15 +200,19 @@ class _PostgresTransaction:
         notify: bool,
         tenant: str,
         autocommit: bool = False,
+        distributed: bool = False,
     ) -> None:
         self._conn = conn
         self._locking = locking
+        self._distributed = distributed
         self._notifies = notify
         self._tenant = tenant
         self._autocommit = autocommit
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
-        # The statement that creates the session, when the plan creates one.
+        # The statement that creates the session, when the plan creates one
+        # (on distributed tables, the statements: `guarded.routed_write`).
         self._creation: tuple[str, dict[str, Any]] | None = None
+        self._routed_creation: list[tuple[str, Any]] = []
         # The watch keys of the sessions written here other than by `_creation`
         # (which notifies by itself), notified at commit.
         self._notify_keys: set[str] = set()
@@ -262,14 +289,20 @@ class _PostgresTransaction:
         return [statements.record_from_row(row) for row in rows]
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        rows = self._rows(statements.VERSION_ROW_SQL, (self._tenant, session_id, version))
+        rows = self._rows(
+            statements.VERSION_ROW_SQL, version_row_params(self._tenant, session_id, version)
+        )
         if not rows:
             return None
         leaf_id, created_at, metadata = rows[0]
         return VersionRow(leaf_id, bytes(metadata), statements.state_time(created_at))
 
     def apply(self, plan: WritePlan) -> None:
-        if plan.creates:
+        if plan.creates and self._distributed:
+            self._routed_creation = routed_write(
+                plan, None, tenant=self._tenant, notify=self._notifies
+            )
+        elif plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
             self._creation = guarded_write(plan, None, tenant=self._tenant, notify=self._notifies)
         else:
@@ -327,6 +360,16 @@ class _PostgresTransaction:
             _CreationRaced: another writer created the session first; nothing was written.
         """
         creation = self._conn.cursor()
+        try:
+            self._send_and_commit(creation)
+        except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE: a routed creation raced
+            raise _CreationRaced from None
+        if self._creation is not None:
+            row = creation.fetchone()
+            if row is None or row[0] != 1:
+                raise _CreationRaced
+
+    def _send_and_commit(self, creation: Cursor[Any]) -> None:
         with _pipeline(self._conn):
             cursor = self._conn.cursor()
             for statement, rows in self.pending:
@@ -336,14 +379,12 @@ class _PostgresTransaction:
                     cursor.executemany(statement, rows)
             if self._creation is not None:
                 creation.execute(*self._creation)
+            for query, params in self._routed_creation:
+                cursor.execute(query, params)
             # In the pipeline: no round trip of its own.
             for key in sorted(self._notify_keys) if self._notifies else ():
                 cursor.execute(NOTIFY_SQL, {"watch_key": key})
             self._conn.execute("COMMIT")
-        if self._creation is not None:
-            row = creation.fetchone()
-            if row is None or row[0] != 1:
-                raise _CreationRaced
 
     # -- the change feed ----------------------------------------------------------
 
@@ -382,9 +423,22 @@ class _OptimisticTransaction(_PostgresTransaction):
     """
 
     def __init__(
-        self, conn: Connection[Any], session_id: str, *, notify: bool, tenant: str
+        self,
+        conn: Connection[Any],
+        session_id: str,
+        *,
+        notify: bool,
+        tenant: str,
+        distributed: bool,
     ) -> None:
-        super().__init__(conn, locking=False, notify=notify, tenant=tenant, autocommit=True)
+        super().__init__(
+            conn,
+            locking=False,
+            notify=notify,
+            tenant=tenant,
+            autocommit=True,
+            distributed=distributed,
+        )
         self._session_id = session_id
         self._first_state: SessionState | None = None
         self._reads = 0
@@ -439,6 +493,11 @@ class _OptimisticTransaction(_PostgresTransaction):
         Without a plan, reads from more than one statement are checked the same
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
+        if self._plan is not None and self._distributed:
+            writes = routed_write(
+                self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
+            )
+            return _routed(self._conn, self._tenant, writes)
         if self._plan is not None:
             query, params = guarded_write(
                 self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
@@ -486,6 +545,16 @@ def _applied_version(conn: Connection[Any]) -> int:
     cursor = conn.execute(schema.APPLIED_VERSION_SQL)
     version = cursor.fetchone()
     return 0 if version is None else int(version[0])
+
+
+def _tables_distributed(conn: Connection[Any]) -> bool:
+    """Whether eventlog's tables are distributed by Citus (then writes take `routed_write`)."""
+    cursor = conn.execute(citus.CITUS_INSTALLED_SQL)
+    row = cursor.fetchone()
+    if row is None or not row[0]:
+        return False
+    cursor = conn.execute(citus.DISTRIBUTED_TABLES_SQL, (list(migrations.OUR_TABLES),))
+    return bool(cursor.fetchall())
 
 
 def _migrate(conn: Connection[Any], partitions: int | None) -> list[int]:
@@ -568,6 +637,8 @@ class PostgresStore(LogStore):
         self._max_size = max_size
         self._partitions = partitions
         self._known: OrderedDict[str, SessionState] = OrderedDict()
+        # Whether the tables are distributed (Citus), found on open (`_start`).
+        self._distributed = False
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -600,7 +671,7 @@ class PostgresStore(LogStore):
         - Typed array parameters (`_postgres.arrays`), sent without per-call type discovery.
         """
         register_array_dumpers(conn)
-        conn.execute(connection.CONFIGURE_SQL)
+        conn.execute(connection.configure_sql(distributed=self._distributed))
 
     @classmethod
     def open(cls, url: str, **options: Any) -> PostgresStore:
@@ -640,6 +711,7 @@ class PostgresStore(LogStore):
                         how_to_migrate="run `eventlog migrate --url ...` or connect with "
                         "migrate=True",
                     )
+                self._distributed = _tables_distributed(conn)
         finally:
             conn.close()
         with translated():
@@ -694,7 +766,11 @@ class PostgresStore(LogStore):
         try:
             with translated():
                 yield _PostgresTransaction(
-                    conn, locking=locking, notify=self._notifies, tenant=self.tenant
+                    conn,
+                    locking=locking,
+                    notify=self._notifies,
+                    tenant=self.tenant,
+                    distributed=self._distributed,
                 )
         except BaseException:
             _end_unfinished(conn)
@@ -761,6 +837,12 @@ class PostgresStore(LogStore):
         try:
             if _has_unread_input(conn):
                 return False
+            if self._distributed:
+                writes = routed_write(
+                    plan, known, tenant=self.tenant, absent=True, notify=self._notifies
+                )
+                with translated(committing=True):
+                    return _routed(conn, self.tenant, writes)
             query, params = guarded_write(
                 plan, known, tenant=self.tenant, absent=True, notify=self._notifies
             )
@@ -822,7 +904,11 @@ class PostgresStore(LogStore):
                 conn = self._pool.getconn()
             try:
                 tx = _OptimisticTransaction(
-                    conn, operation.session_id, notify=self._notifies, tenant=self.tenant
+                    conn,
+                    operation.session_id,
+                    notify=self._notifies,
+                    tenant=self.tenant,
+                    distributed=self._distributed,
                 )
                 try:
                     result = drive(operation.steps(), tx)
