@@ -35,7 +35,13 @@ CONNECTION_SETTINGS: Final = {"plan_cache_mode": "force_generic_plan", "enable_s
 # "could not create distributed plan" (0A000). `auto` keeps PostgreSQL's
 # custom-plan fallback, which Citus relies on; the workers plan the shard
 # queries themselves. Plain PostgreSQL keeps the generic plans.
-DISTRIBUTED_SETTINGS: Final = {**CONNECTION_SETTINGS, "plan_cache_mode": "auto"}
+# `citus.propagate_set_commands = local` passes the tenant's SET LOCAL on to the
+# workers, where the row-level security policies run (`statements.tenant_setting`).
+DISTRIBUTED_SETTINGS: Final = {
+    **CONNECTION_SETTINGS,
+    "plan_cache_mode": "auto",
+    "citus.propagate_set_commands": "local",
+}
 
 
 def configure_sql(*, distributed: bool) -> str:

@@ -141,6 +141,7 @@ async def _in_tenant(
     *,
     binary: bool = False,
     custom_plan: bool = False,
+    in_block: bool = False,
 ) -> AsyncCursor[Any]:
     """Run one statement of an autocommit connection in the tenant: one round trip.
 
@@ -153,31 +154,46 @@ async def _in_tenant(
 
     Args:
         custom_plan: plan the statement for its values (see `guarded`).
+        in_block: distributed tables under row-level security: the policies run
+            on the workers, which see the setting only as a SET LOCAL inside a
+            transaction block (`statements.tenant_setting`), so BEGIN and COMMIT
+            join the pipeline (still one round trip, but more work for Citus).
     """
     cursor = conn.cursor(binary=binary)
-    setting = statements.SET_TENANT_CUSTOM_PLAN_SQL if custom_plan else statements.SET_TENANT_SQL
+    setting = statements.tenant_setting(tenant, distributed=in_block, custom_plan=custom_plan)
     async with _pipeline(conn):
-        await conn.execute(setting, (tenant,))
+        if in_block:
+            await conn.execute(statements.WRITE_BEGIN_SQL)
+        await conn.execute(*setting)
         await cursor.execute(query, params)
+        if in_block:
+            await conn.execute("COMMIT")
     return cursor
 
 
-async def _routed(conn: AsyncConnection[Any], tenant: str, writes: list[tuple[str, Any]]) -> bool:
+async def _routed(
+    conn: AsyncConnection[Any],
+    tenant: str,
+    write: tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None],
+) -> bool:
     """Run `guarded.routed_write`'s statements as one transaction, in one pipeline.
 
-    BEGIN, the tenant's setting, the statements and COMMIT go in one round
-    trip; on distributed tables each statement is single-shard, all on the
-    session's shard, so Citus commits on one worker without two-phase commit.
-    Returns False if the first statement found the session changed (the
-    transaction aborted, nothing was written).
+    BEGIN, the tenant's setting, the statements, COMMIT and then the
+    notification go in one round trip; on distributed tables each statement is
+    single-shard, all on the session's shard, so Citus commits on one worker
+    without two-phase commit. Returns False if the first statement found the
+    session changed (the transaction aborted, nothing was written or notified).
     """
+    writes, notification = write
     try:
         async with _pipeline(conn):
             await conn.execute(statements.WRITE_BEGIN_SQL)
-            await conn.execute(statements.SET_TENANT_SQL, (tenant,))
+            await conn.execute(*statements.tenant_setting(tenant, distributed=True))
             for query, params in writes:
                 await conn.execute(query, params)
             await conn.execute("COMMIT")
+            if notification is not None:
+                await conn.execute(*notification)
     except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE
         return False
     return True
@@ -201,10 +217,13 @@ class _AsyncPostgresTransaction:
         tenant: str,
         autocommit: bool = False,
         distributed: bool = False,
+        reads_in_block: bool = False,
     ) -> None:
         self._conn = conn
         self._locking = locking
         self._distributed = distributed
+        # Autocommit reads set the tenant in a transaction block (`_in_tenant`).
+        self._reads_in_block = reads_in_block
         self._notifies = notify
         self._tenant = tenant
         self._autocommit = autocommit
@@ -221,7 +240,14 @@ class _AsyncPostgresTransaction:
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
         if self._autocommit:
-            cursor = await _in_tenant(self._conn, self._tenant, query, params, binary=True)
+            cursor = await _in_tenant(
+                self._conn,
+                self._tenant,
+                query,
+                params,
+                binary=True,
+                in_block=self._reads_in_block,
+            )
         else:
             cursor = self._conn.cursor(binary=True)
             await cursor.execute(query, params)
@@ -299,9 +325,13 @@ class _AsyncPostgresTransaction:
 
     async def apply(self, plan: WritePlan) -> None:
         if plan.creates and self._distributed:
-            self._routed_creation = routed_write(
+            # In this transaction, the notification too (not the hot path).
+            writes, notification = routed_write(
                 plan, None, tenant=self._tenant, notify=self._notifies
             )
+            self._routed_creation = writes
+            if notification is not None:
+                self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
         elif plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
             self._creation = guarded_write(plan, None, tenant=self._tenant, notify=self._notifies)
@@ -430,6 +460,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         notify: bool,
         tenant: str,
         distributed: bool,
+        reads_in_block: bool,
     ) -> None:
         super().__init__(
             conn,
@@ -438,6 +469,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
             tenant=tenant,
             autocommit=True,
             distributed=distributed,
+            reads_in_block=reads_in_block,
         )
         self._session_id = session_id
         self._first_state: SessionState | None = None
@@ -510,7 +542,14 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         # only in a plan that knows the array; the pool's generic plans would
         # filter the session's rows. So that write asks for a custom plan.
         custom_plan = self._plan is not None and bool(self._plan.removals)
-        cursor = await _in_tenant(self._conn, self._tenant, query, params, custom_plan=custom_plan)
+        cursor = await _in_tenant(
+            self._conn,
+            self._tenant,
+            query,
+            params,
+            custom_plan=custom_plan,
+            in_block=self._reads_in_block,
+        )
         row = await cursor.fetchone()
         return row is not None and row[0] == 1
 
@@ -555,6 +594,18 @@ async def _tables_distributed(conn: AsyncConnection[Any]) -> bool:
         return False
     cursor = await conn.execute(citus.DISTRIBUTED_TABLES_SQL, (list(migrations.OUR_TABLES),))
     return bool(await cursor.fetchall())
+
+
+async def _rls_applies(conn: AsyncConnection[Any]) -> bool:
+    """Whether row-level security applies to the connected role (not a superuser or BYPASSRLS).
+
+    On distributed tables a role that skips the policies needs no tenant
+    setting on the workers, so its autocommit reads skip the transaction block
+    that would carry it there; its statements name the tenant all the same.
+    """
+    cursor = await conn.execute(schema.RLS_APPLIES_SQL)
+    row = await cursor.fetchone()
+    return row is None or bool(row[0])
 
 
 async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[int]:
@@ -637,8 +688,10 @@ class AsyncPostgresStore(AsyncLogStore):
         self._max_size = max_size
         self._partitions = partitions
         self._known: OrderedDict[str, SessionState] = OrderedDict()
-        # Whether the tables are distributed (Citus), found on open (`_start`).
+        # Whether the tables are distributed (Citus), and whether row-level
+        # security applies to the connected role there, found on open (`_start`).
         self._distributed = False
+        self._reads_in_block = False
         self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -712,6 +765,7 @@ class AsyncPostgresStore(AsyncLogStore):
                         "migrate=True",
                     )
                 self._distributed = await _tables_distributed(conn)
+                self._reads_in_block = self._distributed and await _rls_applies(conn)
         finally:
             await conn.close()
         with translated():
@@ -741,7 +795,9 @@ class AsyncPostgresStore(AsyncLogStore):
             try:
                 async with _pipeline(conn):
                     await conn.execute(begin)
-                    await conn.execute(statements.SET_TENANT_SQL, (self.tenant,))
+                    await conn.execute(
+                        *statements.tenant_setting(self.tenant, distributed=self._distributed)
+                    )
                 return conn
             except psycopg.OperationalError:
                 await _end_unfinished(conn)
@@ -871,7 +927,13 @@ class AsyncPostgresStore(AsyncLogStore):
                 conn = await self._pool.getconn()
             try:
                 tx = _AsyncPostgresTransaction(
-                    conn, locking=False, notify=self._notifies, tenant=self.tenant, autocommit=True
+                    conn,
+                    locking=False,
+                    notify=self._notifies,
+                    tenant=self.tenant,
+                    autocommit=True,
+                    distributed=self._distributed,
+                    reads_in_block=self._reads_in_block,
                 )
                 try:
                     return await drive(operation.steps(), tx)
@@ -909,6 +971,7 @@ class AsyncPostgresStore(AsyncLogStore):
                     notify=self._notifies,
                     tenant=self.tenant,
                     distributed=self._distributed,
+                    reads_in_block=self._reads_in_block,
                 )
                 try:
                     result = await drive(operation.steps(), tx)

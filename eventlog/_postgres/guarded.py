@@ -23,7 +23,14 @@ from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .statements import LATEST_SQL
 
-__all__ = ["LOST_RACE_SQLSTATE", "NOTIFY_SQL", "guard_sql", "guarded_write", "routed_write"]
+__all__ = [
+    "LOST_RACE_SQLSTATE",
+    "NOTIFY_SQL",
+    "ROUTED_NOTIFY_SQL",
+    "guard_sql",
+    "guarded_write",
+    "routed_write",
+]
 
 _INSERT_SESSION = (
     f"INSERT INTO sessions (tenant, session_id, {', '.join(SESSION_FIELDS)}) "
@@ -208,6 +215,18 @@ def _insert_entries(count: int) -> str:
     return f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {', '.join([row] * count)}"
 
 
+# The watchers' notification after a routed write: a statement of its own, so
+# it runs on the coordinator, where the listeners are, not on a worker. Sent
+# after the write's COMMIT in its own implicit transaction, which commits
+# without waiting for its WAL flush: inside the write's transaction it would
+# make the coordinator write and flush a commit record of its own for every
+# write, after the worker's. A notification lost in a crash costs nothing (the
+# write is durable on the worker, and watchers re-read within a second).
+ROUTED_NOTIFY_SQL = (
+    f"SELECT set_config('synchronous_commit', 'off', true), pg_notify('{CHANNEL}', %(watch_key)s)"
+)
+
+
 def routed_write(
     plan: WritePlan,
     read: SessionState | None,
@@ -215,14 +234,14 @@ def routed_write(
     tenant: str,
     absent: bool = False,
     notify: bool = True,
-) -> list[tuple[str, Any]]:
-    """`guarded_write` for distributed tables: its statements, to run in one transaction.
+) -> tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None]:
+    """`guarded_write` for distributed tables: its statements, to run in one
+    transaction, and the notification to send after it commits.
 
     The first statement fails with `LOST_RACE_SQLSTATE` if the session is not
     `read` (None: absent) or, with `absent`, if one of the appended ids has a
-    record; otherwise the statements apply `plan`. With `notify`, the last one
-    notifies the session's watchers: a statement of its own, so it runs on the
-    coordinator, where the listeners are, not on a worker.
+    record; otherwise the statements apply `plan`. With `notify`, the second
+    part notifies the session's watchers (`ROUTED_NOTIFY_SQL`); else None.
     """
     state = plan.state
     params: dict[str, Any] = {"tenant": tenant, "sid": state.session_id}
@@ -286,6 +305,6 @@ def routed_write(
             },
         )
     )
-    if notify:
-        statements.append((NOTIFY_SQL, {"watch_key": watch_key(state.session_id, tenant)}))
-    return statements
+    if not notify:
+        return statements, None
+    return statements, (ROUTED_NOTIFY_SQL, {"watch_key": watch_key(state.session_id, tenant)})
