@@ -132,9 +132,26 @@ def cli() -> None:
     help="PostgreSQL only: then create (if absent) the least-privilege role NAME that "
     "applications connect as, and grant it only the rights eventlog's operations use.",
 )
+@click.option(
+    "--distribute",
+    is_flag=True,
+    default=False,
+    help="PostgreSQL with Citus only: then distribute the tables by session id, colocated "
+    "(run on the coordinator).",
+)
 @clean_errors
-def migrate(url: str, partitions: int | None, app_role: str | None) -> None:
+def migrate(url: str, partitions: int | None, app_role: str | None, distribute: bool) -> None:
     """Create or upgrade the schema of the store at URL."""
+    if distribute:
+        if not url.lower().startswith(("postgresql:", "postgres:")):
+            raise click.ClickException("--distribute applies to a PostgreSQL URL only")
+        from ..postgres import distribute as distribute_tables
+
+        tables = distribute_tables(url)
+        done = f"distributed {', '.join(tables)}" if tables else "already distributed"
+        click.echo(f"tables {done} by session_id: {shown_url(url)}")
+        if app_role is None:
+            return
     if app_role is not None:
         if not url.lower().startswith(("postgresql:", "postgres:")):
             raise click.ClickException("--app-role applies to a PostgreSQL URL only")
