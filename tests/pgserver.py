@@ -112,6 +112,32 @@ def citus_or_skip() -> str:
     return server_dsn()
 
 
+def lock_waiting_pids(admin: psycopg.Connection[Any], application_name: str) -> list[int]:
+    """The client backends of `application_name` that wait for a lock, on one server or
+    on a Citus coordinator.
+
+    On Citus a statement routed to a worker waits there, and its coordinator
+    backend waits for the worker's reply (a ClientRead, not a Lock);
+    `citus_lock_waits` names the waiter by its global pid, which is the node id
+    times 10^10 plus its pid, and the waiter here is the coordinator's backend.
+    """
+    if not CITUS_DSN:
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND application_name = %s",
+            (application_name,),
+        ).fetchall()
+    else:
+        rows = admin.execute(
+            "SELECT a.pid FROM citus_lock_waits w JOIN pg_stat_activity a "
+            "ON a.pid = w.waiting_gpid %% 10000000000 "
+            "WHERE w.waiting_nodeid = (SELECT nodeid FROM pg_dist_node WHERE groupid = 0) "
+            "AND a.application_name = %s",
+            (application_name,),
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 def with_search_path(dsn: str, schema: str) -> str:
     """The DSN with `schema` as the search path (so eventlog's tables go there)."""
     separator = "&" if "?" in dsn else "?"

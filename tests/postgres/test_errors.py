@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import pgserver
 import psycopg
 import psycopg_pool
 import pytest
@@ -192,16 +193,12 @@ def _killed_while_waiting_for_a_lock(
     writer.start()
     deadline = time.monotonic() + NO_HANG_SECONDS
     while time.monotonic() < deadline:
-        waiting = admin.execute(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND application_name = %s",
-            (f"eventlog-{schema}",),
-        ).fetchall()
+        waiting = pgserver.lock_waiting_pids(admin, f"eventlog-{schema}")
         if waiting:
             break
         time.sleep(0.02)
     assert waiting
-    admin.execute("SELECT pg_terminate_backend(%s)", (waiting[0][0],))
+    admin.execute("SELECT pg_terminate_backend(%s)", (waiting[0],))
     writer.join(NO_HANG_SECONDS)
     blocker.rollback()
     blocker.close()
