@@ -157,7 +157,7 @@ def test_killed_idle_connection_then_next_call_is_an_eventlog_error_or_works(
     pids = _backend_pids(admin, schema)
     assert pids
     for pid in pids:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s::integer)", (pid,))
     outcomes: list[object] = []
     for call in (
         lambda: named_store.load("s"),
@@ -198,7 +198,7 @@ def _killed_while_waiting_for_a_lock(
             break
         time.sleep(0.02)
     assert waiting
-    admin.execute("SELECT pg_terminate_backend(%s)", (waiting[0],))
+    admin.execute("SELECT pg_terminate_backend(%s::integer)", (waiting[0],))
     writer.join(NO_HANG_SECONDS)
     blocker.rollback()
     blocker.close()
