@@ -17,6 +17,7 @@ __all__ = [
     "PostgresStore",
     "TableGrant",
     "create_app_role",
+    "distribute",
     "migrate",
 ]
 
@@ -36,3 +37,53 @@ def migrate(url: str, *, partitions: int | None = None) -> list[int]:
         return store.migrate()
     finally:
         store.close()
+
+
+def distribute(url: str, *, shard_count: int | None = None) -> list[str]:
+    """Distribute eventlog's tables on a Citus coordinator by session_id, colocated.
+
+    Migrates the schema first (a new one is created), then runs
+    `create_distributed_table` for each table not yet distributed: `sessions`
+    first, the others colocated with it. Run it on the coordinator, where the
+    citus extension exists and the workers are registered; the tables keep
+    their rows (Citus moves them to the shards).
+
+    Args:
+        shard_count: shards of the tables (None: the server's `citus.shard_count`).
+
+    Returns:
+        The tables it distributed (empty if all already were).
+
+    Raises:
+        InvalidConfigError: the database has no citus extension, or `shard_count`
+            is not a positive int.
+    """
+    import psycopg
+
+    from ._postgres import citus
+    from ._postgres.errors import connect_error, translated
+    from ._sql.migrations import OUR_TABLES
+    from .errors import InvalidConfigError
+
+    if shard_count is not None and (
+        isinstance(shard_count, bool) or not isinstance(shard_count, int) or shard_count < 1
+    ):
+        raise InvalidConfigError("shard_count must be a positive int")
+    migrate(url)
+    try:
+        conn = psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise connect_error(exc) from None
+    with conn, translated():
+        row = conn.execute(citus.CITUS_INSTALLED_SQL).fetchone()
+        if row is None or not row[0]:
+            raise InvalidConfigError(
+                "the database has no citus extension: CREATE EXTENSION citus on every node first"
+            )
+        done = {name for (name,) in conn.execute(citus.DISTRIBUTED_TABLES_SQL, (list(OUR_TABLES),))}
+        made = []
+        for table in OUR_TABLES:
+            if table not in done:
+                conn.execute(*citus.distribute_sql(table, shard_count))
+                made.append(table)
+        return made

@@ -131,10 +131,11 @@ def _connect_sync(url: str, keyring: eventlog.Keyring | None = None) -> eventlog
 def _postgres_schema(partitioned: bool) -> str:
     """A schema of this run for one Postgres variant, migrated once."""
     pgserver.dsn_or_skip()
-    schema = pgserver.make_schema("partitioned" if partitioned else "plain")
+    schema = pgserver.make_schema("partitioned" if partitioned else "plain", empty=True)
     url = pgserver.with_search_path(pgserver.server_dsn(), schema)
     with eventlog.connect(url, partitions=POSTGRES_PARTITIONS if partitioned else None):
         pass
+    pgserver.distribute(schema)  # Citus mode: the partitioned tables distributed too
     return schema
 
 

@@ -360,12 +360,51 @@ def test_migrate_partitions_is_refused_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_migrate_on_a_fresh_postgres_says_what_it_applied() -> None:
+    import pgserver
+
+    from eventlog._sql.migrations import migrations
+
+    dsn = pgserver.dsn_or_skip()
+    url = pgserver.with_search_path(dsn, pgserver.make_schema("cli_fresh", empty=True))
+    first = _run("migrate", "--url", url)
+    assert first.exit_code == 0, first.output
+    applied = ", ".join(str(step.version) for step in migrations("postgres"))
+    assert f"schema applied {applied}:" in first.stdout
+    again = _run("migrate", "--url", url)
+    assert again.exit_code == 0, again.output
+    assert "schema up to date:" in again.stdout
+
+
+@pytest.mark.postgres
+def test_migrate_distribute_on_citus() -> None:
+    import pgserver
+    import psycopg
+
+    dsn = pgserver.citus_or_skip()
+    schema = pgserver.make_schema("cli_distribute", empty=True)
+    url = pgserver.with_search_path(dsn, schema)
+    first = _run("migrate", "--distribute", "--url", url)
+    assert first.exit_code == 0, first.output
+    assert "distributed sessions, entries, session_versions" in first.stdout
+    again = _run("migrate", "--distribute", "--url", url)
+    assert "already distributed" in again.stdout
+    with psycopg.connect(dsn) as conn:
+        groups = conn.execute(
+            "SELECT count(DISTINCT colocationid) FROM pg_dist_partition "
+            "WHERE logicalrelid::text LIKE %s",
+            (f"{schema}.%",),
+        ).fetchone()
+    assert groups == (1,)
+
+
+@pytest.mark.postgres
 def test_migrate_partitions_on_postgres(tmp_path: Path) -> None:
     import pgserver
     import psycopg
 
     dsn = pgserver.dsn_or_skip()
-    schema = pgserver.make_schema("cli_partitions")
+    schema = pgserver.make_schema("cli_partitions", empty=True)
     result = _run("migrate", "--partitions", "3", "--url", pgserver.with_search_path(dsn, schema))
     assert result.exit_code == 0, result.output
     assert "applied 1" in result.stdout

@@ -9,7 +9,13 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import InvalidConfigError
 
-__all__ = ["CONFIGURE_SQL", "CONNECTION_SETTINGS", "check_url"]
+__all__ = [
+    "CONFIGURE_SQL",
+    "CONNECTION_SETTINGS",
+    "DISTRIBUTED_SETTINGS",
+    "check_url",
+    "configure_sql",
+]
 
 
 # Settings of every pooled connection. Every statement the store sends reads
@@ -23,14 +29,33 @@ __all__ = ["CONFIGURE_SQL", "CONNECTION_SETTINGS", "check_url"]
 # runs in a transaction of its own with a custom plan. A test EXPLAINs each
 # statement's plan, on an empty schema and on a long session.
 CONNECTION_SETTINGS: Final = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
-CONFIGURE_SQL: Final = (
-    "SELECT "
-    + ", ".join(
-        f"set_config('{name}', '{value}', false)" for name, value in CONNECTION_SETTINGS.items()
+# On distributed tables (Citus) the coordinator plans where a statement goes,
+# and for most statements it can route one to its shard only from a plan made
+# with the session id's value: a forced generic plan fails there with
+# "could not create distributed plan" (0A000). `auto` keeps PostgreSQL's
+# custom-plan fallback, which Citus relies on; the workers plan the shard
+# queries themselves. Plain PostgreSQL keeps the generic plans.
+# `citus.propagate_set_commands = local` passes the tenant's SET LOCAL on to the
+# workers, where the row-level security policies run (`statements.tenant_setting`).
+DISTRIBUTED_SETTINGS: Final = {
+    **CONNECTION_SETTINGS,
+    "plan_cache_mode": "auto",
+    "citus.propagate_set_commands": "local",
+}
+
+
+def configure_sql(*, distributed: bool) -> str:
+    """The one statement that sets a pooled connection up (plain or distributed tables)."""
+    settings = DISTRIBUTED_SETTINGS if distributed else CONNECTION_SETTINGS
+    return (
+        "SELECT "
+        + ", ".join(f"set_config('{name}', '{value}', false)" for name, value in settings.items())
+        + ", set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
+        "WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, false)"
     )
-    + ", set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
-    "WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, false)"
-)
+
+
+CONFIGURE_SQL: Final = configure_sql(distributed=False)
 
 
 _NUMERIC_OPTIONS: Final = ("port", "connect_timeout", "keepalives_idle", "keepalives_count")

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
+from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
@@ -60,6 +61,7 @@ from .._sql.catalogue import (
     plan_statements,
     purge_statements,
     scan_sql,
+    version_row_params,
 )
 from ..errors import (
     ConcurrencyError,
@@ -68,10 +70,10 @@ from ..errors import (
 )
 from ..keyring import KeyProvider
 from ..model import Entry
-from . import connection, schema, statements
+from . import citus, connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
 from .errors import connect_error, translated
-from .guarded import NOTIFY_SQL, guard_sql, guarded_write
+from .guarded import NOTIFY_SQL, guard_sql, guarded_write, routed_write
 from .listener import NotificationFeed
 
 __all__ = ["AsyncPostgresStore"]
@@ -142,6 +144,7 @@ async def _in_tenant(
     *,
     binary: bool = False,
     custom_plan: bool = False,
+    in_block: bool = False,
 ) -> AsyncCursor[Any]:
     """Run one statement of an autocommit connection in the tenant: one round trip.
 
@@ -154,13 +157,49 @@ async def _in_tenant(
 
     Args:
         custom_plan: plan the statement for its values (see `guarded`).
+        in_block: distributed tables under row-level security: the policies run
+            on the workers, which see the setting only as a SET LOCAL inside a
+            transaction block (`statements.tenant_setting`), so BEGIN and COMMIT
+            join the pipeline (still one round trip, but more work for Citus).
     """
     cursor = conn.cursor(binary=binary)
-    setting = statements.SET_TENANT_CUSTOM_PLAN_SQL if custom_plan else statements.SET_TENANT_SQL
+    setting = statements.tenant_setting(tenant, distributed=in_block, custom_plan=custom_plan)
     async with _pipeline(conn):
-        await conn.execute(setting, (tenant,))
+        if in_block:
+            await conn.execute(statements.WRITE_BEGIN_SQL)
+        await conn.execute(*setting)
         await cursor.execute(query, params)
+        if in_block:
+            await conn.execute("COMMIT")
     return cursor
+
+
+async def _routed(
+    conn: AsyncConnection[Any],
+    tenant: str,
+    write: tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None],
+) -> bool:
+    """Run `guarded.routed_write`'s statements as one transaction, in one pipeline.
+
+    BEGIN, the tenant's setting, the statements, COMMIT and then the
+    notification go in one round trip; on distributed tables each statement is
+    single-shard, all on the session's shard, so Citus commits on one worker
+    without two-phase commit. Returns False if the first statement found the
+    session changed (the transaction aborted, nothing was written or notified).
+    """
+    writes, notification = write
+    try:
+        async with _pipeline(conn):
+            await conn.execute(statements.WRITE_BEGIN_SQL)
+            await conn.execute(*statements.tenant_setting(tenant, distributed=True))
+            for query, params in writes:
+                await conn.execute(query, params)
+            await conn.execute("COMMIT")
+            if notification is not None:
+                await conn.execute(*notification)
+    except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE
+        return False
+    return True
 
 
 class _AsyncPostgresTransaction:
@@ -180,15 +219,22 @@ class _AsyncPostgresTransaction:
         notify: bool,
         tenant: str,
         autocommit: bool = False,
+        distributed: bool = False,
+        reads_in_block: bool = False,
     ) -> None:
         self._conn = conn
         self._locking = locking
+        self._distributed = distributed
+        # Autocommit reads set the tenant in a transaction block (`_in_tenant`).
+        self._reads_in_block = reads_in_block
         self._notifies = notify
         self._tenant = tenant
         self._autocommit = autocommit
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
-        # The statement that creates the session, when the plan creates one.
+        # The statement that creates the session, when the plan creates one
+        # (on distributed tables, the statements: `guarded.routed_write`).
         self._creation: tuple[str, dict[str, Any]] | None = None
+        self._routed_creation: list[tuple[str, Any]] = []
         # The watch keys of the sessions written here other than by `_creation`
         # (which notifies by itself), notified at commit.
         self._notify_keys: set[str] = set()
@@ -197,7 +243,14 @@ class _AsyncPostgresTransaction:
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
         if self._autocommit:
-            cursor = await _in_tenant(self._conn, self._tenant, query, params, binary=True)
+            cursor = await _in_tenant(
+                self._conn,
+                self._tenant,
+                query,
+                params,
+                binary=True,
+                in_block=self._reads_in_block,
+            )
         else:
             cursor = self._conn.cursor(binary=True)
             await cursor.execute(query, params)
@@ -267,14 +320,24 @@ class _AsyncPostgresTransaction:
         return [statements.record_from_row(row) for row in rows]
 
     async def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        rows = await self._rows(statements.VERSION_ROW_SQL, (self._tenant, session_id, version))
+        rows = await self._rows(
+            statements.VERSION_ROW_SQL, version_row_params(self._tenant, session_id, version)
+        )
         if not rows:
             return None
         leaf_id, created_at, metadata = rows[0]
         return VersionRow(leaf_id, bytes(metadata), statements.state_time(created_at))
 
     async def apply(self, plan: WritePlan) -> None:
-        if plan.creates:
+        if plan.creates and self._distributed:
+            # In this transaction, the notification too (not the hot path).
+            writes, notification = routed_write(
+                plan, None, tenant=self._tenant, notify=self._notifies
+            )
+            self._routed_creation = writes
+            if notification is not None:
+                self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
+        elif plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
             self._creation = guarded_write(plan, None, tenant=self._tenant, notify=self._notifies)
         else:
@@ -338,6 +401,16 @@ class _AsyncPostgresTransaction:
             _CreationRaced: another writer created the session first; nothing was written.
         """
         creation = self._conn.cursor()
+        try:
+            await self._send_and_commit(creation)
+        except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE: a routed creation raced
+            raise _CreationRaced from None
+        if self._creation is not None:
+            row = await creation.fetchone()
+            if row is None or row[0] != 1:
+                raise _CreationRaced
+
+    async def _send_and_commit(self, creation: AsyncCursor[Any]) -> None:
         async with _pipeline(self._conn):
             cursor = self._conn.cursor()
             for statement, rows in self.pending:
@@ -347,14 +420,12 @@ class _AsyncPostgresTransaction:
                     await cursor.executemany(statement, rows)
             if self._creation is not None:
                 await creation.execute(*self._creation)
+            for query, params in self._routed_creation:
+                await cursor.execute(query, params)
             # In the pipeline: no round trip of its own.
             for key in sorted(self._notify_keys) if self._notifies else ():
                 await cursor.execute(NOTIFY_SQL, {"watch_key": key})
             await self._conn.execute("COMMIT")
-        if self._creation is not None:
-            row = await creation.fetchone()
-            if row is None or row[0] != 1:
-                raise _CreationRaced
 
     # -- the change feed ----------------------------------------------------------
 
@@ -393,9 +464,24 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
     """
 
     def __init__(
-        self, conn: AsyncConnection[Any], session_id: str, *, notify: bool, tenant: str
+        self,
+        conn: AsyncConnection[Any],
+        session_id: str,
+        *,
+        notify: bool,
+        tenant: str,
+        distributed: bool,
+        reads_in_block: bool,
     ) -> None:
-        super().__init__(conn, locking=False, notify=notify, tenant=tenant, autocommit=True)
+        super().__init__(
+            conn,
+            locking=False,
+            notify=notify,
+            tenant=tenant,
+            autocommit=True,
+            distributed=distributed,
+            reads_in_block=reads_in_block,
+        )
         self._session_id = session_id
         self._first_state: SessionState | None = None
         self._reads = 0
@@ -450,6 +536,11 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         Without a plan, reads from more than one statement are checked the same
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
+        if self._plan is not None and self._distributed:
+            writes = routed_write(
+                self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
+            )
+            return await _routed(self._conn, self._tenant, writes)
         if self._plan is not None:
             query, params = guarded_write(
                 self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
@@ -462,7 +553,14 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         # only in a plan that knows the array; the pool's generic plans would
         # filter the session's rows. So that write asks for a custom plan.
         custom_plan = self._plan is not None and bool(self._plan.removals)
-        cursor = await _in_tenant(self._conn, self._tenant, query, params, custom_plan=custom_plan)
+        cursor = await _in_tenant(
+            self._conn,
+            self._tenant,
+            query,
+            params,
+            custom_plan=custom_plan,
+            in_block=self._reads_in_block,
+        )
         row = await cursor.fetchone()
         return row is not None and row[0] == 1
 
@@ -497,6 +595,28 @@ async def _applied_version(conn: AsyncConnection[Any]) -> int:
     cursor = await conn.execute(schema.APPLIED_VERSION_SQL)
     version = await cursor.fetchone()
     return 0 if version is None else int(version[0])
+
+
+async def _tables_distributed(conn: AsyncConnection[Any]) -> bool:
+    """Whether eventlog's tables are distributed by Citus (then writes take `routed_write`)."""
+    cursor = await conn.execute(citus.CITUS_INSTALLED_SQL)
+    row = await cursor.fetchone()
+    if row is None or not row[0]:
+        return False
+    cursor = await conn.execute(citus.DISTRIBUTED_TABLES_SQL, (list(migrations.OUR_TABLES),))
+    return bool(await cursor.fetchall())
+
+
+async def _rls_applies(conn: AsyncConnection[Any]) -> bool:
+    """Whether row-level security applies to the connected role (not a superuser or BYPASSRLS).
+
+    On distributed tables a role that skips the policies needs no tenant
+    setting on the workers, so its autocommit reads skip the transaction block
+    that would carry it there; its statements name the tenant all the same.
+    """
+    cursor = await conn.execute(schema.RLS_APPLIES_SQL)
+    row = await cursor.fetchone()
+    return row is None or bool(row[0])
 
 
 async def _migrate(conn: AsyncConnection[Any], partitions: int | None) -> list[int]:
@@ -582,6 +702,10 @@ class AsyncPostgresStore(AsyncLogStore):
         self._max_size = max_size
         self._partitions = partitions
         self._known: OrderedDict[str, SessionState] = OrderedDict()
+        # Whether the tables are distributed (Citus), and whether row-level
+        # security applies to the connected role there, found on open (`_start`).
+        self._distributed = False
+        self._reads_in_block = False
         self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -614,7 +738,7 @@ class AsyncPostgresStore(AsyncLogStore):
         - Typed array parameters (`_postgres.arrays`), sent without per-call type discovery.
         """
         register_array_dumpers(conn)
-        await conn.execute(connection.CONFIGURE_SQL)
+        await conn.execute(connection.configure_sql(distributed=self._distributed))
 
     @classmethod
     async def open(cls, url: str, **options: Any) -> AsyncPostgresStore:
@@ -654,6 +778,8 @@ class AsyncPostgresStore(AsyncLogStore):
                         how_to_migrate="run `eventlog migrate --url ...` or connect with "
                         "migrate=True",
                     )
+                self._distributed = await _tables_distributed(conn)
+                self._reads_in_block = self._distributed and await _rls_applies(conn)
         finally:
             await conn.close()
         with translated():
@@ -683,7 +809,9 @@ class AsyncPostgresStore(AsyncLogStore):
             try:
                 async with _pipeline(conn):
                     await conn.execute(begin)
-                    await conn.execute(statements.SET_TENANT_SQL, (self.tenant,))
+                    await conn.execute(
+                        *statements.tenant_setting(self.tenant, distributed=self._distributed)
+                    )
                 return conn
             except psycopg.OperationalError:
                 await _end_unfinished(conn)
@@ -708,7 +836,11 @@ class AsyncPostgresStore(AsyncLogStore):
         try:
             with translated():
                 yield _AsyncPostgresTransaction(
-                    conn, locking=locking, notify=self._notifies, tenant=self.tenant
+                    conn,
+                    locking=locking,
+                    notify=self._notifies,
+                    tenant=self.tenant,
+                    distributed=self._distributed,
                 )
         except BaseException:
             await _end_unfinished(conn)
@@ -775,6 +907,12 @@ class AsyncPostgresStore(AsyncLogStore):
         try:
             if _has_unread_input(conn):
                 return False
+            if self._distributed:
+                writes = routed_write(
+                    plan, known, tenant=self.tenant, absent=True, notify=self._notifies
+                )
+                with translated(committing=True):
+                    return await _routed(conn, self.tenant, writes)
             query, params = guarded_write(
                 plan, known, tenant=self.tenant, absent=True, notify=self._notifies
             )
@@ -803,7 +941,13 @@ class AsyncPostgresStore(AsyncLogStore):
                 conn = await self._pool.getconn()
             try:
                 tx = _AsyncPostgresTransaction(
-                    conn, locking=False, notify=self._notifies, tenant=self.tenant, autocommit=True
+                    conn,
+                    locking=False,
+                    notify=self._notifies,
+                    tenant=self.tenant,
+                    autocommit=True,
+                    distributed=self._distributed,
+                    reads_in_block=self._reads_in_block,
                 )
                 try:
                     return await drive(operation.steps(), tx)
@@ -836,7 +980,12 @@ class AsyncPostgresStore(AsyncLogStore):
                 conn = await self._pool.getconn()
             try:
                 tx = _AsyncOptimisticTransaction(
-                    conn, operation.session_id, notify=self._notifies, tenant=self.tenant
+                    conn,
+                    operation.session_id,
+                    notify=self._notifies,
+                    tenant=self.tenant,
+                    distributed=self._distributed,
+                    reads_in_block=self._reads_in_block,
                 )
                 try:
                     result = await drive(operation.steps(), tx)

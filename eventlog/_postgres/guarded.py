@@ -23,7 +23,14 @@ from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .statements import LATEST_SQL
 
-__all__ = ["NOTIFY_SQL", "guard_sql", "guarded_write"]
+__all__ = [
+    "LOST_RACE_SQLSTATE",
+    "NOTIFY_SQL",
+    "ROUTED_NOTIFY_SQL",
+    "guard_sql",
+    "guarded_write",
+    "routed_write",
+]
 
 _INSERT_SESSION = (
     f"INSERT INTO sessions (tenant, session_id, {', '.join(SESSION_FIELDS)}) "
@@ -154,3 +161,150 @@ def guard_params(read: SessionState, tenant: str) -> dict[str, Any]:
         "read_created_at": read.created_at,
         "read_history_floor": read.history_floor,
     }
+
+
+# -- the same write on Citus ---------------------------------------------------
+#
+# Citus routes a statement to one shard only if it can plan it for one shard,
+# and it never does so for a data-modifying CTE that inserts: it splits such a
+# statement into steps and commits them with two-phase commit across workers.
+# So on distributed tables the write is a transaction of plain statements, each
+# of them single-shard (every table filtered by the session's id), sent in one
+# pipeline with BEGIN and COMMIT: still one round trip, and one worker.
+#
+# The guard cannot make the later statements conditional any more, so it
+# aborts the transaction instead: its first statement fails with
+# division_by_zero when the session is not as read (an UPDATE that changed no
+# row, or an INSERT that met an existing row), and nothing after it runs. The
+# statements divide nowhere else; the driver takes exactly that SQLSTATE as a
+# lost race. The first statement also takes the index row's lock, which every
+# writer takes first, so the statements after it see no other write.
+LOST_RACE_SQLSTATE = "22012"
+_ROUTED_UPDATE_SESSION = (
+    f"WITH s AS ({_UPDATE_SESSION}) SELECT 1 / count(*) FROM s"  # 0 rows: division_by_zero
+)
+_ROUTED_INSERT_SESSION = (
+    f"INSERT INTO sessions (tenant, session_id, {', '.join(SESSION_FIELDS)}) "
+    f"VALUES (%(tenant)s, %(sid)s, {', '.join(f'%({name})s' for name in SESSION_FIELDS)}) "
+    # An existing row: division_by_zero (a column, so never folded at plan time).
+    "ON CONFLICT (tenant, session_id) DO UPDATE SET version = sessions.version / 0"
+)
+_ROUTED_STAMP_REMOVALS = (
+    "UPDATE entries SET removed_in_version = %(version)s "
+    "WHERE tenant = %(tenant)s AND session_id = %(sid)s "
+    "AND seq >= %(first_removal)s AND seq <= %(last_removal)s "
+    "AND seq = ANY(%(removals)s::bigint[])"
+)
+_ENTRY_COLUMNS = (
+    "tenant, session_id, seq, pos, entry_id, parent_id, kind, ts, payload, digest, added_in_version"
+)
+_ROUTED_INSERT_VERSION = (
+    "INSERT INTO session_versions (tenant, session_id, version, leaf_id, metadata, created_at) "
+    "VALUES (%(tenant)s, %(sid)s, %(version)s, %(leaf_id)s, %(version_metadata)s, "
+    "%(updated_at)s)"
+)
+# Rows of one multi-row INSERT: Citus routes a multi-row VALUES list whose rows
+# all go to one shard as one task; the cap keeps a statement's parameters far
+# below the protocol's 65,535.
+_ROWS_PER_INSERT = 1000
+
+
+def _insert_entries(count: int) -> str:
+    # Payload and digest go as binary bytea (`%b`), as the arrays of `guarded_write` do.
+    row = "(" + ", ".join(["%s"] * 8 + ["%b", "%b", "%s"]) + ")"
+    return f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {', '.join([row] * count)}"
+
+
+# The watchers' notification after a routed write: a statement of its own, so
+# it runs on the coordinator, where the listeners are, not on a worker. Sent
+# after the write's COMMIT in its own implicit transaction, which commits
+# without waiting for its WAL flush: inside the write's transaction it would
+# make the coordinator write and flush a commit record of its own for every
+# write, after the worker's. A notification lost in a crash costs nothing (the
+# write is durable on the worker, and watchers re-read within a second).
+ROUTED_NOTIFY_SQL = (
+    f"SELECT set_config('synchronous_commit', 'off', true), pg_notify('{CHANNEL}', %(watch_key)s)"
+)
+
+
+def routed_write(
+    plan: WritePlan,
+    read: SessionState | None,
+    *,
+    tenant: str,
+    absent: bool = False,
+    notify: bool = True,
+) -> tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None]:
+    """`guarded_write` for distributed tables: its statements, to run in one
+    transaction, and the notification to send after it commits.
+
+    The first statement fails with `LOST_RACE_SQLSTATE` if the session is not
+    `read` (None: absent) or, with `absent`, if one of the appended ids has a
+    record; otherwise the statements apply `plan`. With `notify`, the second
+    part notifies the session's watchers (`ROUTED_NOTIFY_SQL`); else None.
+    """
+    state = plan.state
+    params: dict[str, Any] = {"tenant": tenant, "sid": state.session_id}
+    values = session_values(
+        state, time=lambda moment: moment, metadata=read is None or plan.metadata_changed
+    )
+    params.update(zip(SESSION_FIELDS, values, strict=True))
+    if read is None:
+        statements: list[tuple[str, Any]] = [(_ROUTED_INSERT_SESSION, params)]
+    else:
+        assert plan.appends or not absent, "the absence check reads the appended ids"
+        guard = {**params, **guard_params(read, tenant)}
+        if absent:
+            guard["ids"] = TextArray([r.entry_id for r in plan.appends])
+        update = _ROUTED_UPDATE_SESSION.format(absent=_IDS_ABSENT if absent else "")
+        statements = [(update, guard)]
+    if plan.removals:
+        statements.append(
+            (
+                _ROUTED_STAMP_REMOVALS,
+                {
+                    "tenant": tenant,
+                    "sid": state.session_id,
+                    "version": state.version,
+                    "removals": Int8Array(plan.removals),
+                    "first_removal": min(plan.removals),
+                    "last_removal": max(plan.removals),
+                },
+            )
+        )
+    for start in range(0, len(plan.appends), _ROWS_PER_INSERT):
+        chunk = plan.appends[start : start + _ROWS_PER_INSERT]
+        row_values = [
+            value
+            for r in chunk
+            for value in (
+                tenant,
+                state.session_id,
+                r.seq,
+                r.pos,
+                r.entry_id,
+                r.parent_id,
+                r.kind,
+                r.timestamp,
+                r.payload,
+                r.digest,
+                r.added_in_version,
+            )
+        ]
+        statements.append((_insert_entries(len(chunk)), row_values))
+    statements.append(
+        (
+            _ROUTED_INSERT_VERSION,
+            {
+                "tenant": tenant,
+                "sid": state.session_id,
+                "version": state.version,
+                "leaf_id": state.leaf_id,
+                "version_metadata": state.metadata if plan.metadata_changed else None,
+                "updated_at": state.updated_at,
+            },
+        )
+    )
+    if not notify:
+        return statements, None
+    return statements, (ROUTED_NOTIFY_SQL, {"watch_key": watch_key(state.session_id, tenant)})

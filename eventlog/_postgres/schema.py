@@ -13,6 +13,7 @@ __all__ = [
     "APPLIED_VERSION_SQL",
     "LOCK_MIGRATION_SQL",
     "RECORD_MIGRATION_SQL",
+    "RLS_APPLIES_SQL",
     "TABLE_EXISTS_SQL",
     "UNLOCK_MIGRATION_SQL",
     "VERSION_TABLE_SQL",
@@ -37,6 +38,7 @@ VERSION_TABLE_SQL = (
     "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
 )
 TABLE_EXISTS_SQL = "SELECT to_regclass(%s) IS NOT NULL"
+RLS_APPLIES_SQL = "SELECT NOT (rolsuper OR rolbypassrls) FROM pg_roles WHERE rolname = current_user"
 APPLIED_VERSION_SQL = f"SELECT coalesce(max(version), 0) FROM {migrations.VERSION_TABLE}"
 RECORD_MIGRATION_SQL = f"INSERT INTO {migrations.VERSION_TABLE} (version, name) VALUES (%s, %s)"
 _PARTITIONED = re.compile(r"CREATE TABLE (\w+) \(.*?\) \{partition_by\};", re.S)

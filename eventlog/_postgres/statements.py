@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import sql as pgsql
+
 from .._core.records import Record, SessionState
 from .._sql import catalogue
 from .._sql.catalogue import (
@@ -45,6 +47,7 @@ __all__ = [
     "record_from_row",
     "state_from_row",
     "state_time",
+    "tenant_setting",
 ]
 
 
@@ -111,6 +114,30 @@ SET_TENANT_CUSTOM_PLAN_SQL = (
     "SELECT set_config('eventlog.tenant', 't:' || %s, true), "
     "set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
+# On distributed tables the policies run on the workers, which never see a
+# set_config of the coordinator: Citus passes on only SET LOCAL commands, and
+# only inside a transaction block (with `citus.propagate_set_commands = local`,
+# a setting of the distributed pool). SET takes no parameter, so the value goes
+# as a quoted literal.
+_SET_TENANT_LOCAL = pgsql.SQL("SET LOCAL eventlog.tenant = {}")
+
+
+def tenant_setting(
+    tenant: str, *, distributed: bool, custom_plan: bool = False
+) -> tuple[str | pgsql.Composed, tuple[str, ...] | None]:
+    """The statement (and its parameters) that sets the tenant for one transaction.
+
+    Args:
+        distributed: the tables are distributed (Citus): SET LOCAL, which must
+            run inside BEGIN ... COMMIT.
+        custom_plan: plain PostgreSQL only: plan the transaction's statement for
+            its values (see `guarded`).
+    """
+    if distributed:
+        return _SET_TENANT_LOCAL.format(pgsql.Literal(f"t:{tenant}")), None
+    return (SET_TENANT_CUSTOM_PLAN_SQL if custom_plan else SET_TENANT_SQL), (tenant,)
+
+
 WRITE_BEGIN_SQL = "BEGIN"
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "session_set_clause",
     "session_values",
     "state_from_row",
+    "version_row_params",
 ]
 
 Statement: TypeAlias = tuple[str, list[tuple[Any, ...]]]
@@ -84,13 +85,24 @@ RECORDS_AT_SQL = (
     "AND (removed_in_version IS NULL OR removed_in_version > %s) ORDER BY pos"
 )
 # A version's leaf and write time, and the metadata as of it: the newest
-# version row up to it that carries metadata.
+# version row up to it that carries metadata. The subquery names the session
+# itself (not only through `v`): Citus routes a statement to one shard only when
+# every table in it is filtered by the distribution column's value, and a
+# subquery correlated on `v.session_id` alone fans out to every shard.
+# Parameters: `version_row_params`.
 VERSION_ROW_SQL = (
     "SELECT leaf_id, created_at, (SELECT metadata FROM session_versions m "
-    "WHERE m.tenant = v.tenant AND m.session_id = v.session_id AND m.version <= v.version "
+    "WHERE m.tenant = %s AND m.session_id = %s AND m.version <= v.version "
     "AND m.metadata IS NOT NULL ORDER BY m.version DESC LIMIT 1) FROM session_versions v "
     "WHERE v.tenant = %s AND v.session_id = %s AND v.version = %s"
 )
+
+
+def version_row_params(tenant: str, session_id: str, version: int) -> tuple[Any, ...]:
+    """The parameters of `VERSION_ROW_SQL`, in its placeholders' order."""
+    return (tenant, session_id, tenant, session_id, version)
+
+
 # -- reads for frameworks: each answered from the live-id index ----------------
 
 _PAYLOAD_RECORD_COLUMNS = RECORD_COLUMNS.format(payload="payload")

@@ -50,6 +50,7 @@ from .._sql.catalogue import (
     qmark,
     scan_sql,
     state_from_row,
+    version_row_params,
 )
 from .._sql.id_ranges import iter_chunks
 from ..errors import (
@@ -190,7 +191,9 @@ class _SQLiteTransaction:
         return [Record(*row) for row in rows]
 
     def version_row(self, session_id: str, version: int) -> VersionRow | None:
-        row = self._conn.execute(_VERSION_ROW_SQL, (self._tenant, session_id, version)).fetchone()
+        row = self._conn.execute(
+            _VERSION_ROW_SQL, version_row_params(self._tenant, session_id, version)
+        ).fetchone()
         if row is None:
             return None
         leaf_id, created_at, metadata = row

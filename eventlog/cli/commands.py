@@ -151,9 +151,26 @@ def cli() -> None:
     help="PostgreSQL only: then create (if absent) the least-privilege role NAME that "
     "applications connect as, and grant it only the rights eventlog's operations use.",
 )
+@click.option(
+    "--distribute",
+    is_flag=True,
+    default=False,
+    help="PostgreSQL with Citus only: then distribute the tables by session id, colocated "
+    "(run on the coordinator).",
+)
 @clean_errors
-def migrate(url: str, partitions: int | None, app_role: str | None) -> None:
+def migrate(url: str, partitions: int | None, app_role: str | None, distribute: bool) -> None:
     """Create or upgrade the schema of the store at URL."""
+    if distribute:
+        if not url.lower().startswith(("postgresql:", "postgres:")):
+            raise click.ClickException("--distribute applies to a PostgreSQL URL only")
+        from ..postgres import distribute as distribute_tables
+
+        tables = distribute_tables(url)
+        done = f"distributed {', '.join(tables)}" if tables else "already distributed"
+        click.echo(f"tables {done} by session_id: {shown_url(url)}")
+        if app_role is None:
+            return
     if app_role is not None:
         if not url.lower().startswith(("postgresql:", "postgres:")):
             raise click.ClickException("--app-role applies to a PostgreSQL URL only")
@@ -176,14 +193,18 @@ def migrate(url: str, partitions: int | None, app_role: str | None) -> None:
                 err=True,
             )
         return
-    if partitions is not None:
-        if not url.lower().startswith(("postgresql:", "postgres:")):
-            raise click.ClickException("--partitions applies to a PostgreSQL URL only")
+    is_postgres = url.lower().startswith(("postgresql:", "postgres:"))
+    if partitions is not None and not is_postgres:
+        raise click.ClickException("--partitions applies to a PostgreSQL URL only")
+    if is_postgres:
+        # The migration itself, not a store opened on the migrated schema: only
+        # it knows which versions it applied (a fresh database is not "up to date").
         from ..postgres import migrate as migrate_postgres
 
         applied = migrate_postgres(url, partitions=partitions)
         done = f"applied {', '.join(map(str, applied))}" if applied else "up to date"
-        click.echo(f"schema {done} ({partitions} partitions for a new schema): {shown_url(url)}")
+        shown = f" ({partitions} partitions for a new schema)" if partitions is not None else ""
+        click.echo(f"schema {done}{shown}: {shown_url(url)}")
         return
     with _opened(url, migrate=True):
         click.echo(f"schema up to date: {shown_url(url)}")

@@ -363,7 +363,7 @@ def _terminations(
                 if not pids:
                     continue
                 row = admin.execute(
-                    "SELECT pg_terminate_backend(%s)", (rng.choice(pids),)
+                    "SELECT pg_terminate_backend(%s::integer)", (rng.choice(pids),)
                 ).fetchone()
                 if row is not None and row[0]:
                     counts[1] += 1

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import pgserver
 import psycopg
 import psycopg_pool
 import pytest
@@ -156,7 +157,7 @@ def test_killed_idle_connection_then_next_call_is_an_eventlog_error_or_works(
     pids = _backend_pids(admin, schema)
     assert pids
     for pid in pids:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s::integer)", (pid,))
     outcomes: list[object] = []
     for call in (
         lambda: named_store.load("s"),
@@ -192,16 +193,12 @@ def _killed_while_waiting_for_a_lock(
     writer.start()
     deadline = time.monotonic() + NO_HANG_SECONDS
     while time.monotonic() < deadline:
-        waiting = admin.execute(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND application_name = %s",
-            (f"eventlog-{schema}",),
-        ).fetchall()
+        waiting = pgserver.lock_waiting_pids(admin, f"eventlog-{schema}")
         if waiting:
             break
         time.sleep(0.02)
     assert waiting
-    admin.execute("SELECT pg_terminate_backend(%s)", (waiting[0][0],))
+    admin.execute("SELECT pg_terminate_backend(%s::integer)", (waiting[0],))
     writer.join(NO_HANG_SECONDS)
     blocker.rollback()
     blocker.close()

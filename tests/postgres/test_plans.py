@@ -38,6 +38,7 @@ from eventlog._sql.catalogue import (
     plan_statements,
     purge_statements,
     scan_sql,
+    version_row_params,
 )
 from eventlog.model import SaveResult
 
@@ -66,7 +67,7 @@ STATEMENTS: dict[str, tuple[str, Sequence[Any] | Mapping[str, Any]]] = {
     "live entries": (LIVE_ENTRIES_SQL, (T, "s")),
     "live digests": (statements.LIVE_DIGESTS_SQL, (T, "s")),
     "records at": (statements.RECORDS_AT_SQL, (T, "s", 2, 2)),
-    "version row": (statements.VERSION_ROW_SQL, (T, "s", 2)),
+    "version row": (statements.VERSION_ROW_SQL, version_row_params(T, "s", 2)),
     "guarded update": guarded_write(UPDATE, READ, tenant=T),
     "guarded create": guarded_write(CREATE, None, tenant=T),
     "guarded append": guarded_write(APPEND, READ, tenant=T, absent=True),

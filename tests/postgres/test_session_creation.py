@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pgserver
 import psycopg
 import pytest
 
@@ -188,12 +189,7 @@ def test_fork_onto_an_id_created_during_the_fork_raises_session_exists(
 
 
 def _waiting_for_locks(admin: psycopg.Connection[Any], application: str) -> int:
-    row = admin.execute(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE application_name = %s AND wait_event_type = 'Lock'",
-        (application,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+    return len(pgserver.lock_waiting_pids(admin, application))
 
 
 def _wait_until(condition: Callable[[], bool]) -> None:
