@@ -19,7 +19,7 @@ from typing import Any
 from .._core.planning import WritePlan
 from .._core.records import SessionState
 from .._core.watching import CHANNEL, watch_key
-from .._sql.catalogue import SESSION_FIELDS, session_set_clause, session_values
+from .._sql.catalogue import SESSION_FIELDS, entry_row, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .statements import LATEST_SQL
 
@@ -274,23 +274,7 @@ def routed_write(
         )
     for start in range(0, len(plan.appends), _ROWS_PER_INSERT):
         chunk = plan.appends[start : start + _ROWS_PER_INSERT]
-        row_values = [
-            value
-            for r in chunk
-            for value in (
-                tenant,
-                state.session_id,
-                r.seq,
-                r.pos,
-                r.entry_id,
-                r.parent_id,
-                r.kind,
-                r.timestamp,
-                r.payload,
-                r.digest,
-                r.added_in_version,
-            )
-        ]
+        row_values = [value for r in chunk for value in entry_row(tenant, state.session_id, r)]
         statements.append((_insert_entries(len(chunk)), row_values))
     statements.append(
         (

@@ -41,6 +41,7 @@ __all__ = [
     "branch_tail_params",
     "branch_tail_sql",
     "branch_walk_from_rows",
+    "entry_row",
     "list_states_sql",
     "live_records_sql",
     "named_qmark",
@@ -380,6 +381,25 @@ def list_states_sql(
     return sql.replace("%s", paramstyle), [*params, limit]
 
 
+def entry_row(tenant: str, session_id: str, record: Record) -> tuple[Any, ...]:
+    """One appended record's values, in the order of the entries table's insert columns
+    (tenant, session_id, seq, pos, entry_id, parent_id, kind, ts, payload, digest,
+    added_in_version)."""
+    return (
+        tenant,
+        session_id,
+        record.seq,
+        record.pos,
+        record.entry_id,
+        record.parent_id,
+        record.kind,
+        record.timestamp,
+        record.payload,
+        record.digest,
+        record.added_in_version,
+    )
+
+
 def plan_statements(
     plan: WritePlan, *, tenant: str, paramstyle: str, time: Callable[[datetime], Any]
 ) -> list[Statement]:
@@ -407,22 +427,7 @@ def plan_statements(
                 "INSERT INTO entries (tenant, session_id, seq, pos, entry_id, parent_id, kind, "
                 "ts, payload, digest, added_in_version) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        tenant,
-                        sid,
-                        r.seq,
-                        r.pos,
-                        r.entry_id,
-                        r.parent_id,
-                        r.kind,
-                        r.timestamp,
-                        r.payload,
-                        r.digest,
-                        r.added_in_version,
-                    )
-                    for r in plan.appends
-                ],
+                [entry_row(tenant, sid, r) for r in plan.appends],
             )
         )
     if plan.creates:
