@@ -6,8 +6,9 @@ stores join through `SyncFacade`, which runs each call on an event loop in a
 background thread, so the one contract suite covers them unchanged.
 
 Seven sealed variants (`-sealed`: the same backends opened with a keyring,
-DESIGN.md section 8) run the whole contract suite with payloads and metadata
-encrypted, unchanged.
+DESIGN.md section 8) run the contract suite unchanged with payloads and metadata
+encrypted: all seven and every module with `-m slow`, by default three of them
+on the modules that store and read payloads (`SLOW_SEALED_BACKENDS`).
 
 Three tenant variants (`tenant_backends.py`) run the contract modules in
 `TENANT_MODULES` on a store for tenant "a" of a database where tenant "b"
@@ -66,12 +67,20 @@ TENANT_MODULES = (
     "test_save_reconcile.py",
 )
 POSTGRES_PARTITIONS = 4
-# Sealed variants that run only with `-m slow`: the sealing is the core's, the
-# same for every driver, and `postgres-sealed` (as the app role), the memory
-# and SQLite ones, sync and async, run it on every call path in CI; these two
-# add only partitioned tables and the generated async driver, at about four
-# minutes of CI between them.
-SLOW_SEALED_BACKENDS = ("postgres-partitioned-sealed", "postgres-async-sealed")
+# Sealing is the core's, the same for every driver. By default the sealed
+# variants of memory, SQLite and PostgreSQL (as the app role) run the contract
+# modules that store and read payloads and metadata (`SEALED_MODULES`); with
+# `-m slow` every sealed variant runs the whole contract suite. Input checks,
+# error mapping, watch and reopening run before or beside the sealing, and the
+# other four sealed variants add only partitioned tables and the generated
+# async drivers: about five minutes of CI between them.
+SLOW_SEALED_BACKENDS = (
+    "postgres-partitioned-sealed",
+    "postgres-async-sealed",
+    "memory-async-sealed",
+    "sqlite-async-sealed",
+)
+SEALED_MODULES = (*TENANT_MODULES, "test_versions.py")
 # The formats (tests/formats) import and export through the sync `Store` API:
 # one store per kind of database, not every variant of the drivers.
 FORMAT_BACKENDS = ("memory", "sqlite", "postgres")
@@ -233,7 +242,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects what is marked here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the tenant variants only in `TENANT_MODULES` of tests/contract, the
-    sealed variants only in tests/contract (two of them with `-m slow`), and the
+    sealed variants only in tests/contract (see `SLOW_SEALED_BACKENDS`), and the
     format tests on `FORMAT_BACKENDS`."""
     kept, dropped = [], []
     for item in items:
@@ -251,7 +260,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 and variant not in FORMAT_BACKENDS
             )
         )
-        if variant in SLOW_SEALED_BACKENDS:
+        if variant in SLOW_SEALED_BACKENDS or (
+            variant in SEALED_BACKENDS and in_contract and path.name not in SEALED_MODULES
+        ):
             item.add_marker(pytest.mark.slow)
         (dropped if out else kept).append(item)
     if dropped:
