@@ -81,6 +81,17 @@ SLOW_SEALED_BACKENDS = (
     "sqlite-async-sealed",
 )
 SEALED_MODULES = (*TENANT_MODULES, "test_versions.py")
+# The two slowest tests that run once per backend (20-40 s each), on the
+# variants whose driver code another variant already runs (the generated async
+# driver; partitioned tables under the same statements): with `-m slow`.
+SLOW_VARIANT_TESTS = {
+    ("test_hostile_values_in_every_argument_get_typed_errors_and_write_nothing", "postgres-async"),
+    (
+        "test_hostile_values_in_every_argument_get_typed_errors_and_write_nothing",
+        "postgres-partitioned",
+    ),
+    ("test_backend_matches_reference_and_model", "postgres-partitioned"),
+}
 # The formats (tests/formats) import and export through the sync `Store` API:
 # one store per kind of database, not every variant of the drivers.
 FORMAT_BACKENDS = ("memory", "sqlite", "postgres")
@@ -260,6 +271,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 and variant not in FORMAT_BACKENDS
             )
         )
+        params = callspec.params if callspec is not None else {}
+        if (item.originalname, params.get("backend", params.get("backend_name"))) in (
+            SLOW_VARIANT_TESTS
+        ):
+            item.add_marker(pytest.mark.slow)
         if variant in SLOW_SEALED_BACKENDS or (
             variant in SEALED_BACKENDS and in_contract and path.name not in SEALED_MODULES
         ):
