@@ -18,9 +18,14 @@ How ADK's data maps onto eventlog:
   is the entry ``e:<version>`` (kind ``adk.event``, payload the event's JSON dump)
   parented by the one before, so the leaf is the newest event (or ``c``) and
   `path(limit=n)` reads the last n events without the rest.
-- Session-scoped state is never written whole: the initial state and each event's
-  session-scoped delta are root entries ``s:<version>`` (kind ``adk.state``), read in
-  order with ``scan(id_prefix="s:")`` and folded.
+- Session-scoped state is not rewritten on every change: each event's
+  session-scoped delta is a root entry ``r:<countdown>`` (kind ``adk.state``), and
+  the whole state is written as a checkpoint (kind ``adk.state.full``) at creation
+  and at every 64th version. ``<countdown>`` is 10**12 minus the version, so
+  ``scan(id_prefix="r:")`` reads newest first and stops at the newest checkpoint: a
+  read folds at most 64 entries, however long the session. Sessions written before
+  checkpoints (deltas ``s:<version>``, oldest first) fold those first; their next
+  64th version writes a checkpoint.
 - ``app:`` and ``user:`` deltas go to the sessions ``adk-app/<app>`` and
   ``adk-user/<app>/<user>``, one entry per delta, folded on read.
 - The stale-session check is eventlog's version: a session object carries the
@@ -82,6 +87,10 @@ USER_PREFIX: Final = "adk-user/"
 _CREATED: Final = "c"
 _EVENT_KIND: Final = "adk.event"
 _STATE_KIND: Final = "adk.state"
+_STATE_FULL_KIND: Final = "adk.state.full"
+_STATE_PREFIX: Final = "r:"
+_LEGACY_STATE_PREFIX: Final = "s:"
+_COUNTDOWN_FROM: Final = 10**12
 _DELTA_KIND: Final = "adk.delta"
 _PAGE: Final = 500
 _BATCH: Final = 32
@@ -109,6 +118,11 @@ def _user_key(app_name: str, user_id: str) -> str:
 
 def _seq(version: int) -> str:
     return f"{version:012d}"
+
+
+def _state_id(version: int) -> str:
+    """The id of the state entry written at `version`: newer ids sort first."""
+    return f"{_STATE_PREFIX}{_COUNTDOWN_FROM - version:012d}"
 
 
 def _json(value: dict[str, Any], *, session_id: str, where: str) -> dict[str, Any]:
@@ -143,8 +157,8 @@ def _strip(session_id: str | None) -> str | None:
     return session_id.strip() if session_id else session_id
 
 
-def _fold(entries: list[Entry], kind: str) -> dict[str, Any]:
-    state: dict[str, Any] = {}
+def _fold(entries: list[Entry], kind: str, *, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = dict(base or {})
     for entry in entries:
         if entry.kind == kind and isinstance(entry.payload, dict):
             state.update(entry.payload)
@@ -157,6 +171,9 @@ class EventlogSessionService(BaseSessionService):
     Args:
         store: any `AsyncStore` (``await eventlog.connect_async(url)``); not closed here.
     """
+
+    #: Versions between two checkpoints of the session-scoped state.
+    _checkpoint_every: int = 64
 
     def __init__(self, store: AsyncStore) -> None:
         self.store = store
@@ -201,13 +218,32 @@ class EventlogSessionService(BaseSessionService):
         return state
 
     async def _session_state(self, key: str) -> dict[str, Any]:
+        """The session-scoped state: the newest checkpoint and the deltas after it."""
+        newest_first: list[Entry] = []
+        after: str | None = None
+        while True:
+            page = await self.store.scan(
+                key, id_prefix=_STATE_PREFIX, after_id=after, limit=self._checkpoint_every
+            )
+            for entry in page:
+                newest_first.append(entry)
+                if entry.kind == _STATE_FULL_KIND and isinstance(entry.payload, dict):
+                    return _fold(newest_first[::-1], _STATE_KIND, base=entry.payload)
+            if len(page) < self._checkpoint_every:
+                break
+            after = page[-1].id
+        # No checkpoint: a session from before them, its deltas oldest first.
+        legacy = await self._scan_all(key, _LEGACY_STATE_PREFIX)
+        return _fold(legacy + newest_first[::-1], _STATE_KIND)
+
+    async def _scan_all(self, key: str, prefix: str) -> list[Entry]:
         entries: list[Entry] = []
         after: str | None = None
         while True:
-            page = await self.store.scan(key, id_prefix="s:", after_id=after, limit=_PAGE)
+            page = await self.store.scan(key, id_prefix=prefix, after_id=after, limit=_PAGE)
             entries.extend(page)
             if len(page) < _PAGE:
-                return _fold(entries, _STATE_KIND)
+                return entries
             after = page[-1].id
 
     # -- BaseSessionService -----------------------------------------------------
@@ -227,9 +263,10 @@ class EventlogSessionService(BaseSessionService):
             _json(state or {}, session_id=key, where="state")
         )
         now = time.time()
-        entries = [Entry(_CREATED, None, "adk.created", repr(now), {})]
-        if deltas["session"]:
-            entries.append(Entry(f"s:{_seq(0)}", None, _STATE_KIND, repr(now), deltas["session"]))
+        entries = [
+            Entry(_CREATED, None, "adk.created", repr(now), {}),
+            Entry(_state_id(1), None, _STATE_FULL_KIND, repr(now), deltas["session"]),
+        ]
         try:
             result = await self.store.save_delta(
                 key,
@@ -393,11 +430,17 @@ class EventlogSessionService(BaseSessionService):
         payload = _event_payload(stored, key)
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
-        seq = _seq(info.version + 1)
+        version = info.version + 1
         stamp = repr(event.timestamp)
-        entries = [Entry(f"e:{seq}", info.leaf_id, _EVENT_KIND, stamp, payload)]
-        if deltas["session"]:
-            entries.append(Entry(f"s:{seq}", None, _STATE_KIND, stamp, deltas["session"]))
+        entries = [Entry(f"e:{_seq(version)}", info.leaf_id, _EVENT_KIND, stamp, payload)]
+        if version % self._checkpoint_every == 0:
+            # Read after `info`: a write since then makes the save below stale, so
+            # a checkpoint never holds another version's state.
+            state = await self._session_state(key)
+            state.update(deltas["session"])
+            entries.append(Entry(_state_id(version), None, _STATE_FULL_KIND, stamp, state))
+        elif deltas["session"]:
+            entries.append(Entry(_state_id(version), None, _STATE_KIND, stamp, deltas["session"]))
         try:
             result = await self.store.save_delta(
                 key,

@@ -363,3 +363,91 @@ def test_list_orders_by_last_activity_oldest_first(store_url: str) -> None:
         assert listed.sessions[-1].last_update_time == first.last_update_time
 
     _with_service(store_url, body)
+
+
+class _CheckpointEveryFour(EventlogSessionService):
+    _checkpoint_every = 4
+
+
+def _with_checkpoint_service(
+    url: str, body: Callable[[EventlogSessionService, AsyncStore], Awaitable[None]]
+) -> None:
+    async def main() -> None:
+        store = await eventlog.connect_async(url)
+        try:
+            await body(_CheckpointEveryFour(store), store)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_state_checkpoints_bound_what_a_read_folds(store_url: str) -> None:
+    key = "adk/a/u/s"
+
+    async def body(service: EventlogSessionService, store: AsyncStore) -> None:
+        s = await service.create_session(
+            app_name="a", user_id="u", session_id="s", state={"kept": "from creation", "n": -1}
+        )
+        model: dict[str, Any] = {"kept": "from creation", "n": -1}
+        for i in range(13):
+            delta = {} if i % 3 == 2 else {"n": i, f"k{i % 2}": i}
+            await service.append_event(s, _event(f"e{i}", delta))
+            model.update(delta)
+            got = await service.get_session(app_name="a", user_id="u", session_id="s")
+            assert got is not None and got.state == model, i
+        newest_first = await store.scan(key, id_prefix="r:")
+        kinds = [e.kind for e in newest_first]
+        # Versions 1 (creation), 4, 8 and 12 hold the whole state; newest first, the
+        # newest checkpoint is within the first four entries a read takes.
+        assert kinds.count("adk.state.full") == 4
+        assert "adk.state.full" in kinds[:4]
+        assert newest_first[kinds.index("adk.state.full")].payload == {
+            "kept": "from creation",
+            "n": 10,
+            "k0": 10,
+            "k1": 9,
+        }
+
+    _with_checkpoint_service(store_url, body)
+
+
+def test_a_session_stored_before_checkpoints_reads_and_gets_one(store_url: str) -> None:
+    key = "adk/a/u/old"
+
+    async def body(service: EventlogSessionService, store: AsyncStore) -> None:
+        # The layout of eventlog before state checkpoints: deltas s:<version>, oldest first.
+        first = _event("old", {"n": 1}, ts=1000.0).model_dump(mode="json", exclude_none=True)
+        await store.save_delta(
+            key,
+            eventlog.SessionDelta(
+                new_entries=[
+                    eventlog.Entry("c", None, "adk.created", "999.0", {}),
+                    eventlog.Entry("s:000000000000", None, "adk.state", "999.0", {"kept": 1}),
+                ],
+                leaf_id="c",
+            ),
+        )
+        await store.save_delta(
+            key,
+            eventlog.SessionDelta(
+                new_entries=[
+                    eventlog.Entry("e:000000000002", "c", "adk.event", "1000.0", first),
+                    eventlog.Entry("s:000000000002", None, "adk.state", "1000.0", {"n": 1}),
+                ],
+                leaf_id="e:000000000002",
+            ),
+        )
+        s = await service.get_session(app_name="a", user_id="u", session_id="old")
+        assert s is not None and s.state == {"kept": 1, "n": 1}
+        assert _texts(s) == ["old"]
+        for i in range(2, 6):  # versions 3 to 6: version 4 writes the first checkpoint
+            await service.append_event(s, _event(f"e{i}", {"n": i}))
+            got = await service.get_session(app_name="a", user_id="u", session_id="old")
+            assert got is not None and got.state == {"kept": 1, "n": i}, i
+        newest_first = await store.scan(key, id_prefix="r:")
+        kinds = [e.kind for e in newest_first]
+        assert kinds == ["adk.state", "adk.state", "adk.state.full", "adk.state"]
+        assert newest_first[2].payload == {"kept": 1, "n": 3}
+
+    _with_checkpoint_service(store_url, body)
