@@ -27,7 +27,10 @@ How ADK's data maps onto eventlog:
   checkpoints (deltas ``s:<version>``, oldest first) fold those first; their next
   64th version writes a checkpoint.
 - ``app:`` and ``user:`` deltas go to the sessions ``adk-app/<app>`` and
-  ``adk-user/<app>/<user>``, one entry per delta, folded on read.
+  ``adk-user/<app>/<user>``, one entry per delta, in the same ``r:<countdown>``
+  layout with checkpoints (the first write and every 64th version), folded on read.
+  Their writers race (every session of an app writes its app state), so each write
+  names the version it read and retries when another landed first.
 - The stale-session check is eventlog's version: a session object carries the
   version it was read or written at, and an append from an older one raises ADK's
   ``StaleSessionError`` (checked by ``save_delta(expected_version=...)``).
@@ -181,14 +184,73 @@ class EventlogSessionService(BaseSessionService):
     # -- scoped state -------------------------------------------------------------
 
     async def _scoped(self, key: str) -> dict[str, Any]:
+        """An app's or a user's state: the newest checkpoint and the deltas after it."""
+        # All ids at once: a missing session costs one read, and a d:<uuid> entry,
+        # which sorts first, shows state written before checkpoints.
+        found = await self._newest_checkpoint(key, _DELTA_KIND, id_prefix="")
+        if found is not None:
+            return found[0] if found[0] is not None else _fold(found[1], _DELTA_KIND)
+        checkpointed = await self._newest_checkpoint(key, _DELTA_KIND)
+        assert checkpointed is not None  # an r: scan meets only r: ids
+        base, newer = checkpointed
+        if base is not None:
+            return base
+        # No checkpoint yet: the old deltas, in the order written, then the new.
         data = await self.store.load(key)
-        return {} if data is None else _fold(data.entries, _DELTA_KIND)
+        legacy = [] if data is None else [e for e in data.entries if e.id.startswith("d:")]
+        return _fold(legacy + newer, _DELTA_KIND)
 
     async def _write_scoped(self, key: str, delta: dict[str, Any], timestamp: float) -> None:
+        """Append an app's or a user's state delta (the whole state at checkpoints).
+
+        Sessions of one app (or user) write here concurrently: a lost race reads the
+        new version and tries again.
+        """
         if not delta:
             return
-        entry = Entry(f"d:{uuid.uuid4().hex}", None, _DELTA_KIND, repr(timestamp), delta)
-        await self.store.save_delta(key, SessionDelta(new_entries=[entry]))
+        while True:
+            info = await self.store.info(key)
+            current = 0 if info is None else info.version
+            version = current + 1
+            if version == 1 or version % self._checkpoint_every == 0:
+                # Read after `info`: a write since then makes the save below fail.
+                state = await self._scoped(key)
+                state.update(delta)
+                entry = Entry(_state_id(version), None, _STATE_FULL_KIND, repr(timestamp), state)
+            else:
+                entry = Entry(_state_id(version), None, _DELTA_KIND, repr(timestamp), delta)
+            try:
+                await self.store.save_delta(
+                    key, SessionDelta(new_entries=[entry]), expected_version=current
+                )
+            except ConcurrencyError:
+                continue
+            return
+
+    async def _newest_checkpoint(
+        self, key: str, kind: str, *, id_prefix: str = _STATE_PREFIX
+    ) -> tuple[dict[str, Any] | None, list[Entry]] | None:
+        """The state at `key`'s newest checkpoint folded with the `kind` deltas after it;
+        without a checkpoint, None and every ``r:`` entry oldest first.
+
+        Scans the ids starting with `id_prefix`; meeting one that is not ``r:``
+        answers None (state stored before checkpoints).
+        """
+        newest_first: list[Entry] = []
+        after: str | None = None
+        while True:
+            page = await self.store.scan(
+                key, id_prefix=id_prefix, after_id=after, limit=self._checkpoint_every
+            )
+            for entry in page:
+                if not entry.id.startswith(_STATE_PREFIX):
+                    return None
+                newest_first.append(entry)
+                if entry.kind == _STATE_FULL_KIND and isinstance(entry.payload, dict):
+                    return _fold(newest_first[::-1], kind, base=entry.payload), []
+            if len(page) < self._checkpoint_every:
+                return None, newest_first[::-1]
+            after = page[-1].id
 
     async def _merged(self, app_name: str, user_id: str, state: dict[str, Any]) -> dict[str, Any]:
         merged = dict(state)
@@ -219,31 +281,21 @@ class EventlogSessionService(BaseSessionService):
 
     async def _session_state(self, key: str) -> dict[str, Any]:
         """The session-scoped state: the newest checkpoint and the deltas after it."""
-        newest_first: list[Entry] = []
+        checkpointed = await self._newest_checkpoint(key, _STATE_KIND)
+        assert checkpointed is not None  # an r: scan meets only r: ids
+        base, newer = checkpointed
+        if base is not None:
+            return base
+        # No checkpoint: a session from before them, its deltas s:<version> oldest first.
+        legacy: list[Entry] = []
         after: str | None = None
         while True:
             page = await self.store.scan(
-                key, id_prefix=_STATE_PREFIX, after_id=after, limit=self._checkpoint_every
+                key, id_prefix=_LEGACY_STATE_PREFIX, after_id=after, limit=_PAGE
             )
-            for entry in page:
-                newest_first.append(entry)
-                if entry.kind == _STATE_FULL_KIND and isinstance(entry.payload, dict):
-                    return _fold(newest_first[::-1], _STATE_KIND, base=entry.payload)
-            if len(page) < self._checkpoint_every:
-                break
-            after = page[-1].id
-        # No checkpoint: a session from before them, its deltas oldest first.
-        legacy = await self._scan_all(key, _LEGACY_STATE_PREFIX)
-        return _fold(legacy + newest_first[::-1], _STATE_KIND)
-
-    async def _scan_all(self, key: str, prefix: str) -> list[Entry]:
-        entries: list[Entry] = []
-        after: str | None = None
-        while True:
-            page = await self.store.scan(key, id_prefix=prefix, after_id=after, limit=_PAGE)
-            entries.extend(page)
+            legacy.extend(page)
             if len(page) < _PAGE:
-                return entries
+                return _fold(legacy + newer, _STATE_KIND)
             after = page[-1].id
 
     # -- BaseSessionService -----------------------------------------------------

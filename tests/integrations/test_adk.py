@@ -451,3 +451,55 @@ def test_a_session_stored_before_checkpoints_reads_and_gets_one(store_url: str) 
         assert newest_first[2].payload == {"kept": 1, "n": 3}
 
     _with_checkpoint_service(store_url, body)
+
+
+def test_app_and_user_state_checkpoints_and_the_old_layout(store_url: str) -> None:
+    async def body(service: EventlogSessionService, store: AsyncStore) -> None:
+        # The old layout of an app's state: deltas d:<uuid>, folded in the order written.
+        await store.save_delta(
+            "adk-app/a",
+            eventlog.SessionDelta(
+                new_entries=[
+                    eventlog.Entry("d:ff", None, "adk.delta", "1.0", {"x": "old", "y": 0}),
+                    eventlog.Entry("d:00", None, "adk.delta", "2.0", {"x": "newer"}),
+                ]
+            ),
+        )
+        s = await service.create_session(app_name="a", user_id="u", session_id="s")
+        assert s.state == {"app:x": "newer", "app:y": 0}
+        model = {"x": "newer", "y": 0}
+        for i in range(9):  # the app session's versions 2 to 10: a checkpoint at 4 and 8
+            await service.append_event(s, _event(f"e{i}", {"app:y": i, "user:z": i}))
+            model["y"] = i
+            got = await service.get_session(app_name="a", user_id="u", session_id="s")
+            assert got is not None
+            assert got.state == {**{f"app:{k}": v for k, v in model.items()}, "user:z": i}
+        app_kinds = [e.kind for e in await store.scan("adk-app/a", id_prefix="r:")]
+        assert app_kinds[:3] == ["adk.delta", "adk.delta", "adk.state.full"]
+        user_kinds = [e.kind for e in await store.scan("adk-user/a/u", id_prefix="r:")]
+        assert user_kinds[:2] == ["adk.delta", "adk.state.full"]  # versions 9 and 8
+        assert user_kinds[-1] == "adk.state.full"  # the first write holds the whole state
+        assert await service.get_user_state(app_name="a", user_id="u") == {"z": 8}
+
+    _with_checkpoint_service(store_url, body)
+
+
+def test_sessions_racing_on_one_apps_state_lose_no_delta(store_url: str) -> None:
+    async def body(service: EventlogSessionService, store: AsyncStore) -> None:
+        sessions = [
+            await service.create_session(app_name="a", user_id=f"u{n}", session_id="s")
+            for n in range(8)
+        ]
+        await asyncio.gather(
+            *(
+                service.append_event(s, _event("hi", {f"app:from{n}": n, "app:last": n}))
+                for n, s in enumerate(sessions)
+            )
+        )
+        got = await service.get_session(app_name="a", user_id="u0", session_id="s")
+        assert got is not None
+        assert {k: v for k, v in got.state.items() if k.startswith("app:from")} == {
+            f"app:from{n}": n for n in range(8)
+        }
+
+    _with_checkpoint_service(store_url, body)
