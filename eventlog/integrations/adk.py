@@ -60,6 +60,7 @@ import uuid
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
+import msgspec
 from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
@@ -77,7 +78,7 @@ from typing_extensions import override
 
 from ..errors import ConcurrencyError, InvalidInputError
 from ..errors import SessionNotFoundError as StoreSessionNotFoundError
-from ..model import Entry, SessionDelta, SessionInfo
+from ..model import Entry, RawJSON, SessionDelta, SessionInfo
 from ..store import AsyncStore
 from ._adk_events import decode_event
 
@@ -97,6 +98,7 @@ _COUNTDOWN_FROM: Final = 10**12
 _DELTA_KIND: Final = "adk.delta"
 _PAGE: Final = 500
 _BATCH: Final = 32
+_decode_json: Final = msgspec.json.Decoder().decode
 _STALE: Final = (
     "The session has been modified in storage since it was loaded. "
     "Please reload the session before appending more events."
@@ -154,6 +156,11 @@ def _event_payload(event: Event, session_id: str) -> dict[str, Any]:
 
 def _time(entry: Entry) -> float:
     return float(entry.timestamp) if entry.timestamp else 0.0
+
+
+def _dict_payload(entry: Entry) -> Any:
+    payload = entry.payload
+    return _decode_json(payload) if isinstance(payload, RawJSON) else payload
 
 
 def _strip(session_id: str | None) -> str | None:
@@ -261,10 +268,27 @@ class EventlogSessionService(BaseSessionService):
         return merged
 
     async def _chain(self, key: str, info: SessionInfo, limit: int | None) -> list[Entry]:
-        """The events' chain, or the last `limit` of it plus one (the newest for limit 0)."""
+        """The events' chain, or the last `limit` of it plus one (the newest for limit 0).
+
+        The whole chain is read as one scan of the event ids with payloads left as
+        bytes: each is decoded just before its event is built, so a long session's
+        payload dicts never pile up for the garbage collector. A chain this service
+        did not write (a leaf moved, a branch) is walked with `path` instead.
+        """
         if limit == 0:
             return [] if info.leaf_id is None else await self.store.path(key, limit=1)
-        return await self.store.path(key, limit=None if limit is None else limit + 1)
+        if limit is not None:
+            return await self.store.path(key, limit=limit + 1)
+        events = await self.store.scan(key, id_prefix="e:", raw=True)
+        parent = _CREATED
+        for event in events:
+            if event.parent_id != parent or event.kind != _EVENT_KIND:
+                break
+            parent = event.id
+        else:
+            if events and parent == info.leaf_id:
+                return events
+        return await self.store.path(key)
 
     async def _merged_state(self, key: str, app_name: str, user_id: str) -> dict[str, Any]:
         """The session's state with the app's and the user's, their three reads together."""
@@ -366,7 +390,7 @@ class EventlogSessionService(BaseSessionService):
         entries = [entry for entry in chain if entry.kind == _EVENT_KIND]
         if limit is not None:
             entries = entries[-limit:] if limit > 0 else []
-        events = [decode_event(entry.payload) for entry in entries]
+        events = [decode_event(_dict_payload(entry)) for entry in entries]
         if config is not None and config.after_timestamp is not None:
             i = len(events) - 1
             while i >= 0 and events[i].timestamp >= config.after_timestamp:

@@ -503,3 +503,22 @@ def test_sessions_racing_on_one_apps_state_lose_no_delta(store_url: str) -> None
         }
 
     _with_checkpoint_service(store_url, body)
+
+
+def test_a_full_read_follows_the_leaf_when_the_chain_was_changed_outside(
+    store_url: str,
+) -> None:
+    async def body(service: EventlogSessionService, store: AsyncStore) -> None:
+        s = await service.create_session(app_name="a", user_id="u", session_id="s")
+        for i in range(3):
+            await service.append_event(s, _event(f"e{i}", ts=1000.0 + i))
+        got = await service.get_session(app_name="a", user_id="u", session_id="s")
+        assert _texts(got) == ["e0", "e1", "e2"]
+        # The store's own API moves the leaf back to the second event (versions 2 to 4
+        # are the three events): ADK then sees the branch that ends there.
+        await store.save_delta("adk/a/u/s", eventlog.SessionDelta(leaf_id="e:000000000003"))
+        got = await service.get_session(app_name="a", user_id="u", session_id="s")
+        assert _texts(got) == ["e0", "e1"]
+        assert got is not None and got.last_update_time == 1001.0
+
+    _with_checkpoint_service(store_url, body)
