@@ -449,28 +449,34 @@ class EventlogSessionService(BaseSessionService):
                 break
         found = [(info, names) for info in infos if (names := self._listed(info)) is not None]
         users = sorted({user for _, (_, user, _) in found})
-        # Each session's reads, and the app's and users' scoped state, run together
-        # (a batch at a time, so a listing of thousands does not hold the pool).
-        scoped = await asyncio.gather(
+        # The app's and users' scoped state are read beside the first batch of
+        # sessions, each batch's reads together (a batch at a time, so a listing of
+        # thousands does not hold the pool).
+        scoped_reads = [
             self._scoped(_app_key(app_name)),
             *(self._scoped(_user_key(app_name, user)) for user in users),
+        ]
+        first = await asyncio.gather(
+            *scoped_reads, *(self._listed_session(info, *names) for info, names in found[:_BATCH])
         )
+        scoped: list[dict[str, Any]] = first[: len(scoped_reads)]
+        listed: list[tuple[Session, str] | None] = first[len(scoped_reads) :]
+        for start in range(_BATCH, len(found), _BATCH):
+            batch = found[start : start + _BATCH]
+            listed.extend(
+                await asyncio.gather(*(self._listed_session(info, *names) for info, names in batch))
+            )
         app_state, user_states = scoped[0], dict(zip(users, scoped[1:], strict=True))
         sessions: list[Session] = []
-        for start in range(0, len(found), _BATCH):
-            batch = found[start : start + _BATCH]
-            listed = await asyncio.gather(
-                *(self._listed_session(info, *names) for info, names in batch)
-            )
-            for item in listed:
-                if item is None:
-                    continue
-                session, user = item
-                for k, v in app_state.items():
-                    session.state[State.APP_PREFIX + k] = v
-                for k, v in user_states[user].items():
-                    session.state[State.USER_PREFIX + k] = v
-                sessions.append(session)
+        for item in listed:
+            if item is None:
+                continue
+            session, user = item
+            for k, v in app_state.items():
+                session.state[State.APP_PREFIX + k] = v
+            for k, v in user_states[user].items():
+                session.state[State.USER_PREFIX + k] = v
+            sessions.append(session)
         sessions.sort(key=lambda s: (s.last_update_time, s.user_id, s.id))
         return ListSessionsResponse(sessions=sessions)
 
