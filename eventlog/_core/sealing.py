@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import msgspec
 
-from ..errors import DecryptionError, EventlogError
+from ..errors import DecryptionError, EventlogError, KeyProviderError
 from ..keyring import KEY_BYTES, KeyProvider, WrappedKey, aesgcm
 from .codec import EncodedEntry, PreparedDelta, PreparedSnapshot, content_digest
 from .planning import WritePlan
@@ -63,6 +63,7 @@ GENERATION_SEALS: Final = 2**31
 """Seals one derived key holds at most (see the module docstring)."""
 _GENERATION_SHIFT: Final = 31
 _KEY_FORMAT: Final = 1
+_MAX_KEY_ID_BYTES: Final = 255
 EntryRow: TypeAlias = tuple[Any, ...]
 """``(entry_id, parent_id, kind, timestamp, payload)``, as a load reads live entries."""
 _CACHED_CIPHERS: Final = 1024
@@ -375,27 +376,28 @@ class Sealer:
         return f"<Sealer tenant={self.tenant!r}>"
 
     def new_session(self, session_id: str) -> tuple[SessionCipher, bytes]:
-        """A fresh data key for a new session: its cipher and the key as stored (wrapped)."""
+        """A fresh data key for a new session: its cipher and the key as stored (wrapped).
+
+        Raises:
+            KeyProviderError: the provider failed or answered with something
+                that is not a wrapped key.
+        """
         root = os.urandom(KEY_BYTES)
-        wrapped = self.provider.wrap(root, context=_context(self.tenant, session_id))
-        return SessionCipher(root, tenant=self.tenant, session_id=session_id), _encode_data_key(
-            wrapped
-        )
+        wrapped = self._wrap(session_id, root)
+        return SessionCipher(root, tenant=self.tenant, session_id=session_id), wrapped
 
     def cipher(self, session_id: str, data_key: bytes) -> SessionCipher:
         """The cipher of a sealed session, from its stored data key.
 
         Raises:
             DecryptionError: the provider cannot unwrap it (unknown key id, wrong key).
+            KeyProviderError: the provider failed otherwise (unreachable, access
+                denied) or answered with something that is not a data key.
         """
         found = self._opened.get((session_id, data_key))
         if found is not None:
             return found
-        wrapped = decode_data_key(data_key, session_id=session_id)
-        try:
-            root = self.provider.unwrap(wrapped, context=_context(self.tenant, session_id))
-        except EventlogError as error:
-            raise DecryptionError(error.message, session_id=session_id) from None
+        root = self._unwrap(session_id, decode_data_key(data_key, session_id=session_id))
         cipher = SessionCipher(root, tenant=self.tenant, session_id=session_id)
         self._opened[(session_id, data_key)] = cipher
         while len(self._opened) > _CACHED_CIPHERS:
@@ -403,16 +405,67 @@ class Sealer:
         return cipher
 
     def rewrap(self, session_id: str, data_key: bytes) -> bytes | None:
-        """The data key wrapped by the active key; None if it already is."""
+        """The data key wrapped by the active key; None if it already is.
+
+        Raises:
+            DecryptionError: the provider cannot unwrap it.
+            KeyProviderError: the provider failed otherwise.
+        """
         wrapped = decode_data_key(data_key, session_id=session_id)
-        if wrapped.key_id == self.provider.active_key_id:
-            return None
-        context = _context(self.tenant, session_id)
         try:
-            root = self.provider.unwrap(wrapped, context=context)
+            active = self.provider.active_key_id
+        except Exception as error:
+            raise _provider_failed(error, session_id) from error
+        if wrapped.key_id == active:
+            return None
+        return self._wrap(session_id, self._unwrap(session_id, wrapped))
+
+    # A provider is someone else's code talking to a KMS: whatever it raises
+    # (a network error, access denied) becomes a KeyProviderError naming only the
+    # exception's type, and whatever it returns is checked before it is stored.
+
+    def _wrap(self, session_id: str, root: bytes) -> bytes:
+        try:
+            wrapped = self.provider.wrap(root, context=_context(self.tenant, session_id))
+        except EventlogError:
+            raise
+        except Exception as error:
+            raise _provider_failed(error, session_id) from error
+        if (
+            not isinstance(wrapped, tuple)
+            or len(wrapped) != 2
+            or not isinstance(wrapped[0], str)
+            or not 1 <= len(wrapped[0].encode("utf-8", "surrogatepass")) <= _MAX_KEY_ID_BYTES
+            or not isinstance(wrapped[1], bytes)
+        ):
+            raise KeyProviderError(
+                "the key provider's wrap returned something that is not a WrappedKey",
+                session_id=session_id,
+            )
+        return _encode_data_key(WrappedKey(*wrapped))
+
+    def _unwrap(self, session_id: str, wrapped: WrappedKey) -> bytes:
+        try:
+            root = self.provider.unwrap(wrapped, context=_context(self.tenant, session_id))
         except EventlogError as error:
             raise DecryptionError(error.message, session_id=session_id) from None
-        return _encode_data_key(self.provider.wrap(root, context=context))
+        except Exception as error:
+            raise _provider_failed(error, session_id) from error
+        if not isinstance(root, bytes) or len(root) != KEY_BYTES:
+            raise KeyProviderError(
+                f"the key provider's unwrap returned something that is not {KEY_BYTES} bytes",
+                session_id=session_id,
+            )
+        return root
+
+
+def _provider_failed(error: Exception, session_id: str) -> KeyProviderError:
+    name = type(error).__name__
+    return KeyProviderError(
+        f"the key provider failed ({name}); the store is unchanged",
+        session_id=session_id,
+        code=name,
+    )
 
 
 def open_state(
