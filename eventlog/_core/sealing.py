@@ -383,8 +383,8 @@ class Sealer:
                 that is not a wrapped key.
         """
         root = os.urandom(KEY_BYTES)
-        wrapped = self._wrap(session_id, root)
-        return SessionCipher(root, tenant=self.tenant, session_id=session_id), wrapped
+        stored = self._wrap(session_id, root)
+        return SessionCipher(root, tenant=self.tenant, session_id=session_id), stored
 
     def cipher(self, session_id: str, data_key: bytes) -> SessionCipher:
         """The cipher of a sealed session, from its stored data key.
@@ -397,7 +397,7 @@ class Sealer:
         found = self._opened.get((session_id, data_key))
         if found is not None:
             return found
-        root = self._unwrap(session_id, decode_data_key(data_key, session_id=session_id))
+        root = self._unwrap(session_id, data_key)
         cipher = SessionCipher(root, tenant=self.tenant, session_id=session_id)
         self._opened[(session_id, data_key)] = cipher
         while len(self._opened) > _CACHED_CIPHERS:
@@ -418,45 +418,71 @@ class Sealer:
             raise _provider_failed(error, session_id) from error
         if wrapped.key_id == active:
             return None
-        return self._wrap(session_id, self._unwrap(session_id, wrapped))
-
-    # A provider is someone else's code talking to a KMS: whatever it raises
-    # (a network error, access denied) becomes a KeyProviderError naming only the
-    # exception's type, and whatever it returns is checked before it is stored.
+        return self._wrap(session_id, self._unwrap(session_id, data_key))
 
     def _wrap(self, session_id: str, root: bytes) -> bytes:
-        try:
-            wrapped = self.provider.wrap(root, context=_context(self.tenant, session_id))
-        except EventlogError:
-            raise
-        except Exception as error:
-            raise _provider_failed(error, session_id) from error
-        if (
-            not isinstance(wrapped, tuple)
-            or len(wrapped) != 2
-            or not isinstance(wrapped[0], str)
-            or not 1 <= len(wrapped[0].encode("utf-8", "surrogatepass")) <= _MAX_KEY_ID_BYTES
-            or not isinstance(wrapped[1], bytes)
-        ):
-            raise KeyProviderError(
-                "the key provider's wrap returned something that is not a WrappedKey",
-                session_id=session_id,
-            )
-        return _encode_data_key(WrappedKey(*wrapped))
+        context = _context(self.tenant, session_id)
+        return wrap_data_key(self.provider, root, context=context, session_id=session_id)
 
-    def _unwrap(self, session_id: str, wrapped: WrappedKey) -> bytes:
-        try:
-            root = self.provider.unwrap(wrapped, context=_context(self.tenant, session_id))
-        except EventlogError as error:
-            raise DecryptionError(error.message, session_id=session_id) from None
-        except Exception as error:
-            raise _provider_failed(error, session_id) from error
-        if not isinstance(root, bytes) or len(root) != KEY_BYTES:
-            raise KeyProviderError(
-                f"the key provider's unwrap returned something that is not {KEY_BYTES} bytes",
-                session_id=session_id,
-            )
-        return root
+    def _unwrap(self, session_id: str, stored: bytes) -> bytes:
+        context = _context(self.tenant, session_id)
+        return unwrap_data_key(self.provider, stored, context=context, session_id=session_id)
+
+
+# A provider is someone else's code talking to a KMS: whatever it raises (a
+# network error, access denied) becomes a KeyProviderError naming only the
+# exception's type, and whatever it returns is checked before it is used.
+
+
+def wrap_data_key(provider: KeyProvider, root: bytes, *, context: bytes, session_id: str) -> bytes:
+    """`root` wrapped by the provider's active key, in its stored form.
+
+    Raises:
+        KeyProviderError: the provider failed or did not answer with a `WrappedKey`.
+    """
+    try:
+        wrapped = provider.wrap(root, context=context)
+    except EventlogError:
+        raise
+    except Exception as error:
+        raise _provider_failed(error, session_id) from error
+    if (
+        not isinstance(wrapped, tuple)
+        or len(wrapped) != 2
+        or not isinstance(wrapped[0], str)
+        or not 1 <= len(wrapped[0].encode("utf-8", "surrogatepass")) <= _MAX_KEY_ID_BYTES
+        or not isinstance(wrapped[1], bytes)
+    ):
+        raise KeyProviderError(
+            "the key provider's wrap returned something that is not a WrappedKey",
+            session_id=session_id,
+        )
+    return _encode_data_key(WrappedKey(*wrapped))
+
+
+def unwrap_data_key(
+    provider: KeyProvider, stored: bytes, *, context: bytes, session_id: str
+) -> bytes:
+    """The key a stored (wrapped) data key holds.
+
+    Raises:
+        DecryptionError: the stored form is damaged, or the provider cannot unwrap
+            it (unknown key id, wrong key, another context).
+        KeyProviderError: the provider failed otherwise, or did not answer with a key.
+    """
+    wrapped = decode_data_key(stored, session_id=session_id)
+    try:
+        root = provider.unwrap(wrapped, context=context)
+    except EventlogError as error:
+        raise DecryptionError(error.message, session_id=session_id) from None
+    except Exception as error:
+        raise _provider_failed(error, session_id) from error
+    if not isinstance(root, bytes) or len(root) != KEY_BYTES:
+        raise KeyProviderError(
+            f"the key provider's unwrap returned something that is not {KEY_BYTES} bytes",
+            session_id=session_id,
+        )
+    return root
 
 
 def _provider_failed(error: Exception, session_id: str) -> KeyProviderError:
