@@ -24,6 +24,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidLeafError",
     "InvalidPayloadError",
+    "KeyProviderError",
     "PayloadTooLargeError",
     "SchemaVersionError",
     "SessionExistsError",
@@ -242,6 +243,17 @@ class DecryptionError(StoreError):
     a ciphertext copied from another row, session or tenant). Names the session
     and, for a payload, the entry; never a key or any plaintext. Nothing is
     skipped: the read that met it fails as a whole.
+    """
+
+
+class KeyProviderError(StoreError):
+    """The key provider (a KMS behind a `KeyProvider`) failed: unreachable, access
+    denied, or any other error of its own, or it answered with something that is
+    not a key (DESIGN.md section 8).
+
+    Nothing was written. The message and `code` name only the type of the
+    provider's exception (which is chained as the cause, for diagnosis); never
+    a key. A wrong or unknown key is a `DecryptionError`, not this.
     """
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, runtime_checkable
 
 from .errors import DecryptionError, InvalidConfigError
 
@@ -91,8 +92,17 @@ def check_keyring(keyring: object) -> KeyProvider | None:
     Raises:
         InvalidConfigError: it is neither.
     """
-    if keyring is None or isinstance(keyring, KeyProvider):
+    if keyring is None or isinstance(keyring, Keyring):
         return keyring
+    # Not isinstance(keyring, KeyProvider): on Python 3.11 that reads the
+    # `active_key_id` property, i.e. asks the KMS at connect time, and a KMS
+    # that is down would raise its own error out of `connect`.
+    missing = object()
+    if all(
+        inspect.getattr_static(keyring, name, missing) is not missing
+        for name in ("active_key_id", "wrap", "unwrap")
+    ):
+        return cast(KeyProvider, keyring)
     raise InvalidConfigError(
         f"keyring must be an eventlog.Keyring or a KeyProvider, not {type(keyring).__name__}"
     )

@@ -131,7 +131,8 @@ def test_export_writes_plaintext_only_when_asked_and_says_so(tmp_path: Path) -> 
         _turn(store, "chat", 0)
     ring_file = tmp_path / "ring.json"
     ring_file.write_text(json.dumps({"active": "k", "keys": {"k": base64.b64encode(key).decode()}}))
-    base = ["export", "--format", "jsonl", "chat", "--url", _url(path), "--keyring", str(ring_file)]
+    # jsonl would be a sealed dump (tests/security/test_encryption_dump.py); pi is plaintext.
+    base = ["export", "--format", "pi", "chat", "--url", _url(path), "--keyring", str(ring_file)]
     refused = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "out.jsonl")])
     assert refused.exit_code != 0 and "--plaintext" in refused.output
     assert not (tmp_path / "out.jsonl").exists()

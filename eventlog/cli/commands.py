@@ -118,11 +118,15 @@ def _quoted(text: str) -> str:
     return f"'{printable(text)}'"
 
 
+def _keyring() -> Keyring | None:
+    """The keyring the running command was given (`--keyring`), or None."""
+    keyring_file = _KEYRING.get()
+    return None if keyring_file is None else Keyring.from_file(keyring_file)
+
+
 @contextmanager
 def _opened(url: str, **options: Any) -> Iterator[Store]:
-    keyring_file = _KEYRING.get()
-    keyring = None if keyring_file is None else Keyring.from_file(keyring_file)
-    store = connect(url, tenant=_TENANT.get(), keyring=keyring, **options)
+    store = connect(url, tenant=_TENANT.get(), keyring=_keyring(), **options)
     try:
         yield store
     finally:
@@ -427,6 +431,7 @@ def import_command(
             skip_bad=skip_bad,
             max_purged_versions=max_purged_versions,
             progress=progress,
+            keyring=_keyring() if format_name == "jsonl" else None,
         )
     click.echo(
         f"imported {result.entries} entries into session {_quoted(result.session_id)}: "
@@ -494,30 +499,43 @@ def _import_folder(url: str, format_name: str, folder: Path, *, skip_bad: bool) 
     "--plaintext",
     is_flag=True,
     default=False,
-    help="With --keyring: write the session decrypted (required: sealed payloads and "
-    "metadata leave the store as plaintext only when asked).",
+    help="With --keyring: write the session decrypted (required but for a jsonl dump, "
+    "which stays sealed without it: sealed payloads and metadata leave the store as "
+    "plaintext only when asked).",
 )
 @clean_errors
 def export_command(
     url: str, format_name: str, session_id: str, output: str | None, plaintext: bool
 ) -> None:
-    """Export a session to a file, or to stdout."""
-    if _KEYRING.get() is not None and not plaintext:
+    """Export a session to a file, or to stdout (with --keyring, a jsonl dump stays sealed)."""
+    keyring = _keyring()
+    sealed = keyring is not None and format_name == "jsonl" and not plaintext
+    if keyring is not None and not plaintext and not sealed:
         raise click.UsageError(
             "the store has a keyring: the export would hold the session in plaintext; "
-            "pass --plaintext to write it decrypted"
+            "pass --plaintext to write it decrypted (or --format jsonl: a sealed dump)"
         )
     with _opened(url) as store, tempfile.TemporaryDirectory(prefix="eventlog-") as folder:
         # export_file writes whole files only; stdout gets the file once it is complete.
         target = Path(output) if output is not None else Path(folder) / "export"
         with progress_callback(f"exporting {printable(session_id)}") as progress:
-            export_file(store, format_name, session_id, target, progress=progress)
+            export_file(
+                store,
+                format_name,
+                session_id,
+                target,
+                progress=progress,
+                keyring=keyring if sealed else None,
+            )
         if output is None:
             with target.open("rb") as source:
                 sys.stdout.flush()
                 shutil.copyfileobj(source, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
-    decrypted = " in plaintext (decrypted)" if _KEYRING.get() is not None else ""
+    if sealed:
+        decrypted = " sealed (a jsonl dump under the keyring)"
+    else:
+        decrypted = " in plaintext (decrypted)" if keyring is not None else ""
     if output is not None:
         click.echo(
             f"exported session {_quoted(session_id)}{decrypted} to {printable(output)}", err=True

@@ -35,6 +35,7 @@ from typing import IO, Final, Literal
 
 from .._core.codec import DEFAULT_MAX_ENTRY_BYTES, check_session_id
 from ..errors import InvalidInputError, SessionNotFoundError
+from ..keyring import KeyProvider
 from ..model import JSONObject, SessionData
 from ..store import Store
 from . import claude_code, codex, dump, flue, flue_stream, pi
@@ -229,6 +230,7 @@ def import_file(
     max_purged_versions: int = dump.MAX_PURGED_VERSIONS,
     progress: Callable[[int], None] | None = None,
     extra_metadata: JSONObject | None = None,
+    keyring: KeyProvider | None = None,
 ) -> ImportResult:
     """Import a session file into a store, streaming.
 
@@ -250,6 +252,7 @@ def import_file(
             (appended or found already stored), e.g. to advance a progress bar.
         extra_metadata: keys added to the session's metadata (not for
             ``jsonl``), e.g. the parent links a folder import records.
+        keyring: what opens a sealed ``jsonl`` dump (only for ``jsonl``).
 
     Returns:
         What was read, written and skipped.
@@ -260,12 +263,15 @@ def import_file(
         IdConflictError: the session holds one of the ids with other content.
         InvalidLeafError: the file's leaf would not be live (an id the session removed).
         SessionExistsError: a ``jsonl`` dump's target session exists.
+        DecryptionError: a sealed dump that `keyring` cannot open (nothing written).
         ConcurrencyError: another client kept writing to the session; what it
             wrote is kept (a new session is deleted again only if nobody else wrote).
     """
     name = _one_file_format(format)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError("batch_size must be a positive int")
+    if keyring is not None and name != "jsonl":
+        raise InvalidInputError("keyring applies to a jsonl dump only")
     label = os.fspath(path)
     with open(path, "rb") as stream:
         if name == "jsonl":
@@ -280,6 +286,7 @@ def import_file(
                 session_id=session_id,
                 max_purged_versions=max_purged_versions,
                 progress=progress,
+                keyring=keyring,
             )
             return ImportResult(
                 session_id=restored.session_id,
@@ -321,6 +328,7 @@ def export_file(
     path: str | os.PathLike[str],
     *,
     progress: Callable[[int], None] | None = None,
+    keyring: KeyProvider | None = None,
 ) -> None:
     """Export a session to a file, atomically (a temporary file, then a rename).
 
@@ -331,15 +339,22 @@ def export_file(
         path: the target file.
         progress: called with the number of entries read from the store, after
             each read (a ``jsonl`` dump reads every kept version).
+        keyring: write a sealed ``jsonl`` dump (only for ``jsonl``): every line
+            after the header sealed under a dump key this keyring wraps. Every
+            other export holds the session in plaintext.
 
     Raises:
         SessionNotFoundError: no such session.
-        InvalidInputError: the format cannot be written (``codex``).
+        InvalidInputError: the format cannot be written (``codex``), or a
+            keyring for another format than ``jsonl``.
+        KeyProviderError: the keyring (a KMS) failed; no file was written.
     """
     name = _check_format(format)
+    if keyring is not None and name != "jsonl":
+        raise InvalidInputError("keyring applies to a jsonl dump only")
     if name == "jsonl":
         with atomic_output(path) as stream:
-            dump.dump(store, session_id, stream, progress=progress)
+            dump.dump(store, session_id, stream, progress=progress, keyring=keyring)
         return
     writer = _WRITERS.get(name)
     if writer is None:

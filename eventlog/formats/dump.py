@@ -37,6 +37,11 @@ restore that still fails part way (a concurrent writer, the store going away)
 deletes the half-restored session again, at the version it last wrote: if
 another client has written to it since, the session is kept.
 
+A sealed dump (format 2, written with a keyring: `_sealed_dump`) has the same
+lines, each after the header sealed under a dump key that the header holds
+wrapped by the keyring; restoring it needs that keyring, opens the lines in
+memory and writes them through the store as above.
+
 Cost: a dump loads every kept version, O(versions x live entries); memory and
 restore hold one version's entries at a time (the whole session for a
 snapshot version).
@@ -44,8 +49,9 @@ snapshot version).
 
 from __future__ import annotations
 
+import itertools
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Final
 
 import msgspec
@@ -58,12 +64,14 @@ from ..errors import (
     SessionExistsError,
     SessionNotFoundError,
 )
+from ..keyring import KeyProvider
 from ..model import UNSET, Entry, RawJSON, SessionData, SessionDelta, UnsetType
 from ..store import Store
 from ._entry_checks import max_entry_bytes_of
 from ._importer import Progress, discard_new_session, reported
 from ._lines import BadLine, MalformedLineError, decode_json, iter_lines
 from ._payload_keys import as_bytes
+from ._sealed_dump import SEALED_DUMP_FORMAT, DumpSealer, new_dump_key, open_dump_key
 
 __all__ = [
     "DUMP_FORMAT_VERSION",
@@ -98,6 +106,7 @@ class _Header(msgspec.Struct, omit_defaults=True):
     updated_at: str | None = None
     parent_session_id: str | None = None
     forked_from_entry_id: str | None = None
+    data_key: str | None = None  # a sealed dump's wrapped dump key (format 2)
 
 
 class _Version(msgspec.Struct, omit_defaults=True):
@@ -181,16 +190,25 @@ def _is_delta(previous: SessionData, current: SessionData, ever: set[str]) -> bo
 
 
 def dump(
-    store: Store, session_id: str, stream: IO[bytes], *, progress: Progress | None = None
+    store: Store,
+    session_id: str,
+    stream: IO[bytes],
+    *,
+    progress: Progress | None = None,
+    keyring: KeyProvider | None = None,
 ) -> int:
     """Write a session's dump; returns the number of versions written.
 
     Args:
         progress: told the entries of each version once it is read.
+        keyring: write a sealed dump (format 2, `_sealed_dump`): every line after
+            the header sealed under a fresh dump key wrapped by this keyring's
+            active key. Without it the dump is plaintext (format 1).
 
     Raises:
         SessionNotFoundError: no such session, or it was deleted while it was dumped.
         HistoryPurgedError: the session was purged while it was dumped.
+        KeyProviderError: the keyring (a KMS) failed; nothing was written.
     """
     latest = store.load(session_id, raw=True)
     if latest is None:
@@ -198,8 +216,12 @@ def dump(
     if progress is not None:
         progress(len(latest.entries))
     first = _first_kept_version(store, latest, session_id)
+    sealer: DumpSealer | None = None
+    data_key = None
+    if keyring is not None:
+        sealer, data_key = new_dump_key(keyring, session_id=session_id)
     header = _Header(
-        DUMP_FORMAT_VERSION,
+        DUMP_FORMAT_VERSION if sealer is None else SEALED_DUMP_FORMAT,
         session_id,
         latest.version,
         first,
@@ -207,8 +229,11 @@ def dump(
         None if latest.updated_at is None else latest.updated_at.isoformat(),
         latest.parent_session_id,
         latest.forked_from_entry_id,
+        data_key,
     )
-    stream.write(_encoder.encode(header) + b"\n")
+    header_line = _encoder.encode(header)
+    stream.write(header_line + b"\n")
+    write = _line_writer(stream, sealer, header_line)
     previous: SessionData | None = None
     ever: set[str] = set()
     for version in range(first, latest.version + 1):
@@ -230,12 +255,31 @@ def dump(
         changed = previous is None or metadata != as_bytes(previous.metadata)
         raw, text = _raw_fields(metadata) if changed else (_NO_RAW, None)
         line = _Version(version, mode, current.leaf_id, removed, len(listed), raw, text)
-        stream.write(_encoder.encode(line) + b"\n")
+        write(_encoder.encode(line))
         for entry in listed:
-            stream.write(_entry_line(entry) + b"\n")
+            write(_entry_line(entry))
         ever.update(entry.id for entry in current.entries)
         previous = current
     return latest.version - first + 1
+
+
+def _line_writer(
+    stream: IO[bytes], sealer: DumpSealer | None, header_line: bytes
+) -> Callable[[bytes], None]:
+    """What writes each line after the header: as it is, or sealed."""
+    if sealer is None:
+
+        def write_plain(line: bytes) -> None:
+            stream.write(line + b"\n")
+
+        return write_plain
+    sealer.bind_header(header_line)
+    numbers = itertools.count(2)
+
+    def write_sealed(line: bytes) -> None:
+        stream.write(sealer.seal_line(next(numbers), line) + b"\n")
+
+    return write_sealed
 
 
 def write_snapshot(data: SessionData, stream: IO[bytes], *, session_id: str | None = None) -> None:
@@ -274,16 +318,29 @@ def _bytes_of(raw: msgspec.Raw, text: str | None) -> RawJSON | UnsetType:
     return UNSET
 
 
-def _parse(stream: Iterable[bytes], path: str) -> tuple[_Header, Iterator[_Step]]:
-    """Parse a dump: the header, and a reader of one step per version with its entries."""
+def _parse(
+    stream: Iterable[bytes], path: str, keyring: KeyProvider | None = None
+) -> tuple[_Header, Iterator[_Step]]:
+    """Parse a dump: the header, and a reader of one step per version with its entries.
+
+    Raises:
+        MalformedLineError: the header is not a dump header.
+        DecryptionError: the dump is sealed and `keyring` is None or cannot open it.
+    """
     lines = iter_lines(stream)
     number, first = next(lines, (1, b""))
     try:
         header = decode_json(_header_decoder, first)
     except BadLine:
         raise _malformed("the first line is not a dump header", path, number) from None
-    if header.eventlog_dump != DUMP_FORMAT_VERSION:
+    if header.eventlog_dump not in (DUMP_FORMAT_VERSION, SEALED_DUMP_FORMAT):
         raise _malformed(f"unknown dump format version {header.eventlog_dump}", path, number)
+    if (header.eventlog_dump == SEALED_DUMP_FORMAT) != (header.data_key is not None):
+        raise _malformed("data_key is in a sealed dump's header, and only there", path, number)
+    if header.data_key is not None:
+        sealer = open_dump_key(keyring, header.data_key, session_id=header.session_id, path=path)
+        sealer.bind_header(first)
+        lines = sealer.open_lines(lines, path=path)
     if not 1 <= header.first_version <= header.version:
         raise _malformed("the header needs 1 <= first_version <= version", path, number)
     return header, _versions(lines, header, path)
@@ -391,6 +448,7 @@ def restore(
     session_id: str | None = None,
     max_purged_versions: int = MAX_PURGED_VERSIONS,
     progress: Progress | None = None,
+    keyring: KeyProvider | None = None,
 ) -> Restored:
     """Restore a dump into a new session, after checking all of it (see the module docstring).
 
@@ -398,17 +456,22 @@ def restore(
         max_purged_versions: refuse a dump whose first kept version is above this
             plus one (each purged version is recreated as one placeholder write).
         progress: told the entries each restoring write stored.
+        keyring: what opens a sealed dump (format 2); its lines are opened in
+            memory and written through `store`, which seals them with its own keys.
 
     Raises:
         MalformedLineError: the dump is broken or inconsistent (nothing written).
         InvalidInputError: the dump has more purged versions than ``max_purged_versions``.
         SessionExistsError: the target session already exists.
+        DecryptionError: the dump is sealed and `keyring` cannot open all of it
+            (nothing written).
+        KeyProviderError: the keyring (a KMS) failed (nothing written).
     """
     if not isinstance(max_purged_versions, int) or max_purged_versions < 0:
         raise InvalidInputError("max_purged_versions must be an int >= 0")
     # A first pass checks the whole dump (copying it) before the second one writes.
     with tempfile.TemporaryFile() as copy:
-        header, steps = _parse(_copied(stream, copy), path)
+        header, steps = _parse(_copied(stream, copy), path, keyring)
         target = session_id or header.session_id
         _check_steps(steps, path=path, target=target, limit=max_entry_bytes_of(store))
         if header.first_version - 1 > max_purged_versions:
@@ -420,12 +483,17 @@ def restore(
                 where=f"{path}:1",
             )
         copy.seek(0)
-        header, steps = _parse(copy, path)
+        header, steps = _parse(copy, path, keyring)
         return _restore_checked(store, header, steps, path=path, target=target, progress=progress)
 
 
 def read_latest(
-    stream: IO[bytes], *, path: str, session_id: str | None = None, raw: bool = False
+    stream: IO[bytes],
+    *,
+    path: str,
+    session_id: str | None = None,
+    raw: bool = False,
+    keyring: KeyProvider | None = None,
 ) -> SessionData:
     """The session as the last version of a dump leaves it, read into memory.
 
@@ -437,6 +505,7 @@ def read_latest(
     Args:
         session_id: the id the session is restored under (default: the dump's own).
         raw: give payloads and metadata as `RawJSON` bytes (as `Store.load` does).
+        keyring: what opens a sealed dump.
 
     Raises:
         MalformedLineError: the dump is broken or inconsistent.
@@ -445,7 +514,7 @@ def read_latest(
     from .._connect import connect
 
     with connect("memory://") as scratch:
-        restored = restore(scratch, stream, path=path, session_id=session_id)
+        restored = restore(scratch, stream, path=path, session_id=session_id, keyring=keyring)
         data = scratch.load(restored.session_id, raw=raw)
     if data is None:
         raise MalformedLineError("the dump restores no session", path=path, line=1)

@@ -10,7 +10,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import eventlog
-from eventlog import Entry, Keyring, SessionDelta, Store
+from eventlog import Entry, KeyProvider, Keyring, SessionDelta, Store
 
 SESSIONS = 5
 ENTRIES_PER_SESSION = 10
@@ -76,7 +76,7 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def connect_sqlite(path: Path, ring: Keyring | None, tenant: str | None = None) -> Store:
+def connect_sqlite(path: Path, ring: KeyProvider | None, tenant: str | None = None) -> Store:
     return eventlog.connect(sqlite_url(path), keyring=ring, tenant=tenant)
 
 

@@ -203,6 +203,26 @@ def test_a_damaged_plain_row_is_still_corruption_not_decryption(tmp_path: Path) 
             store.load("s1")
 
 
+def test_a_sealed_payload_that_opens_to_bad_json_is_corruption(tmp_path: Path) -> None:
+    # The writer (holding the key) sealed bytes that are not a JSON object: the
+    # seal is sound, so this is damage, not a failed open; and the load names it.
+    ring = keyring("k1")
+    path = tmp_path / "t.db"
+    with connect_sqlite(path, ring) as store:
+        _write(store, "s1")
+        with raw_sqlite(path) as conn:
+            (data_key,) = conn.execute("SELECT data_key FROM sessions").fetchone()
+            seq = conn.execute("SELECT seq FROM entries WHERE entry_id = 'e1'").fetchone()[0]
+            cipher = Sealer(ring, tenant="").cipher("s1", bytes(data_key))
+            bad = cipher.seal_payload("e1", "message", seq, b"{{")
+            conn.execute("UPDATE entries SET payload = ? WHERE entry_id = 'e1'", (bad,))
+        for raw in (False, True):
+            with pytest.raises(CorruptionError) as caught:
+                store.load("s1", raw=raw)
+            assert not isinstance(caught.value, DecryptionError)
+            assert caught.value.entry_id == "e1" and caught.value.session_id == "s1"
+
+
 def test_keys_never_in_reprs_errors_or_pickles(tmp_path: Path) -> None:
     keys = {"k1": bytes(range(32))}
     ring = Keyring(keys, active="k1")
