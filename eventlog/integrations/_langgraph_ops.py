@@ -172,6 +172,14 @@ def _writes_prefix(checkpoint_id: str) -> str:
     return f"{WRITE_PREFIX}{_q(checkpoint_id)}:"
 
 
+def _leaf_checkpoint(leaf: str | None) -> str | None:
+    """The checkpoint entry id a session leaf stands for (a write leaf names its checkpoint)."""
+    if leaf is None or not leaf.startswith(WRITE_PREFIX):
+        return leaf
+    # Quoted checkpoint ids hold no ':' (`_q` quotes it), so the first one ends it.
+    return CHECKPOINT_PREFIX + leaf[len(WRITE_PREFIX) :].partition(":")[0]
+
+
 def _payload(entry: Entry) -> dict[str, Any]:
     return cast("dict[str, Any]", entry.payload)
 
@@ -404,13 +412,16 @@ class SaverCore:
             entries.append(Entry(id=entry_id, parent_id=parent, kind="write", payload=payload))
         if not entries:
             return
+        # The last write becomes the leaf: a delta whose leaf is one of its own new
+        # entries is one round trip (a kept leaf needs its record read first, two
+        # more), and `_latest` finds the checkpoint from a write leaf as well.
         try:
-            yield SaveDelta(sid, SessionDelta(new_entries=entries))
+            yield SaveDelta(sid, SessionDelta(new_entries=entries, leaf_id=entries[-1].id))
         except IdConflictError:
             existing = {e.id for e in (yield from _scan(sid, base))}
             fresh = [e for e in entries if e.id not in existing]
             if fresh:
-                yield SaveDelta(sid, SessionDelta(new_entries=fresh))
+                yield SaveDelta(sid, SessionDelta(new_entries=fresh, leaf_id=fresh[-1].id))
 
     # --- reads ---------------------------------------------------------------
 
@@ -502,10 +513,18 @@ class SaverCore:
 
     def _latest(self, sid: str) -> Op[Entry | None]:
         leaf = yield from _leaf(sid)
-        # Scanning from just before the leaf returns the leaf itself and anything a
-        # racing put stored after it, in one read; the greatest id is the latest.
-        after = leaf[:-1] if leaf is not None else None
-        candidates = yield from _scan(sid, CHECKPOINT_PREFIX, after)
+        # The latest checkpoint is the greatest id (as in LangGraph's savers). The
+        # leaf is the last put checkpoint or the last write of one; scanning from
+        # just before that checkpoint's id returns it and anything a racing put
+        # stored after it, in one read.
+        anchor = _leaf_checkpoint(leaf)
+        if anchor is not None:
+            candidates = yield from _scan(sid, CHECKPOINT_PREFIX, anchor[:-1])
+            if candidates:
+                return candidates[-1]
+        # No leaf, or writes for a checkpoint that was never put (stored, read by
+        # nobody) left the leaf past every checkpoint: all of them, once.
+        candidates = yield from _scan(sid, CHECKPOINT_PREFIX)
         return candidates[-1] if candidates else None
 
     def get_tuple(self, config: RunnableConfig) -> Op[CheckpointTuple | None]:

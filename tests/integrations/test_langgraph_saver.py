@@ -98,6 +98,34 @@ def test_unknown_ids_and_writes_for_a_missing_checkpoint_match_in_memory_saver(
     assert results[0] == results[1] == [None, None, ("returned", None), None, [], {"x": 1}]
 
 
+def test_the_latest_checkpoint_survives_writes_for_checkpoints_before_after_and_absent(
+    store: eventlog.Store,
+) -> None:
+    """Writes move the session's leaf; the latest checkpoint is still the greatest id."""
+    ours, theirs = EventlogSaver(store), InMemorySaver()
+    seen = []
+    for saver in (ours, theirs):
+        first = _put(saver, "w", {"x": 1})
+        second = _put(saver, "w", {"x": 2}, first)
+        saver.put_writes(second, [("x", 3)], "task-2")
+        saver.put_writes(first, [("x", 4)], "task-1")  # an older checkpoint's writes last
+        latest: Any = {"configurable": {"thread_id": "w", "checkpoint_ns": ""}}
+        found = [saver.get_tuple(latest)]
+        for absent in ("~after-every-id", "0-before-every-id"):
+            config: Any = {"configurable": {**latest["configurable"], "checkpoint_id": absent}}
+            saver.put_writes(config, [("x", 5)], "task-absent")
+            found.append(saver.get_tuple(latest))
+        seen.append(
+            [
+                (t.checkpoint["id"] == second["configurable"]["checkpoint_id"], t.pending_writes)
+                if t is not None
+                else None
+                for t in found
+            ]
+        )
+    assert seen[0] == seen[1] == [(True, [("task-2", "x", 3)])] * 3
+
+
 def test_a_thread_id_too_long_for_a_session_id_is_a_value_error_and_stores_nothing(
     store: eventlog.Store,
 ) -> None:
