@@ -1,6 +1,6 @@
 """The LangGraph checkpointer's operations, free of IO (see `eventlog.integrations.langgraph`).
 
-Each operation is a generator that yields typed store requests (`Leaf`, `GetEntry`,
+Each operation is a generator that yields typed store requests (`Info`, `GetEntry`,
 `Scan`, ...) and receives their results; `EventlogSaver` answers them with a
 sync `Store`, `AsyncEventlogSaver` with an `AsyncStore`. A store error is thrown
 back into the generator at the ``yield`` that asked for it.
@@ -9,6 +9,7 @@ back into the generator at the ``yield`` that asked for it.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import threading
 from collections import OrderedDict
@@ -31,8 +32,9 @@ from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..errors import ConcurrencyError, IdConflictError, SessionExistsError
-from ..model import Entry, Page, SessionData, SessionDelta
+from ..model import Entry, Page, SessionData, SessionDelta, SessionInfo
 from ._langgraph_messages import (
+    MESSAGE_PREFIX,
     ChainMemory,
     Segment,
     memory_from_entries,
@@ -56,8 +58,8 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Leaf:
-    """The session's leaf id (``None`` for no leaf or no session)."""
+class Info:
+    """The session's index row (`SessionInfo`: leaf, live entry count), or ``None``."""
 
     session_id: str
 
@@ -125,13 +127,13 @@ class Delete:
 
 
 Request: TypeAlias = (
-    Leaf | GetEntry | Scan | Path | SaveDelta | SaveSnapshot | Load | ListSessions | Fork | Delete
+    Info | GetEntry | Scan | Path | SaveDelta | SaveSnapshot | Load | ListSessions | Fork | Delete
 )
 Op: TypeAlias = Generator[Request, Any, T]
 
 
-def _leaf(sid: str) -> Op[str | None]:
-    return cast("str | None", (yield Leaf(sid)))
+def _info(sid: str) -> Op[SessionInfo | None]:
+    return cast("SessionInfo | None", (yield Info(sid)))
 
 
 def _entry(sid: str, entry_id: str) -> Op[Entry | None]:
@@ -247,7 +249,8 @@ class SaverCore:
     def decode_many(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Decode many values; msgpack ones in one call, as one array (as fast as a list blob)."""
         if payloads and all(p["t"] == "msgpack" for p in payloads):
-            body = b"".join(base64.b64decode(p["b"]) for p in payloads)
+            # a2b_base64 takes the ASCII str as it is (b64decode re-encodes it first).
+            body = b"".join([binascii.a2b_base64(p["b"]) for p in payloads])
             value = self.serde.loads_typed(("msgpack", _array_header(len(payloads)) + body))
             if type(value) is list and len(value) == len(payloads):
                 return value
@@ -426,8 +429,14 @@ class SaverCore:
     # --- reads ---------------------------------------------------------------
 
     def _read_value(
-        self, sid: str, channel: str, version: object, form: Mapping[str, Any]
+        self,
+        sid: str,
+        channel: str,
+        version: object,
+        form: Mapping[str, Any],
+        live_entries: int | None,
     ) -> Op[Any]:
+        """Read one recorded channel value; `live_entries` is the session's count, if known."""
         if "inline" in form:
             return self.decode(form["inline"])
         if "blob" in form:
@@ -436,28 +445,36 @@ class SaverCore:
                 raise LookupError(f"eventlog session {sid!r}: blob {form['blob']!r} is missing")
             return self.decode(_payload(blob))
         segments: list[Segment] = [(str(t), int(n)) for t, n in form["messages"]]
+        total = sum(count for _, count in segments)
         entries: list[Entry] = []
-        for tail, count in segments:
-            part = yield from _path(sid, tail, count)
-            if len(part) != count:
-                raise LookupError(
-                    f"eventlog session {sid!r}: message chain at {tail!r} holds "
-                    f"{len(part)} of {count} messages"
-                )
-            entries.extend(part)
+        if live_entries is not None and total * 2 >= live_entries:
+            # The list is most of the session: one scan of every message entry and
+            # a walk of the parent links here beat a walk on the server per segment.
+            by_id = {e.id: e for e in (yield from _scan(sid, MESSAGE_PREFIX))}
+            for tail, count in segments:
+                entries.extend(_walk_back(sid, by_id, tail, count))
+        else:
+            for tail, count in segments:
+                part = yield from _path(sid, tail, count)
+                if len(part) != count:
+                    raise _chain_broken(sid, tail, len(part), count)
+                entries.extend(part)
         value = self.decode_many([_payload(e) for e in entries])
         chain = memory_from_entries(value, entries)
         self._remember(sid, channel, _ChannelMemory(version, value, dict(form), chain), read=True)
         return value
 
-    def _tuple(self, sid: str, entry: Entry) -> Op[CheckpointTuple]:
+    def _tuple(
+        self, sid: str, entry: Entry, live_entries: int | None = None
+    ) -> Op[CheckpointTuple]:
         thread_id, ns = self.parse_session_id(sid)
         payload = _payload(entry)
         checkpoint = cast(Checkpoint, self.decode(payload["checkpoint"]))
         versions = checkpoint.get("channel_versions", {})
         values: dict[str, Any] = {}
         for channel, form in payload["values"].items():
-            values[channel] = yield from self._read_value(sid, channel, versions.get(channel), form)
+            version = versions.get(channel)
+            values[channel] = yield from self._read_value(sid, channel, version, form, live_entries)
         checkpoint["channel_values"] = values
         checkpoint_id = checkpoint["id"]
         writes = yield from _scan(sid, _writes_prefix(checkpoint_id))
@@ -511,8 +528,12 @@ class SaverCore:
             for e in ordered
         ]
 
-    def _latest(self, sid: str) -> Op[Entry | None]:
-        leaf = yield from _leaf(sid)
+    def _latest(self, sid: str) -> Op[tuple[Entry | None, int]]:
+        """The latest checkpoint entry, and the session's live entry count."""
+        info = yield from _info(sid)
+        if info is None:
+            return None, 0
+        leaf = info.leaf_id
         # The latest checkpoint is the greatest id (as in LangGraph's savers). The
         # leaf is the last put checkpoint or the last write of one; scanning from
         # just before that checkpoint's id returns it and anything a racing put
@@ -521,24 +542,25 @@ class SaverCore:
         if anchor is not None:
             candidates = yield from _scan(sid, CHECKPOINT_PREFIX, anchor[:-1])
             if candidates:
-                return candidates[-1]
+                return candidates[-1], info.entry_count
         # No leaf, or writes for a checkpoint that was never put (stored, read by
         # nobody) left the leaf past every checkpoint: all of them, once.
         candidates = yield from _scan(sid, CHECKPOINT_PREFIX)
-        return candidates[-1] if candidates else None
+        return (candidates[-1] if candidates else None), info.entry_count
 
     def get_tuple(self, config: RunnableConfig) -> Op[CheckpointTuple | None]:
         thread_id = _thread_id(config)
         configurable = config["configurable"]
         sid = self.session_id(thread_id, str(configurable.get("checkpoint_ns") or ""))
         checkpoint_id = configurable.get("checkpoint_id")
+        live_entries: int | None = None
         if checkpoint_id:
             entry = yield from _entry(sid, checkpoint_entry_id(str(checkpoint_id)))
         else:
-            entry = yield from self._latest(sid)
+            entry, live_entries = yield from self._latest(sid)
         if entry is None:
             return None
-        return (yield from self._tuple(sid, entry))
+        return (yield from self._tuple(sid, entry, live_entries))
 
     def list(
         self,
@@ -688,6 +710,28 @@ class SaverCore:
             if e.id in keep or e.id == latest.id or e.id.startswith(writes)
         ]
         return SessionData(entries=entries, leaf_id=latest.id, metadata=data.metadata)
+
+
+def _chain_broken(sid: str, tail: str, found: int, count: int) -> LookupError:
+    return LookupError(
+        f"eventlog session {sid!r}: message chain at {tail!r} holds {found} of {count} messages"
+    )
+
+
+def _walk_back(sid: str, by_id: Mapping[str, Entry], tail: str, count: int) -> list[Entry]:
+    """The last `count` entries of the chain ending at `tail`, root first (as `path` gives)."""
+    part: list[Entry] = []
+    cursor: str | None = tail
+    while len(part) < count and cursor is not None:
+        entry = by_id.get(cursor)
+        if entry is None:
+            break
+        part.append(entry)
+        cursor = entry.parent_id
+    if len(part) != count:
+        raise _chain_broken(sid, tail, len(part), count)
+    part.reverse()
+    return part
 
 
 def _array_header(count: int) -> bytes:

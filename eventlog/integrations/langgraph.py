@@ -85,7 +85,7 @@ from ._langgraph_ops import (
     Delete,
     Fork,
     GetEntry,
-    Leaf,
+    Info,
     ListSessions,
     Load,
     Op,
@@ -118,9 +118,8 @@ def _next_version(current: str | int | float | None) -> str:
 
 def _call_sync(store: Store, request: Request) -> Any:
     match request:
-        case Leaf(sid):
-            info = store.info(sid)
-            return None if info is None else info.leaf_id
+        case Info(sid):
+            return store.info(sid)
         case GetEntry(sid, entry_id):
             return store.entry(sid, entry_id)
         case Scan(sid, prefix, after_id, limit):
@@ -144,9 +143,8 @@ def _call_sync(store: Store, request: Request) -> Any:
 
 async def _call_async(store: AsyncStore, request: Request) -> Any:
     match request:
-        case Leaf(sid):
-            info = await store.info(sid)
-            return None if info is None else info.leaf_id
+        case Info(sid):
+            return await store.info(sid)
         case GetEntry(sid, entry_id):
             return await store.entry(sid, entry_id)
         case Scan(sid, prefix, after_id, limit):

@@ -126,6 +126,34 @@ def test_the_latest_checkpoint_survives_writes_for_checkpoints_before_after_and_
     assert seen[0] == seen[1] == [(True, [("task-2", "x", 3)])] * 3
 
 
+@pytest.mark.parametrize(
+    "keep",
+    [
+        pytest.param(lambda m: m, id="whole-list"),
+        pytest.param(lambda m: [*m[:20], *m[21:]], id="one-removed-in-the-middle"),
+        pytest.param(lambda m: m[-3:], id="trimmed-to-a-few"),
+    ],
+)
+def test_a_fresh_saver_reads_the_latest_list_as_in_memory_saver_does(
+    store: eventlog.Store, keep: Any
+) -> None:
+    """Most of the thread (read in one scan) or a few of its messages (read by path)."""
+    messages: list[Any] = [
+        (HumanMessage if i % 2 == 0 else AIMessage)(content=f"m{i} " * 5, id=f"id-{i}")
+        for i in range(60)
+    ]
+    theirs = InMemorySaver()
+    for saver in (EventlogSaver(store), theirs):
+        first = _put(saver, "read", {"messages": messages})
+        _put(saver, "read", {"messages": keep(messages)}, first)
+    latest: Any = {"configurable": {"thread_id": "read", "checkpoint_ns": ""}}
+    ours, expected = EventlogSaver(store).get_tuple(latest), theirs.get_tuple(latest)
+    assert ours is not None and expected is not None
+    got = ours.checkpoint["channel_values"]["messages"]
+    assert got == expected.checkpoint["channel_values"]["messages"] == keep(messages)
+    assert [type(m) for m in got] == [type(m) for m in keep(messages)]
+
+
 def test_a_thread_id_too_long_for_a_session_id_is_a_value_error_and_stores_nothing(
     store: eventlog.Store,
 ) -> None:
