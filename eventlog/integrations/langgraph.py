@@ -56,7 +56,10 @@ Choices and limits:
   PostgresSaver do): rare, and done by rewriting the session under optimistic locking.
 - Messages are matched by object identity with what the saver last stored or read
   (what ``add_messages`` hands over); a message object mutated in place after it
-  was checkpointed is not noticed. Removed messages stay stored for the older
+  was checkpointed is not noticed. A read of a checkpoint whose message list is the
+  one the saver last stored or read (the same segments, so the same bytes) returns
+  a new list of those objects without reading the messages again: a graph's every
+  ``invoke`` starts with that read. Removed messages stay stored for the older
   checkpoints that hold them, until ``prune``.
 - ``delete_for_runs`` visits every LangGraph session (run ids are not indexed);
   ``prune`` and the overwrite above read whole sessions; neither is on a step's path.

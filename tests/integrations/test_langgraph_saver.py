@@ -154,6 +154,23 @@ def test_a_fresh_saver_reads_the_latest_list_as_in_memory_saver_does(
     assert [type(m) for m in got] == [type(m) for m in keep(messages)]
 
 
+def test_a_saver_reads_what_another_saver_put_since_not_the_list_it_remembers(
+    store: eventlog.Store,
+) -> None:
+    messages: list[Any] = [HumanMessage(content=f"q{i}", id=f"q{i}") for i in range(10)]
+    ours, other = EventlogSaver(store), EventlogSaver(store)
+    latest: Any = {"configurable": {"thread_id": "two", "checkpoint_ns": ""}}
+    first = _put(ours, "two", {"messages": messages})
+    read = ours.get_tuple(latest)
+    assert read is not None and read.checkpoint["channel_values"]["messages"] == messages
+    changed = [*messages[:5], AIMessage(content="other", id="o")]
+    _put(other, "two", {"messages": changed}, first)
+    after = ours.get_tuple(latest)
+    assert after is not None and after.checkpoint["channel_values"]["messages"] == changed
+    older = ours.get_tuple(first)
+    assert older is not None and older.checkpoint["channel_values"]["messages"] == messages
+
+
 def test_a_thread_id_too_long_for_a_session_id_is_a_value_error_and_stores_nothing(
     store: eventlog.Store,
 ) -> None:
