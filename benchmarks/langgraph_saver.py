@@ -301,8 +301,10 @@ def _with_schema(dsn: str, schema: str) -> str:
     return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
-def _eventlog(url: str) -> Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]:
-    store = eventlog.connect(url)  # one store per run, as an application keeps it
+def _eventlog(
+    url: str, **options: Any
+) -> Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]:
+    store = eventlog.connect(url, **options)  # one store per run, as an application keeps it
 
     @contextmanager
     def open_saver() -> Iterator[BaseCheckpointSaver[Any]]:
@@ -363,7 +365,14 @@ def _table(backend: str, results: dict[str, dict[int, Figures]]) -> str:
     ours = results["eventlog"]
     flat = ours[1000].bytes_per_step / max(ours[10].bytes_per_step, 1.0)
     lines += ["", f"eventlog bytes/step at 1,000 vs 10: {flat:.2f}x (target <= 1.5x)"]
-    for peer in (p for p in results if p != "eventlog"):
+    if "eventlog notify=False" in results and "PostgresSaver" in results:
+        quiet, theirs = results["eventlog notify=False"][1000], results["PostgresSaver"][1000]
+        lines.append(
+            f"PostgresSaver step / eventlog notify=False step at 1,000: "
+            f"{theirs.step_ms / quiet.step_ms:.1f}x; "
+            f"resume: {theirs.resume_ms / quiet.resume_ms:.2f}x"
+        )
+    for peer in (p for p in results if not p.startswith("eventlog")):
         theirs = results[peer][1000]
         lines.append(
             f"{peer} step / eventlog step at 1,000: {theirs.step_ms / ours[1000].step_ms:.1f}x"
@@ -396,7 +405,11 @@ def main(dsn: str | None, quick: bool) -> None:
     import psycopg
 
     tag = secrets.token_hex(3)
-    schemas = {"eventlog": f"lgbench_{tag}_eventlog", "PostgresSaver": f"lgbench_{tag}_peer"}
+    schemas = {
+        "eventlog": f"lgbench_{tag}_eventlog",
+        "quiet": f"lgbench_{tag}_quiet",
+        "PostgresSaver": f"lgbench_{tag}_peer",
+    }
     with psycopg.connect(dsn, autocommit=True) as admin:
         for schema in schemas.values():
             admin.execute(f"CREATE SCHEMA {schema}")
@@ -405,7 +418,14 @@ def main(dsn: str | None, quick: bool) -> None:
                 "eventlog": (
                     _eventlog(_with_schema(dsn, schemas["eventlog"])),
                     _pg_size(dsn, schemas["eventlog"]),
-                )
+                ),
+                # PostgreSQL serializes the commits of notifying transactions (README):
+                # on a server that others write to, a store that does not NOTIFY
+                # shows what that queue costs a step.
+                "eventlog notify=False": (
+                    _eventlog(_with_schema(dsn, schemas["quiet"]), notify=False),
+                    _pg_size(dsn, schemas["quiet"]),
+                ),
             }
             try:
                 url = _with_schema(dsn, schemas["PostgresSaver"])
