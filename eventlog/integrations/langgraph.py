@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
@@ -104,6 +105,9 @@ __all__ = ["DEFAULT_PREFIX", "AsyncEventlogSaver", "EventlogSaver"]
 
 DEFAULT_PREFIX: Final = "langgraph/"
 """The session id prefix of LangGraph threads."""
+
+_WRITE_LOCKS: Final = 64
+"""Writes of one thread and namespace take one of these locks (striped by a hash)."""
 
 T = TypeVar("T")
 
@@ -219,12 +223,26 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self.store = store
         self._core = SaverCore(self.serde, prefix)
+        self._write_locks = tuple(threading.Lock() for _ in range(_WRITE_LOCKS))
 
     def _run(self, op: Op[T]) -> T:
         return _drive_sync(self.store, op)
 
     async def _arun(self, op: Op[T]) -> T:
         return await asyncio.to_thread(_drive_sync, self.store, op)
+
+    def _write(self, config: RunnableConfig, op: Op[T]) -> T:
+        # LangGraph's loop runs a task's put_writes and the next put in background
+        # threads at once. On one session they race for its row and for the state
+        # the store remembers, and the loser reads before it writes (three round
+        # trips, after a lock wait); one after the other, each is one round trip.
+        configurable = config.get("configurable") or {}
+        key = (str(configurable.get("thread_id")), str(configurable.get("checkpoint_ns") or ""))
+        with self._write_locks[hash(key) % _WRITE_LOCKS]:
+            return _drive_sync(self.store, op)
+
+    async def _awrite(self, config: RunnableConfig, op: Op[T]) -> T:
+        return await asyncio.to_thread(self._write, config, op)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return _next_version(current)
@@ -249,7 +267,7 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._run(self._core.put(config, checkpoint, metadata, new_versions))
+        return self._write(config, self._core.put(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self,
@@ -258,7 +276,7 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        self._run(self._core.put_writes(config, writes, task_id, task_path))
+        self._write(config, self._core.put_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(self._core.delete_thread(thread_id))
@@ -294,7 +312,8 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._arun(self._core.put(config, checkpoint, metadata, new_versions))
+        op = self._core.put(config, checkpoint, metadata, new_versions)
+        return await self._awrite(config, op)
 
     async def aput_writes(
         self,
@@ -303,7 +322,7 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._arun(self._core.put_writes(config, writes, task_id, task_path))
+        await self._awrite(config, self._core.put_writes(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._arun(self._core.delete_thread(thread_id))
