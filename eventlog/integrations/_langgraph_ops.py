@@ -450,7 +450,9 @@ class SaverCore:
                 # the content and its predecessors): the list this saver stored or
                 # read is the value, without reading and decoding it again. A
                 # graph's every invoke starts with this read of the latest.
-                return list(memory.value)
+                # The chain's own copy: a reducer that extends lists in place
+                # cannot change what this returns.
+                return list(memory.chain.objs)
         segments: list[Segment] = [(str(t), int(n)) for t, n in form["messages"]]
         total = sum(count for _, count in segments)
         entries: list[Entry] = []
@@ -467,7 +469,7 @@ class SaverCore:
                     raise _chain_broken(sid, tail, len(part), count)
                 entries.extend(part)
         value = self.decode_many([_payload(e) for e in entries])
-        chain = memory_from_entries(value, entries)
+        chain = memory_from_entries(list(value), entries)
         self._remember(sid, channel, _ChannelMemory(version, value, dict(form), chain), read=True)
         return value
 

@@ -171,6 +171,21 @@ def test_a_saver_reads_what_another_saver_put_since_not_the_list_it_remembers(
     assert older is not None and older.checkpoint["channel_values"]["messages"] == messages
 
 
+def test_a_list_extended_in_place_after_its_put_reads_as_it_was_put(
+    store: eventlog.Store,
+) -> None:
+    """As InMemorySaver, which serialized it: a reducer may extend the list it was given."""
+    got = []
+    for saver in (EventlogSaver(store), InMemorySaver()):
+        messages: list[Any] = [HumanMessage(content=f"q{i}", id=f"q{i}") for i in range(4)]
+        stored = _put(saver, "in-place", {"messages": messages})
+        messages.append(AIMessage(content="later", id="later"))
+        found = saver.get_tuple(stored)
+        assert found is not None
+        got.append(found.checkpoint["channel_values"]["messages"])
+    assert got[0] == got[1] and len(got[0]) == 4
+
+
 def test_a_thread_id_too_long_for_a_session_id_is_a_value_error_and_stores_nothing(
     store: eventlog.Store,
 ) -> None:
