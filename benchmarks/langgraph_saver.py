@@ -164,10 +164,11 @@ def graph_turn_ms(saver: BaseCheckpointSaver[Any], size: int, turns: int) -> flo
     builder.add_edge("answer", END)
     graph = builder.compile(checkpointer=saver)
     config: Any = {"configurable": {"thread_id": f"graph-{size}-{secrets.token_hex(3)}"}}
-    graph.invoke({"messages": [_message(i) for i in range(size - 1)]}, config)
+    seed: Any = {"messages": [_message(i) for i in range(size - 1)]}
+    graph.invoke(seed, config)
     timings = []
     for turn in range(turns):
-        question = {"messages": [HumanMessage(content=_text(turn, 40), id=f"q-{turn}")]}
+        question: Any = {"messages": [HumanMessage(content=_text(turn, 40), id=f"q-{turn}")]}
         started = time.perf_counter()
         graph.invoke(question, config)
         timings.append(time.perf_counter() - started)
@@ -186,12 +187,10 @@ class KeepingSaver(BaseCheckpointSaver[Any]):
         self.threads: dict[str, list[CheckpointTuple]] = {}
 
     def get_tuple(self, config: Any) -> CheckpointTuple | None:
-        held = self.threads.get(config["configurable"]["thread_id"], [])
+        held = self.threads.get(str(config["configurable"]["thread_id"]), [])
         wanted = config["configurable"].get("checkpoint_id")
-        for found in reversed(held):
-            if not wanted or found.checkpoint["id"] == wanted:
-                return found
-        return None
+        matching = [t for t in held if not wanted or t.checkpoint["id"] == wanted]
+        return matching[-1] if matching else None
 
     def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
         thread = config["configurable"]["thread_id"]
