@@ -59,7 +59,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Info:
-    """The session's index row (`SessionInfo`: leaf, live entry count), or ``None``."""
+    """The session's index row (`SessionInfo`, for its leaf), or ``None``."""
 
     session_id: str
 
@@ -140,8 +140,10 @@ def _entry(sid: str, entry_id: str) -> Op[Entry | None]:
     return cast("Entry | None", (yield GetEntry(sid, entry_id)))
 
 
-def _scan(sid: str, prefix: str, after_id: str | None = None) -> Op[list[Entry]]:
-    return cast("list[Entry]", (yield Scan(sid, prefix, after_id)))
+def _scan(
+    sid: str, prefix: str, after_id: str | None = None, limit: int | None = None
+) -> Op[list[Entry]]:
+    return cast("list[Entry]", (yield Scan(sid, prefix, after_id, limit)))
 
 
 def _path(sid: str, leaf_id: str, limit: int) -> Op[list[Entry]]:
@@ -434,9 +436,10 @@ class SaverCore:
         channel: str,
         version: object,
         form: Mapping[str, Any],
-        live_entries: int | None,
+        *,
+        latest: bool,
     ) -> Op[Any]:
-        """Read one recorded channel value; `live_entries` is the session's count, if known."""
+        """Read one recorded channel value (`latest`: of the thread's latest checkpoint)."""
         if "inline" in form:
             return self.decode(form["inline"])
         if "blob" in form:
@@ -456,10 +459,16 @@ class SaverCore:
         segments: list[Segment] = [(str(t), int(n)) for t, n in form["messages"]]
         total = sum(count for _, count in segments)
         entries: list[Entry] = []
-        if live_entries is not None and total * 2 >= live_entries:
-            # The list is most of the session: one scan of every message entry and
-            # a walk of the parent links here beat a walk on the server per segment.
-            by_id = {e.id: e for e in (yield from _scan(sid, MESSAGE_PREFIX))}
+        # The latest list is most often every message of the thread. If the session
+        # holds at most twice its messages, one scan of them all and a walk of the
+        # parent links here beat a walk on the server per segment (13 ms against 22
+        # for 1,080 here). A list trimmed to a few of many messages reads at most
+        # twice its length in vain, then walks by path; older checkpoints (history,
+        # time travel) hold shorter lists, so they walk by path at once.
+        bound = 2 * total
+        scanned = (yield from _scan(sid, MESSAGE_PREFIX, limit=bound + 1)) if latest else None
+        if scanned is not None and len(scanned) <= bound:
+            by_id = {e.id: e for e in scanned}
             for tail, count in segments:
                 entries.extend(_walk_back(sid, by_id, tail, count))
         else:
@@ -473,9 +482,7 @@ class SaverCore:
         self._remember(sid, channel, _ChannelMemory(version, value, dict(form), chain), read=True)
         return value
 
-    def _tuple(
-        self, sid: str, entry: Entry, live_entries: int | None = None
-    ) -> Op[CheckpointTuple]:
+    def _tuple(self, sid: str, entry: Entry, *, latest: bool = False) -> Op[CheckpointTuple]:
         thread_id, ns = self.parse_session_id(sid)
         payload = _payload(entry)
         checkpoint = cast(Checkpoint, self.decode(payload["checkpoint"]))
@@ -483,7 +490,9 @@ class SaverCore:
         values: dict[str, Any] = {}
         for channel, form in payload["values"].items():
             version = versions.get(channel)
-            values[channel] = yield from self._read_value(sid, channel, version, form, live_entries)
+            values[channel] = yield from self._read_value(
+                sid, channel, version, form, latest=latest
+            )
         checkpoint["channel_values"] = values
         checkpoint_id = checkpoint["id"]
         writes = yield from _scan(sid, _writes_prefix(checkpoint_id))
@@ -537,12 +546,9 @@ class SaverCore:
             for e in ordered
         ]
 
-    def _latest(self, sid: str) -> Op[tuple[Entry | None, int]]:
-        """The latest checkpoint entry, and the session's live entry count."""
+    def _latest(self, sid: str) -> Op[Entry | None]:
         info = yield from _info(sid)
-        if info is None:
-            return None, 0
-        leaf = info.leaf_id
+        leaf = None if info is None else info.leaf_id
         # The latest checkpoint is the greatest id (as in LangGraph's savers). The
         # leaf is the last put checkpoint or the last write of one; scanning from
         # just before that checkpoint's id returns it and anything a racing put
@@ -551,25 +557,24 @@ class SaverCore:
         if anchor is not None:
             candidates = yield from _scan(sid, CHECKPOINT_PREFIX, anchor[:-1])
             if candidates:
-                return candidates[-1], info.entry_count
+                return candidates[-1]
         # No leaf, or writes for a checkpoint that was never put (stored, read by
         # nobody) left the leaf past every checkpoint: all of them, once.
         candidates = yield from _scan(sid, CHECKPOINT_PREFIX)
-        return (candidates[-1] if candidates else None), info.entry_count
+        return candidates[-1] if candidates else None
 
     def get_tuple(self, config: RunnableConfig) -> Op[CheckpointTuple | None]:
         thread_id = _thread_id(config)
         configurable = config["configurable"]
         sid = self.session_id(thread_id, str(configurable.get("checkpoint_ns") or ""))
         checkpoint_id = configurable.get("checkpoint_id")
-        live_entries: int | None = None
         if checkpoint_id:
             entry = yield from _entry(sid, checkpoint_entry_id(str(checkpoint_id)))
         else:
-            entry, live_entries = yield from self._latest(sid)
+            entry = yield from self._latest(sid)
         if entry is None:
             return None
-        return (yield from self._tuple(sid, entry, live_entries))
+        return (yield from self._tuple(sid, entry, latest=not checkpoint_id))
 
     def list(
         self,
