@@ -15,10 +15,19 @@ saver at that length. Peers, when installed (the ``bench-peers`` extra):
 Targets (issue 16): eventlog's bytes per step at 1,000 messages <= 1.5x at 10;
 step latency >= 20x faster than PostgresSaver at 1,000; resume at 1,000 no
 slower than PostgresSaver's.
+
+Floors, at 1,000 messages in the same run: the same step on LangGraph's
+``InMemorySaver`` (no storage, but it serializes the whole state at each put), a
+whole graph turn (``invoke`` of a one-node MessagesState graph that answers
+without a network) on `KeepingSaver` (keeps LangGraph's objects: no serde, no
+storage; LangGraph's own cost), on InMemorySaver and on each PostgreSQL saver,
+and a durable one-row commit on the server (a step of a saver that keeps ``put``
+and ``put_writes`` durable is two of them).
 """
 
 from __future__ import annotations
 
+import gc
 import random
 import secrets
 import sqlite3
@@ -35,7 +44,9 @@ from urllib.parse import quote
 
 import click
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, empty_checkpoint
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
 
 import eventlog
 from eventlog.integrations.langgraph import EventlogSaver
@@ -126,6 +137,9 @@ def measure(
     resume = []
     for _ in range(resumes):
         with open_saver() as fresh:
+            # The garbage of what ran before (another saver's 1,000 decoded messages)
+            # is collected now, not inside the next saver's timed read.
+            gc.collect()
             started = time.perf_counter()
             found = fresh.get_tuple(latest)
             resume.append(time.perf_counter() - started)
@@ -136,6 +150,126 @@ def measure(
         bytes_per_step=grown / steps,
         resume_ms=statistics.median(resume) * 1000,
     )
+
+
+_ANSWER = _text(-1, 120)
+
+
+def _answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+    """A node that answers without a network: one ~750-byte message."""
+    return {"messages": [AIMessage(content=_ANSWER, id=f"a-{len(state['messages'])}")]}
+
+
+def graph_turn_ms(saver: BaseCheckpointSaver[Any], size: int, turns: int) -> float:
+    """The median ``invoke`` of a one-node MessagesState graph on a thread of `size` messages."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("answer", _answer)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    graph = builder.compile(checkpointer=saver)
+    config: Any = {"configurable": {"thread_id": f"graph-{size}-{secrets.token_hex(3)}"}}
+    seed: Any = {"messages": [_message(i) for i in range(size - 1)]}
+    graph.invoke(seed, config)
+    timings = []
+    for turn in range(turns):
+        question: Any = {"messages": [HumanMessage(content=_text(turn, 40), id=f"q-{turn}")]}
+        started = time.perf_counter()
+        graph.invoke(question, config)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
+
+
+class KeepingSaver(BaseCheckpointSaver[Any]):
+    """Keeps each thread's checkpoints as the objects LangGraph gave: no serde, no storage.
+
+    Only what a graph turn calls (``get_tuple``, ``put``, ``put_writes``): a graph
+    turn on it is LangGraph's own cost, the floor under every saver.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: dict[str, list[CheckpointTuple]] = {}
+
+    def get_tuple(self, config: Any) -> CheckpointTuple | None:
+        held = self.threads.get(str(config["configurable"]["thread_id"]), [])
+        wanted = config["configurable"].get("checkpoint_id")
+        matching = [t for t in held if not wanted or t.checkpoint["id"] == wanted]
+        return matching[-1] if matching else None
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        thread = config["configurable"]["thread_id"]
+        stored: Any = {
+            "configurable": {
+                "thread_id": thread,
+                "checkpoint_ns": "",
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+        parent = config if config["configurable"].get("checkpoint_id") else None
+        held = self.threads.setdefault(thread, [])
+        held.append(CheckpointTuple(stored, checkpoint, metadata, parent, []))
+        return stored
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        found = self.get_tuple(config)
+        assert found is not None and found.pending_writes is not None
+        found.pending_writes.extend((task_id, channel, value) for channel, value in writes)
+
+
+def in_memory_step_ms(size: int, steps: int) -> float:
+    """The benchmark's step (``put`` and ``put_writes``) on InMemorySaver: no storage."""
+    thread = _Thread(InMemorySaver(), "floor")
+    thread.put([_message(i) for i in range(size)])
+    timings = []
+    for i in range(steps):
+        pair = [_message(size + 2 * i), _message(size + 2 * i + 1)]
+        started = time.perf_counter()
+        thread.put(pair)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
+
+
+def durable_commit_ms(dsn: str, schema: str, commits: int) -> float:
+    """The median autocommit one-row INSERT on the server: one durable commit."""
+    import psycopg
+
+    with psycopg.connect(_with_schema(dsn, schema), autocommit=True) as conn:
+        conn.execute("CREATE TABLE commit_floor (x int)")
+        timings = []
+        for _ in range(commits):
+            started = time.perf_counter()
+            conn.execute("INSERT INTO commit_floor VALUES (1)")
+            timings.append(time.perf_counter() - started)
+        conn.execute("DROP TABLE commit_floor")
+    return statistics.median(timings) * 1000
+
+
+def _floors(
+    savers: dict[str, Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]],
+    steps: int,
+    commit_ms: float,
+    results: dict[str, dict[int, Figures]],
+) -> str:
+    size = SIZES[-1]
+    rows = [("InMemorySaver step (put + put_writes)", in_memory_step_ms(size, steps))]
+    rows.append(
+        ("graph turn on KeepingSaver (no serde)", graph_turn_ms(KeepingSaver(), size, steps))
+    )
+    rows.append(("graph turn on InMemorySaver", graph_turn_ms(InMemorySaver(), size, steps)))
+    for name, open_saver in savers.items():
+        with open_saver() as saver:
+            rows.append((f"graph turn on {name} (PostgreSQL)", graph_turn_ms(saver, size, steps)))
+    rows.append(("durable commit, one-row INSERT", commit_ms))
+    lines = [f"## Floors at {size:,} messages", "", "| what | ms |", "|---|---:|"]
+    lines += [f"| {what} | {ms:.2f} |" for what, ms in rows]
+    if "PostgresSaver" in results:
+        theirs = results["PostgresSaver"][size].step_ms
+        lines += [
+            "",
+            f"PostgresSaver step / InMemorySaver step: {theirs / rows[0][1]:.1f}x; "
+            f"PostgresSaver step / two durable commits: {theirs / (2 * commit_ms):.1f}x",
+        ]
+    return "\n".join(lines)
 
 
 def _sqlite_size(path: Path) -> Callable[[], int]:
@@ -170,8 +304,10 @@ def _with_schema(dsn: str, schema: str) -> str:
     return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
-def _eventlog(url: str) -> Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]:
-    store = eventlog.connect(url)  # one store per run, as an application keeps it
+def _eventlog(
+    url: str, **options: Any
+) -> Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]:
+    store = eventlog.connect(url, **options)  # one store per run, as an application keeps it
 
     @contextmanager
     def open_saver() -> Iterator[BaseCheckpointSaver[Any]]:
@@ -213,10 +349,11 @@ def _run(
     steps: int,
     resumes: int,
 ) -> dict[str, dict[int, Figures]]:
-    results: dict[str, dict[int, Figures]] = {}
-    for name, (open_saver, storage) in contenders.items():
-        results[name] = {}
-        for size in SIZES:
+    results: dict[str, dict[int, Figures]] = {name: {} for name in contenders}
+    # Sizes outside, savers inside: the savers at one size are measured minutes
+    # apart at most, so a shared machine's load drifts less between them.
+    for size in SIZES:
+        for name, (open_saver, storage) in contenders.items():
             results[name][size] = measure(open_saver, storage, size, steps, resumes)
             click.echo(f"  {name} @ {size}: {results[name][size]}", err=True)
     return results
@@ -232,7 +369,14 @@ def _table(backend: str, results: dict[str, dict[int, Figures]]) -> str:
     ours = results["eventlog"]
     flat = ours[1000].bytes_per_step / max(ours[10].bytes_per_step, 1.0)
     lines += ["", f"eventlog bytes/step at 1,000 vs 10: {flat:.2f}x (target <= 1.5x)"]
-    for peer in (p for p in results if p != "eventlog"):
+    if "eventlog notify=False" in results and "PostgresSaver" in results:
+        quiet, theirs = results["eventlog notify=False"][1000], results["PostgresSaver"][1000]
+        lines.append(
+            f"PostgresSaver step / eventlog notify=False step at 1,000: "
+            f"{theirs.step_ms / quiet.step_ms:.1f}x; "
+            f"resume: {theirs.resume_ms / quiet.resume_ms:.2f}x"
+        )
+    for peer in (p for p in results if not p.startswith("eventlog")):
         theirs = results[peer][1000]
         lines.append(
             f"{peer} step / eventlog step at 1,000: {theirs.step_ms / ours[1000].step_ms:.1f}x"
@@ -265,7 +409,11 @@ def main(dsn: str | None, quick: bool) -> None:
     import psycopg
 
     tag = secrets.token_hex(3)
-    schemas = {"eventlog": f"lgbench_{tag}_eventlog", "PostgresSaver": f"lgbench_{tag}_peer"}
+    schemas = {
+        "eventlog": f"lgbench_{tag}_eventlog",
+        "quiet": f"lgbench_{tag}_quiet",
+        "PostgresSaver": f"lgbench_{tag}_peer",
+    }
     with psycopg.connect(dsn, autocommit=True) as admin:
         for schema in schemas.values():
             admin.execute(f"CREATE SCHEMA {schema}")
@@ -274,7 +422,14 @@ def main(dsn: str | None, quick: bool) -> None:
                 "eventlog": (
                     _eventlog(_with_schema(dsn, schemas["eventlog"])),
                     _pg_size(dsn, schemas["eventlog"]),
-                )
+                ),
+                # PostgreSQL serializes the commits of notifying transactions (README):
+                # on a server that others write to, a store that does not NOTIFY
+                # shows what that queue costs a step.
+                "eventlog notify=False": (
+                    _eventlog(_with_schema(dsn, schemas["quiet"]), notify=False),
+                    _pg_size(dsn, schemas["quiet"]),
+                ),
             }
             try:
                 url = _with_schema(dsn, schemas["PostgresSaver"])
@@ -285,7 +440,12 @@ def main(dsn: str | None, quick: bool) -> None:
             except ImportError:
                 click.echo("peer PostgresSaver: not installed", err=True)
             click.echo("")
-            click.echo(_table("PostgreSQL", _run(pg, steps, resumes)))
+            results = _run(pg, steps, resumes)
+            click.echo(_table("PostgreSQL", results))
+            commit_ms = durable_commit_ms(dsn, schemas["eventlog"], 200)
+            savers = {name: open_saver for name, (open_saver, _) in pg.items()}
+            click.echo("")
+            click.echo(_floors(savers, steps, commit_ms, results))
         finally:
             for schema in schemas.values():
                 admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -56,7 +56,10 @@ Choices and limits:
   PostgresSaver do): rare, and done by rewriting the session under optimistic locking.
 - Messages are matched by object identity with what the saver last stored or read
   (what ``add_messages`` hands over); a message object mutated in place after it
-  was checkpointed is not noticed. Removed messages stay stored for the older
+  was checkpointed is not noticed. A read of a checkpoint whose message list is the
+  one the saver last stored or read (the same segments, so the same bytes) returns
+  a new list of those objects without reading the messages again: a graph's every
+  ``invoke`` starts with that read. Removed messages stay stored for the older
   checkpoints that hold them, until ``prune``.
 - ``delete_for_runs`` visits every LangGraph session (run ids are not indexed);
   ``prune`` and the overwrite above read whole sessions; neither is on a step's path.
@@ -66,6 +69,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
@@ -85,7 +89,7 @@ from ._langgraph_ops import (
     Delete,
     Fork,
     GetEntry,
-    Leaf,
+    Info,
     ListSessions,
     Load,
     Op,
@@ -101,6 +105,9 @@ __all__ = ["DEFAULT_PREFIX", "AsyncEventlogSaver", "EventlogSaver"]
 
 DEFAULT_PREFIX: Final = "langgraph/"
 """The session id prefix of LangGraph threads."""
+
+_WRITE_LOCKS: Final = 64
+"""Writes of one thread and namespace take one of these locks (striped by a hash)."""
 
 T = TypeVar("T")
 
@@ -118,9 +125,8 @@ def _next_version(current: str | int | float | None) -> str:
 
 def _call_sync(store: Store, request: Request) -> Any:
     match request:
-        case Leaf(sid):
-            info = store.info(sid)
-            return None if info is None else info.leaf_id
+        case Info(sid):
+            return store.info(sid)
         case GetEntry(sid, entry_id):
             return store.entry(sid, entry_id)
         case Scan(sid, prefix, after_id, limit):
@@ -144,9 +150,8 @@ def _call_sync(store: Store, request: Request) -> Any:
 
 async def _call_async(store: AsyncStore, request: Request) -> Any:
     match request:
-        case Leaf(sid):
-            info = await store.info(sid)
-            return None if info is None else info.leaf_id
+        case Info(sid):
+            return await store.info(sid)
         case GetEntry(sid, entry_id):
             return await store.entry(sid, entry_id)
         case Scan(sid, prefix, after_id, limit):
@@ -218,12 +223,26 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self.store = store
         self._core = SaverCore(self.serde, prefix)
+        self._write_locks = tuple(threading.Lock() for _ in range(_WRITE_LOCKS))
 
     def _run(self, op: Op[T]) -> T:
         return _drive_sync(self.store, op)
 
     async def _arun(self, op: Op[T]) -> T:
         return await asyncio.to_thread(_drive_sync, self.store, op)
+
+    def _write(self, config: RunnableConfig, op: Op[T]) -> T:
+        # LangGraph's loop runs a task's put_writes and the next put in background
+        # threads at once. On one session they race for its row and for the state
+        # the store remembers, and the loser reads before it writes (three round
+        # trips, after a lock wait); one after the other, each is one round trip.
+        configurable = config.get("configurable") or {}
+        key = (str(configurable.get("thread_id")), str(configurable.get("checkpoint_ns") or ""))
+        with self._write_locks[hash(key) % _WRITE_LOCKS]:
+            return _drive_sync(self.store, op)
+
+    async def _awrite(self, config: RunnableConfig, op: Op[T]) -> T:
+        return await asyncio.to_thread(self._write, config, op)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return _next_version(current)
@@ -248,7 +267,7 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._run(self._core.put(config, checkpoint, metadata, new_versions))
+        return self._write(config, self._core.put(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self,
@@ -257,7 +276,7 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        self._run(self._core.put_writes(config, writes, task_id, task_path))
+        self._write(config, self._core.put_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(self._core.delete_thread(thread_id))
@@ -293,7 +312,8 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._arun(self._core.put(config, checkpoint, metadata, new_versions))
+        op = self._core.put(config, checkpoint, metadata, new_versions)
+        return await self._awrite(config, op)
 
     async def aput_writes(
         self,
@@ -302,7 +322,7 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._arun(self._core.put_writes(config, writes, task_id, task_path))
+        await self._awrite(config, self._core.put_writes(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._arun(self._core.delete_thread(thread_id))

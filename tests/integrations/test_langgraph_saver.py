@@ -98,6 +98,94 @@ def test_unknown_ids_and_writes_for_a_missing_checkpoint_match_in_memory_saver(
     assert results[0] == results[1] == [None, None, ("returned", None), None, [], {"x": 1}]
 
 
+def test_the_latest_checkpoint_survives_writes_for_checkpoints_before_after_and_absent(
+    store: eventlog.Store,
+) -> None:
+    """Writes move the session's leaf; the latest checkpoint is still the greatest id."""
+    ours, theirs = EventlogSaver(store), InMemorySaver()
+    seen = []
+    for saver in (ours, theirs):
+        first = _put(saver, "w", {"x": 1})
+        second = _put(saver, "w", {"x": 2}, first)
+        saver.put_writes(second, [("x", 3)], "task-2")
+        saver.put_writes(first, [("x", 4)], "task-1")  # an older checkpoint's writes last
+        latest: Any = {"configurable": {"thread_id": "w", "checkpoint_ns": ""}}
+        found = [saver.get_tuple(latest)]
+        for absent in ("~after-every-id", "0-before-every-id"):
+            config: Any = {"configurable": {**latest["configurable"], "checkpoint_id": absent}}
+            saver.put_writes(config, [("x", 5)], "task-absent")
+            found.append(saver.get_tuple(latest))
+        seen.append(
+            [
+                (t.checkpoint["id"] == second["configurable"]["checkpoint_id"], t.pending_writes)
+                if t is not None
+                else None
+                for t in found
+            ]
+        )
+    assert seen[0] == seen[1] == [(True, [("task-2", "x", 3)])] * 3
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [
+        pytest.param(lambda m: m, id="whole-list"),
+        pytest.param(lambda m: [*m[:20], *m[21:]], id="one-removed-in-the-middle"),
+        pytest.param(lambda m: m[-3:], id="trimmed-to-a-few"),
+    ],
+)
+def test_a_fresh_saver_reads_the_latest_list_as_in_memory_saver_does(
+    store: eventlog.Store, keep: Any
+) -> None:
+    """Most of the thread (read in one scan) or a few of its messages (read by path)."""
+    messages: list[Any] = [
+        (HumanMessage if i % 2 == 0 else AIMessage)(content=f"m{i} " * 5, id=f"id-{i}")
+        for i in range(60)
+    ]
+    theirs = InMemorySaver()
+    for saver in (EventlogSaver(store), theirs):
+        first = _put(saver, "read", {"messages": messages})
+        _put(saver, "read", {"messages": keep(messages)}, first)
+    latest: Any = {"configurable": {"thread_id": "read", "checkpoint_ns": ""}}
+    ours, expected = EventlogSaver(store).get_tuple(latest), theirs.get_tuple(latest)
+    assert ours is not None and expected is not None
+    got = ours.checkpoint["channel_values"]["messages"]
+    assert got == expected.checkpoint["channel_values"]["messages"] == keep(messages)
+    assert [type(m) for m in got] == [type(m) for m in keep(messages)]
+
+
+def test_a_saver_reads_what_another_saver_put_since_not_the_list_it_remembers(
+    store: eventlog.Store,
+) -> None:
+    messages: list[Any] = [HumanMessage(content=f"q{i}", id=f"q{i}") for i in range(10)]
+    ours, other = EventlogSaver(store), EventlogSaver(store)
+    latest: Any = {"configurable": {"thread_id": "two", "checkpoint_ns": ""}}
+    first = _put(ours, "two", {"messages": messages})
+    read = ours.get_tuple(latest)
+    assert read is not None and read.checkpoint["channel_values"]["messages"] == messages
+    changed = [*messages[:5], AIMessage(content="other", id="o")]
+    _put(other, "two", {"messages": changed}, first)
+    after = ours.get_tuple(latest)
+    assert after is not None and after.checkpoint["channel_values"]["messages"] == changed
+    older = ours.get_tuple(first)
+    assert older is not None and older.checkpoint["channel_values"]["messages"] == messages
+
+
+def test_a_list_extended_in_place_after_its_put_reads_as_it_was_put(
+    store: eventlog.Store,
+) -> None:
+    """As InMemorySaver, which serialized it: a reducer may extend the list it was given."""
+    got = []
+    for saver in (EventlogSaver(store), InMemorySaver()):
+        messages: list[Any] = [HumanMessage(content=f"q{i}", id=f"q{i}") for i in range(4)]
+        stored = _put(saver, "in-place", {"messages": messages})
+        messages.append(AIMessage(content="later", id="later"))
+        found = saver.get_tuple(stored)
+        assert found is not None
+        got.append(found.checkpoint["channel_values"]["messages"])
+    assert got[0] == got[1] and len(got[0]) == 4
+
+
 def test_a_thread_id_too_long_for_a_session_id_is_a_value_error_and_stores_nothing(
     store: eventlog.Store,
 ) -> None:
