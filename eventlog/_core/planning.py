@@ -28,6 +28,7 @@ __all__ = [
     "WritePlan",
     "check_expected_version",
     "delta_lookup_ids",
+    "live_after",
     "plan_delta",
     "plan_fork",
     "plan_purge",
@@ -319,6 +320,22 @@ def plan_reconcile(
         superseded=superseded,
         moved=moved,
     )
+
+
+def live_after(plan: WritePlan, live: Sequence[Record]) -> list[Record]:
+    """The live records in `pos` order once `plan` is applied to a log whose
+    live records (in `pos` order) are `live`; payloads left out."""
+    if not plan.changed:
+        return list(live)
+    removed = set(plan.removals)
+    after = [record for record in live if record.seq not in removed]
+    after.extend(msgspec.structs.replace(record, payload=b"") for record in plan.appends)
+    after.sort(key=_pos)
+    return after
+
+
+def _pos(record: Record) -> int:
+    return record.pos
 
 
 def _plan(
