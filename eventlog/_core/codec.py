@@ -599,10 +599,11 @@ def _encode_known(
             f"{field} must be a list of Entry", session_id=session_id, where=field
         )
     unique: dict[str, KnownEncoding] = {}
+    look_up = known.get
     for index, entry in enumerate(entries):
         found = None
-        if known and type(entry) is Entry and type(entry.id) is str:
-            found = known.get(entry.id)
+        if type(entry) is Entry and type(entry.id) is str:
+            found = look_up(entry.id)
         if found is None or not _known_entry(entry, found):
             found = _encode_entry_known(
                 entry,
@@ -612,10 +613,8 @@ def _encode_known(
                 max_entry_bytes=max_entry_bytes,
             )
         encoded = found.encoded
-        earlier = unique.get(encoded.id)
-        if earlier is None:
-            unique[encoded.id] = found
-        elif earlier.encoded.digest != encoded.digest:
+        earlier = unique.setdefault(encoded.id, found)
+        if earlier is not found and earlier.encoded.digest != encoded.digest:
             raise IdConflictError(
                 "the same id is given twice with different content",
                 session_id=session_id,

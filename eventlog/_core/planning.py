@@ -276,6 +276,24 @@ def plan_reconcile(
     check_expected_version(session_id, state, expected_version)
     version = 1 if state is None else state.version + 1
     next_seq = 0 if state is None else state.next_seq
+    if _extends(snapshot.entries, live):
+        # The common save: the stored live log, unchanged and in order, then new
+        # entries (whose ids the live log cannot hold: a snapshot's ids are unique).
+        known = len(live)
+        return _plan(
+            session_id,
+            state,
+            leaf_id=snapshot.leaf_id,
+            metadata=snapshot.metadata,
+            appends=[
+                _new_record(entry, next_seq + index, version)
+                for index, entry in enumerate(snapshot.entries[known:])
+            ],
+            removals=[],
+            now=now,
+            skipped=[record.entry_id for record in live],
+            tombstoned=[],
+        )
     live_by_id = {record.entry_id: record for record in live}
 
     kept = 0
@@ -336,6 +354,16 @@ def live_after(plan: WritePlan, live: Sequence[Record]) -> list[Record]:
 
 def _pos(record: Record) -> int:
     return record.pos
+
+
+def _extends(entries: Sequence[EncodedEntry], live: Sequence[Record]) -> bool:
+    """Whether `entries` start with the live records' ids and contents, in order."""
+    if len(entries) < len(live):
+        return False
+    for entry, record in zip(entries, live, strict=False):
+        if entry.id != record.entry_id or entry.digest != record.digest:
+            return False
+    return True
 
 
 def _plan(
