@@ -345,9 +345,13 @@ def live_after(plan: WritePlan, live: Sequence[Record]) -> list[Record]:
     live records (in `pos` order) are `live`; payloads left out."""
     if not plan.changed:
         return list(live)
+    added = [msgspec.structs.replace(record, payload=b"") for record in plan.appends]
+    if not plan.removals:
+        # Appends only: new records go after every live one (their pos is their seq).
+        return [*live, *added]
     removed = set(plan.removals)
     after = [record for record in live if record.seq not in removed]
-    after.extend(msgspec.structs.replace(record, payload=b"") for record in plan.appends)
+    after.extend(added)
     after.sort(key=_pos)
     return after
 

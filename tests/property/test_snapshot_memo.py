@@ -13,7 +13,8 @@ never hidden by the records the first store remembers.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventlog
-from eventlog import Entry, RawJSON, SessionData
+from eventlog import Entry, RawJSON, SessionData, Store
 from eventlog._core.codec import (
     DEFAULT_MAX_ENTRY_BYTES,
     prepare_snapshot,
@@ -30,7 +31,7 @@ from eventlog._core.codec import (
 )
 from eventlog.errors import EventlogError
 
-from .strategies import json_objects, payloads, raw_json_objects
+from .strategies import ID_POOL, json_objects, payloads, raw_json_objects
 
 quick = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SID = "memo"
@@ -226,3 +227,85 @@ def test_an_invalid_value_that_encodes_like_the_stored_one_is_refused(
         store.save(SID, _snapshot(_entry(stored)))
         with pytest.raises(eventlog.InvalidPayloadError):
             store.save(SID, _snapshot(_entry({"v": value})))
+
+
+_SMALL_PAYLOADS = st.sampled_from(
+    [
+        {"v": 1},
+        {"v": True},
+        {"v": 1.0},
+        {"v": None},
+        {"a": 1, "b": 2},
+        {"b": 2, "a": 1},
+        {"t": "é"},
+        RawJSON(b'{"t":"\\u00e9"}'),
+        RawJSON(b'{"t":"\xc3\xa9"}'),
+        RawJSON(b'{"v": 1}'),
+    ]
+)
+
+
+@st.composite
+def _small_snapshots(draw: st.DrawFn, ids: list[str]) -> SessionData:
+    entries = [
+        Entry(
+            entry_id,
+            draw(st.sampled_from([None, *ids[:index]])),
+            draw(st.sampled_from(["message", "custom"])),
+            None,
+            draw(_SMALL_PAYLOADS),
+        )
+        for index, entry_id in enumerate(ids)
+    ]
+    return SessionData(entries, leaf_id=entries[-1].id if entries else None)
+
+
+@st.composite
+def _save_sequences(draw: st.DrawFn) -> list[SessionData]:
+    """Snapshots over a shared pool of ids with look-alike payloads; some extend
+    the one before (the common save)."""
+    pool = st.lists(st.sampled_from(ID_POOL), unique=True, max_size=6)
+    snapshots = [draw(_small_snapshots(draw(pool)))]
+    for _ in range(draw(st.integers(1, 4))):
+        before = [entry.id for entry in snapshots[-1].entries]
+        if draw(st.booleans()):
+            added = [i for i in draw(pool) if i not in before]
+            grown = draw(_small_snapshots([*before, *added])).entries[len(before) :]
+            entries = [*snapshots[-1].entries, *grown]
+            snapshots.append(SessionData(entries, leaf_id=entries[-1].id if entries else None))
+        else:
+            snapshots.append(draw(_small_snapshots(draw(pool))))
+    return snapshots
+
+
+@pytest.fixture(scope="module")
+def store_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Store]]:
+    """A store that remembers its saves and one that does not, on two files."""
+    directory = tmp_path_factory.mktemp("memo")
+    with (
+        eventlog.connect(f"sqlite:///{directory}/with.db", synchronous="normal") as remembering,
+        eventlog.connect(f"sqlite:///{directory}/without.db", synchronous="normal") as forgetting,
+    ):
+        forgetting._snapshot_memo = None  # type: ignore[attr-defined]
+        yield remembering, forgetting
+
+
+_sessions = itertools.count()
+
+
+@settings(quick, max_examples=40)
+@given(_save_sequences())
+def test_saves_with_the_memo_do_what_saves_without_it_do(
+    store_pair: tuple[Store, Store], snapshots: list[SessionData]
+) -> None:
+    session_id = f"pair-{next(_sessions)}"
+    for data in snapshots:
+        outcomes: list[object] = []
+        for store in store_pair:
+            try:
+                outcomes.append(store.save(session_id, data))
+            except EventlogError as error:
+                outcomes.append(type(error))
+        assert outcomes[0] == outcomes[1]
+        loaded = [store.load(session_id) for store in store_pair]
+        assert loaded[0] == loaded[1]
