@@ -23,6 +23,7 @@ Memory is bounded by the payload bytes remembered (oldest session out first).
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -36,6 +37,9 @@ from .records import Record, SessionState
 __all__ = ["DEFAULT_MEMO_BYTES", "KnownEncoding", "SnapshotMemo"]
 
 DEFAULT_MEMO_BYTES: Final = 64 * 1024 * 1024
+# Attribute getters made in C: a save's encodings are summed up entry by entry.
+_encoded: Final = operator.attrgetter("encoded")
+_payload: Final = operator.attrgetter("payload")
 
 
 class _Session(msgspec.Struct):
@@ -64,7 +68,7 @@ class SnapshotMemo:
 
     def keep_encodings(self, session_id: str, encodings: dict[str, KnownEncoding]) -> None:
         """Remember the encodings of a snapshot just prepared (in place of the last)."""
-        size = sum(len(known.encoded.payload) for known in encodings.values())
+        size = sum(map(len, map(_payload, map(_encoded, encodings.values()))))
         with self._lock:
             before = self._sessions.get(session_id)
             self._drop(session_id)
