@@ -169,10 +169,11 @@ class StoreBase(ABC):
 
     def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
         """See `Store.delete`."""
+        deleted = self._run(operations.delete(session_id, expected_version=expected_version))
         if self._snapshot_memo is not None:
             # A hard delete leaves no copy of the session's payloads behind.
             self._snapshot_memo.forget(session_id)
-        return self._run(operations.delete(session_id, expected_version=expected_version))
+        return deleted
 
     def fork(
         self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None

@@ -169,10 +169,11 @@ class AsyncStoreBase(ABC):
 
     async def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
         """See `AsyncStore.delete`."""
+        deleted = await self._run(operations.delete(session_id, expected_version=expected_version))
         if self._snapshot_memo is not None:
             # A hard delete leaves no copy of the session's payloads behind.
             self._snapshot_memo.forget(session_id)
-        return await self._run(operations.delete(session_id, expected_version=expected_version))
+        return deleted
 
     async def fork(
         self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
