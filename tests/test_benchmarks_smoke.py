@@ -27,7 +27,8 @@ def test_harness_produces_every_figure_on_sqlite(tmp_path: Path) -> None:
     assert figures["per_turn"]["eventlog"]["20"]["n"] == 2
     assert figures["tombstoned_load"]["live"] == 20
     assert all(value > 0 for value in figures["storage_bytes_per_entry"].values())
-    assert len(checks(figures)) == 7  # no WAL figure on SQLite
+    assert len(checks(figures)) == 8  # no WAL figure on SQLite; 20 is both mid and big
+    assert all(cell["encode_ms"] > 0 for cell in figures["snapshot_save"].values())
     text = table("sqlite", figures)
     assert "targets:" in text
     for name in figures["peers_not_installed"]:
@@ -55,8 +56,8 @@ def test_peers_are_measured_beside_eventlog_on_sqlite(tmp_path: Path) -> None:
     assert set(figures["peers"]) == set(peers)
     assert figures["peers_not_installed"] == {}
     found = checks(figures)
-    assert len(found) == 7 + len(peers)
-    assert [check.name for check in found[7:]] == [
+    assert len(found) == 8 + len(peers)
+    assert [check.name for check in found[8:]] == [
         f"eventlog per turn / {peer} per turn at 20 entries" for peer in peers
     ]
     text = table("sqlite", figures)

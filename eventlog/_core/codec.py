@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -30,6 +30,7 @@ __all__ = [
     "MAX_ID_BYTES",
     "STORED_DECODE_ERRORS",
     "EncodedEntry",
+    "KnownEncoding",
     "PreparedDelta",
     "PreparedSnapshot",
     "check_entry_id",
@@ -43,6 +44,7 @@ __all__ = [
     "object_decode",
     "prepare_delta",
     "prepare_snapshot",
+    "prepare_snapshot_known",
     "raw_object",
     "stored_damage",
 ]
@@ -52,6 +54,7 @@ MAX_DEPTH: Final = 256
 DEFAULT_MAX_ENTRY_BYTES: Final = 16 * 1024 * 1024
 
 _encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
 _decoder = msgspec.json.Decoder()
 json_decode = _decoder.decode
 # Stored payloads and metadata: a JSON object, or the bytes are damaged.
@@ -73,6 +76,15 @@ class EncodedEntry(msgspec.Struct, frozen=True):
     timestamp: str | None
     payload: bytes
     digest: bytes
+
+
+class KnownEncoding(msgspec.Struct, frozen=True):
+    """An entry as `prepare_snapshot` encoded it, and its payload's bytes decoded
+    (our own value, which no caller holds; None for `RawJSON`, whose bytes are
+    the whole check). See `_core.snapshot_memo`."""
+
+    encoded: EncodedEntry
+    decoded: Any
 
 
 class PreparedDelta(msgspec.Struct, frozen=True):
@@ -234,17 +246,24 @@ def _encode_checked(value: dict[Any, Any]) -> tuple[bytes, str | None]:
 
 def _object_problem(value: object) -> tuple[bytes, str | None]:
     """The bytes to store for a JSON object, or why it is not allowed JSON."""
+    encoded, _, problem = _object_checked(value)
+    return encoded, problem
+
+
+def _object_checked(value: object) -> tuple[bytes, Any, str | None]:
+    """The bytes to store for a JSON object, what they decode to (None for
+    `RawJSON`), or why it is not allowed JSON."""
     if isinstance(value, RawJSON):
         encoded = bytes(value)
         decoded, problem = _decode_checked(encoded)
         if problem is None and not isinstance(decoded, dict):
             problem = f"a JSON object is required, not {_json_type(decoded)}"
-        return encoded, problem or _depth_problem(encoded, decoded)
+        return encoded, None, problem or _depth_problem(encoded, decoded)
     if not isinstance(value, dict):
-        return b"", f"a JSON object (dict or RawJSON) is required, not {type(value).__name__}"
+        return b"", None, f"a JSON object (dict or RawJSON) is required, not {type(value).__name__}"
     encoded, problem = _encode_checked(value)
     if problem is not None:
-        return encoded, problem
+        return encoded, None, problem
     # msgspec writes NaN/Infinity as null and non-string keys as strings; a
     # decode that does not give back an equal value exposes such silent changes.
     decoded, problem = _decode_checked(encoded)
@@ -252,7 +271,7 @@ def _object_problem(value: object) -> tuple[bytes, str | None]:
         problem = _depth_problem(encoded, decoded)
     if problem is None and decoded != value:
         problem = _describe_mismatch(value)
-    return encoded, problem
+    return encoded, decoded, problem
 
 
 def encode_object(
@@ -426,6 +445,14 @@ def _plain_id(value: object) -> bool:
 def _encode_entry(
     entry: object, *, session_id: str, field: str, index: int, max_entry_bytes: int
 ) -> EncodedEntry:
+    return _encode_entry_known(
+        entry, session_id=session_id, field=field, index=index, max_entry_bytes=max_entry_bytes
+    ).encoded
+
+
+def _encode_entry_known(
+    entry: object, *, session_id: str, field: str, index: int, max_entry_bytes: int
+) -> KnownEncoding:
     # Fast path for a well-formed entry: a save of a long snapshot checks every
     # entry, so no message or location string is built unless something is wrong.
     if (
@@ -437,17 +464,57 @@ def _encode_entry(
         and _plain_text(entry.kind)
         and (entry.timestamp is None or _plain_text(entry.timestamp))
     ):
-        payload, problem = _object_problem(entry.payload)
+        payload, decoded, problem = _object_checked(entry.payload)
         if problem is None:
             header = _header_encoder.encode([entry.parent_id, entry.kind, entry.timestamp])
             if len(payload) + len(header) + len(entry.id) <= max_entry_bytes:
                 digest = hashlib.blake2b(header + payload, digest_size=16).digest()
-                return EncodedEntry(
-                    entry.id, entry.parent_id, entry.kind, entry.timestamp, payload, digest
+                return KnownEncoding(
+                    EncodedEntry(
+                        entry.id, entry.parent_id, entry.kind, entry.timestamp, payload, digest
+                    ),
+                    decoded,
                 )
-    return _encode_entry_checked(
+    encoded = _encode_entry_checked(
         entry, session_id=session_id, where=f"{field}[{index}]", max_entry_bytes=max_entry_bytes
     )
+    # Only reached for entries the checks above turn away and the careful path
+    # accepts (a str subclass, say): nothing to remember a decoded value by.
+    return KnownEncoding(encoded, _UNKNOWN)
+
+
+_UNKNOWN: Final = object()
+"""A `KnownEncoding.decoded` that no payload equals: the entry is never taken as known."""
+
+
+def _known_entry(entry: Entry, known: KnownEncoding) -> bool:
+    """Whether `entry` (an `Entry`, not a subclass, with a str id, not a
+    subclass, equal to `known`'s) has the content of `known` and is allowed
+    JSON, without checking or hashing it again: its header strings are the
+    same (str, not subclasses, or None where `known` has None), its payload
+    encodes to the same bytes, and (a dict) equals their decoded value, which
+    is what `_object_checked` makes sure of by decoding. Never raises."""
+    stored = known.encoded
+    parent_id, kind, timestamp = entry.parent_id, entry.kind, entry.timestamp
+    if not (
+        type(kind) is str
+        and kind == stored.kind
+        and (parent_id is None or type(parent_id) is str)
+        and parent_id == stored.parent_id
+        and (timestamp is None or type(timestamp) is str)
+        and timestamp == stored.timestamp
+    ):
+        return False
+    payload = entry.payload
+    decoded = known.decoded
+    if type(payload) is dict:
+        if decoded is None or decoded is _UNKNOWN:
+            return False
+        try:
+            return _encode(payload) == stored.payload and decoded == payload
+        except Exception:  # the careful path says what is wrong with it
+            return False
+    return type(payload) is RawJSON and decoded is None and payload == stored.payload
 
 
 def _encode_entry_checked(
@@ -509,26 +576,52 @@ def _encode_entry_checked(
 def _encode_entries(
     entries: object, *, session_id: str, field: str, max_entry_bytes: int
 ) -> list[EncodedEntry]:
+    return [
+        known.encoded
+        for known in _encode_known(
+            entries, session_id=session_id, field=field, max_entry_bytes=max_entry_bytes, known={}
+        ).values()
+    ]
+
+
+def _encode_known(
+    entries: object,
+    *,
+    session_id: str,
+    field: str,
+    max_entry_bytes: int,
+    known: Mapping[str, KnownEncoding],
+) -> dict[str, KnownEncoding]:
+    """Each entry encoded (in order, duplicates collapsed), taken from `known`
+    where `_known_entry` says its content is that one."""
     if not isinstance(entries, list | tuple):
         raise InvalidInputError(
             f"{field} must be a list of Entry", session_id=session_id, where=field
         )
-    unique: dict[str, EncodedEntry] = {}
+    unique: dict[str, KnownEncoding] = {}
+    look_up = known.get
     for index, entry in enumerate(entries):
-        encoded = _encode_entry(
-            entry, session_id=session_id, field=field, index=index, max_entry_bytes=max_entry_bytes
-        )
-        earlier = unique.get(encoded.id)
-        if earlier is None:
-            unique[encoded.id] = encoded
-        elif earlier.digest != encoded.digest:
+        found = None
+        if type(entry) is Entry and type(entry.id) is str:
+            found = look_up(entry.id)
+        if found is None or not _known_entry(entry, found):
+            found = _encode_entry_known(
+                entry,
+                session_id=session_id,
+                field=field,
+                index=index,
+                max_entry_bytes=max_entry_bytes,
+            )
+        encoded = found.encoded
+        earlier = unique.setdefault(encoded.id, found)
+        if earlier is not found and earlier.encoded.digest != encoded.digest:
             raise IdConflictError(
                 "the same id is given twice with different content",
                 session_id=session_id,
                 entry_id=encoded.id,
                 where=f"{field}[{index}]",
             )
-    return list(unique.values())
+    return unique
 
 
 def _encode_metadata(metadata: object, *, session_id: str, max_entry_bytes: int) -> bytes:
@@ -605,19 +698,42 @@ def prepare_snapshot(session_id: str, data: object, *, max_entry_bytes: int) -> 
         InvalidInputError: any rule of DESIGN.md section 1 broken, or a leaf not in `entries`.
         IdConflictError: one id twice in `entries` with different content.
     """
+    return prepare_snapshot_known(session_id, data, max_entry_bytes=max_entry_bytes, known={})[0]
+
+
+def prepare_snapshot_known(
+    session_id: str,
+    data: object,
+    *,
+    max_entry_bytes: int,
+    known: Mapping[str, KnownEncoding],
+) -> tuple[PreparedSnapshot, dict[str, KnownEncoding]]:
+    """`prepare_snapshot`, reusing the encodings of entries whose content is
+    known (`_known_entry`); returns the snapshot's encodings too, to be known
+    next time. The result is the same as without `known`.
+
+    Raises:
+        InvalidInputError: any rule of DESIGN.md section 1 broken, or a leaf not in `entries`.
+        IdConflictError: one id twice in `entries` with different content.
+    """
     if not isinstance(data, SessionData):
         raise InvalidInputError(
             f"a SessionData is required, not {type(data).__name__}",
             session_id=session_id,
             where="data",
         )
-    entries = _encode_entries(
-        data.entries, session_id=session_id, field="entries", max_entry_bytes=max_entry_bytes
+    encodings = _encode_known(
+        data.entries,
+        session_id=session_id,
+        field="entries",
+        max_entry_bytes=max_entry_bytes,
+        known=known,
     )
+    entries = [found.encoded for found in encodings.values()]
     leaf_id = data.leaf_id
     if leaf_id is not None:
         check_entry_id(leaf_id, session_id=session_id, where="leaf_id")
-        if not any(entry.id == leaf_id for entry in entries):
+        if leaf_id not in encodings:
             raise InvalidLeafError(
                 "the leaf is not one of the snapshot's entries",
                 session_id=session_id,
@@ -627,4 +743,4 @@ def prepare_snapshot(session_id: str, data: object, *, max_entry_bytes: int) -> 
     metadata = _encode_metadata(
         data.metadata, session_id=session_id, max_entry_bytes=max_entry_bytes
     )
-    return PreparedSnapshot(entries, leaf_id, metadata)
+    return PreparedSnapshot(entries, leaf_id, metadata), encodings

@@ -36,7 +36,7 @@ from .codec import (
     check_entry_id,
     check_session_id,
     prepare_delta,
-    prepare_snapshot,
+    prepare_snapshot_known,
 )
 from .planning import WritePlan
 from .records import Record, SessionState, StateQuery
@@ -51,6 +51,7 @@ from .sealing import (
     refuse_sealed,
     require_open,
 )
+from .snapshot_memo import SnapshotMemo
 from .storage_requests import (
     Apply,
     BranchTail,
@@ -232,23 +233,47 @@ def save(
     expected_version: object,
     max_entry_bytes: int,
     sealer: Sealer | None = None,
+    memo: SnapshotMemo | None = None,
 ) -> Operation[SaveResult]:
-    """Reconcile with an authoritative snapshot (see `Store.save`)."""
+    """Reconcile with an authoritative snapshot (see `Store.save`).
+
+    With `memo` (the store's), entries the last save of the session encoded are
+    not checked and hashed again, and the live log that save left is not read
+    back while the session's index row is still the one it wrote.
+    """
     sid = check_session_id(session_id)
     _check_expected(sid, expected_version)
-    prepared = prepare_snapshot(sid, data, max_entry_bytes=max_entry_bytes)
+    known = None if memo is None else memo.encodings(sid)
+    prepared, encodings = prepare_snapshot_known(
+        sid, data, max_entry_bytes=max_entry_bytes, known=known or {}
+    )
+    if memo is not None:
+        memo.keep_encodings(sid, encodings)
     expected = expected_version if isinstance(expected_version, int) else None
 
     def steps() -> Steps[SaveResult]:
         read = yield from State(sid)
         sealing, state = _write_sealing(sealer, sid, read)
-        live = [] if state is None else (yield from LiveRecords(sid, payloads=False))
+        # Only a plain session's records are remembered: a sealed one's digests are keyed.
+        remembers = memo is not None and sealing.cipher is None
+        live: Sequence[Record] = []
+        if state is not None and read is not None:
+            remembered = memo.live(sid, read) if memo is not None and remembers else None
+            if remembered is not None:
+                live = remembered
+            else:
+                live = yield from LiveRecords(sid, payloads=False)
         keyed = prepared if sealing.cipher is None else sealing.cipher.key_snapshot(prepared)
         plan = planning.plan_reconcile(
             sid, keyed, state, live, expected_version=expected, now=_now()
         )
         if plan.changed:
             yield from Apply(sealing.seal(plan))
+        if memo is not None and remembers:
+            # Remembered with the whole index row this write leaves: if the
+            # transaction does not commit, no row read later equals it (it holds
+            # this write's time to the microsecond), so it is never used.
+            memo.keep_live(sid, plan.state, planning.live_after(plan, live))
         return plan.result
 
     return Operation("save", sid, "write", steps, optimistic=True)

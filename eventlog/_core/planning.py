@@ -8,8 +8,10 @@ touches storage.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Final
 
 import msgspec
 
@@ -28,6 +30,7 @@ __all__ = [
     "WritePlan",
     "check_expected_version",
     "delta_lookup_ids",
+    "live_after",
     "plan_delta",
     "plan_fork",
     "plan_purge",
@@ -275,6 +278,24 @@ def plan_reconcile(
     check_expected_version(session_id, state, expected_version)
     version = 1 if state is None else state.version + 1
     next_seq = 0 if state is None else state.next_seq
+    if _extends(snapshot.entries, live):
+        # The common save: the stored live log, unchanged and in order, then new
+        # entries (whose ids the live log cannot hold: a snapshot's ids are unique).
+        known = len(live)
+        return _plan(
+            session_id,
+            state,
+            leaf_id=snapshot.leaf_id,
+            metadata=snapshot.metadata,
+            appends=[
+                _new_record(entry, next_seq + index, version)
+                for index, entry in enumerate(snapshot.entries[known:])
+            ],
+            removals=[],
+            now=now,
+            skipped=[record.entry_id for record in live],
+            tombstoned=[],
+        )
     live_by_id = {record.entry_id: record for record in live}
 
     kept = 0
@@ -319,6 +340,38 @@ def plan_reconcile(
         superseded=superseded,
         moved=moved,
     )
+
+
+def live_after(plan: WritePlan, live: Sequence[Record]) -> list[Record]:
+    """The live records in `pos` order once `plan` is applied to a log whose
+    live records (in `pos` order) are `live`; payloads left out."""
+    if not plan.changed:
+        return list(live)
+    added = [msgspec.structs.replace(record, payload=b"") for record in plan.appends]
+    if not plan.removals:
+        # Appends only: new records go after every live one (their pos is their seq).
+        return [*live, *added]
+    removed = set(plan.removals)
+    after = [record for record in live if record.seq not in removed]
+    after.extend(added)
+    after.sort(key=_pos)
+    return after
+
+
+def _pos(record: Record) -> int:
+    return record.pos
+
+
+def _extends(entries: Sequence[EncodedEntry], live: Sequence[Record]) -> bool:
+    """Whether `entries` start with the live records' ids and contents, in order."""
+    if len(entries) < len(live):
+        return False
+    # Compared as lists of tuples made in C: this runs over every entry of a save.
+    return list(map(_id_and_digest, entries[: len(live)])) == list(map(_record_key, live))
+
+
+_id_and_digest: Final = operator.attrgetter("id", "digest")
+_record_key: Final = operator.attrgetter("entry_id", "digest")
 
 
 def _plan(

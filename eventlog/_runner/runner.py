@@ -24,6 +24,7 @@ from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
 from .._core.operations import Operation
 from .._core.options import check_max_entry_bytes
 from .._core.sealing import Sealer
+from .._core.snapshot_memo import SnapshotMemo
 from .._core.storage_requests import Steps, VersionRow
 from .._core.transaction import Transaction
 from ..errors import EventlogError, StoreUnavailableError
@@ -56,6 +57,8 @@ class StoreBase(ABC):
     # The keyring (DESIGN.md section 8), and the sealing made from it with the tenant.
     _keyring: KeyProvider | None = None
     _sealing: Sealer | None = None
+    # What the store remembers of its last `save` of each session (None: nothing).
+    _snapshot_memo: SnapshotMemo | None = None
 
     @property
     def _sealer(self) -> Sealer | None:
@@ -99,6 +102,7 @@ class StoreBase(ABC):
                 expected_version=expected_version,
                 max_entry_bytes=self.max_entry_bytes,
                 sealer=self._sealer,
+                memo=self._snapshot_memo,
             )
         )
 
@@ -165,7 +169,11 @@ class StoreBase(ABC):
 
     def delete(self, session_id: str, /, *, expected_version: int | None = None) -> bool:
         """See `Store.delete`."""
-        return self._run(operations.delete(session_id, expected_version=expected_version))
+        deleted = self._run(operations.delete(session_id, expected_version=expected_version))
+        if self._snapshot_memo is not None:
+            # A hard delete leaves no copy of the session's payloads behind.
+            self._snapshot_memo.forget(session_id)
+        return deleted
 
     def fork(
         self, source_id: str, new_id: str, /, *, at_entry_id: str | None = None
@@ -289,6 +297,7 @@ class LogStore(StoreBase):
             DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
         )
         self._keyring = check_keyring(keyring)
+        self._snapshot_memo = SnapshotMemo()
         self._closed = False
         self._wakeups = Wakeups()
 

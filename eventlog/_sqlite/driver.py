@@ -146,6 +146,15 @@ def records_of_ids_sql(columns: str, count: int) -> str:
     )
 
 
+def live_records_of_ids_sql(columns: str, count: int) -> str:
+    """The live records of `count` ids of one session (parameters: tenant, session
+    id and the ids): `records_of_ids_sql` for a session with no removed records."""
+    return (
+        f"SELECT {columns} FROM entries WHERE tenant = ? AND session_id = ? "
+        f"AND entry_id IN ({','.join('?' * count)}) AND removed_in_version IS NULL"
+    )
+
+
 class _SQLiteTransaction:
     """A `Transaction` on one SQLite connection inside BEGIN ... COMMIT, in one tenant.
 
@@ -160,21 +169,31 @@ class _SQLiteTransaction:
         row = self._conn.execute(_STATE_SQL, (self._tenant, session_id)).fetchone()
         return None if row is None else _state(row)
 
-    def latest_records(self, session_id: str, entry_ids: Sequence[str]) -> dict[str, Record]:
+    def latest_records(
+        self, session_id: str, entry_ids: Sequence[str], *, live_only: bool = False
+    ) -> dict[str, Record]:
         latest: dict[str, Record] = {}
         columns = RECORD_COLUMNS.format(payload="x''")
         for chunk in iter_chunks(entry_ids, _IN_CHUNK):
-            rows = self._conn.execute(
-                records_of_ids_sql(columns, len(chunk)),
-                (self._tenant, session_id, *chunk, self._tenant, session_id, *chunk),
-            )
-            latest.update(newest_by_id(map(_record, rows)))
+            if live_only:
+                sql = live_records_of_ids_sql(columns, len(chunk))
+                params: tuple[str, ...] = (self._tenant, session_id, *chunk)
+            else:
+                sql = records_of_ids_sql(columns, len(chunk))
+                params = (self._tenant, session_id, *chunk, self._tenant, session_id, *chunk)
+            latest.update(newest_by_id(map(_record, self._conn.execute(sql, params))))
         return latest
 
     def state_and_latest(
         self, session_id: str, entry_ids: Sequence[str]
     ) -> tuple[SessionState | None, dict[str, Record]]:
-        return self.state(session_id), self.latest_records(session_id, entry_ids)
+        # Read in one write transaction, the index row says what the log holds:
+        # no row, no records (a delete takes both); no removed records, no need
+        # to look among them.
+        state = self.state(session_id)
+        if state is None or not entry_ids:
+            return state, {}
+        return state, self.latest_records(session_id, entry_ids, live_only=state.removed_count == 0)
 
     def live_records(self, session_id: str, *, payloads: bool) -> list[Record]:
         query = _LIVE_WITH_PAYLOADS_SQL if payloads else _LIVE_DIGESTS_SQL

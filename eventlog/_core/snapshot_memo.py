@@ -1,0 +1,108 @@
+"""What a store remembers of the snapshots it saved, so the next `save` of a
+session pays for the difference and one encoding of each entry, not for
+checking, hashing and reading back every entry again.
+
+Two memories per session, each safe on its own:
+
+- encodings: for each entry id of the last snapshot, the `EncodedEntry` made
+  from it and the value its payload bytes decode to (our own copy, which no
+  caller holds). An incoming entry whose header strings are equal and whose
+  payload encodes to the same bytes has the same content and digest; it is
+  allowed JSON exactly when its payload equals that decoded value, which is
+  the check `encode_object` makes by decoding (so `True` vs `1`, `1.0` vs `1`
+  or key order, which change the bytes, are never taken for unchanged). A pure
+  function's memo: it is right whatever the database holds.
+- the live log: the live records (no payloads) the last `save` left, with the
+  index row it wrote. They are used only when the index row read in the next
+  write transaction equals that row in every field (version, counts, byte
+  total, leaf, metadata, both times to the microsecond), that is, when nobody
+  wrote the session since; otherwise the records are read from the database.
+
+Memory is bounded by the payload bytes remembered (oldest session out first).
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Final
+
+import msgspec
+
+from .codec import KnownEncoding
+from .records import Record, SessionState
+
+__all__ = ["DEFAULT_MEMO_BYTES", "KnownEncoding", "SnapshotMemo"]
+
+DEFAULT_MEMO_BYTES: Final = 64 * 1024 * 1024
+# Attribute getters made in C: a save's encodings are summed up entry by entry.
+_encoded: Final = operator.attrgetter("encoded")
+_payload: Final = operator.attrgetter("payload")
+
+
+class _Session(msgspec.Struct):
+    encodings: dict[str, KnownEncoding]
+    size: int
+    state: SessionState | None = None
+    live: Sequence[Record] = ()
+
+
+class SnapshotMemo:
+    """Per session: the last snapshot's encodings and the live log it left.
+
+    Thread safe; the dict of encodings a caller gets is never changed after.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MEMO_BYTES) -> None:
+        self._max_bytes = max_bytes
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def encodings(self, session_id: str) -> dict[str, KnownEncoding] | None:
+        with self._lock:
+            known = self._sessions.get(session_id)
+            return None if known is None else known.encodings
+
+    def keep_encodings(self, session_id: str, encodings: dict[str, KnownEncoding]) -> None:
+        """Remember the encodings of a snapshot just prepared (in place of the last)."""
+        size = sum(map(len, map(_payload, map(_encoded, encodings.values()))))
+        with self._lock:
+            before = self._sessions.get(session_id)
+            self._drop(session_id)
+            if size > self._max_bytes:
+                return
+            kept = _Session(encodings, size)
+            if before is not None:
+                kept.state, kept.live = before.state, before.live
+            self._sessions[session_id] = kept
+            self._bytes += size
+            while self._bytes > self._max_bytes:
+                self._drop(next(iter(self._sessions)))
+
+    def live(self, session_id: str, state: SessionState) -> Sequence[Record] | None:
+        """The live records, if `state` (as just read) is the row the last save left."""
+        with self._lock:
+            known = self._sessions.get(session_id)
+            if known is None or known.state is None or known.state != state:
+                return None
+            return known.live
+
+    def keep_live(self, session_id: str, state: SessionState, live: Sequence[Record]) -> None:
+        with self._lock:
+            known = self._sessions.get(session_id)
+            if known is not None:
+                known.state = state
+                known.live = live
+                self._sessions.move_to_end(session_id)
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            self._drop(session_id)
+
+    def _drop(self, session_id: str) -> None:
+        known = self._sessions.pop(session_id, None)
+        if known is not None:
+            self._bytes -= known.size
