@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from .._core.codec import check_tenant
@@ -73,7 +73,13 @@ from ..model import Entry
 from . import citus, connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
 from .errors import connect_error, translated
-from .guarded import NOTIFY_SQL, guard_sql, guarded_write, routed_write
+from .guarded import (
+    NOTIFY_SQL,
+    guard_sql,
+    guarded_write,
+    notification_if_written,
+    routed_write,
+)
 from .listener import NotificationFeed
 
 __all__ = ["AsyncPostgresStore"]
@@ -174,32 +180,100 @@ async def _in_tenant(
     return cursor
 
 
-async def _routed(
+async def _committed_then_notified(
     conn: AsyncConnection[Any],
     tenant: str,
-    write: tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None],
-) -> bool:
-    """Run `guarded.routed_write`'s statements as one transaction, in one pipeline.
+    writes: Sequence[tuple[Any, Any]],
+    notify: Sequence[tuple[str, Any]],
+    *,
+    distributed: bool,
+    custom_plan: bool = False,
+) -> AsyncCursor[Any]:
+    """Run `writes` as one transaction, then the watchers' notification: one round trip.
 
-    BEGIN, the tenant's setting, the statements, COMMIT and then the
-    notification go in one round trip; on distributed tables each statement is
+    BEGIN, the tenant's setting, the statements, COMMIT and then `notify`
+    (`guarded.NOTIFY_SQL`, its own implicit transaction, after the write's
+    commit) go in one pipeline. On distributed tables each statement is
     single-shard, all on the session's shard, so Citus commits on one worker
-    without two-phase commit. Returns False if the first statement found the
-    session changed (the transaction aborted, nothing was written or notified).
+    without two-phase commit. A failing statement aborts the transaction, and
+    the server skips the rest, the notification included. Returns the first
+    statement's cursor.
+
+    Once the server has confirmed the COMMIT, the write landed, whatever
+    happens to the notification after it (the connection lost, the queue
+    full): that is logged, not raised, and watchers find the write at their
+    safety re-read. A loss before the confirmation raises (outcome unknown).
+
+    Args:
+        custom_plan: plan the statements for their values (see `guarded`).
     """
-    writes, notification = write
+    first = conn.cursor()
+    commit = conn.cursor()
     try:
         async with _pipeline(conn):
             await conn.execute(statements.WRITE_BEGIN_SQL)
-            await conn.execute(*statements.tenant_setting(tenant, distributed=True))
-            for query, params in writes:
+            await conn.execute(
+                *statements.tenant_setting(tenant, distributed=distributed, custom_plan=custom_plan)
+            )
+            for index, (query, params) in enumerate(writes):
+                await (first if index == 0 else conn.cursor()).execute(query, params)
+            await commit.execute("COMMIT")
+            for query, params in notify:
                 await conn.execute(query, params)
-            await conn.execute("COMMIT")
-            if notification is not None:
-                await conn.execute(*notification)
+    except psycopg.Error as exc:
+        if not notify or not _confirmed(commit):
+            raise
+        logger.warning("postgres.notify_lost_after_commit", sqlstate=exc.sqlstate)
+    return first
+
+
+def _confirmed(cursor: AsyncCursor[Any]) -> bool:
+    """Whether the server answered the cursor's statement (a COMMIT) with success."""
+    result = cursor.pgresult
+    return result is not None and result.status == ExecStatus.COMMAND_OK
+
+
+async def _routed(
+    conn: AsyncConnection[Any],
+    tenant: str,
+    write: tuple[list[tuple[str, Any]], list[tuple[str, Any]]],
+) -> bool:
+    """Run `guarded.routed_write`'s statements (`_committed_then_notified`); whether it landed.
+
+    False if the first statement found the session changed (the transaction
+    aborted, nothing was written or notified).
+    """
+    writes, notify = write
+    try:
+        await _committed_then_notified(conn, tenant, writes, notify, distributed=True)
     except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE
         return False
     return True
+
+
+async def _guarded(
+    conn: AsyncConnection[Any],
+    tenant: str,
+    write: tuple[str, dict[str, Any]],
+    notify: Sequence[tuple[str, Any]],
+    *,
+    custom_plan: bool,
+) -> bool:
+    """Run one `guarded_write` statement on plain PostgreSQL; whether it landed.
+
+    Without a notification, the statement runs alone in its implicit
+    transaction (`_in_tenant`). With one, in a transaction block so that the
+    notification (`guarded.notification_if_written`) follows its COMMIT in the
+    same round trip.
+    """
+    if not notify:
+        cursor = await _in_tenant(conn, tenant, *write, custom_plan=custom_plan)
+    else:
+        cursor = await _committed_then_notified(
+            conn, tenant, [write], notify, distributed=False, custom_plan=custom_plan
+        )
+    row = await cursor.fetchone()
+    return row is not None and row[0] == 1
 
 
 class _AsyncPostgresTransaction:
@@ -235,8 +309,7 @@ class _AsyncPostgresTransaction:
         # (on distributed tables, the statements: `guarded.routed_write`).
         self._creation: tuple[str, dict[str, Any]] | None = None
         self._routed_creation: list[tuple[str, Any]] = []
-        # The watch keys of the sessions written here other than by `_creation`
-        # (which notifies by itself), notified at commit.
+        # The watch keys of the sessions written here, notified after the COMMIT.
         self._notify_keys: set[str] = set()
 
     async def _rows(
@@ -255,6 +328,10 @@ class _AsyncPostgresTransaction:
             cursor = self._conn.cursor(binary=True)
             await cursor.execute(query, params)
         return await cursor.fetchall()
+
+    def _notification(self, plan: WritePlan) -> list[tuple[str, Any]]:
+        """The notification of `plan`'s guarded write, if this store notifies."""
+        return notification_if_written(plan, self._tenant) if self._notifies else []
 
     def _named(self, session_id: str, **params: Any) -> dict[str, Any]:
         """Named parameters of one session of this tenant."""
@@ -331,20 +408,16 @@ class _AsyncPostgresTransaction:
     async def apply(self, plan: WritePlan) -> None:
         if plan.creates and self._distributed:
             # In this transaction, the notification too (not the hot path).
-            writes, notification = routed_write(
-                plan, None, tenant=self._tenant, notify=self._notifies
-            )
+            writes, _ = routed_write(plan, None, tenant=self._tenant, notify=False)
             self._routed_creation = writes
-            if notification is not None:
-                self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
         elif plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
-            self._creation = guarded_write(plan, None, tenant=self._tenant, notify=self._notifies)
+            self._creation = guarded_write(plan, None, tenant=self._tenant)
         else:
             self.pending.extend(
                 plan_statements(plan, tenant=self._tenant, paramstyle="%s", time=_as_is)
             )
-            self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
+        self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
 
     async def delete(self, session_id: str) -> bool:
         deleted = 0
@@ -411,21 +484,34 @@ class _AsyncPostgresTransaction:
                 raise _CreationRaced
 
     async def _send_and_commit(self, creation: AsyncCursor[Any]) -> None:
-        async with _pipeline(self._conn):
-            cursor = self._conn.cursor()
-            for statement, rows in self.pending:
-                if len(rows) == 1:
-                    await cursor.execute(statement, rows[0])
-                else:
-                    await cursor.executemany(statement, rows)
-            if self._creation is not None:
-                await creation.execute(*self._creation)
-            for query, params in self._routed_creation:
-                await cursor.execute(query, params)
-            # In the pipeline: no round trip of its own.
-            for key in sorted(self._notify_keys) if self._notifies else ():
-                await cursor.execute(NOTIFY_SQL, {"watch_key": key})
-            await self._conn.execute("COMMIT")
+        """The queued writes, COMMIT, then the notifications: one round trip.
+
+        The notifications follow the COMMIT, each its own implicit transaction
+        (see `guarded.NOTIFY_SQL`), and a failure after the server confirmed
+        the COMMIT is logged, not raised (`_committed_then_notified`).
+        """
+        commit = self._conn.cursor()
+        notifying = self._notifies and bool(self._notify_keys)
+        try:
+            async with _pipeline(self._conn):
+                cursor = self._conn.cursor()
+                for statement, rows in self.pending:
+                    if len(rows) == 1:
+                        await cursor.execute(statement, rows[0])
+                    else:
+                        await cursor.executemany(statement, rows)
+                if self._creation is not None:
+                    await creation.execute(*self._creation)
+                for query, params in self._routed_creation:
+                    await cursor.execute(query, params)
+                await commit.execute("COMMIT")
+                # In the pipeline: no round trip of its own.
+                for key in sorted(self._notify_keys) if notifying else ():
+                    await cursor.execute(NOTIFY_SQL, {"watch_key": key})
+        except psycopg.Error as exc:
+            if not notifying or not _confirmed(commit):
+                raise
+            logger.warning("postgres.notify_lost_after_commit", sqlstate=exc.sqlstate)
 
     # -- the change feed ----------------------------------------------------------
 
@@ -542,24 +628,22 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
             )
             return await _routed(self._conn, self._tenant, writes)
         if self._plan is not None:
-            query, params = guarded_write(
-                self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
+            write = guarded_write(self._plan, self._first_state, tenant=self._tenant)
+            # Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
+            # only in a plan that knows the array; the pool's generic plans would
+            # filter the session's rows. So that write asks for a custom plan.
+            return await _guarded(
+                self._conn,
+                self._tenant,
+                write,
+                self._notification(self._plan),
+                custom_plan=bool(self._plan.removals),
             )
-        elif self._reads > 1:
-            query, params = guard_sql(self._session_id, self._first_state, self._tenant)
-        else:
+        if self._reads <= 1:
             return True
-        # Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
-        # only in a plan that knows the array; the pool's generic plans would
-        # filter the session's rows. So that write asks for a custom plan.
-        custom_plan = self._plan is not None and bool(self._plan.removals)
+        query, params = guard_sql(self._session_id, self._first_state, self._tenant)
         cursor = await _in_tenant(
-            self._conn,
-            self._tenant,
-            query,
-            params,
-            custom_plan=custom_plan,
-            in_block=self._reads_in_block,
+            self._conn, self._tenant, query, params, in_block=self._reads_in_block
         )
         row = await cursor.fetchone()
         return row is not None and row[0] == 1
@@ -913,13 +997,10 @@ class AsyncPostgresStore(AsyncLogStore):
                 )
                 with translated(committing=True):
                     return await _routed(conn, self.tenant, writes)
-            query, params = guarded_write(
-                plan, known, tenant=self.tenant, absent=True, notify=self._notifies
-            )
+            write = guarded_write(plan, known, tenant=self.tenant, absent=True)
+            notify = notification_if_written(plan, self.tenant) if self._notifies else []
             with translated(committing=True):
-                cursor = await _in_tenant(conn, self.tenant, query, params)
-                row = await cursor.fetchone()
-            return row is not None and row[0] == 1
+                return await _guarded(conn, self.tenant, write, notify, custom_plan=False)
         except BaseException:
             await _end_unfinished(conn)
             raise

@@ -1,13 +1,14 @@
 """The optimistic write on Postgres: a `WritePlan` as ONE statement, guarded.
 
 The hot writes (`save_delta`, `save`) read without locks, plan, and then
-send everything the plan writes as a single statement in autocommit mode: no
-BEGIN, no COMMIT, one round trip. The statement changes the index row only if
-it is still the row that was read (same version, same creation time, same
-purge floor: every write that touches the session changes one of them), and
-each other part of the statement runs only if that change happened. It
-returns how many index rows it changed: 0 means another write got there
-first, nothing was written, and the caller plans again.
+send everything the plan writes as a single statement: one round trip (with
+the watchers' notification after its COMMIT, `NOTIFY_SQL`). The statement
+changes the index row only if it is still the row that was read (same
+version, same creation time, same purge floor: every write that touches the
+session changes one of them), and each other part of the statement runs only
+if that change happened. It returns how many index rows it changed: 0 means
+another write got there first, nothing was written, and the caller plans
+again.
 
 Pure: it builds the statement and its parameters; the drivers run it.
 """
@@ -25,10 +26,13 @@ from .statements import LATEST_SQL
 
 __all__ = [
     "LOST_RACE_SQLSTATE",
+    "NOTIFY_IF_WRITTEN_SQL",
+    "NOTIFY_SETTINGS_SQL",
     "NOTIFY_SQL",
-    "ROUTED_NOTIFY_SQL",
     "guard_sql",
     "guarded_write",
+    "notification",
+    "notification_if_written",
     "routed_write",
 ]
 
@@ -75,11 +79,53 @@ _INSERT_VERSION = (
     "%(version_metadata)s::bytea, %(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
 )
 
-# The statement's result, and the watchers' notification only if the write
-# happened (once per index row written: the subquery runs per row of `s`).
-# PostgreSQL sends it at COMMIT; it takes the notification queue's lock there.
-NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', %(watch_key)s)"
-_COUNT_AND_NOTIFY = f"SELECT count(*) FROM ({NOTIFY_SQL} FROM s) AS notified"
+# The watchers' notification, a statement of its own that the drivers send
+# right after the write's COMMIT, in the same pipeline (no round trip of its
+# own), in its own implicit transaction. Not inside the write's transaction:
+# a notifying transaction takes PostgreSQL's notify lock at commit and holds
+# it until its commit record is flushed, so notifying writes would commit one
+# at a time, database-wide. Its own transaction commits without waiting for
+# the flush (nothing else is in it), so the lock is held for microseconds. On
+# Citus it also runs on the coordinator, where the listeners are, not on a
+# worker. A notification that never goes out (the connection lost after the
+# COMMIT, a crash) costs a watcher at most its safety re-read
+# (`watching.SAFETY_READ_S`): the write itself is committed and durable.
+NOTIFY_SQL = (
+    f"SELECT set_config('synchronous_commit', 'off', true), pg_notify('{CHANNEL}', %(watch_key)s)"
+)
+
+
+# After a `guarded_write`, which may have written nothing (a lost race, a
+# replayed append), the notification goes only if the session is now at the
+# version the write made: a replay notifies nobody. The check reads the index
+# row, so the tenant is set again (the write's setting ended with its
+# transaction) before the statement that reads it.
+NOTIFY_SETTINGS_SQL = (
+    "SELECT set_config('synchronous_commit', 'off', true), "
+    "set_config('eventlog.tenant', 't:' || %s, true)"
+)
+NOTIFY_IF_WRITTEN_SQL = (
+    f"SELECT pg_notify('{CHANNEL}', %(watch_key)s) FROM sessions "
+    "WHERE tenant = %(tenant)s AND session_id = %(sid)s AND version = %(version)s"
+)
+
+
+def notification(session_id: str, tenant: str) -> list[tuple[str, Any]]:
+    """The statement that wakes the watchers of one session, to send after its write commits."""
+    return [(NOTIFY_SQL, {"watch_key": watch_key(session_id, tenant)})]
+
+
+def notification_if_written(plan: WritePlan, tenant: str) -> list[tuple[str, Any]]:
+    """The statements that wake the session's watchers after `guarded_write(plan)`
+    committed, only if it wrote (the session is at the plan's version)."""
+    state = plan.state
+    params = {
+        "watch_key": watch_key(state.session_id, tenant),
+        "tenant": tenant,
+        "sid": state.session_id,
+        "version": state.version,
+    }
+    return [(NOTIFY_SETTINGS_SQL, (tenant,)), (NOTIFY_IF_WRITTEN_SQL, params)]
 
 
 def guarded_write(
@@ -88,13 +134,12 @@ def guarded_write(
     *,
     tenant: str,
     absent: bool = False,
-    notify: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """The statement that applies `plan` if the session is still `read` (None: absent).
 
     With `absent`, also only if none of the appended ids has a record: for a
-    plan made without reading them (`Operation.plan_if_new`). With `notify`,
-    the write notifies the session's watchers (`NOTIFY_SQL`) if it happens.
+    plan made without reading them (`Operation.plan_if_new`). It does not
+    notify watchers: the drivers send `notification` after it commits.
 
     The statement returns one row: the number of index rows written (1 or 0).
     """
@@ -133,10 +178,7 @@ def guarded_write(
         params["added"] = Int8Array([r.added_in_version for r in appends])
     parts.append(f"v AS ({_INSERT_VERSION})")
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
-    if not notify:
-        return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
-    params["watch_key"] = watch_key(state.session_id, tenant)
-    return f"WITH {', '.join(parts)} {_COUNT_AND_NOTIFY}", params
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
 
 
 def guard_sql(
@@ -215,18 +257,6 @@ def _insert_entries(count: int) -> str:
     return f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {', '.join([row] * count)}"
 
 
-# The watchers' notification after a routed write: a statement of its own, so
-# it runs on the coordinator, where the listeners are, not on a worker. Sent
-# after the write's COMMIT in its own implicit transaction, which commits
-# without waiting for its WAL flush: inside the write's transaction it would
-# make the coordinator write and flush a commit record of its own for every
-# write, after the worker's. A notification lost in a crash costs nothing (the
-# write is durable on the worker, and watchers re-read within a second).
-ROUTED_NOTIFY_SQL = (
-    f"SELECT set_config('synchronous_commit', 'off', true), pg_notify('{CHANNEL}', %(watch_key)s)"
-)
-
-
 def routed_write(
     plan: WritePlan,
     read: SessionState | None,
@@ -234,14 +264,15 @@ def routed_write(
     tenant: str,
     absent: bool = False,
     notify: bool = True,
-) -> tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None]:
+) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
     """`guarded_write` for distributed tables: its statements, to run in one
     transaction, and the notification to send after it commits.
 
     The first statement fails with `LOST_RACE_SQLSTATE` if the session is not
     `read` (None: absent) or, with `absent`, if one of the appended ids has a
     record; otherwise the statements apply `plan`. With `notify`, the second
-    part notifies the session's watchers (`ROUTED_NOTIFY_SQL`); else None.
+    part notifies the session's watchers (`NOTIFY_SQL`); else it is empty.
+    (A lost race aborts the transaction, and the server skips the rest.)
     """
     state = plan.state
     params: dict[str, Any] = {"tenant": tenant, "sid": state.session_id}
@@ -290,5 +321,5 @@ def routed_write(
         )
     )
     if not notify:
-        return statements, None
-    return statements, (ROUTED_NOTIFY_SQL, {"watch_key": watch_key(state.session_id, tenant)})
+        return statements, []
+    return statements, notification(state.session_id, tenant)
