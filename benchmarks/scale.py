@@ -17,6 +17,10 @@
   p99 latency against their p50.
 
 Small and big take turns in each round, so a drift of the machine falls on both.
+
+``--concurrency-only`` (PostgreSQL) measures only the writers, in alternating
+rounds: the raw floor's 16 threads, one sync store's 16 threads with and
+without NOTIFY (``notify=False``), and the 256 tasks with and without NOTIFY.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import eventlog
 from eventlog import Entry, SessionDelta
 from eventlog._sql.migrations import OUR_TABLES
 
-from .contenders import FloorContender, Target
+from .contenders import EventlogContender, FloorContender, Target
 from .harness import Progress, Settings, threaded_throughput
 from .workload import TurnSource, history
 
@@ -311,11 +315,13 @@ def _long_session(db: _Database, sizes: Sizes, say: Callable[[str], None]) -> di
     }
 
 
-def _tasks_throughput(url: str, sizes: Sizes) -> tuple[float, list[float]]:
+def _tasks_throughput(url: str, sizes: Sizes, *, notify: bool = True) -> tuple[float, list[float]]:
     """Turns per second of `tasks` asyncio tasks on one store, and each call's seconds."""
 
     async def run() -> tuple[float, list[float]]:
-        store = await eventlog.connect_async(url, min_size=sizes.pool, max_size=sizes.pool)
+        store = await eventlog.connect_async(
+            url, min_size=sizes.pool, max_size=sizes.pool, notify=notify
+        )
         try:
             sources = [TurnSource(f"t{index}-") for index in range(sizes.tasks)]
             warm = [source.agent_turn() for source in sources]
@@ -357,6 +363,57 @@ def _floor_throughput(target: Target, sizes: Sizes, say: Callable[[str], None]) 
         return threaded_throughput(floor, settings, Progress(say))
     finally:
         floor.close()
+
+
+def _store_threads_throughput(
+    target: Target, sizes: Sizes, say: Callable[[str], None], *, notify: bool
+) -> float:
+    """Turns per second of the floor's thread count on one sync store (pool as the tasks')."""
+    settings = Settings(
+        threads=sizes.floor_threads,
+        thread_turns=sizes.tasks * sizes.task_turns // sizes.floor_threads,
+    )
+    store = eventlog.connect(
+        target.eventlog_url(), min_size=sizes.pool, max_size=sizes.pool, notify=notify
+    )
+    try:
+        return threaded_throughput(EventlogContender(target, store), settings, Progress(say))
+    finally:
+        store.close()
+
+
+def concurrency(
+    targets: dict[str, Target], sizes: Sizes, rounds: int, say: Callable[[str], None]
+) -> str:
+    """The writers alone, `rounds` alternating rounds: turns/s of each, and ratios to the floor."""
+    rates: dict[str, list[float]] = {}
+    for number in range(rounds):
+        say(f"round {number + 1} of {rounds}")
+        row = {
+            "floor threads": _floor_throughput(targets["floor"], sizes, say),
+            "store threads, notify": _store_threads_throughput(
+                targets["tasks"], sizes, say, notify=True
+            ),
+            "store threads, notify=False": _store_threads_throughput(
+                targets["tasks"], sizes, say, notify=False
+            ),
+            "tasks, notify": _tasks_throughput(targets["tasks"].eventlog_url(), sizes)[0],
+            "tasks, notify=False": _tasks_throughput(
+                targets["tasks"].eventlog_url(), sizes, notify=False
+            )[0],
+        }
+        for name, rate in row.items():
+            rates.setdefault(name, []).append(rate)
+    floor = statistics.median(rates["floor threads"])
+    lines = [
+        f"writers on own sessions: {sizes.floor_threads} threads or {sizes.tasks} tasks, "
+        f"pool {sizes.pool}; turns/s, median of {rounds} rounds (each round)"
+    ]
+    for name, each in rates.items():
+        median = statistics.median(each)
+        rounds_text = ", ".join(f"{rate:.0f}" for rate in each)
+        lines.append(f"  {name:28} {median:7.0f}  {median / floor:5.2f}x floor  ({rounds_text})")
+    return "\n".join(lines)
 
 
 def _many_tasks(
@@ -481,11 +538,27 @@ def run(postgres: str | None, sizes: Sizes, say: Callable[[str], None]) -> str:
 @click.command()
 @click.option("--postgres", default=None, help="a PostgreSQL DSN (schemas made and dropped)")
 @click.option("--quick", is_flag=True, help="small sizes: seconds, not minutes")
-def main(postgres: str | None, quick: bool) -> None:
+@click.option(
+    "--concurrency-only",
+    is_flag=True,
+    help="only the writers (PostgreSQL): floor threads, store threads and tasks, NOTIFY on/off",
+)
+@click.option("--rounds", default=3, show_default=True, help="rounds of --concurrency-only")
+def main(postgres: str | None, quick: bool, concurrency_only: bool, rounds: int) -> None:
     """Cost as the database grows: big database, long session, many tasks."""
     sizes = Sizes.quick() if quick else Sizes()
     started = time.perf_counter()
-    text = run(postgres, sizes, lambda step: print(f"  .. {step}", file=sys.stderr, flush=True))
+
+    def say(step: str) -> None:
+        print(f"  .. {step}", file=sys.stderr, flush=True)
+
+    if concurrency_only:
+        if not postgres:
+            raise click.UsageError("--concurrency-only needs --postgres")
+        with _postgres_targets(postgres) as targets:
+            text = concurrency(targets, sizes, rounds, say)
+    else:
+        text = run(postgres, sizes, say)
     click.echo(text)
     click.echo(f"(took {time.perf_counter() - started:.0f} s)")
 

@@ -22,6 +22,7 @@ import eventlog
 from eventlog import Entry, SessionDelta, Store
 from eventlog._core import watching
 from eventlog._core.watching import watch_key
+from eventlog._postgres import notifier
 from eventlog._runner.wakeups import Wakeups
 from eventlog.testing.threads import NO_HANG_SECONDS
 from eventlog.testing.watcher import ThreadedWatcher
@@ -43,8 +44,16 @@ def _threads() -> set[str]:
 
 
 def _feed_threads() -> list[str]:
-    """The watch feeds' threads (SQLite's poller, PostgreSQL's listener)."""
-    return [t.name for t in threading.enumerate() if t.name.startswith("eventlog-")]
+    """The watch feeds' threads (SQLite's poller, PostgreSQL's listener).
+
+    Not the PostgreSQL store's notification sender, which writes start and the
+    store's close ends (`_threads() - before` checks that it ends).
+    """
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("eventlog-") and t.name != notifier.THREAD_NAME
+    ]
 
 
 def _feeds_end() -> bool:

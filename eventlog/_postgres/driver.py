@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import Connection, Cursor
 from psycopg import errors as pg_errors
-from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from .._core.codec import check_tenant
@@ -73,14 +73,9 @@ from ..model import Entry
 from . import citus, connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
 from .errors import connect_error, translated
-from .guarded import (
-    NOTIFY_SQL,
-    guard_sql,
-    guarded_write,
-    notification_if_written,
-    routed_write,
-)
+from .guarded import guard_sql, guarded_write, routed_write
 from .listener import NotificationFeed
+from .notifier import NotificationSender
 
 __all__ = ["PostgresStore"]
 
@@ -180,100 +175,25 @@ def _in_tenant(
     return cursor
 
 
-def _committed_then_notified(
-    conn: Connection[Any],
-    tenant: str,
-    writes: Sequence[tuple[Any, Any]],
-    notify: Sequence[tuple[str, Any]],
-    *,
-    distributed: bool,
-    custom_plan: bool = False,
-) -> Cursor[Any]:
-    """Run `writes` as one transaction, then the watchers' notification: one round trip.
+def _routed(conn: Connection[Any], tenant: str, writes: list[tuple[str, Any]]) -> bool:
+    """Run `guarded.routed_write`'s statements as one transaction, in one pipeline.
 
-    BEGIN, the tenant's setting, the statements, COMMIT and then `notify`
-    (`guarded.NOTIFY_SQL`, its own implicit transaction, after the write's
-    commit) go in one pipeline. On distributed tables each statement is
-    single-shard, all on the session's shard, so Citus commits on one worker
-    without two-phase commit. A failing statement aborts the transaction, and
-    the server skips the rest, the notification included. Returns the first
-    statement's cursor.
-
-    Once the server has confirmed the COMMIT, the write landed, whatever
-    happens to the notification after it (the connection lost, the queue
-    full): that is logged, not raised, and watchers find the write at their
-    safety re-read. A loss before the confirmation raises (outcome unknown).
-
-    Args:
-        custom_plan: plan the statements for their values (see `guarded`).
+    BEGIN, the tenant's setting, the statements and COMMIT go in one round
+    trip; on distributed tables each statement is single-shard, all on the
+    session's shard, so Citus commits on one worker without two-phase commit.
+    Returns False if the first statement found the session changed (the
+    transaction aborted, nothing was written).
     """
-    first = conn.cursor()
-    commit = conn.cursor()
     try:
         with _pipeline(conn):
             conn.execute(statements.WRITE_BEGIN_SQL)
-            conn.execute(
-                *statements.tenant_setting(tenant, distributed=distributed, custom_plan=custom_plan)
-            )
-            for index, (query, params) in enumerate(writes):
-                (first if index == 0 else conn.cursor()).execute(query, params)
-            commit.execute("COMMIT")
-            for query, params in notify:
+            conn.execute(*statements.tenant_setting(tenant, distributed=True))
+            for query, params in writes:
                 conn.execute(query, params)
-    except psycopg.Error as exc:
-        if not notify or not _confirmed(commit):
-            raise
-        logger.warning("postgres.notify_lost_after_commit", sqlstate=exc.sqlstate)
-    return first
-
-
-def _confirmed(cursor: Cursor[Any]) -> bool:
-    """Whether the server answered the cursor's statement (a COMMIT) with success."""
-    result = cursor.pgresult
-    return result is not None and result.status == ExecStatus.COMMAND_OK
-
-
-def _routed(
-    conn: Connection[Any],
-    tenant: str,
-    write: tuple[list[tuple[str, Any]], list[tuple[str, Any]]],
-) -> bool:
-    """Run `guarded.routed_write`'s statements (`_committed_then_notified`); whether it landed.
-
-    False if the first statement found the session changed (the transaction
-    aborted, nothing was written or notified).
-    """
-    writes, notify = write
-    try:
-        _committed_then_notified(conn, tenant, writes, notify, distributed=True)
+            conn.execute("COMMIT")
     except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE
         return False
     return True
-
-
-def _guarded(
-    conn: Connection[Any],
-    tenant: str,
-    write: tuple[str, dict[str, Any]],
-    notify: Sequence[tuple[str, Any]],
-    *,
-    custom_plan: bool,
-) -> bool:
-    """Run one `guarded_write` statement on plain PostgreSQL; whether it landed.
-
-    Without a notification, the statement runs alone in its implicit
-    transaction (`_in_tenant`). With one, in a transaction block so that the
-    notification (`guarded.notification_if_written`) follows its COMMIT in the
-    same round trip.
-    """
-    if not notify:
-        cursor = _in_tenant(conn, tenant, *write, custom_plan=custom_plan)
-    else:
-        cursor = _committed_then_notified(
-            conn, tenant, [write], notify, distributed=False, custom_plan=custom_plan
-        )
-    row = cursor.fetchone()
-    return row is not None and row[0] == 1
 
 
 class _PostgresTransaction:
@@ -290,7 +210,6 @@ class _PostgresTransaction:
         conn: Connection[Any],
         *,
         locking: bool,
-        notify: bool,
         tenant: str,
         autocommit: bool = False,
         distributed: bool = False,
@@ -301,7 +220,6 @@ class _PostgresTransaction:
         self._distributed = distributed
         # Autocommit reads set the tenant in a transaction block (`_in_tenant`).
         self._reads_in_block = reads_in_block
-        self._notifies = notify
         self._tenant = tenant
         self._autocommit = autocommit
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
@@ -309,8 +227,9 @@ class _PostgresTransaction:
         # (on distributed tables, the statements: `guarded.routed_write`).
         self._creation: tuple[str, dict[str, Any]] | None = None
         self._routed_creation: list[tuple[str, Any]] = []
-        # The watch keys of the sessions written here, notified after the COMMIT.
-        self._notify_keys: set[str] = set()
+        # The watch keys of the sessions written here: the store notifies them
+        # once the transaction committed (`_postgres.notifier`).
+        self.notify_keys: set[str] = set()
 
     def _rows(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
@@ -328,10 +247,6 @@ class _PostgresTransaction:
             cursor = self._conn.cursor(binary=True)
             cursor.execute(query, params)
         return cursor.fetchall()
-
-    def _notification(self, plan: WritePlan) -> list[tuple[str, Any]]:
-        """The notification of `plan`'s guarded write, if this store notifies."""
-        return notification_if_written(plan, self._tenant) if self._notifies else []
 
     def _named(self, session_id: str, **params: Any) -> dict[str, Any]:
         """Named parameters of one session of this tenant."""
@@ -407,9 +322,7 @@ class _PostgresTransaction:
 
     def apply(self, plan: WritePlan) -> None:
         if plan.creates and self._distributed:
-            # In this transaction, the notification too (not the hot path).
-            writes, _ = routed_write(plan, None, tenant=self._tenant, notify=False)
-            self._routed_creation = writes
+            self._routed_creation = routed_write(plan, None, tenant=self._tenant)
         elif plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
             self._creation = guarded_write(plan, None, tenant=self._tenant)
@@ -417,7 +330,7 @@ class _PostgresTransaction:
             self.pending.extend(
                 plan_statements(plan, tenant=self._tenant, paramstyle="%s", time=_as_is)
             )
-        self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
+        self.notify_keys.add(watch_key(plan.state.session_id, self._tenant))
 
     def delete(self, session_id: str) -> bool:
         deleted = 0
@@ -425,7 +338,7 @@ class _PostgresTransaction:
             cursor = self._conn.execute(statement, (self._tenant, session_id))
             deleted = cursor.rowcount
         if deleted:
-            self._notify_keys.add(watch_key(session_id, self._tenant))
+            self.notify_keys.add(watch_key(session_id, self._tenant))
         return deleted > 0
 
     def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
@@ -484,34 +397,18 @@ class _PostgresTransaction:
                 raise _CreationRaced
 
     def _send_and_commit(self, creation: Cursor[Any]) -> None:
-        """The queued writes, COMMIT, then the notifications: one round trip.
-
-        The notifications follow the COMMIT, each its own implicit transaction
-        (see `guarded.NOTIFY_SQL`), and a failure after the server confirmed
-        the COMMIT is logged, not raised (`_committed_then_notified`).
-        """
-        commit = self._conn.cursor()
-        notifying = self._notifies and bool(self._notify_keys)
-        try:
-            with _pipeline(self._conn):
-                cursor = self._conn.cursor()
-                for statement, rows in self.pending:
-                    if len(rows) == 1:
-                        cursor.execute(statement, rows[0])
-                    else:
-                        cursor.executemany(statement, rows)
-                if self._creation is not None:
-                    creation.execute(*self._creation)
-                for query, params in self._routed_creation:
-                    cursor.execute(query, params)
-                commit.execute("COMMIT")
-                # In the pipeline: no round trip of its own.
-                for key in sorted(self._notify_keys) if notifying else ():
-                    cursor.execute(NOTIFY_SQL, {"watch_key": key})
-        except psycopg.Error as exc:
-            if not notifying or not _confirmed(commit):
-                raise
-            logger.warning("postgres.notify_lost_after_commit", sqlstate=exc.sqlstate)
+        with _pipeline(self._conn):
+            cursor = self._conn.cursor()
+            for statement, rows in self.pending:
+                if len(rows) == 1:
+                    cursor.execute(statement, rows[0])
+                else:
+                    cursor.executemany(statement, rows)
+            if self._creation is not None:
+                creation.execute(*self._creation)
+            for query, params in self._routed_creation:
+                cursor.execute(query, params)
+            self._conn.execute("COMMIT")
 
     # -- the change feed ----------------------------------------------------------
 
@@ -554,7 +451,6 @@ class _OptimisticTransaction(_PostgresTransaction):
         conn: Connection[Any],
         session_id: str,
         *,
-        notify: bool,
         tenant: str,
         distributed: bool,
         reads_in_block: bool,
@@ -562,7 +458,6 @@ class _OptimisticTransaction(_PostgresTransaction):
         super().__init__(
             conn,
             locking=False,
-            notify=notify,
             tenant=tenant,
             autocommit=True,
             distributed=distributed,
@@ -616,6 +511,11 @@ class _OptimisticTransaction(_PostgresTransaction):
         """The index row once `finish` landed: the plan's, or the one read."""
         return self._plan.state if self._plan is not None else self._first_state
 
+    @property
+    def wrote(self) -> bool:
+        """Whether `finish` has a plan to write (so, once it landed, watchers to notify)."""
+        return self._plan is not None
+
     def finish(self) -> bool:
         """Write the plan if the session is still as first read; False if it was not.
 
@@ -623,27 +523,25 @@ class _OptimisticTransaction(_PostgresTransaction):
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
         if self._plan is not None and self._distributed:
-            writes = routed_write(
-                self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
-            )
+            writes = routed_write(self._plan, self._first_state, tenant=self._tenant)
             return _routed(self._conn, self._tenant, writes)
         if self._plan is not None:
-            write = guarded_write(self._plan, self._first_state, tenant=self._tenant)
-            # Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
-            # only in a plan that knows the array; the pool's generic plans would
-            # filter the session's rows. So that write asks for a custom plan.
-            return _guarded(
-                self._conn,
-                self._tenant,
-                write,
-                self._notification(self._plan),
-                custom_plan=bool(self._plan.removals),
-            )
-        if self._reads <= 1:
+            query, params = guarded_write(self._plan, self._first_state, tenant=self._tenant)
+        elif self._reads > 1:
+            query, params = guard_sql(self._session_id, self._first_state, self._tenant)
+        else:
             return True
-        query, params = guard_sql(self._session_id, self._first_state, self._tenant)
+        # Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
+        # only in a plan that knows the array; the pool's generic plans would
+        # filter the session's rows. So that write asks for a custom plan.
+        custom_plan = self._plan is not None and bool(self._plan.removals)
         cursor = _in_tenant(
-            self._conn, self._tenant, query, params, in_block=self._reads_in_block
+            self._conn,
+            self._tenant,
+            query,
+            params,
+            custom_plan=custom_plan,
+            in_block=self._reads_in_block,
         )
         row = cursor.fetchone()
         return row is not None and row[0] == 1
@@ -739,16 +637,18 @@ class PostgresStore(LogStore):
     Args:
         url: a libpq URL, ``postgresql://user@host:5432/db``.
         min_size: connections the pool keeps open.
-        max_size: connections the pool opens at most.
         timeout: seconds to wait for a connection (from the pool, or a new one).
         migrate: apply pending schema migrations on open.
         partitions: with `migrate`, create a new schema hash-partitioned into
             this many partitions by session_id.
         max_entry_bytes: the largest encoded entry accepted.
-        notify: each write notifies the session's watchers in any process
-            (LISTEN/NOTIFY). Off, writes skip the NOTIFY (and the commit lock it
-            takes); watchers elsewhere then see them at their next safety
-            re-read, within about a second.
+        max_size: connections the pool opens at most (a store that notifies
+            also holds one connection of its own for that: `notifier`).
+        notify: each write that landed notifies the session's watchers in
+            any process (LISTEN/NOTIFY), after its commit, from the store's
+            notification connection (`_postgres.notifier`). Off, watchers
+            elsewhere see writes at their next safety re-read, within about
+            a second.
         tenant: the tenant whose sessions the store reads and writes (None: the
             default tenant ``""``). Every statement names it, and every
             transaction sets it for the row-level security policies.
@@ -803,6 +703,7 @@ class PostgresStore(LogStore):
         self._wakeups.feed = NotificationFeed(
             self._wakeups, url, connect_timeout=max(1, round(self._timeout))
         )
+        self._notifier = NotificationSender(url, connect_timeout=max(1, round(self._timeout)))
 
     def __repr__(self) -> str:
         # Never the URL: it may hold a password.
@@ -922,7 +823,6 @@ class PostgresStore(LogStore):
                 yield _PostgresTransaction(
                     conn,
                     locking=locking,
-                    notify=self._notifies,
                     tenant=self.tenant,
                     distributed=self._distributed,
                 )
@@ -992,15 +892,18 @@ class PostgresStore(LogStore):
             if _has_unread_input(conn):
                 return False
             if self._distributed:
-                writes = routed_write(
-                    plan, known, tenant=self.tenant, absent=True, notify=self._notifies
-                )
+                writes = routed_write(plan, known, tenant=self.tenant, absent=True)
                 with translated(committing=True):
-                    return _routed(conn, self.tenant, writes)
-            write = guarded_write(plan, known, tenant=self.tenant, absent=True)
-            notify = notification_if_written(plan, self.tenant) if self._notifies else []
-            with translated(committing=True):
-                return _guarded(conn, self.tenant, write, notify, custom_plan=False)
+                    landed = _routed(conn, self.tenant, writes)
+            else:
+                query, params = guarded_write(plan, known, tenant=self.tenant, absent=True)
+                with translated(committing=True):
+                    cursor = _in_tenant(conn, self.tenant, query, params)
+                    row = cursor.fetchone()
+                landed = row is not None and row[0] == 1
+            if landed:
+                self._notify(plan.state.session_id)
+            return landed
         except BaseException:
             _end_unfinished(conn)
             raise
@@ -1024,7 +927,6 @@ class PostgresStore(LogStore):
                 tx = _PostgresTransaction(
                     conn,
                     locking=False,
-                    notify=self._notifies,
                     tenant=self.tenant,
                     autocommit=True,
                     distributed=self._distributed,
@@ -1063,7 +965,6 @@ class PostgresStore(LogStore):
                 tx = _OptimisticTransaction(
                     conn,
                     operation.session_id,
-                    notify=self._notifies,
                     tenant=self.tenant,
                     distributed=self._distributed,
                     reads_in_block=self._reads_in_block,
@@ -1084,6 +985,8 @@ class PostgresStore(LogStore):
                     landed = tx.finish()
                 if landed:
                     self._remember(tx.state_after)
+                    if tx.wrote:
+                        self._notify(operation.session_id)
                 return landed, result
             except BaseException:
                 _end_unfinished(conn)
@@ -1092,12 +995,19 @@ class PostgresStore(LogStore):
                 self._pool.putconn(conn)
         raise AssertionError("unreachable")
 
+    def _notify(self, session_id: str) -> None:
+        """After a write landed: wake the session's watchers, in any process."""
+        if self._notifies:
+            self._notifier.send(watch_key(session_id, self.tenant))
+
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
         with self._transaction(statements.WRITE_BEGIN_SQL, locking=True) as tx:
             yield tx
             with translated(committing=True):
                 tx.commit()
+            for key in sorted(tx.notify_keys) if self._notifies else ():
+                self._notifier.send(key)
 
     @contextmanager
     def _read(self) -> Iterator[Transaction]:
@@ -1107,4 +1017,8 @@ class PostgresStore(LogStore):
                 tx.end_read()
 
     def _close(self) -> None:
-        self._pool.close()
+        try:
+            self._pool.close()
+        finally:
+            # Blocks for the last batch: a notification round trip at most.
+            self._notifier.close()

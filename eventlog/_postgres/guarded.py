@@ -1,14 +1,13 @@
 """The optimistic write on Postgres: a `WritePlan` as ONE statement, guarded.
 
 The hot writes (`save_delta`, `save`) read without locks, plan, and then
-send everything the plan writes as a single statement: one round trip (with
-the watchers' notification after its COMMIT, `NOTIFY_SQL`). The statement
-changes the index row only if it is still the row that was read (same
-version, same creation time, same purge floor: every write that touches the
-session changes one of them), and each other part of the statement runs only
-if that change happened. It returns how many index rows it changed: 0 means
-another write got there first, nothing was written, and the caller plans
-again.
+send everything the plan writes as a single statement in autocommit mode: no
+BEGIN, no COMMIT, one round trip. The statement changes the index row only if
+it is still the row that was read (same version, same creation time, same
+purge floor: every write that touches the session changes one of them), and
+each other part of the statement runs only if that change happened. It
+returns how many index rows it changed: 0 means another write got there
+first, nothing was written, and the caller plans again.
 
 Pure: it builds the statement and its parameters; the drivers run it.
 """
@@ -19,20 +18,14 @@ from typing import Any
 
 from .._core.planning import WritePlan
 from .._core.records import SessionState
-from .._core.watching import CHANNEL, watch_key
 from .._sql.catalogue import SESSION_FIELDS, entry_row, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .statements import LATEST_SQL
 
 __all__ = [
     "LOST_RACE_SQLSTATE",
-    "NOTIFY_IF_WRITTEN_SQL",
-    "NOTIFY_SETTINGS_SQL",
-    "NOTIFY_SQL",
     "guard_sql",
     "guarded_write",
-    "notification",
-    "notification_if_written",
     "routed_write",
 ]
 
@@ -79,54 +72,6 @@ _INSERT_VERSION = (
     "%(version_metadata)s::bytea, %(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
 )
 
-# The watchers' notification, a statement of its own that the drivers send
-# right after the write's COMMIT, in the same pipeline (no round trip of its
-# own), in its own implicit transaction. Not inside the write's transaction:
-# a notifying transaction takes PostgreSQL's notify lock at commit and holds
-# it until its commit record is flushed, so notifying writes would commit one
-# at a time, database-wide. Its own transaction commits without waiting for
-# the flush (nothing else is in it), so the lock is held for microseconds. On
-# Citus it also runs on the coordinator, where the listeners are, not on a
-# worker. A notification that never goes out (the connection lost after the
-# COMMIT, a crash) costs a watcher at most its safety re-read
-# (`watching.SAFETY_READ_S`): the write itself is committed and durable.
-NOTIFY_SQL = (
-    f"SELECT set_config('synchronous_commit', 'off', true), pg_notify('{CHANNEL}', %(watch_key)s)"
-)
-
-
-# After a `guarded_write`, which may have written nothing (a lost race, a
-# replayed append), the notification goes only if the session is now at the
-# version the write made: a replay notifies nobody. The check reads the index
-# row, so the tenant is set again (the write's setting ended with its
-# transaction) before the statement that reads it.
-NOTIFY_SETTINGS_SQL = (
-    "SELECT set_config('synchronous_commit', 'off', true), "
-    "set_config('eventlog.tenant', 't:' || %s, true)"
-)
-NOTIFY_IF_WRITTEN_SQL = (
-    f"SELECT pg_notify('{CHANNEL}', %(watch_key)s) FROM sessions "
-    "WHERE tenant = %(tenant)s AND session_id = %(sid)s AND version = %(version)s"
-)
-
-
-def notification(session_id: str, tenant: str) -> list[tuple[str, Any]]:
-    """The statement that wakes the watchers of one session, to send after its write commits."""
-    return [(NOTIFY_SQL, {"watch_key": watch_key(session_id, tenant)})]
-
-
-def notification_if_written(plan: WritePlan, tenant: str) -> list[tuple[str, Any]]:
-    """The statements that wake the session's watchers after `guarded_write(plan)`
-    committed, only if it wrote (the session is at the plan's version)."""
-    state = plan.state
-    params = {
-        "watch_key": watch_key(state.session_id, tenant),
-        "tenant": tenant,
-        "sid": state.session_id,
-        "version": state.version,
-    }
-    return [(NOTIFY_SETTINGS_SQL, (tenant,)), (NOTIFY_IF_WRITTEN_SQL, params)]
-
 
 def guarded_write(
     plan: WritePlan,
@@ -138,8 +83,8 @@ def guarded_write(
     """The statement that applies `plan` if the session is still `read` (None: absent).
 
     With `absent`, also only if none of the appended ids has a record: for a
-    plan made without reading them (`Operation.plan_if_new`). It does not
-    notify watchers: the drivers send `notification` after it commits.
+    plan made without reading them (`Operation.plan_if_new`). It notifies no
+    watcher: the store does once the write landed (`_postgres.notifier`).
 
     The statement returns one row: the number of index rows written (1 or 0).
     """
@@ -263,16 +208,12 @@ def routed_write(
     *,
     tenant: str,
     absent: bool = False,
-    notify: bool = True,
-) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
-    """`guarded_write` for distributed tables: its statements, to run in one
-    transaction, and the notification to send after it commits.
+) -> list[tuple[str, Any]]:
+    """`guarded_write` for distributed tables: its statements, to run in one transaction.
 
     The first statement fails with `LOST_RACE_SQLSTATE` if the session is not
     `read` (None: absent) or, with `absent`, if one of the appended ids has a
-    record; otherwise the statements apply `plan`. With `notify`, the second
-    part notifies the session's watchers (`NOTIFY_SQL`); else it is empty.
-    (A lost race aborts the transaction, and the server skips the rest.)
+    record; otherwise the statements apply `plan`.
     """
     state = plan.state
     params: dict[str, Any] = {"tenant": tenant, "sid": state.session_id}
@@ -320,6 +261,4 @@ def routed_write(
             },
         )
     )
-    if not notify:
-        return statements, []
-    return statements, notification(state.session_id, tenant)
+    return statements

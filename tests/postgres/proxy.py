@@ -17,9 +17,8 @@ from typing import Literal
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 # What to do with a client burst: pass it on, pass it on then drop the
-# connection before the reply, or drop the connection without passing it on;
-# an int: pass on that many bytes of it, then drop the connection.
-Verdict = Literal["forward", "forward_then_cut", "cut"] | int
+# connection before the reply, or drop the connection without passing it on.
+Verdict = Literal["forward", "forward_then_cut", "cut"]
 
 
 def _upstream_address(dsn: str) -> tuple[int, str | tuple[str, int]]:
@@ -98,10 +97,6 @@ class Proxy:
                     self.round_trips += 1
             self._client_spoke_last[sock] = True
             if verdict == "cut":
-                self._drop(sock)
-                return
-            if isinstance(verdict, int):
-                other.sendall(data[:verdict])
                 self._drop(sock)
                 return
             other.sendall(data)

@@ -1,16 +1,14 @@
-"""The watchers' notification goes after a write's COMMIT: a connection lost in between.
+"""The watchers' notification goes after a write landed, from the store's own connection.
 
-A write and its `pg_notify` are two transactions (the notify lock would
-otherwise serialize every notifying commit), sent in one pipeline. If the
-connection is lost after the server ran the COMMIT but before it saw the
-notification, the write is committed and nobody is notified: the writer gets
-`CommitOutcomeUnknownError` (it saw no reply; a retry is a no-op), and a
-watcher still gets the version at its safety re-read.
+A write does not notify in its own transaction (`_postgres.notifier`): the
+store notifies once it knows the write landed. So a write whose reply is lost
+(the outcome unknown to the store) is never notified, and a watcher still gets
+it at its safety re-read; a write that wrote nothing (a replay) notifies
+nobody; and a notification connection the server dropped is replaced.
 """
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,51 +19,42 @@ import pytest
 import eventlog
 from eventlog import CommitOutcomeUnknownError, Entry, SessionDelta
 from eventlog._core.watching import CHANNEL, watch_key
+from eventlog._postgres.notifier import APPLICATION_NAME
 from eventlog.postgres import PostgresStore
 from eventlog.testing.threads import NO_HANG_SECONDS
 from eventlog.testing.watcher import ThreadedWatcher
 
 from .proxy import Proxy, Verdict
 
-SID = "cut-before-notify"
-
-
-class _CutBeforeNotify:
-    """A proxy judge: cuts the connection right before the message that binds the
-    notification of `key` (so the server never runs it), passing on all before it.
-
-    It follows the client's messages across bursts (psycopg may flush a
-    pipeline in pieces, and a message may straddle two), starting at a
-    message boundary: installed between two calls.
-    """
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-        self._partial = b""  # the start of a message that the next burst completes
-        self.cut = False
-
-    def __call__(self, data: bytes) -> Verdict:
-        if self.cut:
-            return "forward"
-        stream = self._partial + data
-        start = 0
-        while start + 5 <= len(stream):
-            kind = stream[start : start + 1]
-            (length,) = struct.unpack_from("!i", stream, start + 1)
-            end = start + 1 + length
-            if kind == b"B" and self._key in stream[start:end]:
-                self.cut = True
-                # A Bind partly passed on already is never run: its rest never arrives.
-                return max(0, start - len(self._partial))
-            if end > len(stream):
-                break
-            start = end
-        self._partial = stream[start:]
-        return "forward"
+SID = "notified-after-commit"
+# The Sync message of the extended query protocol: it ends (commits) an implicit transaction.
+_SYNC = b"S\x00\x00\x00\x04"
 
 
 def _delta(entry_id: str) -> SessionDelta:
     return SessionDelta(new_entries=[Entry(id=entry_id, payload={"n": entry_id})])
+
+
+def _notified(admin: psycopg.Connection[Any], key: str, *, timeout: float) -> int:
+    """How many notifications of `key` arrive within `timeout` (others' are ignored)."""
+    return [note.payload for note in admin.notifies(timeout=timeout)].count(key)
+
+
+def _arrives(admin: psycopg.Connection[Any], key: str) -> bool:
+    """Whether a notification of `key` arrives (before the hang guard's time)."""
+    return any(note.payload == key for note in admin.notifies(timeout=NO_HANG_SECONDS))
+
+
+def _wait_for_version(admin: psycopg.Connection[Any], schema: str, version: int) -> int:
+    deadline = time.monotonic() + NO_HANG_SECONDS
+    while True:
+        row = admin.execute(
+            f"SELECT version FROM {schema}.sessions WHERE session_id = %s", (SID,)
+        ).fetchone()
+        assert row is not None
+        if row[0] == version or time.monotonic() > deadline:
+            return int(row[0])
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -77,10 +66,10 @@ def proxy(server_dsn: str) -> Iterator[Proxy]:
         opened.close()
 
 
-def test_a_write_committed_without_its_notification_still_reaches_the_watcher(
+def test_a_write_whose_reply_was_lost_is_not_notified_and_still_reaches_the_watcher(
     proxy: Proxy, url: str, schema: str, admin: psycopg.Connection[Any]
 ) -> None:
-    key = watch_key(SID).encode()
+    key = watch_key(SID)
     admin.execute(f"LISTEN {CHANNEL}")
     writer = PostgresStore.open(
         proxy.conninfo(options=f"-csearch_path={schema}"), min_size=1, max_size=1, timeout=5
@@ -89,28 +78,50 @@ def test_a_write_committed_without_its_notification_still_reaches_the_watcher(
         writer.save_delta(SID, _delta("a"))
         watcher = ThreadedWatcher(watching_store, SID)
         assert [change.version for change in watcher.take(1)] == [1]
-        list(admin.notifies(timeout=0.2))  # the first write's notification
-        judge = _CutBeforeNotify(key)
+        assert _arrives(admin, key)
+        seen_b = False
+
+        def judge(data: bytes) -> Verdict:
+            # b's write is one statement committed by the Sync after it: pass
+            # both on, then drop the connection before the reply.
+            nonlocal seen_b
+            seen_b = seen_b or b'{"n":"b"}' in data
+            if not seen_b:
+                return "forward"
+            return "forward_then_cut" if _SYNC in data else "forward"
+
         proxy.judge = judge
         with pytest.raises(CommitOutcomeUnknownError):
             writer.save_delta(SID, _delta("b"))
         proxy.judge = lambda data: "forward"
-        assert judge.cut, "the write carried no notification"
-        # Committed on the server all the same, and never notified.
-        deadline = time.monotonic() + NO_HANG_SECONDS
-        while True:
-            row = admin.execute(
-                f"SELECT version FROM {schema}.sessions WHERE session_id = %s", (SID,)
-            ).fetchone()
-            assert row is not None
-            if row[0] == 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        assert row[0] == 2
-        # The watcher finds it anyway (its safety re-read), within its timeout.
+        assert _wait_for_version(admin, schema, 2) == 2  # committed all the same
+        # Never notified; the watcher finds it at its safety re-read.
         assert [change.version for change in watcher.take(1)] == [2]
-        assert key.decode() not in [note.payload for note in admin.notifies(timeout=0.5)]
-        # The writer's retry after the unknown outcome is a no-op.
+        assert _notified(admin, key, timeout=0.2) == 0
+        # The retry after the unknown outcome is a no-op, and notifies nobody.
         assert writer.save_delta(SID, _delta("b")).skipped == ("b",)
+        assert _notified(admin, key, timeout=0.2) == 0
         watching_store.delete(SID)
         assert watcher.wait_ended() == []
+
+
+def test_a_notification_connection_the_server_dropped_is_replaced(
+    url: str, admin: psycopg.Connection[Any]
+) -> None:
+    key = watch_key(SID)
+    admin.execute(f"LISTEN {CHANNEL}")
+    with eventlog.connect(url) as store:
+        store.save_delta(SID, _delta("a"))
+        assert _arrives(admin, key)
+        notifier = store._notifier  # type: ignore[attr-defined]
+        pid = notifier.backend_pid
+        row = admin.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone()
+        assert row == (APPLICATION_NAME,)
+        admin.execute("SELECT pg_terminate_backend(%s::integer)", (pid,))
+        # The next batch fails on the dead connection and goes again on a new one.
+        store.save_delta(SID, _delta("b"))
+        assert _arrives(admin, key)
+        assert notifier.backend_pid not in (None, pid)
+        store.delete(SID)
