@@ -19,8 +19,9 @@
 Small and big take turns in each round, so a drift of the machine falls on both.
 
 ``--concurrency-only`` (PostgreSQL) measures only the writers, in alternating
-rounds: the raw floor's 16 threads, one sync store's 16 threads with and
-without NOTIFY (``notify=False``), and the 256 tasks with and without NOTIFY.
+rounds, each on a new schema: the raw floor's 16 threads, one sync store's 16
+threads with and without NOTIFY (``notify=False``), and the 256 tasks with and
+without NOTIFY.
 """
 
 from __future__ import annotations
@@ -382,28 +383,43 @@ def _store_threads_throughput(
         store.close()
 
 
-def concurrency(
-    targets: dict[str, Target], sizes: Sizes, rounds: int, say: Callable[[str], None]
-) -> str:
+@contextmanager
+def _fresh_schema(dsn: str) -> Iterator[Target]:
+    """A target on a new empty schema, dropped after: every measurement writes new
+    sessions and ids (the same turns again would be replays, not appends)."""
+    import psycopg
+
+    schema = f"bench_scale_{secrets.token_hex(4)}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield Target("postgres", dsn, schema)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def concurrency(dsn: str, sizes: Sizes, rounds: int, say: Callable[[str], None]) -> str:
     """The writers alone, `rounds` alternating rounds: turns/s of each, and ratios to the floor."""
-    rates: dict[str, list[float]] = {}
+    variants: dict[str, Callable[[Target], float]] = {
+        "floor threads": lambda target: _floor_throughput(target, sizes, say),
+        "store threads, notify": lambda target: _store_threads_throughput(
+            target, sizes, say, notify=True
+        ),
+        "store threads, notify=False": lambda target: _store_threads_throughput(
+            target, sizes, say, notify=False
+        ),
+        "tasks, notify": lambda target: _tasks_throughput(target.eventlog_url(), sizes)[0],
+        "tasks, notify=False": lambda target: _tasks_throughput(
+            target.eventlog_url(), sizes, notify=False
+        )[0],
+    }
+    rates: dict[str, list[float]] = {name: [] for name in variants}
     for number in range(rounds):
         say(f"round {number + 1} of {rounds}")
-        row = {
-            "floor threads": _floor_throughput(targets["floor"], sizes, say),
-            "store threads, notify": _store_threads_throughput(
-                targets["tasks"], sizes, say, notify=True
-            ),
-            "store threads, notify=False": _store_threads_throughput(
-                targets["tasks"], sizes, say, notify=False
-            ),
-            "tasks, notify": _tasks_throughput(targets["tasks"].eventlog_url(), sizes)[0],
-            "tasks, notify=False": _tasks_throughput(
-                targets["tasks"].eventlog_url(), sizes, notify=False
-            )[0],
-        }
-        for name, rate in row.items():
-            rates.setdefault(name, []).append(rate)
+        for name, measure in variants.items():
+            with _fresh_schema(dsn) as target:
+                rates[name].append(measure(target))
     floor = statistics.median(rates["floor threads"])
     lines = [
         f"writers on own sessions: {sizes.floor_threads} threads or {sizes.tasks} tasks, "
@@ -555,8 +571,7 @@ def main(postgres: str | None, quick: bool, concurrency_only: bool, rounds: int)
     if concurrency_only:
         if not postgres:
             raise click.UsageError("--concurrency-only needs --postgres")
-        with _postgres_targets(postgres) as targets:
-            text = concurrency(targets, sizes, rounds, say)
+        text = concurrency(postgres, sizes, rounds, say)
     else:
         text = run(postgres, sizes, say)
     click.echo(text)
