@@ -18,6 +18,7 @@ import pytest
 
 import eventlog
 from eventlog import CommitOutcomeUnknownError, Entry, SessionDelta
+from eventlog._core import watching
 from eventlog._core.watching import CHANNEL, watch_key
 from eventlog._postgres.notifier import APPLICATION_NAME
 from eventlog.postgres import PostgresStore
@@ -67,8 +68,13 @@ def proxy(server_dsn: str) -> Iterator[Proxy]:
 
 
 def test_a_write_whose_reply_was_lost_is_not_notified_and_still_reaches_the_watcher(
-    proxy: Proxy, url: str, schema: str, admin: psycopg.Connection[Any]
+    proxy: Proxy,
+    url: str,
+    schema: str,
+    admin: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(watching, "SAFETY_READ_S", 0.2)  # a shorter wait, the same path
     key = watch_key(SID)
     admin.execute(f"LISTEN {CHANNEL}")
     writer = PostgresStore.open(
