@@ -17,6 +17,11 @@
   p99 latency against their p50.
 
 Small and big take turns in each round, so a drift of the machine falls on both.
+
+``--concurrency-only`` (PostgreSQL) measures only the writers, in alternating
+rounds, each on a new schema: the raw floor's 16 threads, one sync store's 16
+threads with and without NOTIFY (``notify=False``), and the 256 tasks with and
+without NOTIFY.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import eventlog
 from eventlog import Entry, SessionDelta
 from eventlog._sql.migrations import OUR_TABLES
 
-from .contenders import FloorContender, Target
+from .contenders import EventlogContender, FloorContender, Target
 from .harness import Progress, Settings, threaded_throughput
 from .workload import TurnSource, history
 
@@ -311,11 +316,13 @@ def _long_session(db: _Database, sizes: Sizes, say: Callable[[str], None]) -> di
     }
 
 
-def _tasks_throughput(url: str, sizes: Sizes) -> tuple[float, list[float]]:
+def _tasks_throughput(url: str, sizes: Sizes, *, notify: bool = True) -> tuple[float, list[float]]:
     """Turns per second of `tasks` asyncio tasks on one store, and each call's seconds."""
 
     async def run() -> tuple[float, list[float]]:
-        store = await eventlog.connect_async(url, min_size=sizes.pool, max_size=sizes.pool)
+        store = await eventlog.connect_async(
+            url, min_size=sizes.pool, max_size=sizes.pool, notify=notify
+        )
         try:
             sources = [TurnSource(f"t{index}-") for index in range(sizes.tasks)]
             warm = [source.agent_turn() for source in sources]
@@ -357,6 +364,72 @@ def _floor_throughput(target: Target, sizes: Sizes, say: Callable[[str], None]) 
         return threaded_throughput(floor, settings, Progress(say))
     finally:
         floor.close()
+
+
+def _store_threads_throughput(
+    target: Target, sizes: Sizes, say: Callable[[str], None], *, notify: bool
+) -> float:
+    """Turns per second of the floor's thread count on one sync store (pool as the tasks')."""
+    settings = Settings(
+        threads=sizes.floor_threads,
+        thread_turns=sizes.tasks * sizes.task_turns // sizes.floor_threads,
+    )
+    store = eventlog.connect(
+        target.eventlog_url(), min_size=sizes.pool, max_size=sizes.pool, notify=notify
+    )
+    try:
+        return threaded_throughput(EventlogContender(target, store), settings, Progress(say))
+    finally:
+        store.close()
+
+
+@contextmanager
+def _fresh_schema(dsn: str) -> Iterator[Target]:
+    """A target on a new empty schema, dropped after: every measurement writes new
+    sessions and ids (the same turns again would be replays, not appends)."""
+    import psycopg
+
+    schema = f"bench_scale_{secrets.token_hex(4)}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield Target("postgres", dsn, schema)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def concurrency(dsn: str, sizes: Sizes, rounds: int, say: Callable[[str], None]) -> str:
+    """The writers alone, `rounds` alternating rounds: turns/s of each, and ratios to the floor."""
+    variants: dict[str, Callable[[Target], float]] = {
+        "floor threads": lambda target: _floor_throughput(target, sizes, say),
+        "store threads, notify": lambda target: _store_threads_throughput(
+            target, sizes, say, notify=True
+        ),
+        "store threads, notify=False": lambda target: _store_threads_throughput(
+            target, sizes, say, notify=False
+        ),
+        "tasks, notify": lambda target: _tasks_throughput(target.eventlog_url(), sizes)[0],
+        "tasks, notify=False": lambda target: _tasks_throughput(
+            target.eventlog_url(), sizes, notify=False
+        )[0],
+    }
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for number in range(rounds):
+        say(f"round {number + 1} of {rounds}")
+        for name, measure in variants.items():
+            with _fresh_schema(dsn) as target:
+                rates[name].append(measure(target))
+    floor = statistics.median(rates["floor threads"])
+    lines = [
+        f"writers on own sessions: {sizes.floor_threads} threads or {sizes.tasks} tasks, "
+        f"pool {sizes.pool}; turns/s, median of {rounds} rounds (each round)"
+    ]
+    for name, each in rates.items():
+        median = statistics.median(each)
+        rounds_text = ", ".join(f"{rate:.0f}" for rate in each)
+        lines.append(f"  {name:28} {median:7.0f}  {median / floor:5.2f}x floor  ({rounds_text})")
+    return "\n".join(lines)
 
 
 def _many_tasks(
@@ -481,11 +554,26 @@ def run(postgres: str | None, sizes: Sizes, say: Callable[[str], None]) -> str:
 @click.command()
 @click.option("--postgres", default=None, help="a PostgreSQL DSN (schemas made and dropped)")
 @click.option("--quick", is_flag=True, help="small sizes: seconds, not minutes")
-def main(postgres: str | None, quick: bool) -> None:
+@click.option(
+    "--concurrency-only",
+    is_flag=True,
+    help="only the writers (PostgreSQL): floor threads, store threads and tasks, NOTIFY on/off",
+)
+@click.option("--rounds", default=3, show_default=True, help="rounds of --concurrency-only")
+def main(postgres: str | None, quick: bool, concurrency_only: bool, rounds: int) -> None:
     """Cost as the database grows: big database, long session, many tasks."""
     sizes = Sizes.quick() if quick else Sizes()
     started = time.perf_counter()
-    text = run(postgres, sizes, lambda step: print(f"  .. {step}", file=sys.stderr, flush=True))
+
+    def say(step: str) -> None:
+        print(f"  .. {step}", file=sys.stderr, flush=True)
+
+    if concurrency_only:
+        if not postgres:
+            raise click.UsageError("--concurrency-only needs --postgres")
+        text = concurrency(postgres, sizes, rounds, say)
+    else:
+        text = run(postgres, sizes, say)
     click.echo(text)
     click.echo(f"(took {time.perf_counter() - started:.0f} s)")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,30 @@ def test_postgres_run_reports_every_target(server_dsn: str) -> None:
         figures = measure_backend(targets, TINY, lambda _: None)
     text = report("postgres", figures, TINY)
     assert [line.split(":")[0].strip() for line in _checked(text)] == list(TARGETS)
+
+
+@pytest.mark.postgres
+def test_postgres_concurrency_run_measures_every_writer_and_drops_its_schemas(
+    server_dsn: str, admin: Any
+) -> None:
+    from benchmarks.scale import concurrency
+
+    def schemas() -> set[str]:
+        rows = admin.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_scale_%%'"
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    before = schemas()
+    text = concurrency(server_dsn, TINY, 1, lambda _: None)
+    rows = [re.match(r"  (\S.*?)\s+(\d+)\s+([\d.]+)x floor", line) for line in text.splitlines()]
+    found = {row.group(1): int(row.group(2)) for row in rows if row is not None}
+    assert list(found) == [
+        "floor threads",
+        "store threads, notify",
+        "store threads, notify=False",
+        "tasks, notify",
+        "tasks, notify=False",
+    ]
+    assert all(rate > 0 for rate in found.values())
+    assert schemas() - before == set()

@@ -73,8 +73,9 @@ from ..model import Entry
 from . import citus, connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
 from .errors import connect_error, translated
-from .guarded import NOTIFY_SQL, guard_sql, guarded_write, routed_write
+from .guarded import guard_sql, guarded_write, routed_write
 from .listener import NotificationFeed
+from .notifier import NotificationSender
 
 __all__ = ["PostgresStore"]
 
@@ -174,20 +175,15 @@ def _in_tenant(
     return cursor
 
 
-def _routed(
-    conn: Connection[Any],
-    tenant: str,
-    write: tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None],
-) -> bool:
+def _routed(conn: Connection[Any], tenant: str, writes: list[tuple[str, Any]]) -> bool:
     """Run `guarded.routed_write`'s statements as one transaction, in one pipeline.
 
-    BEGIN, the tenant's setting, the statements, COMMIT and then the
-    notification go in one round trip; on distributed tables each statement is
-    single-shard, all on the session's shard, so Citus commits on one worker
-    without two-phase commit. Returns False if the first statement found the
-    session changed (the transaction aborted, nothing was written or notified).
+    BEGIN, the tenant's setting, the statements and COMMIT go in one round
+    trip; on distributed tables each statement is single-shard, all on the
+    session's shard, so Citus commits on one worker without two-phase commit.
+    Returns False if the first statement found the session changed (the
+    transaction aborted, nothing was written).
     """
-    writes, notification = write
     try:
         with _pipeline(conn):
             conn.execute(statements.WRITE_BEGIN_SQL)
@@ -195,8 +191,6 @@ def _routed(
             for query, params in writes:
                 conn.execute(query, params)
             conn.execute("COMMIT")
-            if notification is not None:
-                conn.execute(*notification)
     except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE
         return False
     return True
@@ -216,7 +210,6 @@ class _PostgresTransaction:
         conn: Connection[Any],
         *,
         locking: bool,
-        notify: bool,
         tenant: str,
         autocommit: bool = False,
         distributed: bool = False,
@@ -227,7 +220,6 @@ class _PostgresTransaction:
         self._distributed = distributed
         # Autocommit reads set the tenant in a transaction block (`_in_tenant`).
         self._reads_in_block = reads_in_block
-        self._notifies = notify
         self._tenant = tenant
         self._autocommit = autocommit
         self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
@@ -235,9 +227,9 @@ class _PostgresTransaction:
         # (on distributed tables, the statements: `guarded.routed_write`).
         self._creation: tuple[str, dict[str, Any]] | None = None
         self._routed_creation: list[tuple[str, Any]] = []
-        # The watch keys of the sessions written here other than by `_creation`
-        # (which notifies by itself), notified at commit.
-        self._notify_keys: set[str] = set()
+        # The watch keys of the sessions written here: the store notifies them
+        # once the transaction committed (`_postgres.notifier`).
+        self.notify_keys: set[str] = set()
 
     def _rows(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
@@ -330,21 +322,15 @@ class _PostgresTransaction:
 
     def apply(self, plan: WritePlan) -> None:
         if plan.creates and self._distributed:
-            # In this transaction, the notification too (not the hot path).
-            writes, notification = routed_write(
-                plan, None, tenant=self._tenant, notify=self._notifies
-            )
-            self._routed_creation = writes
-            if notification is not None:
-                self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
+            self._routed_creation = routed_write(plan, None, tenant=self._tenant)
         elif plan.creates:
             # The optimistic writers' creation statement (see the module docstring).
-            self._creation = guarded_write(plan, None, tenant=self._tenant, notify=self._notifies)
+            self._creation = guarded_write(plan, None, tenant=self._tenant)
         else:
             self.pending.extend(
                 plan_statements(plan, tenant=self._tenant, paramstyle="%s", time=_as_is)
             )
-            self._notify_keys.add(watch_key(plan.state.session_id, self._tenant))
+        self.notify_keys.add(watch_key(plan.state.session_id, self._tenant))
 
     def delete(self, session_id: str) -> bool:
         deleted = 0
@@ -352,7 +338,7 @@ class _PostgresTransaction:
             cursor = self._conn.execute(statement, (self._tenant, session_id))
             deleted = cursor.rowcount
         if deleted:
-            self._notify_keys.add(watch_key(session_id, self._tenant))
+            self.notify_keys.add(watch_key(session_id, self._tenant))
         return deleted > 0
 
     def set_data_key(self, session_id: str, stored: bytes, data_key: bytes) -> bool:
@@ -422,9 +408,6 @@ class _PostgresTransaction:
                 creation.execute(*self._creation)
             for query, params in self._routed_creation:
                 cursor.execute(query, params)
-            # In the pipeline: no round trip of its own.
-            for key in sorted(self._notify_keys) if self._notifies else ():
-                cursor.execute(NOTIFY_SQL, {"watch_key": key})
             self._conn.execute("COMMIT")
 
     # -- the change feed ----------------------------------------------------------
@@ -468,7 +451,6 @@ class _OptimisticTransaction(_PostgresTransaction):
         conn: Connection[Any],
         session_id: str,
         *,
-        notify: bool,
         tenant: str,
         distributed: bool,
         reads_in_block: bool,
@@ -476,7 +458,6 @@ class _OptimisticTransaction(_PostgresTransaction):
         super().__init__(
             conn,
             locking=False,
-            notify=notify,
             tenant=tenant,
             autocommit=True,
             distributed=distributed,
@@ -530,6 +511,11 @@ class _OptimisticTransaction(_PostgresTransaction):
         """The index row once `finish` landed: the plan's, or the one read."""
         return self._plan.state if self._plan is not None else self._first_state
 
+    @property
+    def wrote(self) -> bool:
+        """Whether `finish` has a plan to write (so, once it landed, watchers to notify)."""
+        return self._plan is not None
+
     def finish(self) -> bool:
         """Write the plan if the session is still as first read; False if it was not.
 
@@ -537,14 +523,10 @@ class _OptimisticTransaction(_PostgresTransaction):
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
         if self._plan is not None and self._distributed:
-            writes = routed_write(
-                self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
-            )
+            writes = routed_write(self._plan, self._first_state, tenant=self._tenant)
             return _routed(self._conn, self._tenant, writes)
         if self._plan is not None:
-            query, params = guarded_write(
-                self._plan, self._first_state, tenant=self._tenant, notify=self._notifies
-            )
+            query, params = guarded_write(self._plan, self._first_state, tenant=self._tenant)
         elif self._reads > 1:
             query, params = guard_sql(self._session_id, self._first_state, self._tenant)
         else:
@@ -655,16 +637,18 @@ class PostgresStore(LogStore):
     Args:
         url: a libpq URL, ``postgresql://user@host:5432/db``.
         min_size: connections the pool keeps open.
-        max_size: connections the pool opens at most.
         timeout: seconds to wait for a connection (from the pool, or a new one).
         migrate: apply pending schema migrations on open.
         partitions: with `migrate`, create a new schema hash-partitioned into
             this many partitions by session_id.
         max_entry_bytes: the largest encoded entry accepted.
-        notify: each write notifies the session's watchers in any process
-            (LISTEN/NOTIFY). Off, writes skip the NOTIFY (and the commit lock it
-            takes); watchers elsewhere then see them at their next safety
-            re-read, within about a second.
+        max_size: connections the pool opens at most (a store that notifies
+            also holds one connection of its own for that: `notifier`).
+        notify: each write that landed notifies the session's watchers in
+            any process (LISTEN/NOTIFY), after its commit, from the store's
+            notification connection (`_postgres.notifier`). Off, watchers
+            elsewhere see writes at their next safety re-read, within about
+            a second.
         tenant: the tenant whose sessions the store reads and writes (None: the
             default tenant ``""``). Every statement names it, and every
             transaction sets it for the row-level security policies.
@@ -719,6 +703,7 @@ class PostgresStore(LogStore):
         self._wakeups.feed = NotificationFeed(
             self._wakeups, url, connect_timeout=max(1, round(self._timeout))
         )
+        self._notifier = NotificationSender(url, connect_timeout=max(1, round(self._timeout)))
 
     def __repr__(self) -> str:
         # Never the URL: it may hold a password.
@@ -838,7 +823,6 @@ class PostgresStore(LogStore):
                 yield _PostgresTransaction(
                     conn,
                     locking=locking,
-                    notify=self._notifies,
                     tenant=self.tenant,
                     distributed=self._distributed,
                 )
@@ -908,18 +892,18 @@ class PostgresStore(LogStore):
             if _has_unread_input(conn):
                 return False
             if self._distributed:
-                writes = routed_write(
-                    plan, known, tenant=self.tenant, absent=True, notify=self._notifies
-                )
+                writes = routed_write(plan, known, tenant=self.tenant, absent=True)
                 with translated(committing=True):
-                    return _routed(conn, self.tenant, writes)
-            query, params = guarded_write(
-                plan, known, tenant=self.tenant, absent=True, notify=self._notifies
-            )
-            with translated(committing=True):
-                cursor = _in_tenant(conn, self.tenant, query, params)
-                row = cursor.fetchone()
-            return row is not None and row[0] == 1
+                    landed = _routed(conn, self.tenant, writes)
+            else:
+                query, params = guarded_write(plan, known, tenant=self.tenant, absent=True)
+                with translated(committing=True):
+                    cursor = _in_tenant(conn, self.tenant, query, params)
+                    row = cursor.fetchone()
+                landed = row is not None and row[0] == 1
+            if landed:
+                self._notify(plan.state.session_id)
+            return landed
         except BaseException:
             _end_unfinished(conn)
             raise
@@ -943,7 +927,6 @@ class PostgresStore(LogStore):
                 tx = _PostgresTransaction(
                     conn,
                     locking=False,
-                    notify=self._notifies,
                     tenant=self.tenant,
                     autocommit=True,
                     distributed=self._distributed,
@@ -982,7 +965,6 @@ class PostgresStore(LogStore):
                 tx = _OptimisticTransaction(
                     conn,
                     operation.session_id,
-                    notify=self._notifies,
                     tenant=self.tenant,
                     distributed=self._distributed,
                     reads_in_block=self._reads_in_block,
@@ -1003,6 +985,8 @@ class PostgresStore(LogStore):
                     landed = tx.finish()
                 if landed:
                     self._remember(tx.state_after)
+                    if tx.wrote:
+                        self._notify(operation.session_id)
                 return landed, result
             except BaseException:
                 _end_unfinished(conn)
@@ -1011,12 +995,19 @@ class PostgresStore(LogStore):
                 self._pool.putconn(conn)
         raise AssertionError("unreachable")
 
+    def _notify(self, session_id: str) -> None:
+        """After a write landed: wake the session's watchers, in any process."""
+        if self._notifies:
+            self._notifier.send(watch_key(session_id, self.tenant))
+
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
         with self._transaction(statements.WRITE_BEGIN_SQL, locking=True) as tx:
             yield tx
             with translated(committing=True):
                 tx.commit()
+            for key in sorted(tx.notify_keys) if self._notifies else ():
+                self._notifier.send(key)
 
     @contextmanager
     def _read(self) -> Iterator[Transaction]:
@@ -1026,4 +1017,8 @@ class PostgresStore(LogStore):
                 tx.end_read()
 
     def _close(self) -> None:
-        self._pool.close()
+        try:
+            self._pool.close()
+        finally:
+            # Blocks for the last batch: a notification round trip at most.
+            self._notifier.close()

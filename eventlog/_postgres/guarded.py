@@ -18,15 +18,12 @@ from typing import Any
 
 from .._core.planning import WritePlan
 from .._core.records import SessionState
-from .._core.watching import CHANNEL, watch_key
 from .._sql.catalogue import SESSION_FIELDS, entry_row, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .statements import LATEST_SQL
 
 __all__ = [
     "LOST_RACE_SQLSTATE",
-    "NOTIFY_SQL",
-    "ROUTED_NOTIFY_SQL",
     "guard_sql",
     "guarded_write",
     "routed_write",
@@ -75,12 +72,6 @@ _INSERT_VERSION = (
     "%(version_metadata)s::bytea, %(updated_at)s::timestamptz WHERE EXISTS (SELECT FROM s)"
 )
 
-# The statement's result, and the watchers' notification only if the write
-# happened (once per index row written: the subquery runs per row of `s`).
-# PostgreSQL sends it at COMMIT; it takes the notification queue's lock there.
-NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', %(watch_key)s)"
-_COUNT_AND_NOTIFY = f"SELECT count(*) FROM ({NOTIFY_SQL} FROM s) AS notified"
-
 
 def guarded_write(
     plan: WritePlan,
@@ -88,13 +79,12 @@ def guarded_write(
     *,
     tenant: str,
     absent: bool = False,
-    notify: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """The statement that applies `plan` if the session is still `read` (None: absent).
 
     With `absent`, also only if none of the appended ids has a record: for a
-    plan made without reading them (`Operation.plan_if_new`). With `notify`,
-    the write notifies the session's watchers (`NOTIFY_SQL`) if it happens.
+    plan made without reading them (`Operation.plan_if_new`). It notifies no
+    watcher: the store does once the write landed (`_postgres.notifier`).
 
     The statement returns one row: the number of index rows written (1 or 0).
     """
@@ -133,10 +123,7 @@ def guarded_write(
         params["added"] = Int8Array([r.added_in_version for r in appends])
     parts.append(f"v AS ({_INSERT_VERSION})")
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
-    if not notify:
-        return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
-    params["watch_key"] = watch_key(state.session_id, tenant)
-    return f"WITH {', '.join(parts)} {_COUNT_AND_NOTIFY}", params
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
 
 
 def guard_sql(
@@ -215,33 +202,18 @@ def _insert_entries(count: int) -> str:
     return f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {', '.join([row] * count)}"
 
 
-# The watchers' notification after a routed write: a statement of its own, so
-# it runs on the coordinator, where the listeners are, not on a worker. Sent
-# after the write's COMMIT in its own implicit transaction, which commits
-# without waiting for its WAL flush: inside the write's transaction it would
-# make the coordinator write and flush a commit record of its own for every
-# write, after the worker's. A notification lost in a crash costs nothing (the
-# write is durable on the worker, and watchers re-read within a second).
-ROUTED_NOTIFY_SQL = (
-    f"SELECT set_config('synchronous_commit', 'off', true), pg_notify('{CHANNEL}', %(watch_key)s)"
-)
-
-
 def routed_write(
     plan: WritePlan,
     read: SessionState | None,
     *,
     tenant: str,
     absent: bool = False,
-    notify: bool = True,
-) -> tuple[list[tuple[str, Any]], tuple[str, dict[str, Any]] | None]:
-    """`guarded_write` for distributed tables: its statements, to run in one
-    transaction, and the notification to send after it commits.
+) -> list[tuple[str, Any]]:
+    """`guarded_write` for distributed tables: its statements, to run in one transaction.
 
     The first statement fails with `LOST_RACE_SQLSTATE` if the session is not
     `read` (None: absent) or, with `absent`, if one of the appended ids has a
-    record; otherwise the statements apply `plan`. With `notify`, the second
-    part notifies the session's watchers (`ROUTED_NOTIFY_SQL`); else None.
+    record; otherwise the statements apply `plan`.
     """
     state = plan.state
     params: dict[str, Any] = {"tenant": tenant, "sid": state.session_id}
@@ -289,6 +261,4 @@ def routed_write(
             },
         )
     )
-    if not notify:
-        return statements, None
-    return statements, (ROUTED_NOTIFY_SQL, {"watch_key": watch_key(state.session_id, tenant)})
+    return statements
