@@ -10,7 +10,6 @@ nobody; and a notification connection the server dropped is replaced.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -56,15 +55,6 @@ def _wait_for_version(admin: psycopg.Connection[Any], schema: str, version: int)
         if row[0] == version or time.monotonic() > deadline:
             return int(row[0])
         time.sleep(0.02)
-
-
-@pytest.fixture
-def proxy(server_dsn: str) -> Iterator[Proxy]:
-    opened = Proxy(server_dsn)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_a_write_whose_reply_was_lost_is_not_notified_and_still_reaches_the_watcher(

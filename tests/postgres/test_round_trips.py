@@ -21,15 +21,6 @@ WARM_UP = 10  # more than psycopg's prepare_threshold (5)
 
 
 @pytest.fixture
-def proxy(server_dsn: str) -> Iterator[Proxy]:
-    opened = Proxy(server_dsn)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
 def store(proxy: Proxy, schema: str) -> Iterator[eventlog.Store]:
     # A landed write's notification goes from the store's own notification
     # connection, after the call returned (`_postgres.notifier`): not one of the
