@@ -209,7 +209,11 @@ def _lost_commit_replies(
     acknowledged: dict[str, list[str]] = {f"s{n}": [] for n in range(4)}
     try:
         store = store_class.open(
-            proxy.conninfo(options=f"-csearch_path={schema}"), min_size=1, max_size=2, timeout=5
+            proxy.conninfo(options=f"-csearch_path={schema}"),
+            min_size=1,
+            max_size=2,
+            timeout=5,
+            notify=False,  # the notifier's own connection would pass the proxy too
         )
         try:
             deltas = 0
