@@ -7,7 +7,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ._core.codec import check_tenant
-from ._core.options import check_flag, check_max_entry_bytes, check_seconds
+from ._core.options import (
+    check_flag,
+    check_max_entry_bytes,
+    check_seconds,
+    check_snapshot_memo_bytes,
+)
 from .errors import InvalidConfigError
 from .keyring import KeyProvider, check_keyring
 from .store import AsyncStore, Store
@@ -50,6 +55,8 @@ def _check_options(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
     checked = dict(options)
     if checked.get("max_entry_bytes") is not None:
         check_max_entry_bytes(checked["max_entry_bytes"])
+    if checked.get("snapshot_memo_bytes") is not None:
+        check_snapshot_memo_bytes(checked["snapshot_memo_bytes"])
     if "migrate" in checked:
         check_flag("migrate", checked["migrate"])
     if scheme == "sqlite":
@@ -114,7 +121,7 @@ def connect(
             section 8), and sealed sessions open. Without it, reading a sealed
             session's payloads or metadata raises `DecryptionError`.
         **options: keyword options of the backend's store class, e.g.
-            ``max_entry_bytes``, ``migrate=False``; SQLite also takes
+            ``max_entry_bytes``, ``snapshot_memo_bytes``, ``migrate=False``; SQLite also takes
             ``synchronous`` and ``busy_timeout`` (or as URL query parameters),
             Postgres ``min_size``, ``max_size`` and ``timeout``.
 

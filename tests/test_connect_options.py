@@ -18,7 +18,7 @@ import pgserver
 import pytest
 
 import eventlog
-from eventlog import Entry, InvalidConfigError, SessionDelta
+from eventlog import Entry, InvalidConfigError, SessionData, SessionDelta
 
 Opener = Callable[..., eventlog.Store | eventlog.AsyncStore]
 
@@ -68,6 +68,10 @@ BAD_COMMON: list[tuple[str, object]] = [
     ("migrate", "no"),
     ("migrate", 0),
     ("migrate", None),
+    ("snapshot_memo_bytes", -1),
+    ("snapshot_memo_bytes", 1.5),
+    ("snapshot_memo_bytes", True),
+    ("snapshot_memo_bytes", "10"),
     ("bogus", 1),
 ]
 BAD_SQLITE_OPTIONS = [("busy_timeout", v) for v in BAD_SECONDS] + [
@@ -121,6 +125,8 @@ def test_bad_sqlite_url_option_is_invalid_config(
         ("", {"busy_timeout": 2_147_483}),
         ("?busy_timeout=0.5&synchronous=normal", {}),
         ("?busy_timeout=7", {"migrate": True, "max_entry_bytes": 1024}),
+        ("", {"snapshot_memo_bytes": 0}),
+        ("", {"snapshot_memo_bytes": 1 << 20}),
     ],
 )
 def test_good_sqlite_options_are_accepted(
@@ -131,7 +137,13 @@ def test_good_sqlite_options_are_accepted(
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("max_entry_bytes", True), ("max_entry_bytes", 0), ("bogus", 1)],
+    [
+        ("max_entry_bytes", True),
+        ("max_entry_bytes", 0),
+        ("snapshot_memo_bytes", -1),
+        ("snapshot_memo_bytes", False),
+        ("bogus", 1),
+    ],
 )
 def test_bad_memory_option_is_invalid_config(
     open_store: Callable[..., None], name: str, value: object
@@ -211,3 +223,20 @@ def test_invalid_config_errors_never_show_the_password(
     leaks = [text for text in _texts(error) if any(part in text for part in PASSWORD_PARTS)]
     assert not leaks, leaks
     assert url not in str(error)
+
+
+@pytest.mark.parametrize("scheme", ["memory", "sqlite"])
+def test_snapshot_memo_bytes_sizes_what_the_store_remembers(tmp_path: Path, scheme: str) -> None:
+    url = "memory://" if scheme == "memory" else f"sqlite:///{tmp_path / 'm.db'}"
+    entries = [Entry(f"e{i}", payload={"text": "x" * 100}) for i in range(20)]
+    snapshot = SessionData(entries=entries, leaf_id="e19")
+    loads = []
+    for size, remembers in ((0, False), (100, False), (1 << 20, True)):
+        with eventlog.connect(url, snapshot_memo_bytes=size) as store:
+            session = f"s{size}"
+            store.save(session, snapshot)
+            memo = store._snapshot_memo  # type: ignore[attr-defined]
+            assert (memo is not None and memo.encodings(session) is not None) == remembers
+            store.save(session, snapshot)  # the same answer with or without the memo
+            loads.append(store.load(session))
+    assert all(data is not None and data.entries == entries for data in loads)

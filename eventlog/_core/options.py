@@ -25,6 +25,17 @@ def check_max_entry_bytes(max_entry_bytes: object) -> int:
     return max_entry_bytes
 
 
+def check_snapshot_memo_bytes(snapshot_memo_bytes: object) -> int:
+    """Validate the `snapshot_memo_bytes` option (0 turns the memo off)."""
+    if (
+        isinstance(snapshot_memo_bytes, bool)
+        or not isinstance(snapshot_memo_bytes, int)
+        or snapshot_memo_bytes < 0
+    ):
+        raise InvalidConfigError("snapshot_memo_bytes must be an int >= 0")
+    return snapshot_memo_bytes
+
+
 def check_seconds(name: str, value: object, *, zero: bool) -> float:
     """Validate a timeout option: a finite number of seconds (above 0 unless `zero`).
 

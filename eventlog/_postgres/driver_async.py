@@ -654,6 +654,10 @@ class AsyncPostgresStore(AsyncLogStore):
             transaction sets it for the row-level security policies.
         keyring: seals new sessions' payloads and metadata and opens sealed
             ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
+        snapshot_memo_bytes: payload bytes of the last snapshots saved that the
+            store remembers, so that the next `save` of a session does not check
+            again what did not change (None: 16 MiB, about five times that in
+            memory; 0: remember nothing).
     """
 
     def __init__(
@@ -669,8 +673,13 @@ class AsyncPostgresStore(AsyncLogStore):
         notify: bool = True,
         tenant: str | None = None,
         keyring: KeyProvider | None = None,
+        snapshot_memo_bytes: int | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
+        super().__init__(
+            max_entry_bytes=max_entry_bytes,
+            keyring=keyring,
+            snapshot_memo_bytes=snapshot_memo_bytes,
+        )
         self.tenant = check_tenant(tenant)
         connection.check_url(url)
         self._notifies = check_flag("notify", notify)

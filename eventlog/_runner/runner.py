@@ -22,9 +22,9 @@ from typing import Self, TypeVar
 from .._core import operations, watching
 from .._core.codec import DEFAULT_MAX_ENTRY_BYTES
 from .._core.operations import Operation
-from .._core.options import check_max_entry_bytes
+from .._core.options import check_max_entry_bytes, check_snapshot_memo_bytes
 from .._core.sealing import Sealer
-from .._core.snapshot_memo import SnapshotMemo
+from .._core.snapshot_memo import DEFAULT_MEMO_BYTES, SnapshotMemo
 from .._core.storage_requests import Steps, VersionRow
 from .._core.transaction import Transaction
 from ..errors import EventlogError, StoreUnavailableError
@@ -291,13 +291,21 @@ class LogStore(StoreBase):
     """An `Store` built on a backend's transactions."""
 
     def __init__(
-        self, *, max_entry_bytes: int | None = None, keyring: KeyProvider | None = None
+        self,
+        *,
+        max_entry_bytes: int | None = None,
+        keyring: KeyProvider | None = None,
+        snapshot_memo_bytes: int | None = None,
     ) -> None:
         self.max_entry_bytes = check_max_entry_bytes(
             DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
         )
         self._keyring = check_keyring(keyring)
-        self._snapshot_memo = SnapshotMemo()
+        memo_bytes = check_snapshot_memo_bytes(
+            DEFAULT_MEMO_BYTES if snapshot_memo_bytes is None else snapshot_memo_bytes
+        )
+        self.snapshot_memo_bytes = memo_bytes
+        self._snapshot_memo = SnapshotMemo(memo_bytes) if memo_bytes else None
         self._closed = False
         self._wakeups = Wakeups()
 

@@ -303,6 +303,10 @@ class SQLiteStore(LogStore):
             default tenant ``""``); tenants of one file are kept apart by key.
         keyring: seals new sessions' payloads and metadata and opens sealed
             ones (a `Keyring` or another `KeyProvider`; DESIGN.md section 8).
+        snapshot_memo_bytes: payload bytes of the last snapshots saved that the
+            store remembers, so that the next `save` of a session does not check
+            again what did not change (None: 16 MiB, about five times that in
+            memory; 0: remember nothing).
     """
 
     def __init__(
@@ -315,8 +319,13 @@ class SQLiteStore(LogStore):
         max_entry_bytes: int | None = None,
         tenant: str | None = None,
         keyring: KeyProvider | None = None,
+        snapshot_memo_bytes: int | None = None,
     ) -> None:
-        super().__init__(max_entry_bytes=max_entry_bytes, keyring=keyring)
+        super().__init__(
+            max_entry_bytes=max_entry_bytes,
+            keyring=keyring,
+            snapshot_memo_bytes=snapshot_memo_bytes,
+        )
         self.tenant = check_tenant(tenant)
         if synchronous not in ("full", "normal"):
             raise InvalidConfigError("synchronous must be 'full' or 'normal'")
