@@ -430,6 +430,7 @@ class AsyncMemoryStore(AsyncStoreBase):
         self.tenant = self.sync.tenant
         self._keyring = self.sync._keyring
         self._sealing = self.sync._sealer
+        self._snapshot_memo = self.sync._snapshot_memo
 
     def for_tenant(self, tenant: str | None) -> AsyncMemoryStore:
         """A store for `tenant` over this store's memory (see `MemoryStore.for_tenant`)."""

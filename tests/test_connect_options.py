@@ -226,6 +226,22 @@ def test_invalid_config_errors_never_show_the_password(
 
 
 @pytest.mark.parametrize("scheme", ["memory", "sqlite"])
+def test_async_stores_use_the_memo_too(tmp_path: Path, scheme: str) -> None:
+    url = "memory://" if scheme == "memory" else f"sqlite:///{tmp_path / 'a.db'}"
+    snapshot = SessionData(entries=[Entry("e0", payload={"k": 1})], leaf_id="e0")
+
+    async def main() -> None:
+        async with await eventlog.connect_async(url) as store:
+            await store.save("s", snapshot)
+            memo = store._snapshot_memo  # type: ignore[attr-defined]
+            assert memo is not None and memo.encodings("s") is not None
+            await store.delete("s")
+            assert memo.encodings("s") is None  # a delete forgets the payloads
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("scheme", ["memory", "sqlite"])
 def test_snapshot_memo_bytes_sizes_what_the_store_remembers(tmp_path: Path, scheme: str) -> None:
     url = "memory://" if scheme == "memory" else f"sqlite:///{tmp_path / 'm.db'}"
     entries = [Entry(f"e{i}", payload={"text": "x" * 100}) for i in range(20)]

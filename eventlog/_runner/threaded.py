@@ -31,6 +31,8 @@ class ThreadedAsyncStore(AsyncStoreBase):
         self.tenant = sync.tenant
         self._keyring = sync._keyring
         self._sealing = sync._sealer
+        # The sync store's own memo (thread safe): its `save` runs in the worker threads.
+        self._snapshot_memo = sync._snapshot_memo
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="eventlog-reader")
         self._closed = False
