@@ -446,13 +446,26 @@ def _encode_entry(
     entry: object, *, session_id: str, field: str, index: int, max_entry_bytes: int
 ) -> EncodedEntry:
     return _encode_entry_known(
-        entry, session_id=session_id, field=field, index=index, max_entry_bytes=max_entry_bytes
+        entry,
+        session_id=session_id,
+        field=field,
+        index=index,
+        max_entry_bytes=max_entry_bytes,
+        remember=False,
     ).encoded
 
 
 def _encode_entry_known(
-    entry: object, *, session_id: str, field: str, index: int, max_entry_bytes: int
+    entry: object,
+    *,
+    session_id: str,
+    field: str,
+    index: int,
+    max_entry_bytes: int,
+    remember: bool,
 ) -> KnownEncoding:
+    """The entry encoded, with its payload's decoded value if `remember` (else
+    `_UNKNOWN`: a caller that keeps no memo keeps no second copy of a payload)."""
     # Fast path for a well-formed entry: a save of a long snapshot checks every
     # entry, so no message or location string is built unless something is wrong.
     if (
@@ -473,7 +486,7 @@ def _encode_entry_known(
                     EncodedEntry(
                         entry.id, entry.parent_id, entry.kind, entry.timestamp, payload, digest
                     ),
-                    decoded,
+                    decoded if remember else _UNKNOWN,
                 )
     encoded = _encode_entry_checked(
         entry, session_id=session_id, where=f"{field}[{index}]", max_entry_bytes=max_entry_bytes
@@ -579,7 +592,12 @@ def _encode_entries(
     return [
         known.encoded
         for known in _encode_known(
-            entries, session_id=session_id, field=field, max_entry_bytes=max_entry_bytes, known={}
+            entries,
+            session_id=session_id,
+            field=field,
+            max_entry_bytes=max_entry_bytes,
+            known={},
+            remember=False,
         ).values()
     ]
 
@@ -591,9 +609,11 @@ def _encode_known(
     field: str,
     max_entry_bytes: int,
     known: Mapping[str, KnownEncoding],
+    remember: bool,
 ) -> dict[str, KnownEncoding]:
     """Each entry encoded (in order, duplicates collapsed), taken from `known`
-    where `_known_entry` says its content is that one."""
+    where `_known_entry` says its content is that one; with `remember`, each
+    with its payload's decoded value (to be known next time)."""
     if not isinstance(entries, list | tuple):
         raise InvalidInputError(
             f"{field} must be a list of Entry", session_id=session_id, where=field
@@ -611,6 +631,7 @@ def _encode_known(
                 field=field,
                 index=index,
                 max_entry_bytes=max_entry_bytes,
+                remember=remember,
             )
         encoded = found.encoded
         earlier = unique.setdefault(encoded.id, found)
@@ -698,7 +719,9 @@ def prepare_snapshot(session_id: str, data: object, *, max_entry_bytes: int) -> 
         InvalidInputError: any rule of DESIGN.md section 1 broken, or a leaf not in `entries`.
         IdConflictError: one id twice in `entries` with different content.
     """
-    return prepare_snapshot_known(session_id, data, max_entry_bytes=max_entry_bytes, known={})[0]
+    return prepare_snapshot_known(
+        session_id, data, max_entry_bytes=max_entry_bytes, known={}, remember=False
+    )[0]
 
 
 def prepare_snapshot_known(
@@ -707,10 +730,12 @@ def prepare_snapshot_known(
     *,
     max_entry_bytes: int,
     known: Mapping[str, KnownEncoding],
+    remember: bool = True,
 ) -> tuple[PreparedSnapshot, dict[str, KnownEncoding]]:
     """`prepare_snapshot`, reusing the encodings of entries whose content is
     known (`_known_entry`); returns the snapshot's encodings too, to be known
-    next time. The result is the same as without `known`.
+    next time (with `remember`; without it no payload is taken as known from
+    them). The result is the same as without `known`.
 
     Raises:
         InvalidInputError: any rule of DESIGN.md section 1 broken, or a leaf not in `entries`.
@@ -728,6 +753,7 @@ def prepare_snapshot_known(
         field="entries",
         max_entry_bytes=max_entry_bytes,
         known=known,
+        remember=remember,
     )
     entries = [found.encoded for found in encodings.values()]
     leaf_id = data.leaf_id

@@ -245,7 +245,7 @@ def save(
     _check_expected(sid, expected_version)
     known = None if memo is None else memo.encodings(sid)
     prepared, encodings = prepare_snapshot_known(
-        sid, data, max_entry_bytes=max_entry_bytes, known=known or {}
+        sid, data, max_entry_bytes=max_entry_bytes, known=known or {}, remember=memo is not None
     )
     if memo is not None:
         memo.keep_encodings(sid, encodings)
