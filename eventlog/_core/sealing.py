@@ -290,35 +290,32 @@ class SessionCipher:
 
     def _open_payloads(self, sealed_payloads: Iterable[tuple[str, str, bytes]]) -> list[bytes]:
         """The opened payload of each ``(entry_id, kind, sealed)`` (an empty one, from
-        a digest-only read, stays empty); each generation's cipher is looked up once.
+        a digest-only read, stays empty); each generation's cipher is looked up once,
+        as in `open_rows`.
 
         Raises:
             DecryptionError: a payload does not open (naming its entry).
         """
-        invalid_tag = _invalid_tag()
+        head: bytes | None = None
+        decrypt: Any = None
         prefix = self._ad + b"e\x00"
         kinds: dict[str, bytes] = {}
-        generation, cipher = b"", None
         opened: list[bytes] = []
         append = opened.append
-        for entry_id, kind, sealed in sealed_payloads:
-            if not sealed:
-                append(sealed)
-                continue
-            try:
-                if sealed[2:6] != generation or cipher is None:
-                    generation = sealed[2:6]
-                    cipher = self._cipher(b"entr", int.from_bytes(generation))
+        entry_id = None
+        try:
+            for entry_id, kind, sealed in sealed_payloads:
+                if not sealed:
+                    append(sealed)
+                    continue
+                if sealed[:6] != head:
+                    head, decrypt = self._header_cipher(sealed)
                 ad_kind = kinds.get(kind)
                 if ad_kind is None:
                     ad_kind = kinds[kind] = b"\x00" + kind.encode()
-                if sealed[:2] != _PREFIX:
-                    raise ValueError
-                append(
-                    cipher.decrypt(sealed[6:18], sealed[18:], prefix + entry_id.encode() + ad_kind)
-                )
-            except (invalid_tag, TypeError, ValueError):
-                raise _cannot_open(self.session_id, entry_id) from None
+                append(decrypt(sealed[6:18], sealed[18:], prefix + entry_id.encode() + ad_kind))
+        except (_invalid_tag(), AttributeError, TypeError, ValueError):
+            raise _cannot_open(self.session_id, entry_id) from None
         return opened
 
 
