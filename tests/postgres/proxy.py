@@ -19,6 +19,27 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 # What to do with a client burst: pass it on, pass it on then drop the
 # connection before the reply, or drop the connection without passing it on.
 Verdict = Literal["forward", "forward_then_cut", "cut"]
+# A Sync message: it ends a pipeline and commits its implicit transaction.
+SYNC = b"S\x00\x00\x00\x04"
+
+
+def cut_at_commit(marker: bytes, *, landed: bool = True) -> Callable[[bytes], Verdict]:
+    """A judge for the one-statement write whose bytes hold `marker`: everything
+    before it passes; then, if `landed`, the write and the Sync that commits it
+    pass and the connection drops before the reply, else it drops at once."""
+    seen = False
+
+    def judge(data: bytes) -> Verdict:
+        # The client may send the Sync in a later packet than the statement.
+        nonlocal seen
+        seen = seen or marker in data
+        if not seen:
+            return "forward"
+        if not landed:
+            return "cut"
+        return "forward_then_cut" if SYNC in data else "forward"
+
+    return judge
 
 
 def _upstream_address(dsn: str) -> tuple[int, str | tuple[str, int]]:

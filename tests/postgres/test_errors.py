@@ -35,10 +35,7 @@ from eventlog import (
 from eventlog._postgres import errors as error_translation
 from eventlog.postgres import PostgresStore
 
-from .proxy import Proxy, Verdict
-
-# The Sync message of the extended query protocol: it ends (commits) an implicit transaction.
-_SYNC = b"S\x00\x00\x00\x04"
+from .proxy import Proxy, cut_at_commit
 
 SENTINEL = "SENTINEL-row-value-81d2"
 # A hang guard, not a speed test: an unreachable server must fail, not wait forever.
@@ -278,20 +275,8 @@ def test_lost_commit_reply_is_commit_outcome_unknown(
             # The write carries b's payload, and is save_delta's commit: one
             # statement in autocommit mode, after the tenant's setting, in one
             # implicit transaction that the Sync ending the pipeline commits.
-            # The client may send the Sync in a later packet than the statement:
             # "landed" cuts the connection once the Sync after b has gone through.
-            seen_b = False
-
-            def judge(data: bytes) -> Verdict:
-                nonlocal seen_b
-                seen_b = seen_b or b'{"n":"b"}' in data
-                if not seen_b:
-                    return "forward"
-                if not landed:
-                    return "cut"
-                return "forward_then_cut" if _SYNC in data else "forward"
-
-            proxy.judge = judge
+            proxy.judge = cut_at_commit(b'{"n":"b"}', landed=landed)
             with pytest.raises(CommitOutcomeUnknownError) as caught:
                 store.save_delta("s", delta("b", "c"))
             _assert_eventlog_error(caught.value)

@@ -24,11 +24,9 @@ from eventlog.postgres import PostgresStore
 from eventlog.testing.threads import NO_HANG_SECONDS
 from eventlog.testing.watcher import ThreadedWatcher
 
-from .proxy import Proxy, Verdict
+from .proxy import Proxy, cut_at_commit
 
 SID = "notified-after-commit"
-# The Sync message of the extended query protocol: it ends (commits) an implicit transaction.
-_SYNC = b"S\x00\x00\x00\x04"
 
 
 def _delta(entry_id: str) -> SessionDelta:
@@ -75,18 +73,9 @@ def test_a_write_whose_reply_was_lost_is_not_notified_and_still_reaches_the_watc
         watcher = ThreadedWatcher(watching_store, SID)
         assert [change.version for change in watcher.take(1)] == [1]
         assert _arrives(admin, key)
-        seen_b = False
-
-        def judge(data: bytes) -> Verdict:
-            # b's write is one statement committed by the Sync after it: pass
-            # both on, then drop the connection before the reply.
-            nonlocal seen_b
-            seen_b = seen_b or b'{"n":"b"}' in data
-            if not seen_b:
-                return "forward"
-            return "forward_then_cut" if _SYNC in data else "forward"
-
-        proxy.judge = judge
+        # b's write is one statement committed by the Sync after it: pass both
+        # on, then drop the connection before the reply.
+        proxy.judge = cut_at_commit(b'{"n":"b"}')
         with pytest.raises(CommitOutcomeUnknownError):
             writer.save_delta(SID, _delta("b"))
         proxy.judge = lambda data: "forward"
