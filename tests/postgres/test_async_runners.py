@@ -227,3 +227,29 @@ def test_close_from_another_thread_lets_the_running_call_land_and_refuses_the_qu
         loaded = plain.load("s")
         assert loaded is not None and [entry.id for entry in loaded.entries] == ["a", "b"]
         assert all(plain.info(f"q{n}") is None for n in range(3))
+
+
+def test_the_threads_runner_keeps_tenants_sealing_and_the_snapshot_memo(
+    url: str, admin: psycopg.Connection[Any], schema: str
+) -> None:
+    keyring = eventlog.Keyring({"k": secrets.token_bytes(32)}, active="k")
+    secret = f"secret-{secrets.token_hex(8)}"
+    snapshot = eventlog.SessionData([Entry("a", None, "message", None, {"text": secret})], "a")
+
+    async def scenario() -> None:
+        async with (
+            await eventlog.connect_async(url, tenant="a", keyring=keyring) as store_a,
+            await eventlog.connect_async(url, tenant="b", keyring=keyring) as store_b,
+        ):
+            await store_a.save("s", snapshot)
+            memo = store_a._snapshot_memo  # type: ignore[attr-defined]
+            assert memo is not None and memo.encodings("s") is not None
+            assert await store_b.load("s") is None
+            loaded = await store_a.load("s")
+            assert loaded is not None and loaded.entries == snapshot.entries
+            rows = admin.execute(f"SELECT payload FROM {schema}.entries").fetchall()
+            assert rows and all(secret.encode() not in bytes(row[0]) for row in rows)
+            assert await store_a.delete("s") is True
+            assert memo.encodings("s") is None  # a delete forgets the payloads
+
+    asyncio.run(scenario())
