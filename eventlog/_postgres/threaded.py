@@ -40,6 +40,9 @@ T = TypeVar("T")
 
 # How long a cancel request may take before the worker is left to end by itself.
 _CANCEL_TIMEOUT_S: Final = 5.0
+# A cancel request that reaches the server before the statement does is lost (the
+# backend is idle then): while the call keeps its connection, cancel again this often.
+_CANCEL_AGAIN_S: Final = 0.1
 
 
 class _Abandoned(Exception):
@@ -54,6 +57,7 @@ class _Call:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._given_back = threading.Condition(self._lock)
         self._conn: Connection[Any] | None = None
         self._abandoned = False
 
@@ -70,6 +74,7 @@ class _Call:
         with self._lock:
             if self._conn is conn:
                 self._conn = None
+                self._given_back.notify_all()
 
     def abandon(self) -> bool:
         """The caller leaves: no more connections for the call; whether it holds one now."""
@@ -78,15 +83,18 @@ class _Call:
             return self._conn is not None
 
     def cancel_statement(self) -> None:
-        """Cancel on the server what the call's connection runs (nothing, if between statements).
+        """Cancel on the server what the call's connection runs, until the call gives it back.
 
-        Under the lock, so the connection cannot go back to the pool, and to another
-        call, before the request has reached the server.
+        Each request is sent under the lock, so the connection cannot go back to the
+        pool, and to another call, before the request has reached the server. A
+        request finding the backend between statements does nothing, hence the repeats.
         """
-        with self._lock:
-            if self._conn is not None:
+        with self._given_back:
+            conn = self._conn
+            while conn is not None and self._conn is conn:
                 with suppress(psycopg.Error):
-                    self._conn.cancel_safe(timeout=_CANCEL_TIMEOUT_S)
+                    conn.cancel_safe(timeout=_CANCEL_TIMEOUT_S)
+                self._given_back.wait(_CANCEL_AGAIN_S)
 
 
 _worker = threading.local()
@@ -139,7 +147,9 @@ class AsyncPostgresStore(AsyncStoreBase):
         self._snapshot_memo = self.sync._snapshot_memo
         # One worker per pooled connection: more would only wait for one.
         self._workers = ThreadPoolExecutor(self.sync._max_size, thread_name_prefix="eventlog-pg")
-        self._cancels = ThreadPoolExecutor(1, thread_name_prefix="eventlog-pg-cancel")
+        self._cancels = ThreadPoolExecutor(
+            self.sync._max_size, thread_name_prefix="eventlog-pg-cancel"
+        )
         self._closed = False
 
     def __repr__(self) -> str:
