@@ -129,8 +129,8 @@ def _call_sync(store: Store, request: Request) -> Any:
             return store.info(sid)
         case GetEntry(sid, entry_id):
             return store.entry(sid, entry_id)
-        case Scan(sid, prefix, after_id, limit):
-            return store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit)
+        case Scan(sid, prefix, after_id, limit, raw):
+            return store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit, raw=raw)
         case Path(sid, leaf_id, limit):
             return store.path(sid, leaf_id=leaf_id, limit=limit)
         case SaveDelta(sid, delta):
@@ -154,8 +154,8 @@ async def _call_async(store: AsyncStore, request: Request) -> Any:
             return await store.info(sid)
         case GetEntry(sid, entry_id):
             return await store.entry(sid, entry_id)
-        case Scan(sid, prefix, after_id, limit):
-            return await store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit)
+        case Scan(sid, prefix, after_id, limit, raw):
+            return await store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit, raw=raw)
         case Path(sid, leaf_id, limit):
             return await store.path(sid, leaf_id=leaf_id, limit=limit)
         case SaveDelta(sid, delta):
