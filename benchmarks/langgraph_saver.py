@@ -21,8 +21,9 @@ Floors, at 1,000 messages in the same run: the same step on LangGraph's
 whole graph turn (``invoke`` of a one-node MessagesState graph that answers
 without a network) on `KeepingSaver` (keeps LangGraph's objects: no serde, no
 storage; LangGraph's own cost), on InMemorySaver and on each PostgreSQL saver,
-and a durable one-row commit on the server (a step of a saver that keeps ``put``
-and ``put_writes`` durable is two of them).
+a durable one-row commit on the server (a step of a saver that keeps ``put``
+and ``put_writes`` durable is two of them), and the raw step: the rows eventlog
+stores per step in two plain autocommit INSERTs (`raw_step_ms`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 from urllib.parse import quote
 
 import click
+import msgspec
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
@@ -244,10 +246,56 @@ def durable_commit_ms(dsn: str, schema: str, commits: int) -> float:
     return statistics.median(timings) * 1000
 
 
+def raw_step_ms(dsn: str, schema: str, steps: int) -> float:
+    """The median step of a saver that stores just the rows eventlog's step stores.
+
+    Two autocommit INSERTs into one plain table (entry id key, payload bytes),
+    one round trip each, as eventlog's two calls: the step's two message
+    entries and its checkpoint entry, then the node's write, with the payload
+    bytes eventlog stores for them (the saver's own encoding of the same
+    messages and checkpoint). No index row, no version, no validation: the
+    floor of any saver that keeps ``put`` and ``put_writes`` durable and stores
+    a step in O(delta).
+    """
+    import psycopg
+
+    from eventlog.integrations._langgraph_ops import SaverCore
+
+    core = SaverCore(InMemorySaver().serde, "floor/")
+    checkpoint = empty_checkpoint()
+    encoded = {
+        "checkpoint": core.encode(checkpoint),
+        "metadata": core.encode({"source": "loop", "step": 1, "parents": {}}),
+        "values": {"messages": [["m:" + "0" * 32, 1000]]},
+    }
+    checkpoint_bytes = msgspec.json.encode(encoded)
+    with psycopg.connect(_with_schema(dsn, schema), autocommit=True) as conn:
+        conn.execute("CREATE TABLE raw_step (id text PRIMARY KEY, payload bytea NOT NULL)")
+        timings = []
+        for n in range(steps):
+            question, answer = _message(2 * n), _message(2 * n + 1)
+            rows = [
+                (f"m:{n}q", msgspec.json.encode(core.encode(question))),
+                (f"m:{n}a", msgspec.json.encode(core.encode(answer))),
+                (f"c:{n}", checkpoint_bytes),
+            ]
+            write = msgspec.json.encode({"value": core.encode([answer])})
+            started = time.perf_counter()
+            conn.execute(
+                "INSERT INTO raw_step VALUES (%s, %s), (%s, %s), (%s, %s)",
+                [value for row in rows for value in row],
+            )
+            conn.execute("INSERT INTO raw_step VALUES (%s, %s)", (f"w:{n}", write))
+            timings.append(time.perf_counter() - started)
+        conn.execute("DROP TABLE raw_step")
+    return statistics.median(timings) * 1000
+
+
 def _floors(
     savers: dict[str, Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]],
     steps: int,
     commit_ms: float,
+    raw_ms: float,
     results: dict[str, dict[int, Figures]],
 ) -> str:
     size = SIZES[-1]
@@ -260,6 +308,7 @@ def _floors(
         with open_saver() as saver:
             rows.append((f"graph turn on {name} (PostgreSQL)", graph_turn_ms(saver, size, steps)))
     rows.append(("durable commit, one-row INSERT", commit_ms))
+    rows.append(("raw step: the step's rows in two autocommit INSERTs", raw_ms))
     lines = [f"## Floors at {size:,} messages", "", "| what | ms |", "|---|---:|"]
     lines += [f"| {what} | {ms:.2f} |" for what, ms in rows]
     if "PostgresSaver" in results:
@@ -267,8 +316,11 @@ def _floors(
         lines += [
             "",
             f"PostgresSaver step / InMemorySaver step: {theirs / rows[0][1]:.1f}x; "
-            f"PostgresSaver step / two durable commits: {theirs / (2 * commit_ms):.1f}x",
+            f"PostgresSaver step / two durable commits: {theirs / (2 * commit_ms):.1f}x; "
+            f"PostgresSaver step / raw step: {theirs / raw_ms:.1f}x",
         ]
+        ours = results["eventlog"][size].step_ms
+        lines.append(f"eventlog step / raw step: {ours / raw_ms:.2f}x")
     return "\n".join(lines)
 
 
@@ -443,9 +495,10 @@ def main(dsn: str | None, quick: bool) -> None:
             results = _run(pg, steps, resumes)
             click.echo(_table("PostgreSQL", results))
             commit_ms = durable_commit_ms(dsn, schemas["eventlog"], 200)
+            raw_ms = raw_step_ms(dsn, schemas["eventlog"], 200)
             savers = {name: open_saver for name, (open_saver, _) in pg.items()}
             click.echo("")
-            click.echo(_floors(savers, steps, commit_ms, results))
+            click.echo(_floors(savers, steps, commit_ms, raw_ms, results))
         finally:
             for schema in schemas.values():
                 admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 pytest.importorskip("langgraph")
@@ -19,3 +20,18 @@ def test_the_benchmark_measures_eventlog_and_sqlite_saver(tmp_path: Path) -> Non
     theirs = tmp_path / "peer.db"
     peer = measure(_sqlite_saver(theirs), _sqlite_size(theirs), 4, 2, 1)
     assert peer.step_ms > 0 and peer.resume_ms > 0
+
+
+@pytest.mark.postgres
+def test_the_raw_step_floor_stores_the_steps_rows(tmp_path: Path) -> None:
+    import pgserver
+
+    from benchmarks.langgraph_saver import raw_step_ms
+
+    pgserver.dsn_or_skip()
+    schema = pgserver.make_schema("lg_raw_step")
+    assert raw_step_ms(pgserver.server_dsn(), schema, 3) > 0
+    # It cleans up after itself: the table is gone.
+    with psycopg.connect(pgserver.server_dsn(), autocommit=True) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.raw_step",)).fetchone()
+    assert row is not None and row[0] is None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, TypeVar, cast
 from urllib.parse import quote, unquote
 
+import msgspec
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -80,6 +81,7 @@ class Scan:
     prefix: str
     after_id: str | None = None
     limit: int | None = None
+    raw: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +143,14 @@ def _entry(sid: str, entry_id: str) -> Op[Entry | None]:
 
 
 def _scan(
-    sid: str, prefix: str, after_id: str | None = None, limit: int | None = None
+    sid: str,
+    prefix: str,
+    after_id: str | None = None,
+    limit: int | None = None,
+    *,
+    raw: bool = False,
 ) -> Op[list[Entry]]:
-    return cast("list[Entry]", (yield Scan(sid, prefix, after_id, limit)))
+    return cast("list[Entry]", (yield Scan(sid, prefix, after_id, limit, raw)))
 
 
 def _path(sid: str, leaf_id: str, limit: int) -> Op[list[Entry]]:
@@ -186,6 +193,16 @@ def _leaf_checkpoint(leaf: str | None) -> str | None:
 
 def _payload(entry: Entry) -> dict[str, Any]:
     return cast("dict[str, Any]", entry.payload)
+
+
+class _Encoded(msgspec.Struct, frozen=True):
+    """A serialized value as `SaverCore.encode` stores it: serde type and bytes (base64)."""
+
+    t: str
+    b: bytes
+
+
+_ENCODED_LIST: Final = msgspec.json.Decoder(list[_Encoded])
 
 
 def _thread_id(config: RunnableConfig) -> str:
@@ -257,6 +274,23 @@ class SaverCore:
             if type(value) is list and len(value) == len(payloads):
                 return value
         return [self.decode(p) for p in payloads]
+
+    def decode_raw_many(self, payloads: Sequence[bytes]) -> list[Any]:
+        """`decode_many` of payloads as JSON bytes (``scan(raw=True)``): one JSON parse for all.
+
+        msgspec reads every payload of the array and its base64 in one call, into
+        typed values; the dict payloads and a Python base64 call per value are
+        what this saves over `decode_many` on a resume of a long thread.
+        """
+        if not payloads:
+            return []
+        encoded = _ENCODED_LIST.decode(b"[" + b",".join(payloads) + b"]")
+        if all(e.t == "msgpack" for e in encoded):
+            body = b"".join([e.b for e in encoded])
+            value = self.serde.loads_typed(("msgpack", _array_header(len(encoded)) + body))
+            if type(value) is list and len(value) == len(encoded):
+                return value
+        return [self.serde.loads_typed((e.t, e.b)) for e in encoded]
 
     # --- memory --------------------------------------------------------------
 
@@ -466,18 +500,21 @@ class SaverCore:
         # twice its length in vain, then walks by path; older checkpoints (history,
         # time travel) hold shorter lists, so they walk by path at once.
         bound = 2 * total
-        scanned = (yield from _scan(sid, MESSAGE_PREFIX, limit=bound + 1)) if latest else None
+        scanned = (
+            (yield from _scan(sid, MESSAGE_PREFIX, limit=bound + 1, raw=True)) if latest else None
+        )
         if scanned is not None and len(scanned) <= bound:
             by_id = {e.id: e for e in scanned}
             for tail, count in segments:
                 entries.extend(_walk_back(sid, by_id, tail, count))
+            value = self.decode_raw_many([cast(bytes, e.payload) for e in entries])
         else:
             for tail, count in segments:
                 part = yield from _path(sid, tail, count)
                 if len(part) != count:
                     raise _chain_broken(sid, tail, len(part), count)
                 entries.extend(part)
-        value = self.decode_many([_payload(e) for e in entries])
+            value = self.decode_many([_payload(e) for e in entries])
         chain = memory_from_entries(list(value), entries)
         self._remember(sid, channel, _ChannelMemory(version, value, dict(form), chain), read=True)
         return value

@@ -70,6 +70,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
@@ -129,8 +130,8 @@ def _call_sync(store: Store, request: Request) -> Any:
             return store.info(sid)
         case GetEntry(sid, entry_id):
             return store.entry(sid, entry_id)
-        case Scan(sid, prefix, after_id, limit):
-            return store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit)
+        case Scan(sid, prefix, after_id, limit, raw):
+            return store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit, raw=raw)
         case Path(sid, leaf_id, limit):
             return store.path(sid, leaf_id=leaf_id, limit=limit)
         case SaveDelta(sid, delta):
@@ -154,8 +155,8 @@ async def _call_async(store: AsyncStore, request: Request) -> Any:
             return await store.info(sid)
         case GetEntry(sid, entry_id):
             return await store.entry(sid, entry_id)
-        case Scan(sid, prefix, after_id, limit):
-            return await store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit)
+        case Scan(sid, prefix, after_id, limit, raw):
+            return await store.scan(sid, id_prefix=prefix, after_id=after_id, limit=limit, raw=raw)
         case Path(sid, leaf_id, limit):
             return await store.path(sid, leaf_id=leaf_id, limit=limit)
         case SaveDelta(sid, delta):
@@ -201,94 +202,27 @@ async def _drive_async(store: AsyncStore, op: Op[T]) -> T:
         return stop.value  # type: ignore[no-any-return]
 
 
-class EventlogSaver(BaseCheckpointSaver[str]):
-    """A LangGraph checkpointer on a sync eventlog `Store`.
+class _Saver(BaseCheckpointSaver[str], ABC):
+    """What both savers share: the async methods, each one operation of `SaverCore`.
 
-    The async methods run the sync ones in a worker thread, so the saver also
-    serves ``ainvoke``; for an `AsyncStore` use `AsyncEventlogSaver`.
-
-    Args:
-        store: any eventlog store (memory, SQLite, PostgreSQL).
-        serde: LangGraph's serializer (default: the base saver's).
-        prefix: the session id prefix of LangGraph threads.
+    A subclass says how an operation runs from a coroutine (`_arun`), and how a
+    write of one thread does (`_awrite`).
     """
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        serde: SerializerProtocol | None = None,
-        prefix: str = DEFAULT_PREFIX,
-    ) -> None:
+    def __init__(self, *, serde: SerializerProtocol | None, prefix: str) -> None:
         super().__init__(serde=serde)
-        self.store = store
         self._core = SaverCore(self.serde, prefix)
-        self._write_locks = tuple(threading.Lock() for _ in range(_WRITE_LOCKS))
 
-    def _run(self, op: Op[T]) -> T:
-        return _drive_sync(self.store, op)
-
+    @abstractmethod
     async def _arun(self, op: Op[T]) -> T:
-        return await asyncio.to_thread(_drive_sync, self.store, op)
+        """Run one operation from a coroutine."""
 
-    def _write(self, config: RunnableConfig, op: Op[T]) -> T:
-        # LangGraph's loop runs a task's put_writes and the next put in background
-        # threads at once. On one session they race for its row and for the state
-        # the store remembers, and the loser reads before it writes (three round
-        # trips, after a lock wait); one after the other, each is one round trip.
-        configurable = config.get("configurable") or {}
-        key = (str(configurable.get("thread_id")), str(configurable.get("checkpoint_ns") or ""))
-        with self._write_locks[hash(key) % _WRITE_LOCKS]:
-            return _drive_sync(self.store, op)
-
+    @abstractmethod
     async def _awrite(self, config: RunnableConfig, op: Op[T]) -> T:
-        return await asyncio.to_thread(self._write, config, op)
+        """Run one write of the thread `config` names, from a coroutine."""
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return _next_version(current)
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._core.get_tuple(config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        yield from self._run(self._core.list(config, filter=filter, before=before, limit=limit))
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._write(config, self._core.put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._write(config, self._core.put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self._core.delete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(self._core.delete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(self._core.copy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(self._core.prune(thread_ids, strategy))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._arun(self._core.get_tuple(config))
@@ -337,7 +271,93 @@ class EventlogSaver(BaseCheckpointSaver[str]):
         await self._arun(self._core.prune(thread_ids, strategy))
 
 
-class AsyncEventlogSaver(BaseCheckpointSaver[str]):
+class EventlogSaver(_Saver):
+    """A LangGraph checkpointer on a sync eventlog `Store`.
+
+    The async methods run the sync ones in a worker thread, so the saver also
+    serves ``ainvoke``; for an `AsyncStore` use `AsyncEventlogSaver`.
+
+    Args:
+        store: any eventlog store (memory, SQLite, PostgreSQL).
+        serde: LangGraph's serializer (default: the base saver's).
+        prefix: the session id prefix of LangGraph threads.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        serde: SerializerProtocol | None = None,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        super().__init__(serde=serde, prefix=prefix)
+        self.store = store
+        self._write_locks = tuple(threading.Lock() for _ in range(_WRITE_LOCKS))
+
+    def _run(self, op: Op[T]) -> T:
+        return _drive_sync(self.store, op)
+
+    async def _arun(self, op: Op[T]) -> T:
+        return await asyncio.to_thread(_drive_sync, self.store, op)
+
+    def _write(self, config: RunnableConfig, op: Op[T]) -> T:
+        # LangGraph's loop runs a task's put_writes and the next put in background
+        # threads at once. On one session they race for its row and for the state
+        # the store remembers, and the loser reads before it writes (three round
+        # trips, after a lock wait); one after the other, each is one round trip.
+        configurable = config.get("configurable") or {}
+        key = (str(configurable.get("thread_id")), str(configurable.get("checkpoint_ns") or ""))
+        with self._write_locks[hash(key) % _WRITE_LOCKS]:
+            return _drive_sync(self.store, op)
+
+    async def _awrite(self, config: RunnableConfig, op: Op[T]) -> T:
+        return await asyncio.to_thread(self._write, config, op)
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._run(self._core.get_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        yield from self._run(self._core.list(config, filter=filter, before=before, limit=limit))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._write(config, self._core.put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._write(config, self._core.put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(self._core.delete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._run(self._core.delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run(self._core.copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._run(self._core.prune(thread_ids, strategy))
+
+
+class AsyncEventlogSaver(_Saver):
     """A LangGraph checkpointer on an eventlog `AsyncStore`.
 
     The sync methods run the async ones on a fresh event loop (an `AsyncStore`
@@ -358,11 +378,13 @@ class AsyncEventlogSaver(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
-        super().__init__(serde=serde)
+        super().__init__(serde=serde, prefix=prefix)
         self.store = store
-        self._core = SaverCore(self.serde, prefix)
 
     async def _arun(self, op: Op[T]) -> T:
+        return await _drive_async(self.store, op)
+
+    async def _awrite(self, config: RunnableConfig, op: Op[T]) -> T:
         return await _drive_async(self.store, op)
 
     def _run(self, op_factory: Callable[[], Awaitable[T]], method: str) -> T:
@@ -380,54 +402,6 @@ class AsyncEventlogSaver(BaseCheckpointSaver[str]):
             return await op_factory()
 
         return asyncio.run(main())
-
-    def get_next_version(self, current: str | None, channel: None) -> str:
-        return _next_version(current)
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._arun(self._core.get_tuple(config))
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        op = self._core.list(config, filter=filter, before=before, limit=limit)
-        for item in await self._arun(op):
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await self._arun(self._core.put(config, checkpoint, metadata, new_versions))
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await self._arun(self._core.put_writes(config, writes, task_id, task_path))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self._arun(self._core.delete_thread(thread_id))
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._arun(self._core.delete_for_runs(run_ids))
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._arun(self._core.copy_thread(source_thread_id, target_thread_id))
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._arun(self._core.prune(thread_ids, strategy))
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._run(lambda: self.aget_tuple(config), "get_tuple")

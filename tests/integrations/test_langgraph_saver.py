@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,18 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
 import eventlog
+from eventlog import Keyring
 from eventlog.integrations.langgraph import EventlogSaver
 
 from .langgraph_graph import build, user
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-sealed"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[eventlog.Store]:
+    """A store of each kind; sealed: payloads encrypted at rest (reads open them)."""
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 's.db'}"
-    with eventlog.connect(url) as opened:
+    keyring = Keyring({"k1": os.urandom(32)}, active="k1") if "sealed" in request.param else None
+    with eventlog.connect(url, keyring=keyring) as opened:
         yield opened
 
 
@@ -152,6 +156,36 @@ def test_a_fresh_saver_reads_the_latest_list_as_in_memory_saver_does(
     got = ours.checkpoint["channel_values"]["messages"]
     assert got == expected.checkpoint["channel_values"]["messages"] == keep(messages)
     assert [type(m) for m in got] == [type(m) for m in keep(messages)]
+
+
+class _TaggedSerde:
+    """A serde whose types are its own (as LangGraph's EncryptedSerializer's are)."""
+
+    def __init__(self) -> None:
+        self.inner = InMemorySaver().serde
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        type_, data = self.inner.dumps_typed(obj)
+        return f"tagged+{type_}", data[::-1]
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        type_, body = data
+        assert type_.startswith("tagged+"), type_
+        return self.inner.loads_typed((type_.removeprefix("tagged+"), body[::-1]))
+
+
+def test_a_fresh_saver_with_its_own_serde_reads_the_latest_list(store: eventlog.Store) -> None:
+    """Values of a type other than msgpack are read one by one, by the saver's serde."""
+    messages: list[Any] = [
+        (HumanMessage if i % 2 == 0 else AIMessage)(content=f"m{i}", id=f"id-{i}")
+        for i in range(30)
+    ]
+    stored = _put(EventlogSaver(store, serde=_TaggedSerde()), "own", {"messages": messages})
+    found = EventlogSaver(store, serde=_TaggedSerde()).get_tuple(
+        {"configurable": {"thread_id": "own", "checkpoint_ns": ""}}
+    )
+    assert found is not None and found.config == stored
+    assert found.checkpoint["channel_values"]["messages"] == messages
 
 
 def test_a_saver_reads_what_another_saver_put_since_not_the_list_it_remembers(
