@@ -215,7 +215,8 @@ class AsyncPostgresStore(AsyncStoreBase):
                 waiter.add_done_callback(_retrieved)
                 if not future.cancel() and call.abandon():
                     # Running a statement: cancel it and wait for the clean-up.
-                    self._cancels.submit(call.cancel_statement)
+                    with suppress(RuntimeError):  # a `close` ended the cancelling thread
+                        self._cancels.submit(call.cancel_statement)
                     with suppress(BaseException):
                         await waiter
                 raise
