@@ -21,7 +21,8 @@ Small and big take turns in each round, so a drift of the machine falls on both.
 ``--concurrency-only`` (PostgreSQL) measures only the writers, in alternating
 rounds, each on a new schema: the raw floor's 16 threads, one sync store's 16
 threads with and without NOTIFY (``notify=False``), and the 256 tasks with and
-without NOTIFY.
+without NOTIFY, and the 256 tasks on the loop runner (``async_runner="loop"``: the
+asyncio driver on one loop thread, the default before issue #21).
 """
 
 from __future__ import annotations
@@ -316,12 +317,17 @@ def _long_session(db: _Database, sizes: Sizes, say: Callable[[str], None]) -> di
     }
 
 
-def _tasks_throughput(url: str, sizes: Sizes, *, notify: bool = True) -> tuple[float, list[float]]:
-    """Turns per second of `tasks` asyncio tasks on one store, and each call's seconds."""
+def _tasks_throughput(
+    url: str, sizes: Sizes, *, notify: bool = True, runner: str = "threads"
+) -> tuple[float, list[float]]:
+    """Turns per second of `tasks` asyncio tasks on one store, and each call's seconds.
+
+    `runner` is the store's ``async_runner``: worker threads, or one loop thread.
+    """
 
     async def run() -> tuple[float, list[float]]:
         store = await eventlog.connect_async(
-            url, min_size=sizes.pool, max_size=sizes.pool, notify=notify
+            url, min_size=sizes.pool, max_size=sizes.pool, notify=notify, async_runner=runner
         )
         try:
             sources = [TurnSource(f"t{index}-") for index in range(sizes.tasks)]
@@ -400,26 +406,39 @@ def _fresh_schema(dsn: str) -> Iterator[Target]:
 
 
 def concurrency(dsn: str, sizes: Sizes, rounds: int, say: Callable[[str], None]) -> str:
-    """The writers alone, `rounds` alternating rounds: turns/s of each, and ratios to the floor."""
-    variants: dict[str, Callable[[Target], float]] = {
-        "floor threads": lambda target: _floor_throughput(target, sizes, say),
-        "store threads, notify": lambda target: _store_threads_throughput(
-            target, sizes, say, notify=True
+    """The writers alone, `rounds` alternating rounds: turns/s of each, and ratios to the floor.
+
+    Each tasks variant also reports its calls' p99 / p50 latency (all rounds' calls).
+    """
+
+    def threads(rate: float) -> tuple[float, list[float]]:
+        return rate, []
+
+    variants: dict[str, Callable[[Target], tuple[float, list[float]]]] = {
+        "floor threads": lambda target: threads(_floor_throughput(target, sizes, say)),
+        "store threads, notify": lambda target: threads(
+            _store_threads_throughput(target, sizes, say, notify=True)
         ),
-        "store threads, notify=False": lambda target: _store_threads_throughput(
-            target, sizes, say, notify=False
+        "store threads, notify=False": lambda target: threads(
+            _store_threads_throughput(target, sizes, say, notify=False)
         ),
-        "tasks, notify": lambda target: _tasks_throughput(target.eventlog_url(), sizes)[0],
+        "tasks, notify": lambda target: _tasks_throughput(target.eventlog_url(), sizes),
         "tasks, notify=False": lambda target: _tasks_throughput(
             target.eventlog_url(), sizes, notify=False
-        )[0],
+        ),
+        "tasks, loop runner": lambda target: _tasks_throughput(
+            target.eventlog_url(), sizes, runner="loop"
+        ),
     }
     rates: dict[str, list[float]] = {name: [] for name in variants}
+    latencies: dict[str, list[float]] = {name: [] for name in variants}
     for number in range(rounds):
         say(f"round {number + 1} of {rounds}")
         for name, measure in variants.items():
             with _fresh_schema(dsn) as target:
-                rates[name].append(measure(target))
+                rate, calls = measure(target)
+            rates[name].append(rate)
+            latencies[name] += calls
     floor = statistics.median(rates["floor threads"])
     lines = [
         f"writers on own sessions: {sizes.floor_threads} threads or {sizes.tasks} tasks, "
@@ -428,7 +447,11 @@ def concurrency(dsn: str, sizes: Sizes, rounds: int, say: Callable[[str], None])
     for name, each in rates.items():
         median = statistics.median(each)
         rounds_text = ", ".join(f"{rate:.0f}" for rate in each)
-        lines.append(f"  {name:28} {median:7.0f}  {median / floor:5.2f}x floor  ({rounds_text})")
+        line = f"  {name:28} {median:7.0f}  {median / floor:5.2f}x floor  ({rounds_text})"
+        if calls := latencies[name]:
+            p50, p99 = statistics.median(calls), _percentile(calls, 0.99)
+            line += f"  p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms: {p99 / p50:.1f}x"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -94,6 +94,10 @@ def _sqlite_arguments(url: str, options: dict[str, Any]) -> tuple[str, dict[str,
     return sqlite_path(url.split("?", 1)[0]), _check_options("sqlite", options)
 
 
+# How an async PostgreSQL store runs its calls: the sync driver on worker threads,
+# or the async driver on a loop thread of the store's own (README, "Choices").
+_ASYNC_RUNNERS = ("threads", "loop")
+
 _UNKNOWN_SCHEME = "unknown URL scheme; use memory://, sqlite:///file.db or postgresql://..."
 
 
@@ -165,7 +169,10 @@ async def connect_async(
     """Open an async store: ``store = await connect_async(url)``.
 
     Takes the same URLs, tenant, keyring and options as `connect`. Opening (and
-    migrating) the embedded SQLite file runs off the event loop.
+    migrating) the embedded SQLite file runs off the event loop. PostgreSQL also
+    takes ``async_runner``: ``"threads"`` (the default) runs each call on the sync
+    driver in one of ``max_size`` worker threads; ``"loop"`` runs the asyncio
+    driver on one loop thread of the store's own (one thread's CPU for all calls).
 
     Raises:
         InvalidConfigError: the URL or an option is not usable.
@@ -191,9 +198,13 @@ async def connect_async(
                 AsyncSQLiteStore, path, tenant=tenant, keyring=keyring, **options
             )
         if scheme in ("postgresql", "postgres"):
-            from .postgres import AsyncPostgresStore
+            from .postgres import AsyncPostgresStore, HomeLoopPostgresStore
 
-            return await AsyncPostgresStore.open(
+            runner = options.pop("async_runner", "threads")
+            if runner not in _ASYNC_RUNNERS:
+                raise InvalidConfigError("async_runner must be 'threads' or 'loop'")
+            store_class = AsyncPostgresStore if runner == "threads" else HomeLoopPostgresStore
+            return await store_class.open(
                 url, tenant=tenant, keyring=keyring, **_check_options(scheme, options)
             )
     except TypeError as exc:

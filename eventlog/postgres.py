@@ -1,19 +1,24 @@
 """The PostgreSQL backend, sync (`PostgresStore`) and async (`AsyncPostgresStore`).
 
 Both drivers run the same SQL (`_postgres/statements.py`); the sync one is generated from
-the async one. Loaded on first use, so `import eventlog` does not import psycopg.
+the async one. `AsyncPostgresStore` runs the sync driver in worker threads
+(`_postgres/threaded.py`); `HomeLoopPostgresStore` runs the async driver on a loop
+thread of its own (``connect_async(url, async_runner="loop")``). Loaded on first use, so `import
+eventlog` does not import psycopg.
 """
 
 from __future__ import annotations
 
-from ._postgres.any_loop import AsyncPostgresStore
+from ._postgres.any_loop import HomeLoopPostgresStore
 from ._postgres.app_role import GRANTS, AppRole, TableGrant, create_app_role
 from ._postgres.driver import PostgresStore
+from ._postgres.threaded import AsyncPostgresStore
 
 __all__ = [
     "GRANTS",
     "AppRole",
     "AsyncPostgresStore",
+    "HomeLoopPostgresStore",
     "PostgresStore",
     "TableGrant",
     "create_app_role",

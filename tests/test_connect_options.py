@@ -256,3 +256,30 @@ def test_snapshot_memo_bytes_sizes_what_the_store_remembers(tmp_path: Path, sche
             store.save(session, snapshot)  # the same answer with or without the memo
             loads.append(store.load(session))
     assert all(data is not None and data.entries == entries for data in loads)
+
+
+@pytest.mark.parametrize(
+    ("runner", "class_name"), [("threads", "AsyncPostgresStore"), ("loop", "HomeLoopPostgresStore")]
+)
+def test_async_runner_picks_the_async_postgres_store(
+    pg_url: str, runner: str, class_name: str
+) -> None:
+    url = pgserver.with_search_path(pg_url, pgserver.make_schema(f"runner_{runner}"))
+
+    async def main() -> str:
+        async with await eventlog.connect_async(url, async_runner=runner) as store:
+            await store.save_delta("s", SessionDelta([Entry("a")]))
+            return type(store).__name__
+
+    assert asyncio.run(main()) == class_name
+
+
+@pytest.mark.parametrize("value", ["thread", "", None, 1, "LOOP"])
+def test_a_bad_async_runner_is_invalid_config(pg_url: str, value: object) -> None:
+    with pytest.raises(InvalidConfigError, match="async_runner"):
+        _open_async(pg_url, async_runner=value)
+
+
+def test_the_sync_store_takes_no_async_runner(pg_url: str) -> None:
+    with pytest.raises(InvalidConfigError):
+        _open_sync(pg_url, async_runner="threads")

@@ -82,6 +82,9 @@ def test_postgres_concurrency_run_measures_every_writer_and_drops_its_schemas(
         "store threads, notify=False",
         "tasks, notify",
         "tasks, notify=False",
+        "tasks, loop runner",
     ]
     assert all(rate > 0 for rate in found.values())
+    tasks_lines = [line for line in text.splitlines() if line.startswith("  tasks")]
+    assert len(tasks_lines) == 3 and all(re.search(r"p99 [\d.]+ ms", t) for t in tasks_lines)
     assert schemas() - before == set()

@@ -1,4 +1,8 @@
-"""`AsyncPostgresStore`: the async driver, usable from any event loop and any thread.
+"""`HomeLoopPostgresStore`: the loop-bound async driver, usable from any event loop and thread.
+
+``connect_async(url, async_runner="loop")`` opens it; the default async store
+(`threaded.py`) runs the sync driver in threads instead, which keeps up with
+many tasks where this one's single loop thread is CPU bound (issue #21).
 
 psycopg's `AsyncConnectionPool` belongs to the loop that opened it. The driver
 (`driver_async.py`) is that loop-bound store; this one keeps the driver's pool on a
@@ -16,12 +20,12 @@ from .._core.operations import Operation
 from .._runner.home_loop import HomeLoop
 from . import driver_async
 
-__all__ = ["AsyncPostgresStore"]
+__all__ = ["HomeLoopPostgresStore"]
 
 T = TypeVar("T")
 
 
-class AsyncPostgresStore(driver_async.AsyncPostgresStore):
+class HomeLoopPostgresStore(driver_async.AsyncPostgresStore):
     __doc__ = driver_async.AsyncPostgresStore.__doc__
 
     def __init__(self, url: str, **options: Any) -> None:
@@ -29,7 +33,7 @@ class AsyncPostgresStore(driver_async.AsyncPostgresStore):
         self._home = HomeLoop("eventlog-postgres")
 
     @classmethod
-    async def open(cls, url: str, **options: Any) -> AsyncPostgresStore:
+    async def open(cls, url: str, **options: Any) -> HomeLoopPostgresStore:
         """Connect, migrate (unless ``migrate=False``) and open the pool, on the home loop.
 
         Raises:

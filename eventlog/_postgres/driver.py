@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg import Connection, Cursor
@@ -677,6 +677,10 @@ class PostgresStore(LogStore):
             memory; 0: remember nothing).
     """
 
+    # The pool's class: a subclass may track which connection each call holds
+    # (`_postgres.threaded`).
+    _pool_class: ClassVar[type[ConnectionPool[Connection[Any]]]] = ConnectionPool
+
     def __init__(
         self,
         url: str,
@@ -717,7 +721,7 @@ class PostgresStore(LogStore):
         self._distributed = False
         self._reads_in_block = False
         self._rls = True
-        self._pool = ConnectionPool(
+        self._pool = self._pool_class(
             url,
             min_size=min_size,
             max_size=max_size,

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
@@ -677,6 +677,10 @@ class AsyncPostgresStore(AsyncLogStore):
             memory; 0: remember nothing).
     """
 
+    # The pool's class: a subclass may track which connection each call holds
+    # (`_postgres.threaded`).
+    _pool_class: ClassVar[type[AsyncConnectionPool[AsyncConnection[Any]]]] = AsyncConnectionPool
+
     def __init__(
         self,
         url: str,
@@ -717,7 +721,7 @@ class AsyncPostgresStore(AsyncLogStore):
         self._distributed = False
         self._reads_in_block = False
         self._rls = True
-        self._pool = AsyncConnectionPool(
+        self._pool = self._pool_class(
             url,
             min_size=min_size,
             max_size=max_size,

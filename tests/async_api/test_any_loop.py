@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pgserver
 import pytest
@@ -21,14 +22,19 @@ from eventlog import Entry, SessionDelta
 T = TypeVar("T")
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(params=["memory", "sqlite", "postgres", "postgres-loop"])
+def connect(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[], Coroutine[Any, Any, eventlog.AsyncStore]]:
+    """Opens the store; "postgres-loop" is PostgreSQL on the loop runner (``async_runner``)."""
     if request.param == "memory":
-        return "memory://"
+        return partial(eventlog.connect_async, "memory://")
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'loops.db'}"
+        return partial(eventlog.connect_async, f"sqlite:///{tmp_path / 'loops.db'}")
     pgserver.dsn_or_skip()
-    return pgserver.with_search_path(pgserver.server_dsn(), pgserver.make_schema("any_loop"))
+    url = pgserver.with_search_path(pgserver.server_dsn(), pgserver.make_schema("any_loop"))
+    runner = "loop" if request.param == "postgres-loop" else "threads"
+    return partial(eventlog.connect_async, url, async_runner=runner)
 
 
 def _on_a_new_loop(call: Awaitable[T]) -> T:
@@ -42,8 +48,10 @@ def _append(store: eventlog.AsyncStore, session_id: str, entry_id: str) -> None:
     _on_a_new_loop(store.save_delta(session_id, SessionDelta([Entry(entry_id)])))
 
 
-def test_calls_from_fresh_loops_and_threads_all_land_and_close_works_anywhere(url: str) -> None:
-    store = _on_a_new_loop(eventlog.connect_async(url))
+def test_calls_from_fresh_loops_and_threads_all_land_and_close_works_anywhere(
+    connect: Callable[[], Coroutine[Any, Any, eventlog.AsyncStore]],
+) -> None:
+    store = _on_a_new_loop(connect())
     for index in range(10):
         _append(store, "loops", f"e{index}")
 
@@ -70,8 +78,10 @@ def test_calls_from_fresh_loops_and_threads_all_land_and_close_works_anywhere(ur
         _on_a_new_loop(store.load("loops"))
 
 
-def test_a_store_closed_in_a_thread_refuses_later_calls_without_hanging(url: str) -> None:
-    store = _on_a_new_loop(eventlog.connect_async(url))
+def test_a_store_closed_in_a_thread_refuses_later_calls_without_hanging(
+    connect: Callable[[], Coroutine[Any, Any, eventlog.AsyncStore]],
+) -> None:
+    store = _on_a_new_loop(connect())
     _append(store, "s", "a")
     closer = threading.Thread(target=lambda: _on_a_new_loop(store.close()))
     closer.start()

@@ -13,14 +13,15 @@ import pytest
 import eventlog
 from eventlog import Entry, SessionDelta
 
-ASYNC_URLS = ["memory://", "sqlite", "postgres"]
+# "postgres-loop": the PostgreSQL store on the loop runner (``async_runner="loop"``).
+ASYNC_URLS = ["memory://", "sqlite", "postgres", "postgres-loop"]
 APP_NAME = "eventlog-cancel-test"
 
 
 def _url(kind: str, tmp_path: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'cancel.db'}"
-    if kind == "postgres":
+    if kind.startswith("postgres"):
         dsn = pgserver.dsn_or_skip()
         url = pgserver.with_search_path(dsn, pgserver.make_schema("cancel"))
         return f"{url}&application_name={APP_NAME}"
@@ -52,7 +53,8 @@ def test_cancelled_writes_are_whole_or_absent(kind: str, tmp_path: Path) -> None
     async def scenario() -> tuple[set[int], dict[int, int]]:
         rng = random.Random(7)
         acknowledged: set[int] = set()
-        async with await eventlog.connect_async(_url(kind, tmp_path)) as store:
+        options = {"async_runner": "loop"} if kind == "postgres-loop" else {}
+        async with await eventlog.connect_async(_url(kind, tmp_path), **options) as store:
             for index in range(60):
                 task = asyncio.ensure_future(store.save_delta("s", _delta(index)))
                 # Cancel at many points: before start, while queued, mid-write.
@@ -70,7 +72,7 @@ def test_cancelled_writes_are_whole_or_absent(kind: str, tmp_path: Path) -> None
                     acknowledged.add(index)
                 except asyncio.CancelledError:
                     pass
-            if kind == "postgres":
+            if kind.startswith("postgres"):
                 # Every connection went back to the pool clean (rolled back or
                 # closed); a clean-up still running on a loaded machine gets 10 s.
                 for _ in range(100):

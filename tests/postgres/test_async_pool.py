@@ -7,6 +7,8 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,21 +16,30 @@ from structlog.testing import capture_logs
 
 import eventlog
 from eventlog import Entry, SessionDelta
-from eventlog.postgres import AsyncPostgresStore
 
 
-def test_an_exhausted_pool_raises_after_the_timeout_instead_of_hanging(url: str) -> None:
+@pytest.mark.parametrize("runner", ["threads", "loop"])
+def test_an_exhausted_pool_raises_after_the_timeout_instead_of_hanging(
+    url: str, runner: str
+) -> None:
     async def scenario() -> float:
-        store = await AsyncPostgresStore.open(url, min_size=1, max_size=1, timeout=0.5)
-        # The only connection, taken by someone else (on the loop the store's pool lives on).
-        held = await store._home.run(store._pool.getconn())
+        store: Any = await eventlog.connect_async(
+            url, min_size=1, max_size=1, timeout=0.5, async_runner=runner
+        )
+        # The only connection, taken by someone else (where the store's pool lives).
+        if runner == "threads":
+            held = await asyncio.to_thread(store.sync._pool.getconn)
+            give_back = partial(asyncio.to_thread, store.sync._pool.putconn, held)
+        else:
+            held = await store._home.run(store._pool.getconn())
+            give_back = partial(store._home.run, store._pool.putconn(held))
         try:
             started = time.perf_counter()
             with pytest.raises(eventlog.StoreUnavailableError):
                 await store.load("s")
             return time.perf_counter() - started
         finally:
-            await store._home.run(store._pool.putconn(held))
+            await give_back()
             await store.close()
 
     waited = asyncio.run(scenario())
@@ -103,9 +114,12 @@ def test_appends_after_the_server_dropped_every_connection_land_without_errors(
     assert any(line["event"] == "postgres.stale_connection_replaced" for line in logs)
 
 
-def test_two_hundred_tasks_through_ten_connections_lose_nothing(url: str) -> None:
+@pytest.mark.parametrize("runner", ["threads", "loop"])
+def test_two_hundred_tasks_through_ten_connections_lose_nothing(url: str, runner: str) -> None:
     async def scenario() -> list[eventlog.SessionInfo]:
-        async with await eventlog.connect_async(url, min_size=2, max_size=10) as store:
+        async with await eventlog.connect_async(
+            url, min_size=2, max_size=10, async_runner=runner
+        ) as store:
 
             async def agent(index: int) -> None:
                 parent = None

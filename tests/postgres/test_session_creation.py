@@ -4,7 +4,7 @@ Every writer creates a session the same way, so a `fork` racing another creator
 ends in `SessionExistsError` (never a broken invariant) and a `save_delta` without
 `expected_version` always lands. A server error inside a write's pipeline leaves
 the store working: psycopg's prepared-statement cache never disagrees with the
-server's afterwards. Each test runs on the sync store and on the async one.
+server's afterwards. Each test runs on the sync store and on both async ones.
 """
 
 from __future__ import annotations
