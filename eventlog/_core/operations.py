@@ -245,9 +245,13 @@ def save(
     _check_expected(sid, expected_version)
     known = None if memo is None else memo.encodings(sid)
     prepared, encodings = prepare_snapshot_known(
-        sid, data, max_entry_bytes=max_entry_bytes, known=known or {}, remember=memo is not None
+        sid,
+        data,
+        max_entry_bytes=max_entry_bytes,
+        known=known if known is not None else {},
+        remember=memo is not None,
     )
-    if memo is not None:
+    if memo is not None and encodings is not None:
         memo.keep_encodings(sid, encodings)
     expected = expected_version if isinstance(expected_version, int) else None
 

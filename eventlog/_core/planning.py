@@ -293,7 +293,7 @@ def plan_reconcile(
             ],
             removals=[],
             now=now,
-            skipped=[record.entry_id for record in live],
+            skipped=list(map(_entry_id, live)),
             tombstoned=[],
         )
     live_by_id = {record.entry_id: record for record in live}
@@ -366,12 +366,16 @@ def _extends(entries: Sequence[EncodedEntry], live: Sequence[Record]) -> bool:
     """Whether `entries` start with the live records' ids and contents, in order."""
     if len(entries) < len(live):
         return False
-    # Compared as lists of tuples made in C: this runs over every entry of a save.
-    return list(map(_id_and_digest, entries[: len(live)])) == list(map(_record_key, live))
+    # Compared as lists made in C (no tuple per entry): this runs over every entry of a save.
+    head = entries[: len(live)]
+    return list(map(_id, head)) == list(map(_entry_id, live)) and list(map(_digest, head)) == list(
+        map(_digest, live)
+    )
 
 
-_id_and_digest: Final = operator.attrgetter("id", "digest")
-_record_key: Final = operator.attrgetter("entry_id", "digest")
+_id: Final = operator.attrgetter("id")
+_entry_id: Final = operator.attrgetter("entry_id")
+_digest: Final = operator.attrgetter("digest")
 
 
 def _plan(

@@ -6,12 +6,14 @@ Two memories per session, each safe on its own:
 
 - encodings: for each entry id of the last snapshot, the `EncodedEntry` made
   from it and the value its payload bytes decode to (our own copy, which no
-  caller holds). An incoming entry whose header strings are equal and whose
-  payload encodes to the same bytes has the same content and digest; it is
-  allowed JSON exactly when its payload equals that decoded value, which is
-  the check `encode_object` makes by decoding (so `True` vs `1`, `1.0` vs `1`
-  or key order, which change the bytes, are never taken for unchanged). A pure
-  function's memo: it is right whatever the database holds.
+  caller holds), also in order (`_core.known_snapshot`: the entries a snapshot
+  starts with are taken as known in whole-list passes). An incoming entry
+  whose header strings are equal and whose payload encodes to the same bytes
+  has the same content and digest; it is allowed JSON exactly when its
+  payload equals that decoded value, which is the check `encode_object` makes
+  by decoding (so `True` vs `1`, `1.0` vs `1` or key order, which change the
+  bytes, are never taken for unchanged). A pure function's memo: it is right
+  whatever the database holds.
 - the live log: the live records (no payloads) the last `save` left, with the
   index row it wrote. They are used only when the index row read in the next
   write transaction equals that row in every field (version, counts, byte
@@ -23,7 +25,6 @@ Memory is bounded by the payload bytes remembered (oldest session out first).
 
 from __future__ import annotations
 
-import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -31,21 +32,18 @@ from typing import Final
 
 import msgspec
 
-from .codec import KnownEncoding
+from .known_snapshot import KnownSnapshot
 from .records import Record, SessionState
 
-__all__ = ["DEFAULT_MEMO_BYTES", "KnownEncoding", "SnapshotMemo"]
+__all__ = ["DEFAULT_MEMO_BYTES", "KnownSnapshot", "SnapshotMemo"]
 
 # Payload bytes; the memory they take is about five times that (the encodings
 # and a decoded copy of each payload: 7.4 MiB of payloads held 39.5 MiB).
 DEFAULT_MEMO_BYTES: Final = 16 * 1024 * 1024
-# Attribute getters made in C: a save's encodings are summed up entry by entry.
-_encoded: Final = operator.attrgetter("encoded")
-_payload: Final = operator.attrgetter("payload")
 
 
 class _Session(msgspec.Struct):
-    encodings: dict[str, KnownEncoding]
+    encodings: KnownSnapshot
     size: int
     state: SessionState | None = None
     live: Sequence[Record] = ()
@@ -54,7 +52,7 @@ class _Session(msgspec.Struct):
 class SnapshotMemo:
     """Per session: the last snapshot's encodings and the live log it left.
 
-    Thread safe; the dict of encodings a caller gets is never changed after.
+    Thread safe; the known snapshot a caller gets is never changed after.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MEMO_BYTES) -> None:
@@ -63,14 +61,14 @@ class SnapshotMemo:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def encodings(self, session_id: str) -> dict[str, KnownEncoding] | None:
+    def encodings(self, session_id: str) -> KnownSnapshot | None:
         with self._lock:
             known = self._sessions.get(session_id)
             return None if known is None else known.encodings
 
-    def keep_encodings(self, session_id: str, encodings: dict[str, KnownEncoding]) -> None:
+    def keep_encodings(self, session_id: str, encodings: KnownSnapshot) -> None:
         """Remember the encodings of a snapshot just prepared (in place of the last)."""
-        size = sum(map(len, map(_payload, map(_encoded, encodings.values()))))
+        size = encodings.size
         with self._lock:
             before = self._sessions.get(session_id)
             self._drop(session_id)

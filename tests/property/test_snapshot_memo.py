@@ -29,6 +29,7 @@ from eventlog._core.codec import (
     prepare_snapshot,
     prepare_snapshot_known,
 )
+from eventlog._core.known_snapshot import known_prefix
 from eventlog.errors import EventlogError
 
 from .strategies import ID_POOL, json_objects, payloads, raw_json_objects
@@ -309,3 +310,62 @@ def test_saves_with_the_memo_do_what_saves_without_it_do(
         assert outcomes[0] == outcomes[1]
         loaded = [store.load(session_id) for store in store_pair]
         assert loaded[0] == loaded[1]
+
+
+@quick
+@given(look_alikes(), st.booleans())
+def test_a_look_alike_before_a_new_entry_is_prepared_as_without_the_memo(
+    case: tuple[dict[str, Any], Change], in_place: bool
+) -> None:
+    """The common save (the last snapshot, then a new turn) takes the remembered
+    entries whole (`known_prefix`); a look-alike among them turns that down."""
+    payload, change = case
+    known = _known(_snapshot(_entry(payload)))
+    changed = change(payload if in_place else copy.deepcopy(payload))
+    data = _snapshot(_entry(changed), Entry("e2", "e1", "message", None, {"n": 2}))
+    assert _prepared(data, known) == _prepared(data)
+
+
+class _LyingStr(str):
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+class _Dict(dict[str, Any]):
+    pass
+
+
+class _Entry(Entry):
+    pass
+
+
+@pytest.mark.parametrize(
+    "swap",
+    [
+        lambda e: Entry(_LyingStr(e.id), e.parent_id, e.kind, e.timestamp, e.payload),
+        lambda e: Entry(e.id, e.parent_id, e.kind, e.timestamp, _Dict(e.payload)),
+        lambda e: _Entry(e.id, e.parent_id, e.kind, e.timestamp, e.payload),
+        lambda e: Entry(e.id, e.parent_id, e.kind, e.timestamp, {"n": float("nan")}),
+        lambda e: Entry(e.id, e.parent_id, e.kind, e.timestamp, {"n": (1,)}),
+    ],
+)
+def test_the_remembered_entries_are_not_taken_whole_for_look_alike_types(
+    swap: Callable[[Entry], Entry],
+) -> None:
+    first = _entry({"n": None})
+    known = _known(_snapshot(first))
+    data = _snapshot(swap(first), Entry("e2", "e1", "message", None, {"n": 2}))
+    assert known is not None and known_prefix(data.entries, known) == 0
+    assert _prepared(data, known) == _prepared(data)
+
+
+def test_the_remembered_entries_are_taken_whole_when_unchanged() -> None:
+    first = _entry({"n": 1, "t": [True, 1.5]})
+    known = _known(_snapshot(first))
+    data = _snapshot(_entry(copy.deepcopy(first.payload)), Entry("e2", "e1", "custom", None, {}))
+    assert known is not None and known_prefix(data.entries, known) == 2
+    assert _prepared(data, known) == _prepared(data)
+    changed = _snapshot(_entry({"n": 1, "t": [1, 1.5]}), Entry("e2", "e1", "custom", None, {}))
+    assert known_prefix(changed.entries, known) == 0
