@@ -369,3 +369,32 @@ def test_the_remembered_entries_are_taken_whole_when_unchanged() -> None:
     assert _prepared(data, known) == _prepared(data)
     changed = _snapshot(_entry({"n": 1, "t": [1, 1.5]}), Entry("e2", "e1", "custom", None, {}))
     assert known_prefix(changed.entries, known) == 0
+
+
+@quick
+@given(_save_sequences())
+def test_a_known_snapshot_grown_from_the_last_is_the_one_made_afresh(
+    snapshots: list[SessionData],
+) -> None:
+    """What a save remembers is the same whether its entries were taken from
+    the last known snapshot (`remember_snapshot(after=...)`) or all prepared."""
+    known: Any = {}
+    for data in snapshots:
+        try:
+            _, grown = prepare_snapshot_known(
+                SID, data, max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, known=known
+            )
+            _, fresh = prepare_snapshot_known(
+                SID, data, max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, known={}
+            )
+        except EventlogError:
+            continue
+        assert grown is not None and fresh is not None
+        assert grown.by_id == fresh.by_id
+        assert (grown.encoded, grown.headers, grown.payloads) == (
+            fresh.encoded,
+            fresh.headers,
+            fresh.payloads,
+        )
+        assert (grown.plain, grown.size) == (fresh.plain, fresh.size)
+        known = grown
