@@ -29,7 +29,16 @@ from ..errors import (
     SessionExistsError,
     SessionNotFoundError,
 )
-from ..model import ChangePage, Entry, Page, RekeyOutcome, SaveResult, SessionData, SessionInfo
+from ..model import (
+    ChangePage,
+    Entry,
+    Page,
+    RekeyOutcome,
+    SaveResult,
+    SessionData,
+    SessionInfo,
+    UnsetType,
+)
 from . import folding, planning
 from .codec import (
     MAX_ID_BYTES,
@@ -198,9 +207,11 @@ def save_delta(
         asked = planning.delta_lookup_ids(prepared, None)
         read, latest = yield from StateAndLatest(sid, asked)
         sealing, state = _write_sealing(sealer, sid, read)
-        missing = [i for i in planning.delta_lookup_ids(prepared, state) if i not in asked]
-        if missing:
-            latest = {**latest, **(yield from LatestRecords(sid, missing))}
+        if isinstance(prepared.leaf_id, UnsetType):
+            # Only a kept leaf depends on the state read: the stored one may be unasked.
+            missing = [i for i in planning.delta_lookup_ids(prepared, state) if i not in asked]
+            if missing:
+                latest = {**latest, **(yield from LatestRecords(sid, missing))}
         keyed = prepared if sealing.cipher is None else sealing.cipher.key_delta(prepared)
         plan = planning.plan_delta(sid, keyed, state, latest, expected_version=expected, now=_now())
         if plan.changed:
