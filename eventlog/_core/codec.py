@@ -567,6 +567,20 @@ def _encode_entry_checked(
                 entry_id=entry_id,
                 error=InvalidInputError,
             )
+    for field, value in (
+        ("parent_id", parent_id),
+        ("kind", entry.kind),
+        ("timestamp", entry.timestamp),
+    ):
+        # msgspec encodes no str subclass, so the header below would raise a bare
+        # TypeError: refuse one here, as a typed error that says where.
+        if value is not None and type(value) is not str:
+            raise (InvalidIdError if field == "parent_id" else InvalidInputError)(
+                f"{field} must be a str, not {type(value).__name__}",
+                session_id=session_id,
+                entry_id=entry_id,
+                where=f"{where}.{field}",
+            )
     payload = encode_object(
         entry.payload,
         what="payload",
