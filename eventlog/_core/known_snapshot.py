@@ -45,7 +45,8 @@ class KnownSnapshot(msgspec.Struct, frozen=True):
     between threads).
 
     `plain`: every payload was a dict with its decoded value kept, the only
-    case `known_prefix` answers for.
+    case `known_prefix` answers for. `prefix`: how many leading entries were
+    taken whole from the known snapshot this one grew from (0: none).
     """
 
     by_id: dict[str, KnownEncoding]
@@ -55,6 +56,7 @@ class KnownSnapshot(msgspec.Struct, frozen=True):
     decoded: list[Any]
     plain: bool
     size: int
+    prefix: int = 0
 
 
 def known_prefix(entries: Sequence[object], known: KnownSnapshot) -> int:
@@ -105,4 +107,4 @@ def remember_snapshot(
         payloads = after.payloads + payloads
         plain = plain and after.plain
         size += after.size
-    return KnownSnapshot(by_id, encoded, headers, payloads, decoded, plain, size)
+    return KnownSnapshot(by_id, encoded, headers, payloads, decoded, plain, size, start)

@@ -272,15 +272,24 @@ def save(
         # Only a plain session's records are remembered: a sealed one's digests are keyed.
         remembers = memo is not None and sealing.cipher is None
         live: Sequence[Record] = []
+        extends = False
         if state is not None and read is not None:
             remembered = memo.live(sid, read) if memo is not None and remembers else None
             if remembered is not None:
-                live = remembered
+                live, left_by = remembered
+                # The live log a save leaves is its snapshot, in order: when this
+                # snapshot took that one whole, it starts with the live log.
+                extends = (
+                    left_by is not None
+                    and left_by is known
+                    and encodings is not None
+                    and encodings.prefix == len(live)
+                )
             else:
                 live = yield from LiveRecords(sid, payloads=False)
         keyed = prepared if sealing.cipher is None else sealing.cipher.key_snapshot(prepared)
         plan = planning.plan_reconcile(
-            sid, keyed, state, live, expected_version=expected, now=_now()
+            sid, keyed, state, live, expected_version=expected, now=_now(), extends=extends
         )
         if plan.changed:
             yield from Apply(sealing.seal(plan))
@@ -288,7 +297,7 @@ def save(
             # Remembered with the whole index row this write leaves: if the
             # transaction does not commit, no row read later equals it (it holds
             # this write's time to the microsecond), so it is never used.
-            memo.keep_live(sid, plan.state, planning.live_after(plan, live))
+            memo.keep_live(sid, plan.state, planning.live_after(plan, live), left_by=encodings)
         return plan.result
 
     return Operation("save", sid, "write", steps, optimistic=True)

@@ -259,6 +259,7 @@ def plan_reconcile(
     *,
     expected_version: int | None,
     now: datetime,
+    extends: bool = False,
 ) -> WritePlan:
     """Decide what a `save` writes so that the live log equals the snapshot.
 
@@ -271,6 +272,8 @@ def plan_reconcile(
 
     Args:
         live: the session's live records in `pos` order (payloads not needed).
+        extends: the caller knows that the snapshot's entries start with the
+            live records' ids and digests, in order (so they are not compared).
 
     Raises:
         ConcurrencyError: `expected_version` does not match.
@@ -278,7 +281,7 @@ def plan_reconcile(
     check_expected_version(session_id, state, expected_version)
     version = 1 if state is None else state.version + 1
     next_seq = 0 if state is None else state.next_seq
-    if _extends(snapshot.entries, live):
+    if extends or _extends(snapshot.entries, live):
         # The common save: the stored live log, unchanged and in order, then new
         # entries (whose ids the live log cannot hold: a snapshot's ids are unique).
         known = len(live)

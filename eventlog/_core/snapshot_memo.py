@@ -19,6 +19,8 @@ Two memories per session, each safe on its own:
   write transaction equals that row in every field (version, counts, byte
   total, leaf, metadata, both times to the microsecond), that is, when nobody
   wrote the session since; otherwise the records are read from the database.
+  They are the snapshot that save prepared, in order, so a next snapshot that
+  takes that one whole (`KnownSnapshot.prefix`) extends them without a compare.
 
 Memory is bounded by the payload bytes remembered (oldest session out first).
 """
@@ -47,6 +49,8 @@ class _Session(msgspec.Struct):
     size: int
     state: SessionState | None = None
     live: Sequence[Record] = ()
+    left_by: KnownSnapshot | None = None
+    """The known snapshot whose save left `live` (None: not known)."""
 
 
 class SnapshotMemo:
@@ -77,25 +81,42 @@ class SnapshotMemo:
             kept = _Session(encodings, size)
             if before is not None:
                 kept.state, kept.live = before.state, before.live
+                # Kept only while it is the snapshot being replaced, which the
+                # save in flight started from (a failed save's is dropped here).
+                if before.left_by is before.encodings:
+                    kept.left_by = before.left_by
             self._sessions[session_id] = kept
             self._bytes += size
             while self._bytes > self._max_bytes:
                 self._drop(next(iter(self._sessions)))
 
-    def live(self, session_id: str, state: SessionState) -> Sequence[Record] | None:
-        """The live records, if `state` (as just read) is the row the last save left."""
+    def live(
+        self, session_id: str, state: SessionState
+    ) -> tuple[Sequence[Record], KnownSnapshot | None] | None:
+        """The live records, if `state` (as just read) is the row the last save
+        left, with the known snapshot that save prepared (None if not known)."""
         with self._lock:
             known = self._sessions.get(session_id)
             if known is None or known.state is None or known.state != state:
                 return None
-            return known.live
+            return known.live, known.left_by
 
-    def keep_live(self, session_id: str, state: SessionState, live: Sequence[Record]) -> None:
+    def keep_live(
+        self,
+        session_id: str,
+        state: SessionState,
+        live: Sequence[Record],
+        *,
+        left_by: KnownSnapshot | None = None,
+    ) -> None:
+        """Remember the live records a save left; `left_by`: the known snapshot
+        it prepared, kept if it is still the one remembered."""
         with self._lock:
             known = self._sessions.get(session_id)
             if known is not None:
                 known.state = state
                 known.live = live
+                known.left_by = left_by if left_by is known.encodings else None
                 self._sessions.move_to_end(session_id)
 
     def forget(self, session_id: str) -> None:

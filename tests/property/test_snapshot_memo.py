@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import eventlog
 from eventlog import Entry, RawJSON, SessionData, Store
+from eventlog._core import planning
 from eventlog._core.codec import (
     DEFAULT_MAX_ENTRY_BYTES,
     prepare_snapshot,
@@ -398,3 +399,29 @@ def test_a_known_snapshot_grown_from_the_last_is_the_one_made_afresh(
         )
         assert (grown.plain, grown.size) == (fresh.plain, fresh.size)
         known = grown
+
+
+def test_a_save_that_takes_the_last_snapshot_whole_does_not_compare_the_live_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live log the memo holds is the last snapshot: a save that starts with
+    it is planned as an append without comparing them, and lands the same."""
+    compared: list[int] = []
+    real = planning._extends
+
+    def counted(entries: Any, live: Any) -> bool:
+        compared.append(len(live))
+        return real(entries, live)
+
+    monkeypatch.setattr(planning, "_extends", counted)
+    e2 = Entry("e2", "e1", "message", None, {"n": 2})
+    with eventlog.connect(f"sqlite:///{tmp_path / 'memo.db'}") as store:
+        store.save(SID, _snapshot(_entry({"n": 1})))
+        result = store.save(SID, _snapshot(_entry({"n": 1}), e2))
+        assert result.appended == ("e2",) and result.skipped == ("e0", "e1")
+        assert compared == [0]  # only the first save, on an empty log
+        store.save(SID, _snapshot(_entry({"n": True}), e2))  # e1 changed: compared
+        assert compared == [0, 3]
+        loaded = store.load(SID)
+        assert loaded is not None
+        assert loaded.entries == _snapshot(_entry({"n": True}), e2).entries
