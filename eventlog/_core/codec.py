@@ -23,6 +23,7 @@ from ..errors import (
     PayloadTooLargeError,
 )
 from ..model import Entry, JSONObject, RawJSON, SessionData, SessionDelta, UnsetType
+from .known_snapshot import KnownSnapshot, known_prefix, remember_snapshot
 
 __all__ = [
     "DEFAULT_MAX_ENTRY_BYTES",
@@ -566,6 +567,20 @@ def _encode_entry_checked(
                 entry_id=entry_id,
                 error=InvalidInputError,
             )
+    for field, value in (
+        ("parent_id", parent_id),
+        ("kind", entry.kind),
+        ("timestamp", entry.timestamp),
+    ):
+        # msgspec encodes no str subclass, so the header below would raise a bare
+        # TypeError: refuse one here, as a typed error that says where.
+        if value is not None and type(value) is not str:
+            raise (InvalidIdError if field == "parent_id" else InvalidInputError)(
+                f"{field} must be a str, not {type(value).__name__}",
+                session_id=session_id,
+                entry_id=entry_id,
+                where=f"{where}.{field}",
+            )
     payload = encode_object(
         entry.payload,
         what="payload",
@@ -610,17 +625,20 @@ def _encode_known(
     max_entry_bytes: int,
     known: Mapping[str, KnownEncoding],
     remember: bool,
+    after: KnownSnapshot | None = None,
 ) -> dict[str, KnownEncoding]:
     """Each entry encoded (in order, duplicates collapsed), taken from `known`
     where `_known_entry` says its content is that one; with `remember`, each
-    with its payload's decoded value (to be known next time)."""
+    with its payload's decoded value (to be known next time). `after`: a known
+    snapshot that `entries` start with (`known_prefix`), taken whole."""
     if not isinstance(entries, list | tuple):
         raise InvalidInputError(
             f"{field} must be a list of Entry", session_id=session_id, where=field
         )
-    unique: dict[str, KnownEncoding] = {}
+    unique: dict[str, KnownEncoding] = dict(after.by_id) if after is not None else {}
     look_up = known.get
-    for index, entry in enumerate(entries):
+    start = 0 if after is None else len(after.encoded)
+    for index, entry in enumerate(entries[start:] if start else entries, start):
         found = None
         if type(entry) is Entry and type(entry.id) is str:
             found = look_up(entry.id)
@@ -729,13 +747,13 @@ def prepare_snapshot_known(
     data: object,
     *,
     max_entry_bytes: int,
-    known: Mapping[str, KnownEncoding],
+    known: KnownSnapshot | Mapping[str, KnownEncoding],
     remember: bool = True,
-) -> tuple[PreparedSnapshot, dict[str, KnownEncoding]]:
+) -> tuple[PreparedSnapshot, KnownSnapshot | None]:
     """`prepare_snapshot`, reusing the encodings of entries whose content is
-    known (`_known_entry`); returns the snapshot's encodings too, to be known
-    next time (with `remember`; without it no payload is taken as known from
-    them). The result is the same as without `known`.
+    known (`known_prefix` for the entries it starts with, then `_known_entry`);
+    returns the snapshot as known next time too (None without `remember`).
+    The result is the same as without `known`.
 
     Raises:
         InvalidInputError: any rule of DESIGN.md section 1 broken, or a leaf not in `entries`.
@@ -747,6 +765,11 @@ def prepare_snapshot_known(
             session_id=session_id,
             where="data",
         )
+    after = None
+    if isinstance(known, KnownSnapshot):
+        if isinstance(data.entries, list | tuple) and known_prefix(data.entries, known):
+            after = known
+        known = known.by_id
     encodings = _encode_known(
         data.entries,
         session_id=session_id,
@@ -754,8 +777,14 @@ def prepare_snapshot_known(
         max_entry_bytes=max_entry_bytes,
         known=known,
         remember=remember,
+        after=after,
     )
-    entries = [found.encoded for found in encodings.values()]
+    remembered = remember_snapshot(encodings, after=after) if remember else None
+    entries = (
+        remembered.encoded
+        if remembered is not None
+        else [found.encoded for found in encodings.values()]
+    )
     leaf_id = data.leaf_id
     if leaf_id is not None:
         check_entry_id(leaf_id, session_id=session_id, where="leaf_id")
@@ -769,4 +798,4 @@ def prepare_snapshot_known(
     metadata = _encode_metadata(
         data.metadata, session_id=session_id, max_entry_bytes=max_entry_bytes
     )
-    return PreparedSnapshot(entries, leaf_id, metadata), encodings
+    return PreparedSnapshot(entries, leaf_id, metadata), remembered

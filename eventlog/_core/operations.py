@@ -29,7 +29,16 @@ from ..errors import (
     SessionExistsError,
     SessionNotFoundError,
 )
-from ..model import ChangePage, Entry, Page, RekeyOutcome, SaveResult, SessionData, SessionInfo
+from ..model import (
+    ChangePage,
+    Entry,
+    Page,
+    RekeyOutcome,
+    SaveResult,
+    SessionData,
+    SessionInfo,
+    UnsetType,
+)
 from . import folding, planning
 from .codec import (
     MAX_ID_BYTES,
@@ -198,9 +207,11 @@ def save_delta(
         asked = planning.delta_lookup_ids(prepared, None)
         read, latest = yield from StateAndLatest(sid, asked)
         sealing, state = _write_sealing(sealer, sid, read)
-        missing = [i for i in planning.delta_lookup_ids(prepared, state) if i not in asked]
-        if missing:
-            latest = {**latest, **(yield from LatestRecords(sid, missing))}
+        if isinstance(prepared.leaf_id, UnsetType):
+            # Only a kept leaf depends on the state read: the stored one may be unasked.
+            missing = [i for i in planning.delta_lookup_ids(prepared, state) if i not in asked]
+            if missing:
+                latest = {**latest, **(yield from LatestRecords(sid, missing))}
         keyed = prepared if sealing.cipher is None else sealing.cipher.key_delta(prepared)
         plan = planning.plan_delta(sid, keyed, state, latest, expected_version=expected, now=_now())
         if plan.changed:
@@ -245,9 +256,13 @@ def save(
     _check_expected(sid, expected_version)
     known = None if memo is None else memo.encodings(sid)
     prepared, encodings = prepare_snapshot_known(
-        sid, data, max_entry_bytes=max_entry_bytes, known=known or {}, remember=memo is not None
+        sid,
+        data,
+        max_entry_bytes=max_entry_bytes,
+        known=known if known is not None else {},
+        remember=memo is not None,
     )
-    if memo is not None:
+    if memo is not None and encodings is not None:
         memo.keep_encodings(sid, encodings)
     expected = expected_version if isinstance(expected_version, int) else None
 
@@ -257,15 +272,24 @@ def save(
         # Only a plain session's records are remembered: a sealed one's digests are keyed.
         remembers = memo is not None and sealing.cipher is None
         live: Sequence[Record] = []
+        extends = False
         if state is not None and read is not None:
             remembered = memo.live(sid, read) if memo is not None and remembers else None
             if remembered is not None:
-                live = remembered
+                live, left_by = remembered
+                # The live log a save leaves is its snapshot, in order: when this
+                # snapshot took that one whole, it starts with the live log.
+                extends = (
+                    left_by is not None
+                    and left_by is known
+                    and encodings is not None
+                    and encodings.prefix == len(live)
+                )
             else:
                 live = yield from LiveRecords(sid, payloads=False)
         keyed = prepared if sealing.cipher is None else sealing.cipher.key_snapshot(prepared)
         plan = planning.plan_reconcile(
-            sid, keyed, state, live, expected_version=expected, now=_now()
+            sid, keyed, state, live, expected_version=expected, now=_now(), extends=extends
         )
         if plan.changed:
             yield from Apply(sealing.seal(plan))
@@ -273,7 +297,7 @@ def save(
             # Remembered with the whole index row this write leaves: if the
             # transaction does not commit, no row read later equals it (it holds
             # this write's time to the microsecond), so it is never used.
-            memo.keep_live(sid, plan.state, planning.live_after(plan, live))
+            memo.keep_live(sid, plan.state, planning.live_after(plan, live), left_by=encodings)
         return plan.result
 
     return Operation("save", sid, "write", steps, optimistic=True)

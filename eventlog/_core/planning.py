@@ -259,6 +259,7 @@ def plan_reconcile(
     *,
     expected_version: int | None,
     now: datetime,
+    extends: bool = False,
 ) -> WritePlan:
     """Decide what a `save` writes so that the live log equals the snapshot.
 
@@ -271,6 +272,8 @@ def plan_reconcile(
 
     Args:
         live: the session's live records in `pos` order (payloads not needed).
+        extends: the caller knows that the snapshot's entries start with the
+            live records' ids and digests, in order (so they are not compared).
 
     Raises:
         ConcurrencyError: `expected_version` does not match.
@@ -278,7 +281,7 @@ def plan_reconcile(
     check_expected_version(session_id, state, expected_version)
     version = 1 if state is None else state.version + 1
     next_seq = 0 if state is None else state.next_seq
-    if _extends(snapshot.entries, live):
+    if extends or _extends(snapshot.entries, live):
         # The common save: the stored live log, unchanged and in order, then new
         # entries (whose ids the live log cannot hold: a snapshot's ids are unique).
         known = len(live)
@@ -293,7 +296,7 @@ def plan_reconcile(
             ],
             removals=[],
             now=now,
-            skipped=[record.entry_id for record in live],
+            skipped=list(map(_entry_id, live)),
             tombstoned=[],
         )
     live_by_id = {record.entry_id: record for record in live}
@@ -366,12 +369,16 @@ def _extends(entries: Sequence[EncodedEntry], live: Sequence[Record]) -> bool:
     """Whether `entries` start with the live records' ids and contents, in order."""
     if len(entries) < len(live):
         return False
-    # Compared as lists of tuples made in C: this runs over every entry of a save.
-    return list(map(_id_and_digest, entries[: len(live)])) == list(map(_record_key, live))
+    # Compared as lists made in C (no tuple per entry): this runs over every entry of a save.
+    head = entries[: len(live)]
+    return list(map(_id, head)) == list(map(_entry_id, live)) and list(map(_digest, head)) == list(
+        map(_digest, live)
+    )
 
 
-_id_and_digest: Final = operator.attrgetter("id", "digest")
-_record_key: Final = operator.attrgetter("entry_id", "digest")
+_id: Final = operator.attrgetter("id")
+_entry_id: Final = operator.attrgetter("entry_id")
+_digest: Final = operator.attrgetter("digest")
 
 
 def _plan(

@@ -12,10 +12,11 @@ Pure: it builds statements and parameter rows; the drivers run them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from .._core.planning import PurgePlan, WritePlan
 from .._core.records import BranchWalk, Record, SessionState, StateQuery
@@ -410,47 +411,24 @@ def plan_statements(
         paramstyle: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
         time: how the backend stores a datetime.
     """
+    sql = _write_sql(paramstyle)
     state = plan.state
     sid = state.session_id
     statements: list[Statement] = []
     if plan.removals:
         statements.append(
-            (
-                "UPDATE entries SET removed_in_version = %s "
-                "WHERE tenant = %s AND session_id = %s AND seq = %s",
-                [(state.version, tenant, sid, seq) for seq in plan.removals],
-            )
+            (sql.tombstone, [(state.version, tenant, sid, seq) for seq in plan.removals])
         )
     if plan.appends:
-        statements.append(
-            (
-                "INSERT INTO entries (tenant, session_id, seq, pos, entry_id, parent_id, kind, "
-                "ts, payload, digest, added_in_version) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [entry_row(tenant, sid, r) for r in plan.appends],
-            )
-        )
+        statements.append((sql.append, [entry_row(tenant, sid, r) for r in plan.appends]))
     if plan.creates:
-        statements.append(
-            (
-                f"INSERT INTO sessions ({', '.join(SESSION_FIELDS)}, tenant, session_id) "
-                f"VALUES ({', '.join(['%s'] * (len(SESSION_FIELDS) + 2))})",
-                [(*session_values(state, time=time), tenant, sid)],
-            )
-        )
+        statements.append((sql.create, [(*session_values(state, time=time), tenant, sid)]))
     else:
         values = session_values(state, time=time, metadata=plan.metadata_changed, creating=False)
-        statements.append(
-            (
-                f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} "
-                "WHERE tenant = %s AND session_id = %s",
-                [(*values, tenant, sid)],
-            )
-        )
+        statements.append((sql.update, [(*values, tenant, sid)]))
     statements.append(
         (
-            "INSERT INTO session_versions (tenant, session_id, version, leaf_id, metadata, "
-            "created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            sql.version_row,
             [
                 (
                     tenant,
@@ -463,9 +441,38 @@ def plan_statements(
             ],
         )
     )
-    if paramstyle != "%s":
-        statements = [(sql.replace("%s", paramstyle), rows) for sql, rows in statements]
     return statements
+
+
+class _WriteSQL(NamedTuple):
+    """The texts of `plan_statements`, in one driver's placeholders."""
+
+    tombstone: str
+    append: str
+    create: str
+    update: str
+    version_row: str
+
+
+@functools.cache
+def _write_sql(paramstyle: str) -> _WriteSQL:
+    # Built once per placeholder style: a write runs these on every call.
+    texts = _WriteSQL(
+        "UPDATE entries SET removed_in_version = %s "
+        "WHERE tenant = %s AND session_id = %s AND seq = %s",
+        "INSERT INTO entries (tenant, session_id, seq, pos, entry_id, parent_id, kind, "
+        "ts, payload, digest, added_in_version) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        f"INSERT INTO sessions ({', '.join(SESSION_FIELDS)}, tenant, session_id) "
+        f"VALUES ({', '.join(['%s'] * (len(SESSION_FIELDS) + 2))})",
+        f"UPDATE sessions SET {session_set_clause(lambda _: '%s')} "
+        "WHERE tenant = %s AND session_id = %s",
+        "INSERT INTO session_versions (tenant, session_id, version, leaf_id, metadata, "
+        "created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+    )
+    if paramstyle == "%s":
+        return texts
+    return _WriteSQL(*(text.replace("%s", paramstyle) for text in texts))
 
 
 def purge_statements(

@@ -24,11 +24,13 @@ from hypothesis import strategies as st
 
 import eventlog
 from eventlog import Entry, RawJSON, SessionData, Store
+from eventlog._core import planning
 from eventlog._core.codec import (
     DEFAULT_MAX_ENTRY_BYTES,
     prepare_snapshot,
     prepare_snapshot_known,
 )
+from eventlog._core.known_snapshot import known_prefix
 from eventlog.errors import EventlogError
 
 from .strategies import ID_POOL, json_objects, payloads, raw_json_objects
@@ -309,3 +311,117 @@ def test_saves_with_the_memo_do_what_saves_without_it_do(
         assert outcomes[0] == outcomes[1]
         loaded = [store.load(session_id) for store in store_pair]
         assert loaded[0] == loaded[1]
+
+
+@quick
+@given(look_alikes(), st.booleans())
+def test_a_look_alike_before_a_new_entry_is_prepared_as_without_the_memo(
+    case: tuple[dict[str, Any], Change], in_place: bool
+) -> None:
+    """The common save (the last snapshot, then a new turn) takes the remembered
+    entries whole (`known_prefix`); a look-alike among them turns that down."""
+    payload, change = case
+    known = _known(_snapshot(_entry(payload)))
+    changed = change(payload if in_place else copy.deepcopy(payload))
+    data = _snapshot(_entry(changed), Entry("e2", "e1", "message", None, {"n": 2}))
+    assert _prepared(data, known) == _prepared(data)
+
+
+class _LyingStr(str):
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+class _Dict(dict[str, Any]):
+    pass
+
+
+class _Entry(Entry):
+    pass
+
+
+@pytest.mark.parametrize(
+    "swap",
+    [
+        lambda e: Entry(_LyingStr(e.id), e.parent_id, e.kind, e.timestamp, e.payload),
+        lambda e: Entry(e.id, e.parent_id, e.kind, e.timestamp, _Dict(e.payload)),
+        lambda e: _Entry(e.id, e.parent_id, e.kind, e.timestamp, e.payload),
+        lambda e: Entry(e.id, e.parent_id, e.kind, e.timestamp, {"n": float("nan")}),
+        lambda e: Entry(e.id, e.parent_id, e.kind, e.timestamp, {"n": (1,)}),
+    ],
+)
+def test_the_remembered_entries_are_not_taken_whole_for_look_alike_types(
+    swap: Callable[[Entry], Entry],
+) -> None:
+    first = _entry({"n": None})
+    known = _known(_snapshot(first))
+    data = _snapshot(swap(first), Entry("e2", "e1", "message", None, {"n": 2}))
+    assert known is not None and known_prefix(data.entries, known) == 0
+    assert _prepared(data, known) == _prepared(data)
+
+
+def test_the_remembered_entries_are_taken_whole_when_unchanged() -> None:
+    first = _entry({"n": 1, "t": [True, 1.5]})
+    known = _known(_snapshot(first))
+    data = _snapshot(_entry(copy.deepcopy(first.payload)), Entry("e2", "e1", "custom", None, {}))
+    assert known is not None and known_prefix(data.entries, known) == 2
+    assert _prepared(data, known) == _prepared(data)
+    changed = _snapshot(_entry({"n": 1, "t": [1, 1.5]}), Entry("e2", "e1", "custom", None, {}))
+    assert known_prefix(changed.entries, known) == 0
+
+
+@quick
+@given(_save_sequences())
+def test_a_known_snapshot_grown_from_the_last_is_the_one_made_afresh(
+    snapshots: list[SessionData],
+) -> None:
+    """What a save remembers is the same whether its entries were taken from
+    the last known snapshot (`remember_snapshot(after=...)`) or all prepared."""
+    known: Any = {}
+    for data in snapshots:
+        try:
+            _, grown = prepare_snapshot_known(
+                SID, data, max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, known=known
+            )
+            _, fresh = prepare_snapshot_known(
+                SID, data, max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, known={}
+            )
+        except EventlogError:
+            continue
+        assert grown is not None and fresh is not None
+        assert grown.by_id == fresh.by_id
+        assert (grown.encoded, grown.headers, grown.payloads) == (
+            fresh.encoded,
+            fresh.headers,
+            fresh.payloads,
+        )
+        assert (grown.plain, grown.size) == (fresh.plain, fresh.size)
+        known = grown
+
+
+def test_a_save_that_takes_the_last_snapshot_whole_does_not_compare_the_live_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live log the memo holds is the last snapshot: a save that starts with
+    it is planned as an append without comparing them, and lands the same."""
+    compared: list[int] = []
+    real = planning._extends
+
+    def counted(entries: Any, live: Any) -> bool:
+        compared.append(len(live))
+        return real(entries, live)
+
+    monkeypatch.setattr(planning, "_extends", counted)
+    e2 = Entry("e2", "e1", "message", None, {"n": 2})
+    with eventlog.connect(f"sqlite:///{tmp_path / 'memo.db'}") as store:
+        store.save(SID, _snapshot(_entry({"n": 1})))
+        result = store.save(SID, _snapshot(_entry({"n": 1}), e2))
+        assert result.appended == ("e2",) and result.skipped == ("e0", "e1")
+        assert compared == [0]  # only the first save, on an empty log
+        store.save(SID, _snapshot(_entry({"n": True}), e2))  # e1 changed: compared
+        assert compared == [0, 3]
+        loaded = store.load(SID)
+        assert loaded is not None
+        assert loaded.entries == _snapshot(_entry({"n": True}), e2).entries

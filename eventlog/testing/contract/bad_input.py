@@ -65,13 +65,29 @@ BAD_ID_NAMES = [
 BAD_REFERENCE_IDS: list[object] = ["", "a" * 256, "a\x00", 7]
 BAD_REFERENCE_ID_NAMES = ["empty", "long", "nul", "int"]
 
+
+class _TextSubclass(str):
+    """A str subclass: msgspec encodes none, so a header field of one is ill-typed."""
+
+
 ILL_TYPED_ENTRIES = [
     Entry(id="e", kind=as_any(5)),
     Entry(id="e", kind=as_any(None)),
     Entry(id="e", timestamp=as_any(5)),
     Entry(id="e", timestamp=as_any(b"2024")),
+    Entry(id="e", kind=_TextSubclass("message")),
+    Entry(id="e", timestamp=_TextSubclass("2024")),
+    Entry(id="e", parent_id=_TextSubclass("p")),
 ]
-ILL_TYPED_ENTRY_NAMES = ["kind-int", "kind-none", "timestamp-int", "timestamp-bytes"]
+ILL_TYPED_ENTRY_NAMES = [
+    "kind-int",
+    "kind-none",
+    "timestamp-int",
+    "timestamp-bytes",
+    "kind-str-subclass",
+    "timestamp-str-subclass",
+    "parent-str-subclass",
+]
 
 # Values that are not allowed JSON anywhere inside a payload or metadata.
 BAD_JSON: list[object] = [
