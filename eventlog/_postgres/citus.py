@@ -128,7 +128,6 @@ _GUARD = (
     "AND created_at = p_read_created_at AND history_floor = p_read_history_floor"
 )
 _UPDATE_SESSION = f"UPDATE sessions SET {session_set_clause(_p)} WHERE {_GUARD}"
-# For a write planned without reading the ids: the store's id lookup, on the arguments.
 _LATEST_OF_IDS = LATEST_SQL % {"ids": "p_absent_ids", "tenant": "p_tenant", "sid": "p_sid"}
 _BODY = f"""
 DECLARE
@@ -142,11 +141,11 @@ BEGIN
         INSERT INTO sessions (tenant, session_id, {", ".join(SESSION_FIELDS)})
         VALUES (p_tenant, p_sid, {", ".join(_p(name) for name in SESSION_FIELDS)})
         ON CONFLICT (tenant, session_id) DO NOTHING;
-    ELSIF p_absent_ids IS NULL THEN
-        {_UPDATE_SESSION};
     ELSE
+        -- With absent ids (an unread append): only if none of them has a
+        -- record, found by the store's own lookup (one index lookup per id).
         {_UPDATE_SESSION}
-        AND NOT EXISTS ({_LATEST_OF_IDS});
+        AND (p_absent_ids IS NULL OR NOT EXISTS ({_LATEST_OF_IDS}));
     END IF;
     IF NOT FOUND THEN
         RETURN 0;  -- the session is not as read: nothing written, the store plans again
@@ -184,8 +183,10 @@ def create_write_function_sql() -> str:
     return (
         f"CREATE OR REPLACE FUNCTION {WRITE_FUNCTION}({arguments}) RETURNS integer "
         # The body's tables are the creator's: on the worker the caller's
-        # search_path is not the coordinator's.
-        "LANGUAGE plpgsql SET search_path FROM CURRENT "
+        # search_path is not the coordinator's. The pool's settings do not
+        # reach the worker either: without enable_seqscan = off, a plan made
+        # while the shard looked small reads the whole shard for each lookup.
+        "LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_seqscan = off "
         f"AS $eventlog${_BODY}$eventlog$"
     )
 
