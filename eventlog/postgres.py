@@ -49,7 +49,10 @@ def distribute(url: str, *, shard_count: int | None = None) -> list[str]:
 
     Migrates the schema first (a new one is created), then runs
     `create_distributed_table` for each table not yet distributed: `sessions`
-    first, the others colocated with it. Run it on the coordinator, where the
+    first, the others colocated with it; then creates the write function and
+    distributes it with `sessions` (`create_distributed_function`), so each
+    hot write is one call the coordinator delegates to the session's worker.
+    Run it on the coordinator, where the
     citus extension exists and the workers are registered; the tables keep
     their rows (Citus moves them to the shards).
 
@@ -91,4 +94,8 @@ def distribute(url: str, *, shard_count: int | None = None) -> list[str]:
             if table not in done:
                 conn.execute(*citus.distribute_sql(table, shard_count))
                 made.append(table)
+        # The hot write as one call, delegated to the session's worker (again
+        # on each run: CREATE OR REPLACE keeps it the one this eventlog sends).
+        conn.execute(citus.create_write_function_sql())
+        conn.execute(citus.distribute_write_function_sql())
         return made

@@ -73,7 +73,7 @@ from ..model import Entry
 from . import citus, connection, schema, statements
 from .arrays import TextArray, register_array_dumpers
 from .errors import connect_error, translated
-from .guarded import guard_sql, guarded_write, routed_write
+from .guarded import delegated_write, guard_sql, guarded_write, routed_write
 from .listener import NotificationFeed
 from .notifier import NotificationSender
 
@@ -204,6 +204,17 @@ async def _routed(conn: AsyncConnection[Any], tenant: str, writes: list[tuple[st
     except pg_errors.DivisionByZero:  # guarded.LOST_RACE_SQLSTATE
         return False
     return True
+
+
+async def _delegated(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> bool:
+    """Run `guarded.delegated_write`'s call alone, in autocommit mode; whether it wrote.
+
+    Outside a transaction block Citus forwards the call to the worker that
+    holds the session, which runs it as its own local transaction.
+    """
+    cursor = await conn.execute(query, params)
+    row = await cursor.fetchone()
+    return row is not None and row[0] == 1
 
 
 class _AsyncPostgresTransaction:
@@ -469,6 +480,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         distributed: bool,
         reads_in_block: bool,
         rls: bool,
+        delegated: bool,
     ) -> None:
         super().__init__(
             conn,
@@ -480,6 +492,7 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
             rls=rls,
         )
         self._session_id = session_id
+        self._delegated = delegated
         self._first_state: SessionState | None = None
         self._reads = 0
         self._plan: WritePlan | None = None
@@ -538,6 +551,9 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         Without a plan, reads from more than one statement are checked the same
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
+        if self._plan is not None and self._delegated:
+            query, params = delegated_write(self._plan, self._first_state, tenant=self._tenant)
+            return await _delegated(self._conn, query, params)
         if self._plan is not None and self._distributed:
             writes = routed_write(self._plan, self._first_state, tenant=self._tenant)
             return await _routed(self._conn, self._tenant, writes)
@@ -604,6 +620,14 @@ async def _tables_distributed(conn: AsyncConnection[Any]) -> bool:
         return False
     cursor = await conn.execute(citus.DISTRIBUTED_TABLES_SQL, (list(migrations.OUR_TABLES),))
     return bool(await cursor.fetchall())
+
+
+async def _write_function_delegated(conn: AsyncConnection[Any]) -> bool:
+    """Whether the schema has the distributed write function (then writes take
+    `delegated_write`; tables distributed without it take `routed_write`)."""
+    cursor = await conn.execute(citus.WRITE_FUNCTION_DELEGATED_SQL)
+    row = await cursor.fetchone()
+    return row is not None and bool(row[0])
 
 
 async def _rls_applies(conn: AsyncConnection[Any]) -> bool:
@@ -716,9 +740,11 @@ class AsyncPostgresStore(AsyncLogStore):
         self._max_size = max_size
         self._partitions = partitions
         self._known: OrderedDict[str, SessionState] = OrderedDict()
-        # Whether the tables are distributed (Citus), and whether row-level
+        # Whether the tables are distributed (Citus), whether the write function
+        # is distributed with them (`citus.WRITE_FUNCTION`), and whether row-level
         # security applies to the connected role there, found on open (`_start`).
         self._distributed = False
+        self._delegated = False
         self._reads_in_block = False
         self._rls = True
         self._pool = self._pool_class(
@@ -796,6 +822,7 @@ class AsyncPostgresStore(AsyncLogStore):
                     )
                 self._distributed = await _tables_distributed(conn)
                 self._rls = await _rls_applies(conn)
+                self._delegated = self._distributed and await _write_function_delegated(conn)
                 self._reads_in_block = self._distributed and self._rls
         finally:
             await conn.close()
@@ -923,7 +950,11 @@ class AsyncPostgresStore(AsyncLogStore):
         try:
             if _has_unread_input(conn):
                 return False
-            if self._distributed:
+            if self._delegated:
+                query, params = delegated_write(plan, known, tenant=self.tenant, absent=True)
+                with translated(committing=True):
+                    landed = await _delegated(conn, query, params)
+            elif self._distributed:
                 writes = routed_write(plan, known, tenant=self.tenant, absent=True)
                 with translated(committing=True):
                     landed = await _routed(conn, self.tenant, writes)
@@ -1002,6 +1033,7 @@ class AsyncPostgresStore(AsyncLogStore):
                     distributed=self._distributed,
                     reads_in_block=self._reads_in_block,
                     rls=self._rls,
+                    delegated=self._delegated,
                 )
                 try:
                     result = await drive(operation.steps(), tx)

@@ -20,10 +20,12 @@ from .._core.planning import WritePlan
 from .._core.records import SessionState
 from .._sql.catalogue import SESSION_FIELDS, entry_row, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
+from .citus import WRITE_FUNCTION, WRITE_FUNCTION_ARGUMENTS
 from .statements import LATEST_SQL
 
 __all__ = [
     "LOST_RACE_SQLSTATE",
+    "delegated_write",
     "guard_sql",
     "guarded_write",
     "routed_write",
@@ -262,3 +264,65 @@ def routed_write(
         )
     )
     return statements
+
+
+# -- the same write as one delegated call (Citus) ----------------------------------
+#
+# One exchange instead of one per statement: the coordinator forwards the call
+# to the worker holding the session (`citus.create_write_function_sql`). It is
+# delegated only outside a transaction block, so it goes alone, in autocommit
+# mode, and the function sets the tenant on the worker itself.
+_DELEGATED = "SELECT {function}({arguments})".format(
+    function=WRITE_FUNCTION,
+    arguments=", ".join(
+        f"%({name}){'b' if name in ('payloads', 'digests') else 's'}::{kind}"
+        for name, kind in WRITE_FUNCTION_ARGUMENTS
+    ),
+)
+
+
+def delegated_write(
+    plan: WritePlan,
+    read: SessionState | None,
+    *,
+    tenant: str,
+    absent: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """`guarded_write` as one call of the distributed write function (Citus).
+
+    The call returns 1 if it wrote the plan, 0 (and wrote nothing) if the
+    session is not `read` (None: absent) or, with `absent`, if one of the
+    appended ids has a record.
+    """
+    state = plan.state
+    params: dict[str, Any] = dict.fromkeys(name for name, _ in WRITE_FUNCTION_ARGUMENTS)
+    params.update(tenant=tenant, sid=state.session_id, creating=read is None)
+    values = session_values(
+        state, time=lambda moment: moment, metadata=read is None or plan.metadata_changed
+    )
+    params.update(zip(SESSION_FIELDS, values, strict=True))
+    if read is not None:
+        assert plan.appends or not absent, "the absence check reads the appended ids"
+        guard = guard_params(read, tenant)
+        params.update(
+            read_version=guard["read_version"],
+            read_created_at=guard["read_created_at"],
+            read_history_floor=guard["read_history_floor"],
+        )
+        if absent:
+            params["absent_ids"] = TextArray([r.entry_id for r in plan.appends])
+    if plan.removals:
+        params["removals"] = Int8Array(plan.removals)
+    if plan.appends:
+        appends = plan.appends
+        params["seqs"] = Int8Array([r.seq for r in appends])
+        params["poss"] = Int8Array([r.pos for r in appends])
+        params["ids"] = TextArray([r.entry_id for r in appends])
+        params["parents"] = TextArray([r.parent_id for r in appends])
+        params["kinds"] = TextArray([r.kind for r in appends])
+        params["timestamps"] = TextArray([r.timestamp for r in appends])
+        params["payloads"] = ByteaArray([r.payload for r in appends])
+        params["digests"] = ByteaArray([r.digest for r in appends])
+        params["added"] = Int8Array([r.added_in_version for r in appends])
+    params["version_metadata"] = state.metadata if plan.metadata_changed else None
+    return _DELEGATED, params

@@ -42,6 +42,7 @@ __all__ = [
     "STATE_FOR_UPDATE_SQL",
     "STATE_SQL",
     "STATE_WIDTH",
+    "TENANT_PREFIX",
     "VERSION_ROW_SQL",
     "WRITE_BEGIN_SQL",
     "record_from_row",
@@ -107,11 +108,12 @@ READ_BEGIN_SQL = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 # with (schema/postgres/0004_tenants.sql): transaction-local (`true`), so it ends
 # with the transaction and a pooled connection never carries it to its next
 # borrower; prefixed with 't:' so an unset setting matches no tenant.
-SET_TENANT_SQL = "SELECT set_config('eventlog.tenant', 't:' || %s, true)"
+TENANT_PREFIX = "t:"
+SET_TENANT_SQL = f"SELECT set_config('eventlog.tenant', '{TENANT_PREFIX}' || %s, true)"
 # The same, and a custom plan for the transaction's one statement (see
 # `guarded`: a write that stamps removals).
 SET_TENANT_CUSTOM_PLAN_SQL = (
-    "SELECT set_config('eventlog.tenant', 't:' || %s, true), "
+    f"SELECT set_config('eventlog.tenant', '{TENANT_PREFIX}' || %s, true), "
     "set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
 # On distributed tables the policies run on the workers, which never see a
@@ -134,7 +136,7 @@ def tenant_setting(
             its values (see `guarded`).
     """
     if distributed:
-        return _SET_TENANT_LOCAL.format(pgsql.Literal(f"t:{tenant}")), None
+        return _SET_TENANT_LOCAL.format(pgsql.Literal(f"{TENANT_PREFIX}{tenant}")), None
     return (SET_TENANT_CUSTOM_PLAN_SQL if custom_plan else SET_TENANT_SQL), (tenant,)
 
 

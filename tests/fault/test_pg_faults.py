@@ -265,8 +265,13 @@ def test_fifty_lost_commit_replies_with_retries_are_exactly_once(
     # 1 to 3 of the 40 did not land (seen in 2 of 3 runs; base f5a26a2 too), so the
     # proxy's cut does not always fall after the server has the COMMIT. Exactly-once,
     # the property under test, held in every run.
+    # On Citus the write is one call the coordinator forwards to a worker; a cut
+    # that falls while the worker runs it makes the coordinator cancel it there, so
+    # a "forward_then_cut" lands or not by timing (27 of 40 landed in the first
+    # run): only the split changes, and exactly-once is checked all the same.
     landed, wrote = errors.get("retry found it landed", 0), errors.get("retry wrote it", 0)
-    assert landed + wrote == 50 and wrote >= 10 and landed >= 30, errors
+    assert landed + wrote == 50 and wrote >= 10, errors
+    assert pgserver.CITUS_DSN or landed >= 30, errors
     # Each lost reply reached the caller as CommitOutcomeUnknownError, nothing else.
     assert errors["CommitOutcomeUnknownError"] == 50
     assert set(errors) <= {"CommitOutcomeUnknownError", "retry found it landed", "retry wrote it"}

@@ -4,12 +4,19 @@ The tenant leads every key (DESIGN.md section 7) and session_id follows it:
 that is what lets the tables be hash-partitioned or distributed (Citus) by
 session_id without changing a query (DESIGN.md section 4). Row-level security
 is on, and forced, on every table.
+
+Each test migrates a schema of its own. In Citus mode (tests/pgserver.py) it
+then distributes it, and reads the coordinator's catalog, where Citus keeps
+the tables' definitions (keys, indexes, policies) for its shards; the
+hash-partitioned layout is plain PostgreSQL's and is not distributed here.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
+import pgserver
 import psycopg
 import pytest
 
@@ -56,6 +63,24 @@ WHERE n.nspname = %s
 """
 
 
+_schema_numbers = itertools.count()
+
+
+@pytest.fixture
+def schema(server_dsn: str) -> str:
+    """An empty schema (also in Citus mode): each test migrates it itself."""
+    return pgserver.make_schema(f"catalog{next(_schema_numbers)}", empty=True)
+
+
+def _migrate(url: str, schema: str, partitions: int | None = None) -> list[int]:
+    """Migrate the test's schema; in Citus mode also distribute it (not a partitioned one)."""
+    if partitions is not None and pgserver.CITUS_DSN:
+        pytest.skip("hash partitions are plain PostgreSQL's layout; Citus distributes instead")
+    applied = postgres.migrate(url, partitions=partitions)
+    pgserver.distribute(schema)
+    return applied
+
+
 def _rows(admin: psycopg.Connection[Any], query: str, schema: str) -> list[tuple[Any, ...]]:
     return admin.execute(query, (schema,)).fetchall()
 
@@ -64,7 +89,7 @@ def _rows(admin: psycopg.Connection[Any], query: str, schema: str) -> list[tuple
 def test_every_key_and_index_is_tenant_then_session_id(
     url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
 ) -> None:
-    assert postgres.migrate(url, partitions=partitions) == [
+    assert _migrate(url, schema, partitions) == [
         m.version for m in schema_files.migrations("postgres")
     ]
     indexes = _rows(admin, _INDEXES, schema)
@@ -85,7 +110,7 @@ def test_every_key_and_index_is_tenant_then_session_id(
 def test_the_indexes_the_queries_rely_on(
     url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
 ) -> None:
-    postgres.migrate(url, partitions=partitions)
+    _migrate(url, schema, partitions)
     defs = {
         row[0]: row[1]
         for row in admin.execute(
@@ -123,7 +148,7 @@ def test_the_indexes_the_queries_rely_on(
 def test_ids_sort_by_code_point_and_blobs_are_bytea(
     url: str, schema: str, admin: psycopg.Connection[Any]
 ) -> None:
-    postgres.migrate(url)
+    _migrate(url, schema)
     columns = admin.execute(
         "SELECT table_name, column_name, data_type, collation_name "
         "FROM information_schema.columns WHERE table_schema = %s",
@@ -144,7 +169,7 @@ def test_ids_sort_by_code_point_and_blobs_are_bytea(
 def test_partitioned_schema_hashes_every_table_by_session_id(
     url: str, schema: str, admin: psycopg.Connection[Any]
 ) -> None:
-    postgres.migrate(url, partitions=4)
+    _migrate(url, schema, partitions=4)
     found = {row[0]: row[1:] for row in _rows(admin, _PARTITIONED, schema)}
     assert found == {table: ("h", "session_id", 4) for table in OUR_TABLES}
 
@@ -161,7 +186,7 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relispartition = false
 def test_row_level_security_is_forced_on_every_table_but_the_version_table(
     url: str, schema: str, admin: psycopg.Connection[Any], partitions: int | None
 ) -> None:
-    postgres.migrate(url, partitions=partitions)
+    _migrate(url, schema, partitions)
     found = {row[0]: row[1:] for row in _rows(admin, _SECURITY, schema)}
     assert found == {
         **{table: (True, True, 1) for table in OUR_TABLES},

@@ -11,6 +11,11 @@ splits into steps (a data-modifying CTE that inserts) names other shards or
 prepares on two workers. `list_sessions` is the one statement that fans out,
 and a `fork` writes two sessions: checked as such.
 
+The hot writes (`save_delta`, `save`) are one call of the distributed write
+function, which the coordinator forwards to the worker holding the session
+(`eventlog/_postgres/citus.py`): the commands show that call, alone, on that
+worker, and nothing else that writes.
+
 Runs only on a Citus cluster (`EVENTLOG_TEST_CITUS`, see tests/pgserver.py).
 """
 
@@ -22,11 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import app_roles
 import pgserver
 import psycopg
 import pytest
 
 from eventlog import ConcurrencyError, Entry, SessionData, SessionDelta
+from eventlog._postgres.citus import WRITE_FUNCTION
 from eventlog.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -53,6 +60,19 @@ class _Remote:
     def prepared(self) -> list[str]:
         return [command for command, _ in self.commands if "PREPARE" in command]
 
+    def calls(self) -> list[tuple[str, str]]:
+        """The calls of the write function, with the worker each went to."""
+        return [(c, worker) for c, worker in self.commands if f".{WRITE_FUNCTION}(" in c]
+
+    def other_writes(self) -> list[str]:
+        """Commands, besides the write function's calls, that write rows."""
+        return [
+            command
+            for command, _ in self.commands
+            if f".{WRITE_FUNCTION}(" not in command
+            and re.search(r"\b(INSERT|UPDATE|DELETE)\b", command)
+        ]
+
 
 @dataclass
 class _Cluster:
@@ -74,6 +94,16 @@ class _Cluster:
                 shards.add(int(row[0]))
         return shards
 
+    def worker_of(self, session_id: str) -> str:
+        """The worker (host:port) holding the session's shard of `sessions`."""
+        row = self.admin.execute(
+            "SELECT nodename || ':' || nodeport FROM pg_dist_shard_placement "
+            "WHERE shardid = get_shard_id_for_distribution_column(%s, %s::text)",
+            (f"{self.schema}.sessions", session_id),
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
     def remote(self, call: Callable[..., object], *args: Any) -> _Remote:
         """The commands sent to workers while `call(*args)` runs."""
         self.seen.commands.clear()
@@ -81,13 +111,9 @@ class _Cluster:
         return _Remote(list(self.seen.commands))
 
 
-@pytest.fixture
-def cluster() -> Iterator[_Cluster]:
-    dsn = pgserver.citus_or_skip()
-    schema = pgserver.make_schema("routing")
-    options = quote(f"-csearch_path={schema} -ccitus.log_remote_commands=on")
-    store = PostgresStore.open(f"{dsn}?options={options}", min_size=1, max_size=1)
-    seen = _Remote()
+def _collecting_store(url: str, seen: _Remote, **options: Any) -> PostgresStore:
+    """A store of one pooled connection whose workers' commands land in `seen`."""
+    store = PostgresStore.open(url, min_size=1, max_size=1, **options)
 
     def collect(notice: psycopg.errors.Diagnostic) -> None:
         message = notice.message_primary or ""
@@ -107,6 +133,16 @@ def cluster() -> Iterator[_Cluster]:
     pool._configure = configure_and_collect
     with pool.connection() as conn:
         conn.add_notice_handler(collect)
+    return store
+
+
+@pytest.fixture
+def cluster() -> Iterator[_Cluster]:
+    dsn = pgserver.citus_or_skip()
+    schema = pgserver.make_schema("routing")
+    options = quote(f"-csearch_path={schema} -ccitus.log_remote_commands=on")
+    seen = _Remote()
+    store = _collecting_store(f"{dsn}?options={options}", seen)
     try:
         with psycopg.connect(dsn, autocommit=True) as admin:
             yield _Cluster(store, admin, schema, seen)
@@ -197,3 +233,96 @@ def test_fork_touches_only_its_two_sessions_and_list_sessions_fans_out(cluster: 
     listing = cluster.remote(store.list_sessions)
     assert len(listing.shards()) > 1, "list_sessions reads every shard of sessions"
     assert not listing.prepared()
+
+
+def _assert_one_delegated_call(cluster: _Cluster, name: str, remote: _Remote, sid: str) -> None:
+    calls = remote.calls()
+    assert len(calls) == 1, f"{name}: {len(calls)} calls of the write function: {remote.commands}"
+    command, worker = calls[0]
+    assert command == remote.commands[-1][0], f"{name}: the call is not the last command"
+    assert worker.rpartition("@")[2] == cluster.worker_of(sid), f"{name} ran on {worker}"
+    assert not remote.other_writes(), f"{name} wrote outside the call: {remote.other_writes()}"
+    assert not remote.prepared(), f"{name} used two-phase commit: {remote.prepared()}"
+
+
+def test_each_hot_write_is_one_call_delegated_to_the_sessions_worker(cluster: _Cluster) -> None:
+    store = cluster.store
+    writes: list[tuple[str, str, int, Callable[[int], object]]] = [
+        # (name, session, commands expected: the reads, then the call)
+        ("save_delta, a new session", "d-{n}", 2, lambda n: store.save_delta(f"d-{n}", _turn(0))),
+        ("save_delta, an append sent unread", "d", 1, lambda n: store.save_delta("d", _turn(n))),
+        (
+            "save_delta, read first",
+            "d",
+            2,
+            lambda n: (store._known.clear(), store.save_delta("d", _turn(100 + n))),  # type: ignore[attr-defined]
+        ),
+        (
+            "save_delta with removals",
+            "d",
+            2,
+            lambda n: store.save_delta(
+                "d", SessionDelta([Entry(f"y{n}", payload={})], [f"u{n}"], leaf_id=f"y{n}")
+            ),
+        ),
+    ]
+    store.save_delta("d", _turn(0))
+    for name, sid, expected, call in writes:
+        for n in range(1, _RUNS + 1):
+            remote = cluster.remote(call, n)
+            assert len(remote.commands) == expected, f"{name} #{n}: {remote.commands}"
+            _assert_one_delegated_call(cluster, f"{name} #{n}", remote, sid.format(n=n))
+    for n in range(1, _RUNS + 1):
+        snapshot = SessionData([Entry(f"e{i}", payload={"i": i}) for i in range(n + 1)], f"e{n}")
+        remote = cluster.remote(store.save, "snap-d", snapshot)
+        _assert_one_delegated_call(cluster, f"save #{n}", remote, "snap-d")
+        assert store.load("snap-d") == snapshot
+    # A replay of the last delta writes nothing: its reads only.
+    info = store.info("d")
+    last = SessionDelta([Entry(f"y{_RUNS}", payload={})], [f"u{_RUNS}"], leaf_id=f"y{_RUNS}")
+    remote = cluster.remote(store.save_delta, "d", last)
+    assert not remote.calls() and not remote.other_writes(), remote.commands
+    assert store.info("d") == info
+
+
+def test_a_lost_race_in_the_call_writes_nothing_and_plans_again(cluster: _Cluster) -> None:
+    store = cluster.store
+    store.save_delta("race", _turn(0))
+    # Another writer moves the session on behind the store's back: the store's
+    # known index row is stale, so its unread append's call finds the session
+    # changed, writes nothing, and the store reads and plans again.
+    url = pgserver.with_search_path(pgserver.server_dsn(), cluster.schema)
+    with PostgresStore.open(url) as other:
+        other.save_delta("race", _turn(1))
+    remote = cluster.remote(store.save_delta, "race", _turn(2))
+    calls = remote.calls()
+    assert len(calls) == 2, remote.commands  # the stale call, then the one after the read
+    loaded = store.load("race")
+    assert loaded is not None and loaded.version == 3
+    assert [entry.id for entry in loaded.entries] == ["u0", "a0", "u1", "a1", "u2", "a2"]
+
+
+def test_a_tenants_writes_under_row_level_security_are_delegated(cluster: _Cluster) -> None:
+    # The app role is subject to the policies, which run on the worker: the
+    # call sets the tenant there itself. Were it not set, the guard would find
+    # no row and every call would lose its race (then the locking path writes).
+    role = app_roles.make_app_role(cluster.schema, "routing")
+    base = app_roles.role_url(role, cluster.schema)
+    seen = _Remote()
+    url = base.replace("options=", "options=" + quote("-ccitus.log_remote_commands=on "))
+    with _collecting_store(url, seen, tenant="acme") as store:
+        store.save_delta("t", _turn(0))
+        for n in range(1, _RUNS + 1):
+            seen.commands.clear()
+            store.save_delta("t", _turn(n))
+            remote = _Remote(list(seen.commands))
+            assert len(remote.commands) == 1, remote.commands
+            _assert_one_delegated_call(cluster, f"tenant append #{n}", remote, "t")
+        loaded = store.load("t")
+        assert loaded is not None and loaded.version == _RUNS + 1
+    with PostgresStore.open(base, migrate=False) as default_tenant:
+        assert default_tenant.load("t") is None
+    rows = cluster.admin.execute(
+        f"SELECT DISTINCT tenant FROM {cluster.schema}.entries WHERE session_id = 't'"
+    ).fetchall()
+    assert rows == [("acme",)]

@@ -1,7 +1,12 @@
-"""Migrations on Postgres: one schema however many migrate at once, and refusals."""
+"""Migrations on Postgres: one schema however many migrate at once, and refusals.
+
+Each test starts from an empty schema, in Citus mode too (tests/pgserver.py):
+migrating is what they test, so their tables stay the coordinator's own.
+"""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -20,6 +25,13 @@ from eventlog._sql import migrations as schema_files
 from eventlog.errors import StatementCancelledError
 
 _KNOWN = len(schema_files.migrations("postgres"))
+_schema_numbers = itertools.count()
+
+
+@pytest.fixture
+def schema(server_dsn: str) -> str:
+    """An empty schema (also in Citus mode, where the shared fixture's is distributed)."""
+    return pgserver.make_schema(f"migrate{next(_schema_numbers)}", empty=True)
 
 
 def _tables(admin: psycopg.Connection[Any], schema: str) -> set[str]:

@@ -42,6 +42,14 @@ from eventlog._sql.catalogue import (
 )
 from eventlog.model import SaveResult
 
+# On Citus the coordinator plans a Citus scan and each shard's plan is its
+# worker's; the plans checked here are plain PostgreSQL's pool's (generic plans
+# of local tables), and the routing of each statement is test_citus_routing's.
+pytestmark = pytest.mark.skipif(
+    bool(pgserver.CITUS_DSN),
+    reason="plain PostgreSQL's plans; on Citus the routing is test_citus_routing.py's",
+)
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 READ = SessionState("s", 3, "a", b"{}", 4, 3, 1, 30, 0, NOW, NOW)
 NEW = SessionState("s", 4, "b", b"{}", 6, 4, 2, 40, 0, NOW, NOW)
