@@ -14,10 +14,11 @@ Pure: it builds the statement and its parameters; the drivers run it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .._core.planning import WritePlan
-from .._core.records import SessionState
+from .._core.records import Record, SessionState
 from .._sql.catalogue import SESSION_FIELDS, entry_row, session_set_clause, session_values
 from .arrays import ByteaArray, Int8Array, TextArray
 from .citus import WRITE_FUNCTION, WRITE_FUNCTION_ARGUMENTS
@@ -75,6 +76,21 @@ _INSERT_VERSION = (
 )
 
 
+def _append_params(appends: Sequence[Record]) -> dict[str, Any]:
+    """The appended records as the column arrays the insert unnests (one per column)."""
+    return {
+        "seqs": Int8Array([r.seq for r in appends]),
+        "poss": Int8Array([r.pos for r in appends]),
+        "ids": TextArray([r.entry_id for r in appends]),
+        "parents": TextArray([r.parent_id for r in appends]),
+        "kinds": TextArray([r.kind for r in appends]),
+        "timestamps": TextArray([r.timestamp for r in appends]),
+        "payloads": ByteaArray([r.payload for r in appends]),
+        "digests": ByteaArray([r.digest for r in appends]),
+        "added": Int8Array([r.added_in_version for r in appends]),
+    }
+
+
 def guarded_write(
     plan: WritePlan,
     read: SessionState | None,
@@ -113,16 +129,7 @@ def guarded_write(
     if plan.appends:
         after = " AND (SELECT count(*) FROM r) >= 0" if plan.removals else ""
         parts.append(f"e AS ({_INSERT_ENTRIES.format(after_removals=after)})")
-        appends = plan.appends
-        params["seqs"] = Int8Array([r.seq for r in appends])
-        params["poss"] = Int8Array([r.pos for r in appends])
-        params["ids"] = TextArray([r.entry_id for r in appends])
-        params["parents"] = TextArray([r.parent_id for r in appends])
-        params["kinds"] = TextArray([r.kind for r in appends])
-        params["timestamps"] = TextArray([r.timestamp for r in appends])
-        params["payloads"] = ByteaArray([r.payload for r in appends])
-        params["digests"] = ByteaArray([r.digest for r in appends])
-        params["added"] = Int8Array([r.added_in_version for r in appends])
+        params.update(_append_params(plan.appends))
     parts.append(f"v AS ({_INSERT_VERSION})")
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
     return f"WITH {', '.join(parts)} SELECT count(*) FROM s", params
@@ -314,15 +321,6 @@ def delegated_write(
     if plan.removals:
         params["removals"] = Int8Array(plan.removals)
     if plan.appends:
-        appends = plan.appends
-        params["seqs"] = Int8Array([r.seq for r in appends])
-        params["poss"] = Int8Array([r.pos for r in appends])
-        params["ids"] = TextArray([r.entry_id for r in appends])
-        params["parents"] = TextArray([r.parent_id for r in appends])
-        params["kinds"] = TextArray([r.kind for r in appends])
-        params["timestamps"] = TextArray([r.timestamp for r in appends])
-        params["payloads"] = ByteaArray([r.payload for r in appends])
-        params["digests"] = ByteaArray([r.digest for r in appends])
-        params["added"] = Int8Array([r.added_in_version for r in appends])
+        params.update(_append_params(plan.appends))
     params["version_metadata"] = state.metadata if plan.metadata_changed else None
     return _DELEGATED, params
