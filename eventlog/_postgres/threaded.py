@@ -29,8 +29,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from .._core.operations import Operation
-from .._runner.runner_async import AsyncStoreBase
-from .._runner.wakeups import Wakeups
+from .._runner.threaded import SyncBackedAsyncStore
 from ..errors import StoreUnavailableError
 from .driver import PostgresStore
 
@@ -129,7 +128,7 @@ class _SyncStore(PostgresStore):
     _pool_class = _CallPool
 
 
-class AsyncPostgresStore(AsyncStoreBase):
+class AsyncPostgresStore(SyncBackedAsyncStore):
     """A store in PostgreSQL, for asyncio, from any event loop and any thread.
 
     Open it with ``await AsyncPostgresStore.open(url)`` (or
@@ -138,13 +137,8 @@ class AsyncPostgresStore(AsyncStoreBase):
     """
 
     def __init__(self, url: str, **options: Any) -> None:
-        self.sync = _SyncStore(url, **options)  # checks everything, opens nothing
-        self.max_entry_bytes = self.sync.max_entry_bytes
-        self.tenant = self.sync.tenant
-        self._keyring = self.sync._keyring
-        self._sealing = self.sync._sealer
-        # The sync store's own memo (thread safe): its `save` runs in the workers.
-        self._snapshot_memo = self.sync._snapshot_memo
+        self.sync: _SyncStore = _SyncStore(url, **options)  # checks everything, opens nothing
+        super().__init__(self.sync)
         # One worker per pooled connection: more would only wait for one.
         self._workers = ThreadPoolExecutor(self.sync._max_size, thread_name_prefix="eventlog-pg")
         self._cancels = ThreadPoolExecutor(
@@ -225,12 +219,6 @@ class AsyncPostgresStore(AsyncStoreBase):
                 # Cancelled by `close` before a worker took it, not by the caller.
                 raise StoreUnavailableError("the store was closed during the call") from None
             raise
-
-    def _watch_hub(self) -> Wakeups:
-        return self.sync._watch_hub()
-
-    def _watch_key(self, session_id: str) -> str:
-        return self.sync._watch_key(session_id)
 
     async def close(self) -> None:
         """End every watch, let running calls end (queued ones are refused), release all."""

@@ -12,12 +12,34 @@ from .runner import LogStore
 from .runner_async import AsyncStoreBase
 from .wakeups import Wakeups
 
-__all__ = ["ThreadedAsyncStore"]
+__all__ = ["SyncBackedAsyncStore", "ThreadedAsyncStore"]
 
 T = TypeVar("T")
 
 
-class ThreadedAsyncStore(AsyncStoreBase):
+class SyncBackedAsyncStore(AsyncStoreBase):
+    """An async store whose calls run on a sync store in worker threads (its subclass's).
+
+    It shares the sync store's settings, keys, snapshot memo (thread safe: the
+    workers run `save`) and watch hub, so both see the same state.
+    """
+
+    def __init__(self, sync: LogStore) -> None:
+        self.sync = sync
+        self.max_entry_bytes = sync.max_entry_bytes
+        self.tenant = sync.tenant
+        self._keyring = sync._keyring
+        self._sealing = sync._sealer
+        self._snapshot_memo = sync._snapshot_memo
+
+    def _watch_hub(self) -> Wakeups:
+        return self.sync._watch_hub()
+
+    def _watch_key(self, session_id: str) -> str:
+        return self.sync._watch_key(session_id)
+
+
+class ThreadedAsyncStore(SyncBackedAsyncStore):
     """An async store over a sync one: writes on one writer thread, reads on a few others.
 
     So the event loop never blocks on the embedded database. A cancelled
@@ -26,13 +48,7 @@ class ThreadedAsyncStore(AsyncStoreBase):
     """
 
     def __init__(self, sync: LogStore, *, readers: int = 4) -> None:
-        self.sync = sync
-        self.max_entry_bytes = sync.max_entry_bytes
-        self.tenant = sync.tenant
-        self._keyring = sync._keyring
-        self._sealing = sync._sealer
-        # The sync store's own memo (thread safe): its `save` runs in the worker threads.
-        self._snapshot_memo = sync._snapshot_memo
+        super().__init__(sync)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="eventlog-reader")
         self._closed = False
@@ -44,12 +60,6 @@ class ThreadedAsyncStore(AsyncStoreBase):
         loop = asyncio.get_running_loop()
         result: T = await loop.run_in_executor(pool, self.sync._run, operation)
         return result
-
-    def _watch_hub(self) -> Wakeups:
-        return self.sync._watch_hub()
-
-    def _watch_key(self, session_id: str) -> str:
-        return self.sync._watch_key(session_id)
 
     async def close(self) -> None:
         if self._closed:
