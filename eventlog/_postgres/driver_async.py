@@ -206,12 +206,42 @@ async def _routed(conn: AsyncConnection[Any], tenant: str, writes: list[tuple[st
     return True
 
 
-async def _delegated(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> bool:
-    """Run `guarded.delegated_write`'s call alone, in autocommit mode; whether it wrote.
+async def _send_plan(
+    conn: AsyncConnection[Any],
+    plan: WritePlan,
+    read: SessionState | None,
+    *,
+    tenant: str,
+    absent: bool,
+    delegated: bool,
+    distributed: bool,
+    rls: bool,
+) -> bool:
+    """Send `plan`, guarded on the index row `read`, in one round trip; whether it landed.
 
-    Outside a transaction block Citus forwards the call to the worker that
-    holds the session, which runs it as its own local transaction.
+    On distributed tables: one call of the write function if it is distributed
+    too (`delegated`: outside a transaction block Citus forwards the call to the
+    worker that holds the session, which runs it as its own local transaction),
+    else the routed statements in one transaction. Otherwise the one guarded
+    statement, in autocommit mode (`_in_tenant`). With `absent`, also only if
+    none of the appended ids has a record.
     """
+    if delegated:
+        query, params = delegated_write(plan, read, tenant=tenant, absent=absent)
+        return await _delegated(conn, query, params)
+    if distributed:
+        return await _routed(conn, tenant, routed_write(plan, read, tenant=tenant, absent=absent))
+    query, params = guarded_write(plan, read, tenant=tenant, absent=absent)
+    # Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
+    # only in a plan that knows the array; the pool's generic plans would
+    # filter the session's rows. So that write asks for a custom plan.
+    cursor = await _in_tenant(conn, tenant, query, params, custom_plan=bool(plan.removals), rls=rls)
+    row = await cursor.fetchone()
+    return row is not None and row[0] == 1
+
+
+async def _delegated(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> bool:
+    """Run `guarded.delegated_write`'s call alone, in autocommit mode; whether it wrote."""
     cursor = await conn.execute(query, params)
     row = await cursor.fetchone()
     return row is not None and row[0] == 1
@@ -551,30 +581,22 @@ class _AsyncOptimisticTransaction(_AsyncPostgresTransaction):
         Without a plan, reads from more than one statement are checked the same
         way, so a "nothing to do" is never concluded from mixed snapshots.
         """
-        if self._plan is not None and self._delegated:
-            query, params = delegated_write(self._plan, self._first_state, tenant=self._tenant)
-            return await _delegated(self._conn, query, params)
-        if self._plan is not None and self._distributed:
-            writes = routed_write(self._plan, self._first_state, tenant=self._tenant)
-            return await _routed(self._conn, self._tenant, writes)
         if self._plan is not None:
-            query, params = guarded_write(self._plan, self._first_state, tenant=self._tenant)
-        elif self._reads > 1:
-            query, params = guard_sql(self._session_id, self._first_state, self._tenant)
-        else:
+            return await _send_plan(
+                self._conn,
+                self._plan,
+                self._first_state,
+                tenant=self._tenant,
+                absent=False,
+                delegated=self._delegated,
+                distributed=self._distributed,
+                rls=self._rls,
+            )
+        if self._reads <= 1:
             return True
-        # Stamping removals looks seqs up with `seq = ANY(...)`, an index lookup
-        # only in a plan that knows the array; the pool's generic plans would
-        # filter the session's rows. So that write asks for a custom plan.
-        custom_plan = self._plan is not None and bool(self._plan.removals)
+        query, params = guard_sql(self._session_id, self._first_state, self._tenant)
         cursor = await _in_tenant(
-            self._conn,
-            self._tenant,
-            query,
-            params,
-            custom_plan=custom_plan,
-            in_block=self._reads_in_block,
-            rls=self._rls,
+            self._conn, self._tenant, query, params, in_block=self._reads_in_block, rls=self._rls
         )
         row = await cursor.fetchone()
         return row is not None and row[0] == 1
@@ -950,20 +972,17 @@ class AsyncPostgresStore(AsyncLogStore):
         try:
             if _has_unread_input(conn):
                 return False
-            if self._delegated:
-                query, params = delegated_write(plan, known, tenant=self.tenant, absent=True)
-                with translated(committing=True):
-                    landed = await _delegated(conn, query, params)
-            elif self._distributed:
-                writes = routed_write(plan, known, tenant=self.tenant, absent=True)
-                with translated(committing=True):
-                    landed = await _routed(conn, self.tenant, writes)
-            else:
-                query, params = guarded_write(plan, known, tenant=self.tenant, absent=True)
-                with translated(committing=True):
-                    cursor = await _in_tenant(conn, self.tenant, query, params, rls=self._rls)
-                    row = await cursor.fetchone()
-                landed = row is not None and row[0] == 1
+            with translated(committing=True):
+                landed = await _send_plan(
+                    conn,
+                    plan,
+                    known,
+                    tenant=self.tenant,
+                    absent=True,
+                    delegated=self._delegated,
+                    distributed=self._distributed,
+                    rls=self._rls,
+                )
             if landed:
                 self._notify(plan.state.session_id)
             return landed
