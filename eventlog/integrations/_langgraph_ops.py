@@ -267,13 +267,10 @@ class SaverCore:
 
     def decode_many(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Decode many values; msgpack ones in one call, as one array (as fast as a list blob)."""
-        if payloads and all(p["t"] == "msgpack" for p in payloads):
-            # a2b_base64 takes the ASCII str as it is (b64decode re-encodes it first).
-            body = b"".join([binascii.a2b_base64(p["b"]) for p in payloads])
-            value = self.serde.loads_typed(("msgpack", _array_header(len(payloads)) + body))
-            if type(value) is list and len(value) == len(payloads):
-                return value
-        return [self.decode(p) for p in payloads]
+        # a2b_base64 takes the ASCII str as it is (b64decode re-encodes it first).
+        return self._decode_typed(
+            [p["t"] for p in payloads], [binascii.a2b_base64(p["b"]) for p in payloads]
+        )
 
     def decode_raw_many(self, payloads: Sequence[bytes]) -> list[Any]:
         """`decode_many` of payloads as JSON bytes (``scan(raw=True)``): one JSON parse for all.
@@ -285,12 +282,17 @@ class SaverCore:
         if not payloads:
             return []
         encoded = _ENCODED_LIST.decode(b"[" + b",".join(payloads) + b"]")
-        if all(e.t == "msgpack" for e in encoded):
-            body = b"".join([e.b for e in encoded])
-            value = self.serde.loads_typed(("msgpack", _array_header(len(encoded)) + body))
-            if type(value) is list and len(value) == len(encoded):
+        return self._decode_typed([e.t for e in encoded], [e.b for e in encoded])
+
+    def _decode_typed(self, types: Sequence[str], bodies: Sequence[bytes]) -> list[Any]:
+        """The serde's values of (type, bytes) pairs; all msgpack: one call, as one array."""
+        if bodies and all(t == "msgpack" for t in types):
+            value = self.serde.loads_typed(
+                ("msgpack", _array_header(len(bodies)) + b"".join(bodies))
+            )
+            if type(value) is list and len(value) == len(bodies):
                 return value
-        return [self.serde.loads_typed((e.t, e.b)) for e in encoded]
+        return [self.serde.loads_typed(pair) for pair in zip(types, bodies, strict=True)]
 
     # --- memory --------------------------------------------------------------
 
